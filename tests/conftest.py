@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 at production strength costs ~0.3 s per login; tests log in hundreds of times.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real Celery worker in its own process, on the embedded Redis and the test database."""
+    from chatbot.celery import app
+    from tests.processes import celery_command, child_environment, running
+
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+
+    def ready() -> bool:
+        return any(name in reply for reply in app.control.ping(destination=[name], timeout=0.5))
+
+    with running(celery_command("-n", name), environment=child_environment(), ready=ready) as process:
+        yield process

@@ -1,0 +1,187 @@
+"""The launcher behind `make run`, and /readyz when a service is missing, as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import psutil
+import pytest
+from django.db import connection
+
+from tests.processes import BASE_DIR, child_environment, database_url_for_tests, free_port, running
+
+pytestmark = pytest.mark.slow
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+def uvicorn(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "chatbot.asgi:application",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+def readyz_of_app_with(**environment: str) -> tuple[int, dict]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        uvicorn(port),
+        environment=child_environment(**environment),
+        ready=lambda: fetch(url + "/healthz")[0] == 200,
+    ):
+        status, body = fetch(url + "/readyz")
+    return status, json.loads(body)
+
+
+@pytest.mark.django_db
+def test_readyz_names_an_unreachable_database_in_one_line():
+    status, body = readyz_of_app_with(DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
+    assert status == 503
+    assert body["failing"][0] == "database"
+    assert body["checks"]["database"].startswith("unreachable: ")
+    assert "\n" not in body["checks"]["database"]
+    assert body["checks"]["migrations"] == "skipped: database unreachable"
+    assert body["checks"]["redis"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_names_unreachable_redis(tmp_path):
+    status, body = readyz_of_app_with(REDIS_URL=f"unix://{tmp_path}/no-redis.sock")
+    assert status == 503
+    assert body["failing"] == ["redis"]
+    assert body["checks"]["database"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_names_unapplied_migrations_and_missing_pgvector():
+    name = f"readyz_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        status, body = readyz_of_app_with(DATABASE_URL=database_url_for_tests(name))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert status == 503
+    assert body["failing"] == ["migrations", "pgvector"]
+    assert "unapplied migration(s)" in body["checks"]["migrations"]
+    assert "not installed" in body["checks"]["pgvector"]
+
+
+def launcher(*args: str, var_dir, **environment: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(VAR_DIR=str(var_dir), **environment)
+    return subprocess.Popen(
+        [sys.executable, "-m", "chatbot.embedded", *args],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def embedded_server_pids(var_dir) -> dict[str, int]:
+    pids = {}
+    postmaster = var_dir / "postgres" / "postmaster.pid"
+    if postmaster.exists():
+        pids["postgres"] = int(postmaster.read_text().splitlines()[0])
+    redis_pid = var_dir / "redis.pid"
+    if redis_pid.exists():
+        pids["redis"] = int(redis_pid.read_text().strip())
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_run_serves_the_app_and_ctrl_c_leaves_no_process_behind(tmp_path):
+    port = free_port()
+    process = launcher("run", var_dir=tmp_path, PORT=str(port))
+    try:
+        deadline = time.monotonic() + 90
+        while fetch(f"http://127.0.0.1:{port}/readyz")[0] != 200:
+            assert process.poll() is None, process.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the app did not become ready in 90 s"
+            time.sleep(0.25)
+        status, page = fetch(f"http://127.0.0.1:{port}/")
+        assert status == 200
+        assert b"Answers from your own documents" in page
+        servers = embedded_server_pids(tmp_path)
+        assert set(servers) == {"postgres", "redis"}
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert {"web", "worker", "beat"} <= {
+            "web" if "uvicorn" in " ".join(c.cmdline()) else ("beat" if " beat" in " ".join(c.cmdline()) else "worker")
+            for c in children
+        }
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert f"http://127.0.0.1:{port}/" in stdout.decode()
+    for name, pid in servers.items():
+        assert not alive(pid), f"{name} (pid {pid}) survived Ctrl-C"
+    for child in children:
+        assert not alive(child.pid), f"{child.cmdline()} survived Ctrl-C"
+
+
+def test_a_killed_run_leaves_servers_the_next_run_adopts_and_stops(tmp_path):
+    first = launcher("exec", "--", sys.executable, "-c", "import time; time.sleep(120)", var_dir=tmp_path)
+    deadline = time.monotonic() + 60
+    while len(embedded_server_pids(tmp_path)) < 2 or not (tmp_path / "redis.sock").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(0.5)
+    orphans = embedded_server_pids(tmp_path)
+    os.killpg(first.pid, signal.SIGKILL)  # no chance to clean up
+    first.wait()
+    assert all(alive(pid) for pid in orphans.values())
+
+    second = launcher(
+        "exec", "--", sys.executable, "manage.py", "shell", "-c",
+        "from django.db import connection; connection.ensure_connection(); print('connected')",
+        var_dir=tmp_path,
+    )  # fmt: skip
+    stdout, stderr = second.communicate(timeout=90)
+    assert second.returncode == 0, stderr.decode()
+    assert "connected" in stdout.decode()
+    for name, pid in orphans.items():
+        assert not alive(pid), f"the stale {name} was not stopped by the next run"
+
+
+def test_an_unreachable_database_url_is_one_clear_line(tmp_path):
+    process = launcher("run", var_dir=tmp_path, DATABASE_URL=f"postgresql://app:secret@127.0.0.1:{free_port()}/chatbot")
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: cannot reach the database app@127.0.0.1:")
+    assert "secret" not in lines[0]
+    assert not (tmp_path / "postgres").exists(), "no embedded server is started when DATABASE_URL is set"

@@ -1,0 +1,31 @@
+# One image for web, worker and beat (see docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    ENVIRONMENT=production
+
+RUN groupadd --system app && useradd --system --gid app --home-dir /app app
+WORKDIR /app
+
+COPY pyproject.toml requirements.lock README.md ./
+COPY chatbot ./chatbot
+COPY accounts ./accounts
+COPY conversations ./conversations
+COPY documents ./documents
+RUN pip install -c requirements.lock .
+
+COPY . .
+# collectstatic needs settings to import; these build-time values are not used at run time.
+RUN SECRET_KEY=build-only ALLOWED_HOSTS=build DATABASE_URL=postgresql://build@localhost/build \
+    REDIS_URL=redis://localhost:6379/0 STATIC_ROOT=/app/staticfiles python manage.py collectstatic --no-input -v 0 \
+    && mkdir -p /app/media && chown -R app:app /app/media
+
+ENV STATIC_ROOT=/app/staticfiles MEDIA_ROOT=/app/media
+USER app
+EXPOSE 8000
+CMD ["gunicorn", "chatbot.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000", \
+     "--workers", "2", "--timeout", "120", "--graceful-timeout", "30", "--access-logfile", "-"]

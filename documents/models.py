@@ -200,6 +200,15 @@ class Chunk(models.Model):
     def __str__(self) -> str:
         return f"{self.document} #{self.ordinal}"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        expected = settings.EMBEDDING_DIMENSIONS
+        if self.embedding is not None and len(self.embedding) != expected:
+            raise ValidationError(
+                {"embedding": f"An embedding has {expected} dimensions; this one has {len(self.embedding)}."}
+            )
+
 
 @receiver(post_delete, sender=Document)
 def _delete_document_file(sender: type, instance: Document, **kwargs) -> None:

@@ -24,3 +24,8 @@ def celery_worker_process(transactional_db):
 
     with running(celery_command("-n", name), environment=child_environment(), ready=ready) as process:
         yield process
+
+
+@pytest.fixture(autouse=True)
+def _media_in_a_temporary_folder(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.postgres",
     "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "chatbot",
     "accounts",
     "conversations",
@@ -61,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.last_seen_middleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -78,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.preferences",
             ],
         },
     },
@@ -138,7 +144,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Chatbot] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# allauth's defaults (login failures, signups, password resets, confirmation emails), in the shared Redis cache.
+ACCOUNT_RATE_LIMITS: dict | bool = {}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Chatbot")
+# Failed admin logins allowed per client IP in ADMIN_LOGIN_RATE_WINDOW seconds.
+ADMIN_LOGIN_RATE_LIMIT = env_int("ADMIN_LOGIN_RATE_LIMIT", 10)
+ADMIN_LOGIN_RATE_WINDOW = env_int("ADMIN_LOGIN_RATE_WINDOW", 300)
 SESSION_ENGINE = "accounts.sessions"
 # How many reverse proxies in front of the app add to X-Forwarded-For (0: use the socket address).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
@@ -201,6 +233,7 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "chatbot@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(VAR_DIR / "emails"))
 
 # --- Logging: readable lines in development, JSON lines in production; a request id on every line -------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
@@ -230,3 +263,28 @@ LOGGING = {
 
 # --- The product ----------------------------------------------------------------------------------------------
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384)
+
+# API keys are encrypted with these Fernet keys (comma-separated, newest first), never with SECRET_KEY:
+# rotating SECRET_KEY must not lose keys, and a leaked SECRET_KEY must not reveal them.
+KEY_ENCRYPTION_KEYS = env_list("KEY_ENCRYPTION_KEYS", [])
+if not KEY_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "KEY_ENCRYPTION_KEYS must be set when ENVIRONMENT=production "
+            "(generate one: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    KEY_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktbm90LXNlY3I="]  # development only
+
+# Language models. A user's own key wins; ANTHROPIC_API_KEY is the operator's fallback for everyone.
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", "")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", "")
+ANTHROPIC_DEFAULT_MODEL = env("ANTHROPIC_DEFAULT_MODEL", "claude-sonnet-4-5")
+
+# Guests (visitors chatting without an account) and daily message limits per kind of user.
+GUEST_DAILY_MESSAGE_LIMIT = env_int("GUEST_DAILY_MESSAGE_LIMIT", 20)
+USER_DAILY_MESSAGE_LIMIT = env_int("USER_DAILY_MESSAGE_LIMIT", 500)
+GUEST_RETENTION_DAYS = env_int("GUEST_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["purge-inactive-guests"] = {
+    "task": "accounts.tasks.purge_inactive_guests",
+    "schedule": 60 * 60,
+}

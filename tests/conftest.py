@@ -29,3 +29,34 @@ def celery_worker_process(transactional_db):
 @pytest.fixture(autouse=True)
 def _media_in_a_temporary_folder(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server():
+    from tests.fake_anthropic import FakeAnthropic
+
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server, settings):
+    """The fake Anthropic API, reset, with the app pointed at it."""
+    fake_anthropic_server.reset()
+    settings.ANTHROPIC_BASE_URL = fake_anthropic_server.url
+    settings.ANTHROPIC_API_KEY = ""
+    return fake_anthropic_server
+
+
+@pytest.fixture
+def user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def user_client(client, user):
+    client.force_login(user)
+    return client

@@ -38,13 +38,14 @@ def test_production_settings_pass_check_deploy_with_no_warnings():
         ENVIRONMENT="production",
         SECRET_KEY="x" * 20 + "a-real-looking-secret-key-with-entropy-9f8e7d6c5b4a",
         ALLOWED_HOSTS="chat.example.com",
+        KEY_ENCRYPTION_KEYS="Z2VuZXJhdGVkLWZvci10aGUtZGVwbG95LWNoZWNrLSE=",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    result = run_manage("check", ENVIRONMENT="production", SECRET_KEY="", ALLOWED_HOSTS="x")
+    result = run_manage("check", ENVIRONMENT="production", SECRET_KEY="", ALLOWED_HOSTS="x", KEY_ENCRYPTION_KEYS="")
     assert result.returncode != 0
     assert "SECRET_KEY (or SECRET_KEY_FILE) must be set" in result.stderr
 
@@ -67,3 +68,11 @@ def test_secrets_can_come_from_files(tmp_path):
 def test_migrations_are_complete():
     result = run_manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_key_encryption_keys():
+    result = run_manage(
+        "check", ENVIRONMENT="production", SECRET_KEY="s" * 60, ALLOWED_HOSTS="x", KEY_ENCRYPTION_KEYS=""
+    )
+    assert result.returncode != 0
+    assert "KEY_ENCRYPTION_KEYS must be set" in result.stderr

@@ -1,9 +1,19 @@
-// Theme: light, dark or follow the system; the choice is kept in localStorage until accounts store it.
+// Small behaviours that need no framework. Loaded with defer; no inline scripts (CSP script-src 'self').
 (function () {
   "use strict";
   const root = document.documentElement;
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  // Theme: the server renders the signed-in user's choice; visitors keep theirs in localStorage.
   const saved = localStorage.getItem("theme");
-  if (saved) root.dataset.theme = saved;
+  if (saved && root.dataset.theme === "system") root.dataset.theme = saved;
   document.addEventListener("click", function (event) {
     const toggle = event.target.closest("[data-theme-toggle]");
     if (!toggle) return;
@@ -12,5 +22,10 @@
     root.dataset.theme = next;
     localStorage.setItem("theme", next);
     toggle.setAttribute("aria-label", "Colour theme: " + next + " (click to change)");
+    const url = toggle.dataset.themeUrl;
+    if (url) {
+      const body = new URLSearchParams({ theme: next });
+      fetch(url, { method: "POST", body: body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" });
+    }
   });
 })();

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import AutoApprovalSettings, Preferences, Provider, RetrievalSettings
+
+
+class PreferencesForm(forms.ModelForm):
+    class Meta:
+        model = Preferences
+        fields = [
+            "theme",
+            "layout",
+            "default_model",
+            "default_system_prompt",
+            "email_notifications",
+            "prompt_suggestions",
+            "show_tool_invocations",
+            "conversation_previews",
+            "multi_model_enabled",
+        ]
+        widgets = {"default_system_prompt": forms.Textarea(attrs={"rows": 4})}
+        help_texts = {
+            "default_model": "Used for new conversations, e.g. claude-sonnet-4-5. Empty: the server's default.",
+            "default_system_prompt": "Instructions given to the model at the start of every new conversation.",
+        }
+
+
+class RetrievalSettingsForm(forms.ModelForm):
+    preferred_sources = forms.CharField(
+        required=False, help_text="Document titles to rank first, comma-separated.", widget=forms.TextInput
+    )
+    excluded_sources = forms.CharField(
+        required=False,
+        help_text="Document titles never to use, comma-separated. Write 'shared' to leave out the shared library.",
+        widget=forms.TextInput,
+    )
+
+    class Meta:
+        model = RetrievalSettings
+        fields = ["enabled", "max_results", "similarity_threshold", "preferred_sources", "excluded_sources"]
+        labels = {"enabled": "Use my documents to answer"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("preferred_sources", "excluded_sources"):
+            self.initial[name] = ", ".join(getattr(self.instance, name) or [])
+        self.fields["max_results"].widget.attrs.update(min=1, max=50)
+        self.fields["similarity_threshold"].widget.attrs.update(min=0, max=1, step="0.05")
+
+    def _split(self, name: str) -> list[str]:
+        return [part.strip() for part in self.cleaned_data.get(name, "").split(",") if part.strip()][:50]
+
+    def clean_preferred_sources(self) -> list[str]:
+        return self._split("preferred_sources")
+
+    def clean_excluded_sources(self) -> list[str]:
+        return self._split("excluded_sources")
+
+
+class AutoApprovalSettingsForm(forms.ModelForm):
+    class Meta:
+        model = AutoApprovalSettings
+        fields = [
+            "read_only_operations",
+            "low_risk_operations",
+            "require_approval_for_new_tools",
+            "max_cost_per_tool",
+            "max_cost_per_hour",
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        per_tool, per_hour = data.get("max_cost_per_tool"), data.get("max_cost_per_hour")
+        for name, value in (("max_cost_per_tool", per_tool), ("max_cost_per_hour", per_hour)):
+            if value is not None and value < 0:
+                self.add_error(name, "A cost limit cannot be negative.")
+        if per_tool is not None and per_hour is not None and per_tool > per_hour:
+            self.add_error("max_cost_per_tool", "The limit per tool cannot exceed the limit per hour.")
+        return data
+
+
+class ProviderKeyForm(forms.Form):
+    provider = forms.ChoiceField(choices=Provider.choices)
+    api_key = forms.CharField(
+        label="API key",
+        max_length=500,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="Stored encrypted. You will see only its last four characters again.",
+    )
+    base_url = forms.URLField(
+        label="Base URL (optional)", required=False, assume_scheme="https", help_text="For proxies or self-hosted."
+    )
+
+    def clean_api_key(self) -> str:
+        key = self.cleaned_data["api_key"]
+        if len(key) < 12 or any(c.isspace() for c in key):
+            raise forms.ValidationError("That does not look like an API key (too short, or contains spaces).")
+        return key
+
+
+class DeleteAccountForm(forms.Form):
+    confirm = forms.CharField(label='Type "delete my account" to confirm', max_length=40)
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"].strip().lower() != "delete my account":
+            raise forms.ValidationError('Please type "delete my account" exactly.')
+        return self.cleaned_data["confirm"]

@@ -1,0 +1,263 @@
+"""Writes for accounts: keys (always audited), quotas, guests, sessions, account deletion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from accounts.crypto import KeyDecryptionError, decrypt_secret, encrypt_secret, key_hint, reencrypt_secret
+from accounts.models import (
+    AutoApprovalSettings,
+    KeyAuditLog,
+    Preferences,
+    ProviderKey,
+    RetrievalSettings,
+    Session,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+Action = KeyAuditLog.Action
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from, for the audit trail."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request) -> ClientInfo:
+        from accounts.middleware import client_ip
+
+        return cls(ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:500])
+
+
+SYSTEM = ClientInfo(ip=None, user_agent="system")
+
+
+def audit_log_write(
+    *, user: User, provider: str, action: str, client: ClientInfo, success: bool = True, error: str = ""
+) -> KeyAuditLog:
+    return KeyAuditLog.objects.create(
+        user=user,
+        provider=provider,
+        action=action,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        success=success,
+        error_message=error[:2000],
+    )
+
+
+# --- API keys -------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def provider_key_save(
+    *, user: User, provider: str, api_key: str, client: ClientInfo, config: dict | None = None
+) -> ProviderKey:
+    """Add the user's key for a provider, or replace the one they had; the plaintext is never stored."""
+    api_key = api_key.strip()
+    existing = ProviderKey.objects.select_for_update().filter(user=user, provider=provider).first()
+    key = existing or ProviderKey(user=user, provider=provider)
+    key.encrypted_key = encrypt_secret(api_key)
+    key.key_hint = key_hint(api_key)
+    key.is_active = True
+    if config is not None:
+        key.config = config
+    key.save()
+    audit_log_write(user=user, provider=provider, action=Action.UPDATE if existing else Action.CREATE, client=client)
+    return key
+
+
+@transaction.atomic
+def provider_key_set_active(*, key: ProviderKey, active: bool, client: ClientInfo) -> ProviderKey:
+    key.is_active = active
+    key.save(update_fields=["is_active", "updated_at"])
+    audit_log_write(
+        user=key.user, provider=key.provider, action=Action.ACTIVATE if active else Action.DEACTIVATE, client=client
+    )
+    return key
+
+
+@transaction.atomic
+def provider_key_delete(*, key: ProviderKey, client: ClientInfo) -> None:
+    audit_log_write(user=key.user, provider=key.provider, action=Action.DELETE, client=client)
+    key.delete()
+
+
+def provider_key_reveal(*, key: ProviderKey, action: str, client: ClientInfo) -> str | None:
+    """Decrypt a key for a purpose (a chat, a test); a failure is audited and returns None."""
+    try:
+        return decrypt_secret(key.encrypted_key)
+    except KeyDecryptionError as exc:
+        logger.warning("API key %s of user %s cannot be decrypted", key.id, key.user_id)
+        audit_log_write(
+            user=key.user, provider=key.provider, action=Action.DECRYPT_FAILURE, client=client, success=False,
+            error=f"{exc} (during {action})",
+        )  # fmt: skip
+        return None
+
+
+def provider_key_test(*, key: ProviderKey, client: ClientInfo) -> tuple[bool, str]:
+    """Ask the provider whether the key works; audited either way. Returns (ok, message for the user)."""
+    from chatbot.llm.keys import verify_key
+
+    secret = provider_key_reveal(key=key, action="test", client=client)
+    if secret is None:
+        return False, "This key can no longer be decrypted. Please add it again."
+    ok, message = verify_key(provider=key.provider, api_key=secret, config=key.config)
+    audit_log_write(
+        user=key.user, provider=key.provider, action=Action.TEST, client=client, success=ok, error="" if ok else message
+    )
+    return ok, message
+
+
+def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> str | None:
+    """The user's active key for a provider, decrypted for one chat reply and audited as a use."""
+    key = ProviderKey.objects.filter(user=user, provider=provider, is_active=True).first()
+    if key is None:
+        return None
+    secret = provider_key_reveal(key=key, action="chat", client=client)
+    if secret is None:
+        return None
+    ProviderKey.objects.filter(id=key.id).update(last_used_at=timezone.now())
+    audit_log_write(user=user, provider=provider, action=Action.USE, client=client)
+    return secret
+
+
+def provider_keys_rotate() -> tuple[int, int]:
+    """Re-encrypt every stored key under the newest encryption key. Returns (rotated, failed)."""
+    rotated = failed = 0
+    for key in ProviderKey.objects.select_related("user").iterator(chunk_size=500):
+        try:
+            token = reencrypt_secret(key.encrypted_key)
+        except KeyDecryptionError as exc:
+            failed += 1
+            audit_log_write(
+                user=key.user, provider=key.provider, action=Action.DECRYPT_FAILURE, client=SYSTEM, success=False,
+                error=f"{exc} (during rotation)",
+            )  # fmt: skip
+            continue
+        with transaction.atomic():
+            ProviderKey.objects.filter(id=key.id).update(encrypted_key=token)
+            audit_log_write(user=key.user, provider=key.provider, action=Action.ROTATE, client=SYSTEM)
+        rotated += 1
+    return rotated, failed
+
+
+# --- Settings rows --------------------------------------------------------------------------------------------
+
+
+def preferences_get(*, user: User) -> Preferences:
+    return Preferences.objects.get_or_create(user=user)[0]
+
+
+def retrieval_settings_get(*, user: User) -> RetrievalSettings:
+    return RetrievalSettings.objects.get_or_create(user=user)[0]
+
+
+def auto_approval_settings_get(*, user: User) -> AutoApprovalSettings:
+    return AutoApprovalSettings.objects.get_or_create(user=user)[0]
+
+
+# --- Daily message quota ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaResult:
+    allowed: bool
+    used: int
+    limit: int
+    resets_at: dt.datetime
+
+    @property
+    def message(self) -> str:
+        if self.allowed:
+            return ""
+        hours, remainder = divmod(int((self.resets_at - timezone.now()).total_seconds()), 3600)
+        wait = f"{hours} h {remainder // 60} min" if hours else f"{max(1, remainder // 60)} min"
+        return f"You have sent your {self.limit} messages for today. The limit resets at midnight UTC (in {wait})." + (
+            " Sign up for a higher limit." if self.limit == settings.GUEST_DAILY_MESSAGE_LIMIT else ""
+        )
+
+
+def daily_message_limit(*, user: User) -> int:
+    return settings.GUEST_DAILY_MESSAGE_LIMIT if user.is_guest else settings.USER_DAILY_MESSAGE_LIMIT
+
+
+def message_quota_consume(*, user: User) -> QuotaResult:
+    """Count one sent message against today's limit, atomically (two tabs cannot both slip through)."""
+    today = timezone.now().astimezone(dt.UTC).date()
+    resets_at = dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    limit = daily_message_limit(user=user)
+    new_day = ~Q(daily_message_reset_on=today) | Q(daily_message_reset_on__isnull=True)
+    updated = User.objects.filter(Q(id=user.id) & (new_day | Q(daily_message_count__lt=limit))).update(
+        daily_message_count=Case(When(new_day, then=Value(1)), default=F("daily_message_count") + 1),
+        daily_message_reset_on=today,
+        last_active_at=timezone.now(),
+    )
+    user.refresh_from_db(fields=["daily_message_count", "daily_message_reset_on"])
+    return QuotaResult(allowed=bool(updated), used=user.daily_message_count, limit=limit, resets_at=resets_at)
+
+
+def message_quota_refund(*, user: User) -> None:
+    """Give back a counted message when sending failed before anything was generated."""
+    User.objects.filter(id=user.id, daily_message_count__gt=0).update(daily_message_count=F("daily_message_count") - 1)
+
+
+# --- Guests ---------------------------------------------------------------------------------------------------
+
+
+def guest_create() -> User:
+    user = User.objects.create_user(email=None, is_guest=True, last_active_at=timezone.now())
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    return user
+
+
+def guests_purge_inactive(*, older_than_days: int | None = None, batch_size: int = 500) -> int:
+    """Delete guests inactive for the retention period, with everything they own; batched."""
+    days = settings.GUEST_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    stale = User.objects.filter(is_guest=True).filter(
+        Q(last_active_at__lt=cutoff) | Q(last_active_at__isnull=True, created_at__lt=cutoff)
+    )
+    deleted = 0
+    while ids := list(stale.values_list("id", flat=True)[:batch_size]):
+        with transaction.atomic():
+            for user in User.objects.filter(id__in=ids):
+                user_delete(user=user)
+        deleted += len(ids)
+    return deleted
+
+
+# --- Sessions -------------------------------------------------------------------------------------------------
+
+
+def session_revoke(*, user: User, session_key: str) -> bool:
+    return Session.objects.filter(user=user, session_key=session_key).delete()[0] > 0
+
+
+def sessions_revoke_others(*, user: User, current_session_key: str | None) -> int:
+    return Session.objects.filter(user=user).exclude(session_key=current_session_key or "").delete()[0]
+
+
+# --- Account deletion -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Immediate purge of everything the user owns (seed 001 retention); files go once this commits."""
+    user_id: uuid.UUID = user.id
+    user.delete()
+    logger.info("deleted user %s and all their data", user_id)

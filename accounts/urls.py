@@ -1,0 +1,22 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("settings/", views.preferences, name="preferences"),
+    path("settings/retrieval/", views.retrieval_settings, name="retrieval"),
+    path("settings/tools/", views.auto_approval_settings, name="tools"),
+    path("settings/theme/", views.theme, name="theme"),
+    path("settings/keys/", views.key_list, name="keys"),
+    path("settings/keys/<uuid:key_id>/test/", views.key_test, name="key_test"),
+    path("settings/keys/<uuid:key_id>/toggle/", views.key_toggle, name="key_toggle"),
+    path("settings/keys/<uuid:key_id>/delete/", views.key_delete, name="key_delete"),
+    path("settings/keys/audit/", views.audit_log, name="audit_log"),
+    path("settings/sessions/", views.session_list, name="sessions"),
+    path("settings/sessions/<str:session_key>/revoke/", views.session_revoke, name="session_revoke"),
+    path("settings/sessions/revoke-others/", views.sessions_revoke_others, name="sessions_revoke_others"),
+    path("settings/delete-account/", views.delete_account, name="delete_account"),
+    path("guest/", views.guest_start, name="guest_start"),
+]

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+from allauth.account.decorators import reauthentication_required
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.decorators import registered_required
+from accounts.forms import (
+    AutoApprovalSettingsForm,
+    DeleteAccountForm,
+    PreferencesForm,
+    ProviderKeyForm,
+    RetrievalSettingsForm,
+)
+from accounts.models import Preferences, ProviderKey
+from accounts.services import ClientInfo
+from chatbot.ratelimit import hit
+
+
+def _settings_form(request: HttpRequest, *, form_class, instance, title: str, section: str) -> HttpResponse:
+    form = form_class(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"{title} saved.")
+        return redirect(request.path)
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "title": title, "section": section}
+    return render(request, "accounts/settings_form.html", context, status=status)
+
+
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    instance = services.preferences_get(user=request.user)
+    return _settings_form(
+        request, form_class=PreferencesForm, instance=instance, title="Preferences", section="preferences"
+    )
+
+
+@registered_required
+def retrieval_settings(request: HttpRequest) -> HttpResponse:
+    instance = services.retrieval_settings_get(user=request.user)
+    return _settings_form(
+        request, form_class=RetrievalSettingsForm, instance=instance, title="Document search", section="retrieval"
+    )
+
+
+@registered_required
+def auto_approval_settings(request: HttpRequest) -> HttpResponse:
+    instance = services.auto_approval_settings_get(user=request.user)
+    return _settings_form(
+        request, form_class=AutoApprovalSettingsForm, instance=instance, title="Tool approval", section="tools"
+    )
+
+
+@require_POST
+def theme(request: HttpRequest) -> HttpResponse:
+    """Remember the theme picked with the header toggle (signed-in users; others keep it in the browser)."""
+    value = request.POST.get("theme", "")
+    if value not in Preferences.Theme.values:
+        return HttpResponse("Unknown theme.", status=400)
+    if request.user.is_authenticated:
+        Preferences.objects.update_or_create(user=request.user, defaults={"theme": value})
+    return HttpResponse(status=204)
+
+
+# --- API keys ---------------------------------------------------------------------------------------------
+
+
+@registered_required
+def key_list(request: HttpRequest) -> HttpResponse:
+    form = ProviderKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        config = {"base_url": form.cleaned_data["base_url"]} if form.cleaned_data["base_url"] else {}
+        key = services.provider_key_save(
+            user=request.user,
+            provider=form.cleaned_data["provider"],
+            api_key=form.cleaned_data["api_key"],
+            config=config,
+            client=ClientInfo.from_request(request),
+        )
+        messages.success(request, f"{key.get_provider_display()} key ending in …{key.key_hint} saved.")
+        return redirect("accounts:keys")
+    keys = selectors.provider_key_list(user=request.user)
+    context = {"form": form, "keys": keys, "section": "keys"}
+    return render(request, "accounts/keys.html", context, status=400 if form.errors else 200)
+
+
+def _own_key(request: HttpRequest, key_id) -> ProviderKey:
+    return get_object_or_404(ProviderKey.objects.select_related("user"), id=key_id, user=request.user)
+
+
+@registered_required
+@require_POST
+def key_test(request: HttpRequest, key_id) -> HttpResponse:
+    key = _own_key(request, key_id)
+    allowed, retry_after = hit(scope="key-test", key=str(request.user.id), limit=10, window_seconds=60)
+    if not allowed:
+        ok, message = False, f"Too many tests; try again in {retry_after} s."
+    else:
+        ok, message = services.provider_key_test(key=key, client=ClientInfo.from_request(request))
+    if request.htmx:
+        return render(request, "accounts/partials/key_test_result.html", {"ok": ok, "message": message, "key": key})
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("accounts:keys")
+
+
+@registered_required
+@require_POST
+def key_toggle(request: HttpRequest, key_id) -> HttpResponse:
+    key = _own_key(request, key_id)
+    services.provider_key_set_active(key=key, active=not key.is_active, client=ClientInfo.from_request(request))
+    messages.success(request, f"{key.get_provider_display()} key {'activated' if key.is_active else 'deactivated'}.")
+    return redirect("accounts:keys")
+
+
+@registered_required
+@require_POST
+def key_delete(request: HttpRequest, key_id) -> HttpResponse:
+    key = _own_key(request, key_id)
+    services.provider_key_delete(key=key, client=ClientInfo.from_request(request))
+    messages.success(request, f"{key.get_provider_display()} key deleted.")
+    return redirect("accounts:keys")
+
+
+@registered_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.audit_log_list(user=request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/audit_log.html", {"page": page, "section": "audit"})
+
+
+# --- Sessions -------------------------------------------------------------------------------------------------
+
+
+@registered_required
+def session_list(request: HttpRequest) -> HttpResponse:
+    sessions = list(selectors.session_list(user=request.user))
+    for session in sessions:
+        session.device = selectors.describe_user_agent(session.user_agent)
+        session.is_current = session.session_key == request.session.session_key
+    return render(request, "accounts/sessions.html", {"sessions": sessions, "section": "sessions"})
+
+
+@registered_required
+@require_POST
+def session_revoke(request: HttpRequest, session_key: str) -> HttpResponse:
+    if session_key == request.session.session_key:
+        logout(request)
+        return redirect("account_login")
+    if not services.session_revoke(user=request.user, session_key=session_key):
+        return HttpResponse("No such session.", status=404)
+    messages.success(request, "That device has been signed out.")
+    return redirect("accounts:sessions")
+
+
+@registered_required
+@require_POST
+def sessions_revoke_others(request: HttpRequest) -> HttpResponse:
+    count = services.sessions_revoke_others(user=request.user, current_session_key=request.session.session_key)
+    messages.success(request, f"Signed out {count} other session{'s' if count != 1 else ''}.")
+    return redirect("accounts:sessions")
+
+
+# --- Guests and account deletion ------------------------------------------------------------------------------
+
+
+@require_POST
+def guest_start(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        guest = services.guest_create()
+        login(request, guest, backend="django.contrib.auth.backends.ModelBackend")
+        messages.info(
+            request,
+            f"You are chatting as a guest ({settings.GUEST_DAILY_MESSAGE_LIMIT} messages a day). "
+            "Sign up any time to keep your conversations.",
+        )
+    return redirect("home")
+
+
+@registered_required
+@reauthentication_required
+def delete_account(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        logout(request)
+        services.user_delete(user=user)
+        messages.success(request, "Your account and everything in it have been deleted.")
+        return redirect("home")
+    return render(
+        request, "accounts/delete_account.html", {"form": form, "section": "delete"}, status=400 if form.errors else 200
+    )

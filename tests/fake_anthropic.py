@@ -1,0 +1,204 @@
+"""A local fake of the Anthropic Messages API that speaks its real streaming protocol.
+
+The only fake in the test suite: the real anthropic SDK talks to it over HTTP, so the app's whole path runs.
+Behaviour is set per server (`server.behaviour`) or per request by a marker in the last user message:
+  [[overloaded]]  an `overloaded_error` event after a few tokens     [[500]] / [[429]]  an HTTP error first
+  [[slow]]        tokens 60 ms apart                                  [[echo-system]] reply with the system prompt
+Keys: anything starting with "sk-ant-" is accepted, except "sk-ant-revoked..." (401 like the real API).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Behaviour:
+    first_token_delay: float = 0.0
+    token_delay: float = 0.0
+    reply: str | None = None  # None: "You said: <last user message>"
+    tokens: list[str] | None = None  # exact deltas; overrides reply
+    fail: str | None = None  # "overloaded", "500", "429", "401"
+    fail_after_tokens: int = 3
+
+
+@dataclass
+class FakeAnthropic:
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    requests: list[dict] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def start(self) -> FakeAnthropic:
+        fake = self
+
+        class Handler(_Handler):
+            server_state = fake
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 256
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self) -> None:
+        self.behaviour = Behaviour()
+        self.requests.clear()
+
+
+def _text_of(content) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content if isinstance(block, dict))
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split like a tokenizer would, roughly: words with their leading space."""
+    tokens, current = [], ""
+    for char in text:
+        if char == " " and current:
+            tokens.append(current)
+            current = ""
+        current += char
+    if current:
+        tokens.append(current)
+    return tokens
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: FakeAnthropic
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args) -> None:  # quiet
+        pass
+
+    def _authorised(self) -> bool:
+        # SDK versions send the key as x-api-key or as a bearer token; the real API accepts both.
+        key = self.headers.get("x-api-key", "") or self.headers.get("authorization", "").removeprefix("Bearer ")
+        if key.startswith("sk-ant-") and not key.startswith("sk-ant-revoked"):
+            return True
+        self._json(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+        return False
+
+    def _json(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if not self.path.startswith("/v1/models"):
+            self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
+            return
+        if not self._authorised():
+            return
+        model = {
+            "type": "model",
+            "id": "claude-sonnet-4-5",
+            "display_name": "Claude Sonnet 4.5",
+            "created_at": "2025-09-29T00:00:00Z",
+        }
+        self._json(200, {"data": [model], "has_more": False, "first_id": model["id"], "last_id": model["id"]})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not self.path.startswith("/v1/messages"):
+            self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
+            return
+        if not self._authorised():
+            return
+        state = self.server_state
+        state.requests.append(body)
+        behaviour = state.behaviour
+        messages = body.get("messages", [])
+        last_user = _text_of(messages[-1]["content"]) if messages else ""
+        fail = behaviour.fail
+        for marker in ("overloaded", "500", "429"):
+            if f"[[{marker}]]" in last_user:
+                fail = marker
+        token_delay = 0.06 if "[[slow]]" in last_user else behaviour.token_delay
+        if fail == "500":
+            self._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
+            return
+        if fail == "429":
+            self._json(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}})
+            return
+        if behaviour.tokens is not None:
+            tokens = list(behaviour.tokens)
+        else:
+            if "[[echo-system]]" in last_user:
+                system = body.get("system", "")
+                reply = system if isinstance(system, str) else _text_of(system)
+            else:
+                reply = behaviour.reply if behaviour.reply is not None else f"You said: {last_user}"
+            tokens = split_tokens(reply)
+        self._stream(body, tokens, behaviour.first_token_delay, token_delay, fail, behaviour.fail_after_tokens)
+
+    def _event(self, name: str, data: dict) -> None:
+        chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, body, tokens, first_delay, token_delay, fail, fail_after) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
+        self.end_headers()
+        input_tokens = sum(len(_text_of(m["content"]).split()) for m in body.get("messages", [])) + 5
+        message_id = f"msg_{uuid.uuid4().hex[:24]}"
+        try:
+            self._event("message_start", {
+                "type": "message_start",
+                "message": {
+                    "id": message_id, "type": "message", "role": "assistant", "content": [],
+                    "model": body.get("model", "claude-sonnet-4-5"), "stop_reason": None, "stop_sequence": None,
+                    "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                },
+            })  # fmt: skip
+            self._event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
+            self._event("ping", {"type": "ping"})
+            for number, token in enumerate(tokens):
+                time.sleep(first_delay if number == 0 else token_delay)
+                if fail == "overloaded" and number == fail_after:
+                    self._event(
+                        "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                    )
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                self._event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}},
+                )
+            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self._event("message_delta", {
+                "type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(tokens)},
+            })  # fmt: skip
+            self._event("message_stop", {"type": "message_stop"})
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (a stopped generation); nothing to clean up

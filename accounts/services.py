@@ -179,6 +179,7 @@ class QuotaResult:
     used: int
     limit: int
     resets_at: dt.datetime
+    guest: bool = False
 
     @property
     def message(self) -> str:
@@ -187,7 +188,7 @@ class QuotaResult:
         hours, remainder = divmod(int((self.resets_at - timezone.now()).total_seconds()), 3600)
         wait = f"{hours} h {remainder // 60} min" if hours else f"{max(1, remainder // 60)} min"
         return f"You have sent your {self.limit} messages for today. The limit resets at midnight UTC (in {wait})." + (
-            " Sign up for a higher limit." if self.limit == settings.GUEST_DAILY_MESSAGE_LIMIT else ""
+            " Sign up for a higher limit." if self.guest else ""
         )
 
 
@@ -207,7 +208,9 @@ def message_quota_consume(*, user: User) -> QuotaResult:
         last_active_at=timezone.now(),
     )
     user.refresh_from_db(fields=["daily_message_count", "daily_message_reset_on"])
-    return QuotaResult(allowed=bool(updated), used=user.daily_message_count, limit=limit, resets_at=resets_at)
+    return QuotaResult(
+        allowed=bool(updated), used=user.daily_message_count, limit=limit, resets_at=resets_at, guest=user.is_guest
+    )
 
 
 def message_quota_refund(*, user: User) -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from allauth.account.decorators import reauthentication_required
+from allauth.account.mixins import RedirectAuthenticatedUserMixin
+from allauth.account.views import SignupView as AllauthSignupView
+from allauth.decorators import rate_limit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -8,6 +11,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
@@ -181,6 +187,26 @@ def guest_start(request: HttpRequest) -> HttpResponse:
             "Sign up any time to keep your conversations.",
         )
     return redirect("home")
+
+
+class SignupView(AllauthSignupView):
+    """allauth's sign-up, open to guests: allauth sends every signed-in visitor away from it, but a guest who
+    signs up becomes the new account, conversations and all (AccountAdapter.new_user)."""
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and request.user.is_guest:
+            return self._dispatch_for_guest(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    @method_decorator(rate_limit(action="signup"))
+    @method_decorator(sensitive_post_parameters("password1", "password2"))
+    @method_decorator(never_cache)
+    def _dispatch_for_guest(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # allauth's own decorators, then everything after RedirectAuthenticatedUserMixin.
+        return super(RedirectAuthenticatedUserMixin, self).dispatch(request, *args, **kwargs)
+
+
+signup = SignupView.as_view()
 
 
 @registered_required

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import views as accounts_views
 from chatbot import views
 from chatbot.admin_login import rate_limited_admin_login
 
@@ -11,8 +12,11 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/login/", rate_limited_admin_login),
     path("admin/", admin.site.urls),
+    # Before allauth's own: guests may sign up (and keep their conversations) while signed in as a guest.
+    path("accounts/signup/", accounts_views.signup, name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
+    path("c/", include("conversations.urls")),
 ]
 
 if settings.DEBUG:

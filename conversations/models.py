@@ -68,6 +68,8 @@ class Conversation(models.Model):
     retrieval_enabled = models.BooleanField(default=True)
     auto_approval = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The tip of the branch on screen: the path from it to the root is what the model sees.
+    active_leaf = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     pinned = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

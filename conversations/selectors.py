@@ -116,3 +116,50 @@ def conversation_votes(*, user: User, conversation_id: uuid.UUID | str) -> Query
     """The user's votes in one of their conversations (404 when the conversation is not theirs)."""
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     return Vote.objects.filter(conversation=conversation, user=user).order_by("created_at")
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    """A message on the branch on screen, with its place among its siblings (for the ‹ 2/3 › arrows)."""
+
+    message: Message
+    siblings: list[uuid.UUID]
+
+    @property
+    def position(self) -> int:
+        return self.siblings.index(self.message.id) + 1
+
+    @property
+    def previous_sibling(self) -> uuid.UUID | None:
+        index = self.siblings.index(self.message.id)
+        return self.siblings[index - 1] if index > 0 else None
+
+    @property
+    def next_sibling(self) -> uuid.UUID | None:
+        index = self.siblings.index(self.message.id)
+        return self.siblings[index + 1] if index + 1 < len(self.siblings) else None
+
+
+def conversation_thread(*, conversation: Conversation, messages: list[Message] | None = None) -> list[ThreadItem]:
+    """The branch ending at the conversation's active leaf, root first (the newest branch if none is set)."""
+    if messages is None:
+        messages = list(
+            Message.objects.filter(conversation=conversation).order_by("created_at", "id").defer("search_vector")
+        )
+    by_id = {message.id: message for message in messages}
+    children: dict[uuid.UUID | None, list[Message]] = {}
+    for message in messages:  # already in creation order
+        children.setdefault(message.parent_id, []).append(message)
+    leaf_id = conversation.active_leaf_id if conversation.active_leaf_id in by_id else None
+    if leaf_id is None and messages:
+        node = children.get(None, [None])[-1]
+        while node is not None and children.get(node.id):
+            node = children[node.id][-1]
+        leaf_id = node.id if node else None
+    path: list[Message] = []
+    while leaf_id is not None:
+        message = by_id[leaf_id]
+        path.append(message)
+        leaf_id = message.parent_id
+    path.reverse()
+    return [ThreadItem(message=m, siblings=[s.id for s in children.get(m.parent_id, [])]) for m in path]

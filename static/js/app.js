@@ -29,3 +29,99 @@
     }
   });
 })();
+
+// Chat: Enter sends, Shift+Enter is a new line; the composer waits while a reply streams.
+(function () {
+  "use strict";
+
+  function streamingMessage() {
+    return document.querySelector(".message[data-streaming]");
+  }
+
+  function syncComposer() {
+    const composer = document.getElementById("composer");
+    if (!composer) return;
+    const busy = streamingMessage();
+    const send = composer.querySelector("[data-send]");
+    const stop = composer.querySelector("[data-composer-stop]");
+    if (send) send.disabled = Boolean(busy);
+    if (stop) stop.hidden = !busy;
+    composer.toggleAttribute("aria-busy", Boolean(busy));
+  }
+
+  document.addEventListener("keydown", function (event) {
+    const input = event.target;
+    if (input.id !== "composer-input" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    const form = input.form;
+    if (form.querySelector("[data-send]").disabled || !input.value.trim()) return;
+    form.requestSubmit();
+  });
+
+  document.addEventListener("click", function (event) {
+    const stop = event.target.closest("[data-composer-stop]");
+    if (stop) {
+      const button = document.querySelector(".message[data-streaming] [data-stop-stream]");
+      if (button) button.click();
+      return;
+    }
+    const confirmButton = event.target.closest("[data-confirm]");
+    if (confirmButton && !window.confirm(confirmButton.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    const copy = event.target.closest("[data-copy], [data-copy-message]");
+    if (copy) {
+      const source = copy.matches("[data-copy]")
+        ? copy.closest("pre").querySelector("code")
+        : copy.closest(".message").querySelector(".markdown");
+      if (source && navigator.clipboard) {
+        navigator.clipboard.writeText(source.innerText).then(function () {
+          const label = copy.textContent;
+          copy.textContent = "Copied";
+          setTimeout(function () { copy.textContent = label; }, 1500);
+        });
+      }
+    }
+  });
+
+  function addCopyButtons(root) {
+    (root || document).querySelectorAll(".markdown pre").forEach(function (pre) {
+      if (pre.querySelector("[data-copy]")) return;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy-code";
+      button.dataset.copy = "";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy code");
+      pre.appendChild(button);
+    });
+  }
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt;
+    if (form.matches && form.matches("form[data-reset-on-success]") && event.detail.successful) {
+      form.reset();
+      const error = form.querySelector("#composer-error");
+      if (error) error.textContent = "";
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    // Show validation and quota errors (4xx) where the response says, instead of dropping them.
+    if (event.detail.xhr.status >= 400 && event.detail.xhr.getResponseHeader("HX-Retarget")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    addCopyButtons(event.target);
+    syncComposer();
+  });
+  document.addEventListener("htmx:sseClose", syncComposer);
+  document.addEventListener("DOMContentLoaded", function () {
+    addCopyButtons(document);
+    syncComposer();
+    const thread = document.getElementById("thread");
+    if (thread) thread.lastElementChild && thread.lastElementChild.scrollIntoView({ block: "end" });
+  });
+})();

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.text import Truncator
+
+from accounts.models import (
+    AutoApprovalSettings,
+    Feedback,
+    KeyAuditLog,
+    Preferences,
+    ProviderKey,
+    RetrievalSettings,
+    Session,
+    User,
+)
+
+
+def _normalized_email(value: str | None) -> str | None:
+    # User.save() lower-cases too, but the case-insensitive unique constraint is validated before save().
+    return value.strip().lower() if value else None
+
+
+class UserCreationAdminForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Nullable on the model for guests; an account made by staff is a registered one.
+        self.fields["email"].required = True
+
+    def clean_email(self) -> str | None:
+        return _normalized_email(self.cleaned_data.get("email"))
+
+
+class UserChangeAdminForm(UserChangeForm):
+    # Explicit so a scheme-less address gets https://, as it will by default from Django 6.0.
+    profile_image = forms.URLField(max_length=500, required=False, assume_scheme="https")
+
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_email(self) -> str | None:
+        return _normalized_email(self.cleaned_data.get("email"))
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    """For tables that grow to millions of rows: no second count of the whole table, no facet counts."""
+
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An append-only trail: viewable, never added, edited or deleted from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class IdOrFullTextSearchMixin:
+    """Search big tables through their indexes: a pasted UUID matches ids, other words the tsvector column.
+
+    The default admin search is `icontains` on every search field, a sequential scan on tables of millions of
+    rows. search_fields must still be set, since the admin shows the search box (and allows autocomplete) only
+    then, but it is not used to build the query.
+    """
+
+    # Foreign-key columns a pasted UUID also matches, besides the primary key.
+    id_search_fields: tuple[str, ...] = ()
+    # A GeneratedField tsvector built with config="english"; None falls back to the default search.
+    full_text_field: str | None = None
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            value = uuid.UUID(term)
+        except ValueError:
+            if self.full_text_field is None:
+                return super().get_search_results(request, queryset, search_term)
+            query = SearchQuery(term, config="english", search_type="websearch")
+            return queryset.filter(**{self.full_text_field: query}), False
+        matches = Q(pk=value)
+        for field in self.id_search_fields:
+            matches |= Q(**{field: value})
+        return queryset.filter(matches), False
+
+
+class PerUserSettingsAdmin(admin.ModelAdmin):
+    """One row per user: the user is chosen when adding, and fixed afterwards (it is the row's identity)."""
+
+    autocomplete_fields = ("user",)
+    list_select_related = ("user",)
+    search_fields = ("user__email", "user__display_name")
+    list_per_page = 50
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "user") if obj is not None else readonly
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeAdminForm
+    add_form = UserCreationAdminForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("display_name", "profile_image", "is_guest", "favorite_models")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Usage", {"fields": ("daily_message_count", "daily_message_reset_on")}),
+        ("Important dates", {"fields": ("last_login", "last_active_at", "created_at", "updated_at")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
+    readonly_fields = ("last_login", "last_active_at", "created_at", "updated_at")
+    list_display = ("email_or_guest", "display_name", "is_guest", "is_staff", "last_active_at")
+    list_filter = ("is_guest", "is_staff", "is_superuser", "is_active")
+    search_fields = ("email", "display_name")
+    ordering = ("-created_at",)
+    # Guests make this table large.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
+
+    @admin.display(description="email", ordering="email")
+    def email_or_guest(self, obj: User) -> str:
+        return str(obj)
+
+
+@admin.register(Session)
+class SessionAdmin(BigTableAdmin):
+    # session_data (the signed session payload) is never shown; deleting a row signs that device out.
+    fields = ("user", "ip", "user_agent", "created_at", "last_seen_at", "expire_date")
+    readonly_fields = fields
+    list_display = ("__str__", "user", "ip", "user_agent_short", "created_at", "last_seen_at", "expire_date")
+    list_select_related = ("user",)
+    search_fields = ("user__email", "=ip")
+    # Indexed, unlike last_seen_at alone; a signed-in session is saved (its expiry pushed back) every few
+    # minutes of activity, so this is also most recently seen first.
+    ordering = ("-expire_date",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    @admin.display(description="browser")
+    def user_agent_short(self, obj: Session) -> str:
+        return Truncator(obj.user_agent).chars(60)
+
+
+@admin.register(Preferences)
+class PreferencesAdmin(PerUserSettingsAdmin):
+    list_display = ("__str__", "theme", "layout", "default_model", "multi_model_enabled", "updated_at")
+    list_filter = ("theme", "layout", "multi_model_enabled")
+
+
+@admin.register(RetrievalSettings)
+class RetrievalSettingsAdmin(PerUserSettingsAdmin):
+    list_display = ("__str__", "enabled", "max_results", "similarity_threshold", "updated_at")
+    list_filter = ("enabled",)
+
+
+@admin.register(AutoApprovalSettings)
+class AutoApprovalSettingsAdmin(PerUserSettingsAdmin):
+    list_display = (
+        "__str__",
+        "read_only_operations",
+        "low_risk_operations",
+        "max_cost_per_tool",
+        "max_cost_per_hour",
+        "updated_at",
+    )
+    list_filter = ("read_only_operations", "low_risk_operations", "require_approval_for_new_tools")
+
+
+@admin.register(ProviderKey)
+class ProviderKeyAdmin(admin.ModelAdmin):
+    # Keys are encrypted by the app from what the user typed; the admin can only switch them on and off.
+    fields = ("user", "provider", "key_hint", "config", "is_active", "is_default", "last_used_at", "created_at")
+    exclude = ("encrypted_key",)
+    readonly_fields = ("user", "provider", "key_hint", "last_used_at", "created_at")
+    list_display = ("__str__", "provider", "user", "key_hint", "is_active", "is_default", "last_used_at")
+    list_select_related = ("user",)
+    list_filter = ("provider", "is_active", "is_default")
+    search_fields = ("user__email", "key_hint")
+    ordering = ("-created_at",)
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(KeyAuditLog)
+class KeyAuditLogAdmin(ReadOnlyAdmin, BigTableAdmin):
+    list_display = ("__str__", "user", "provider", "action", "success", "ip", "created_at")
+    list_select_related = ("user",)
+    list_filter = ("action", "provider", "success")
+    search_fields = ("user__email", "=ip")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    autocomplete_fields = ("user",)
+    list_display = ("__str__", "user", "created_at")
+    list_select_related = ("user",)
+    search_fields = ("message", "user__email")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50

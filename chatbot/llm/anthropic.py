@@ -1,0 +1,92 @@
+"""Claude through the anthropic SDK's async streaming Messages API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anthropic
+import httpx
+
+from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
+
+MODELS = [
+    ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
+    ("claude-opus-4-1", "Claude Opus 4.1"),
+    ("claude-haiku-4-5", "Claude Haiku 4.5"),
+]
+
+_http_clients: dict[int, httpx.AsyncClient] = {}
+
+
+def _shared_http_client() -> httpx.AsyncClient:
+    """One connection pool per event loop: building TLS contexts per reply would cost milliseconds each."""
+    import asyncio
+
+    loop_id = id(asyncio.get_running_loop())
+    client = _http_clients.get(loop_id)
+    if client is None or client.is_closed:
+        client = _http_clients[loop_id] = anthropic.DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        )
+    return client
+
+
+def _error_from(exc: Exception) -> ProviderError:
+    if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
+        return ProviderError(ProviderError.AUTHENTICATION, str(exc))
+    if isinstance(exc, anthropic.RateLimitError):
+        return ProviderError(ProviderError.RATE_LIMITED, str(exc))
+    if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
+        return ProviderError(ProviderError.NETWORK, str(exc))
+    if isinstance(exc, anthropic.APIStatusError | anthropic.APIError):
+        text = str(exc)
+        body = getattr(exc, "body", None)
+        kind = body.get("error", {}).get("type", "") if isinstance(body, dict) else ""
+        if kind == "overloaded_error" or "overloaded" in text.lower() or getattr(exc, "status_code", 0) == 529:
+            return ProviderError(ProviderError.OVERLOADED, text)
+        if "prompt is too long" in text or ("context" in text.lower() and "too long" in text.lower()):
+            return ProviderError(ProviderError.CONTEXT_TOO_LONG, text)
+        return ProviderError(ProviderError.OTHER, text)
+    return ProviderError(ProviderError.OTHER, repr(exc))
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    label = "Anthropic"
+
+    def __init__(self, *, api_key: str, base_url: str | None = None, timeout: float = 120.0) -> None:
+        self.api_key = api_key
+        self.base_url = base_url or None
+        self.timeout = timeout
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        client = anthropic.AsyncAnthropic(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
+            timeout=self.timeout,
+            http_client=_shared_http_client(),
+        )
+        params: dict = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.system:
+            params["system"] = request.system
+        try:
+            async with client.messages.stream(**params) as stream:
+                async for event in stream:
+                    if event.type == "text":
+                        yield TextDelta(event.text)
+                final = await stream.get_final_message()
+        except anthropic.AnthropicError as exc:
+            raise _error_from(exc) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(ProviderError.NETWORK, str(exc)) from exc
+        yield Finished(
+            input_tokens=final.usage.input_tokens,
+            output_tokens=final.usage.output_tokens,
+            stop_reason=final.stop_reason or "end_turn",
+            provider_metadata={"id": final.id, "model": final.model},
+        )

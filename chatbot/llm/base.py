@@ -1,0 +1,82 @@
+"""One interface for every language model provider.
+
+A provider turns a ChatRequest into an async stream of events: TextDelta pieces as they arrive, then one
+Finished with usage and the stop reason. Failures are ProviderError with a `kind` the UI can explain.
+Adding a provider is one module with a class implementing `stream`, registered in chatbot/llm/registry.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PromptMessage:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[PromptMessage]
+    system: str = ""
+    max_tokens: int = 2048
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    stop_reason: str = "end_turn"
+    provider_metadata: dict = field(default_factory=dict)
+
+
+Event = TextDelta | Finished
+
+
+class ProviderError(Exception):
+    """A failure the user can understand; `kind` picks the explanation and whether retrying may help."""
+
+    NO_KEY = "no_key"
+    AUTHENTICATION = "authentication"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    CONTEXT_TOO_LONG = "context_too_long"
+    NETWORK = "network"
+    OTHER = "other"
+
+    MESSAGES = {
+        NO_KEY: "No API key is configured for this model. Add one in Settings → API keys, or switch this "
+        "conversation to the offline assistant.",
+        AUTHENTICATION: "The provider rejected the API key. Check it in Settings → API keys.",
+        RATE_LIMITED: "The provider is rate limiting requests right now. Wait a moment and retry.",
+        OVERLOADED: "The provider is overloaded right now. Retry in a moment.",
+        CONTEXT_TOO_LONG: "This conversation is too long for the model. Start a new conversation or shorten "
+        "your message.",
+        NETWORK: "Could not reach the provider (network failure). Retry in a moment.",
+        OTHER: "The provider returned an error.",
+    }
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+    @property
+    def user_message(self) -> str:
+        return self.MESSAGES.get(self.kind, self.MESSAGES[self.OTHER])
+
+
+class Provider(Protocol):
+    name: str
+    label: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...

@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chatbot.demo import DEFAULT_EMAIL, DEFAULT_PASSWORD, NotADemoAccount, load_demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo account (conversations, documents, settings), replacing a previous demo account."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--email", default=DEFAULT_EMAIL, help=f"Sign-in email (default {DEFAULT_EMAIL}).")
+        parser.add_argument("--password", default=DEFAULT_PASSWORD, help="Password (default: the documented one).")
+
+    def handle(self, *args, email: str, password: str, **options) -> None:
+        try:
+            counts = load_demo(email=email, password=password)
+        except NotADemoAccount as error:
+            raise CommandError(str(error)) from error
+        for label, count in counts.items():
+            self.stdout.write(f"{label}: {count}")
+        self.stdout.write(self.style.SUCCESS(f"Demo account ready: sign in as {email.strip().lower()}"))

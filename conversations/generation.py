@@ -1,0 +1,240 @@
+"""Generating a reply in the web process's event loop, detached from the browser connection.
+
+The POST that saved the messages starts `start_generation`; the task streams the provider's deltas into Redis
+(conversations/streams.py), which any number of SSE connections relay. Closing the tab does not stop it; the
+Stop button does (via a Redis flag). The message row is written once, at the end, with whatever arrived.
+A generation whose process died is finished later by `sweep_stale_streams` (a Celery beat job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.services import ClientInfo, provider_key_for_chat
+from chatbot.llm.anthropic import AnthropicProvider
+from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta
+from chatbot.llm.offline import OfflineProvider
+from chatbot.logging import request_id_var
+from conversations import streams
+from conversations.models import ChatProvider, Message, Stream
+from conversations.prompting import fit_history
+from conversations.selectors import conversation_thread
+from conversations.services import GenerationOutcome, context_optimization_record, generation_finish
+
+logger = logging.getLogger(__name__)
+
+STOP_POLL_SECONDS = 0.2
+ALIVE_REFRESH_SECONDS = 10
+_running: set[asyncio.Task] = set()
+
+
+@dataclass
+class Prepared:
+    provider: Provider | None
+    request: ChatRequest | None
+    provider_name: str
+    model: str
+    error: ProviderError | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | None, str, ProviderError | None]:
+    """The provider for a conversation: the user's own key first (audited), then the operator's."""
+    if conversation.provider == ChatProvider.OFFLINE:
+        return OfflineProvider(), ChatProvider.OFFLINE, None
+    if conversation.provider == ChatProvider.ANTHROPIC:
+        api_key = provider_key_for_chat(user=conversation.user, provider="anthropic", client=client)
+        api_key = api_key or settings.ANTHROPIC_API_KEY
+        if not api_key:
+            return None, ChatProvider.ANTHROPIC, ProviderError(ProviderError.NO_KEY)
+        return AnthropicProvider(api_key=api_key, base_url=settings.ANTHROPIC_BASE_URL or None), "anthropic", None
+    return (
+        None,
+        conversation.provider,
+        ProviderError(ProviderError.NO_KEY, f"{conversation.provider} is not supported yet"),
+    )
+
+
+def prepare_generation(stream_id: uuid.UUID, client: ClientInfo) -> Prepared:
+    stream = Stream.objects.select_related("conversation__user", "message").get(id=stream_id)
+    conversation, reply = stream.conversation, stream.message
+    thread = conversation_thread(conversation=conversation)
+    path = [item.message for item in thread]
+    history = path[: path.index(reply)] if reply in path else [m for m in path if m.created_at < reply.created_at]
+    fitted = fit_history(
+        history=history, system=conversation.system_prompt, context_window=conversation.context_window_size
+    )
+    if fitted.left_out:
+        context_optimization_record(
+            conversation=conversation,
+            tokens_before=fitted.tokens_before,
+            tokens_after=fitted.tokens_after,
+            left_out=fitted.left_out,
+        )
+    provider, provider_name, error = resolve_provider(conversation=conversation, client=client)
+    request = ChatRequest(model=conversation.model, messages=fitted.messages, system=conversation.system_prompt)
+    return Prepared(
+        provider=provider, request=request, provider_name=provider_name, model=conversation.model, error=error
+    )
+
+
+def render_reply(message: Message) -> str:
+    """The finished reply bubble, as the page would render it (with its branch arrows)."""
+    from conversations.selectors import ThreadItem
+
+    siblings = list(
+        Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
+    return render_to_string(
+        "conversations/partials/message.html", {"item": ThreadItem(message=message, siblings=siblings)}
+    )
+
+
+def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome) -> tuple[str, str]:
+    message = generation_finish(stream_id=stream_id, outcome=outcome)
+    if message is None:  # already finished elsewhere (the sweep); show what is saved
+        message = Stream.objects.select_related("message").get(id=stream_id).message
+    return message.status, render_reply(message)
+
+
+async def _watch(stream_id, consumer: asyncio.Task, state: dict) -> None:
+    """Refresh the alive mark and cancel the consumer when Stop is pressed."""
+    client = streams.redis_client()
+    last_alive = 0.0
+    while not consumer.done():
+        now = time.monotonic()
+        if now - last_alive >= ALIVE_REFRESH_SECONDS:
+            await client.set(streams.alive_key(stream_id), "1", ex=streams.ALIVE_TTL_SECONDS)
+            last_alive = now
+        if await client.exists(streams.stop_key(stream_id)):
+            state["stopped"] = True
+            consumer.cancel()
+            return
+        await asyncio.sleep(STOP_POLL_SECONDS)
+
+
+async def run_generation(stream_id: uuid.UUID, client: ClientInfo) -> None:
+    redis_client = streams.redis_client()
+    key = streams.stream_key(stream_id)
+    started = time.monotonic()
+    state: dict = {"parts": [], "first_token": None, "finished": None, "stopped": False}
+    prepared: Prepared | None = None
+    error = ""
+    status = Message.Status.FAILED
+
+    async def consume() -> None:
+        assert prepared is not None and prepared.provider is not None and prepared.request is not None
+        async with contextlib.aclosing(prepared.provider.stream(prepared.request)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta) and event.text:
+                    if state["first_token"] is None:
+                        state["first_token"] = time.monotonic()
+                    state["parts"].append(event.text)
+                    # Shielded: a Stop cancelling this task mid-command would leave a reply unread on a pooled
+                    # connection, poisoning it for the next user.
+                    await asyncio.shield(redis_client.xadd(key, {"t": "delta", "x": event.text}))
+                elif isinstance(event, Finished):
+                    state["finished"] = event
+
+    try:
+        prepared = await sync_to_async(prepare_generation)(stream_id, client)
+        if prepared.error is not None:
+            raise prepared.error
+        consumer = asyncio.create_task(consume())
+        # The watcher ends by itself once the consumer is done; cancelling it mid-command would poison a connection.
+        watcher = asyncio.create_task(_watch(stream_id, consumer, state))
+        _running.add(watcher)
+        watcher.add_done_callback(_running.discard)
+        try:
+            await consumer
+            status = Message.Status.COMPLETE
+        except asyncio.CancelledError:
+            if not state["stopped"]:
+                raise
+            status = Message.Status.CANCELLED
+    except ProviderError as exc:
+        logger.warning("generation %s failed: %s", stream_id, exc)
+        error = exc.user_message
+    except asyncio.CancelledError:
+        error = "The reply was interrupted because the server is shutting down."
+        raise
+    except Exception:
+        logger.exception("generation %s crashed", stream_id)
+        error = "Something went wrong while generating this reply."
+    finally:
+        finished: Finished | None = state["finished"]
+        first = state["first_token"]
+        outcome = GenerationOutcome(
+            text="".join(state["parts"]),
+            status=status,
+            error=error,
+            provider=prepared.provider_name if prepared else "",
+            model=prepared.model if prepared else "",
+            input_tokens=finished.input_tokens if finished else None,
+            output_tokens=finished.output_tokens if finished else None,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            time_to_first_token_ms=int((first - started) * 1000) if first else None,
+            provider_metadata=finished.provider_metadata if finished else {},
+        )
+        final_status, html_fragment = await sync_to_async(finish_and_render)(stream_id, outcome)
+        pipe = redis_client.pipeline(transaction=False)
+        pipe.xadd(key, streams.done_payload(status=final_status, html_fragment=html_fragment))
+        pipe.expire(key, streams.STREAM_TTL_SECONDS)
+        pipe.delete(streams.alive_key(stream_id), streams.stop_key(stream_id))
+        await pipe.execute()
+
+
+def start_generation(stream_id: uuid.UUID, client: ClientInfo) -> asyncio.Task:
+    """Run a generation on the current event loop, independent of the request that started it."""
+    # A fresh context: the request's context holds asgiref's per-request thread executor, which quits when the
+    # response is sent; the generation outlives it. Only the request id is carried over, for the logs.
+    context = contextvars.Context()
+    context.run(request_id_var.set, request_id_var.get())
+    task = asyncio.get_running_loop().create_task(
+        run_generation(stream_id, client), name=f"generation-{stream_id}", context=context
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+# --- The sweep: generations whose process died ------------------------------------------------------------------
+
+
+def sweep_stale_streams(*, older_than_seconds: int = 60) -> int:
+    """Mark as failed, with their buffered text, active streams whose generation is no longer alive."""
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    swept = 0
+    for stream in Stream.objects.filter(status=Stream.Status.ACTIVE, created_at__lt=cutoff).select_related("message"):
+        if client.exists(streams.alive_key(stream.id)):
+            continue
+        entries = client.xrange(streams.stream_key(stream.id))
+        text = "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "delta")
+        outcome = GenerationOutcome(
+            text=text,
+            status=Message.Status.FAILED,
+            error="The reply was interrupted (the server stopped while writing it). Retry to generate it again.",
+        )
+        final_status, html_fragment = finish_and_render(stream.id, outcome)
+        client.xadd(
+            streams.stream_key(stream.id), streams.done_payload(status=final_status, html_fragment=html_fragment)
+        )
+        client.expire(streams.stream_key(stream.id), streams.STREAM_TTL_SECONDS)
+        swept += 1
+    return swept

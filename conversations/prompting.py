@@ -1,0 +1,54 @@
+"""Turning the branch on screen into a prompt that fits the model's context window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatbot.llm.base import PromptMessage
+from conversations.models import Message
+
+REPLY_TOKEN_RESERVE = 2048
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English; close enough to budget a window without a tokenizer."""
+    return len(text) // 4 + 4
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    messages: list[PromptMessage]
+    tokens_before: int
+    tokens_after: int
+    left_out: list  # ids of the messages dropped to fit
+
+
+def fit_history(*, history: list[Message], system: str, context_window: int) -> FittedPrompt:
+    """Keep the newest turns that fit; the message being answered is always kept."""
+    usable = [m for m in history if m.role in (Message.Role.USER, Message.Role.ASSISTANT) and m.content.strip()]
+    budget = max(context_window - REPLY_TOKEN_RESERVE - estimate_tokens(system), 256)
+    costs = [estimate_tokens(m.content) for m in usable]
+    kept_from = len(usable)
+    used = 0
+    for index in range(len(usable) - 1, -1, -1):
+        if used + costs[index] > budget and kept_from < len(usable):
+            break
+        used += costs[index]
+        kept_from = index
+    kept = usable[kept_from:]
+    # The Messages API wants the first turn from the user and roles alternating: merge or drop to comply.
+    while kept and kept[0].role != Message.Role.USER:
+        kept = kept[1:]
+    merged: list[PromptMessage] = []
+    for message in kept:
+        if merged and merged[-1].role == message.role:
+            merged[-1] = PromptMessage(role=message.role, content=merged[-1].content + "\n\n" + message.content)
+        else:
+            merged.append(PromptMessage(role=message.role, content=message.content))
+    kept_ids = {m.id for m in kept}
+    return FittedPrompt(
+        messages=merged,
+        tokens_before=sum(costs),
+        tokens_after=sum(estimate_tokens(m.content) for m in kept),
+        left_out=[m.id for m in usable if m.id not in kept_ids],
+    )

@@ -1,0 +1,238 @@
+"""Writes for conversations: sending, regenerating and editing (branches), finishing a generation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ProviderKey, User
+from accounts.services import message_quota_consume, preferences_get
+from conversations.models import ChatProvider, ContextOptimization, Conversation, Message, Stream, UsageLog
+
+MAX_MESSAGE_LENGTH = 20_000
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What the browser needs to show a reply being generated."""
+
+    user_message: Message | None
+    assistant_message: Message
+    stream: Stream
+
+
+def _default_provider_and_model(user: User) -> tuple[str, str]:
+    has_key = ProviderKey.objects.filter(user=user, provider="anthropic", is_active=True).exists()
+    if has_key or settings.ANTHROPIC_API_KEY:
+        preferred = preferences_get(user=user).default_model
+        return ChatProvider.ANTHROPIC, preferred or settings.ANTHROPIC_DEFAULT_MODEL
+    return ChatProvider.OFFLINE, "offline"
+
+
+def conversation_create(*, user: User, title: str = "", project_id: uuid.UUID | None = None) -> Conversation:
+    provider, model = _default_provider_and_model(user)
+    return Conversation.objects.create(
+        user=user,
+        title=title[:500],
+        project_id=project_id,
+        provider=provider,
+        model=model,
+        system_prompt=preferences_get(user=user).default_system_prompt,
+    )
+
+
+def _consume_quota(user: User) -> None:
+    quota = message_quota_consume(user=user)
+    if not quota.allowed:
+        raise QuotaExceeded(quota.message)
+
+
+def _start_reply(*, conversation: Conversation, parent: Message) -> Generation:
+    now = timezone.now()
+    assistant = Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        provider=conversation.provider,
+        model=conversation.model,
+        # A microsecond later than its parent, so ordering by time is ordering by the tree.
+        created_at=now + dt.timedelta(microseconds=1),
+    )
+    stream = Stream.objects.create(conversation=conversation, message=assistant)
+    conversation.active_leaf = assistant
+    conversation.updated_at = now
+    conversation.save(update_fields=["active_leaf", "updated_at"])
+    return Generation(user_message=None, assistant_message=assistant, stream=stream)
+
+
+def _clean_content(content: str) -> str:
+    content = (content or "").strip()
+    if not content:
+        raise ValueError("Write a message first.")
+    if len(content) > MAX_MESSAGE_LENGTH:
+        raise ValueError(
+            f"That message is too long ({len(content):,} characters; the limit is {MAX_MESSAGE_LENGTH:,})."
+        )
+    return content
+
+
+@transaction.atomic
+def message_send(*, user: User, conversation: Conversation, content: str) -> Generation:
+    """Save the user's message under the branch on screen and start the assistant's reply."""
+    content = _clean_content(content)
+    conversation = Conversation.objects.select_for_update().get(id=conversation.id, user=user)
+    _consume_quota(user)
+    user_message = Message.objects.create(
+        conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
+        content=content,
+    )  # fmt: skip
+    if not conversation.title:
+        conversation.title = " ".join(content.split())[:80]
+        conversation.save(update_fields=["title"])
+    generation = _start_reply(conversation=conversation, parent=user_message)
+    return Generation(
+        user_message=user_message, assistant_message=generation.assistant_message, stream=generation.stream
+    )
+
+
+@transaction.atomic
+def message_regenerate(*, user: User, message: Message) -> Generation:
+    """A new reply to the same user message, as a sibling of the old one (which is kept)."""
+    conversation = Conversation.objects.select_for_update().get(id=message.conversation_id, user=user)
+    if message.role != Message.Role.ASSISTANT or message.parent_id is None:
+        raise ValueError("Only an assistant reply can be regenerated.")
+    if Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE).exists():
+        raise ValueError("Wait for the current reply to finish, or stop it first.")
+    _consume_quota(user)
+    return _start_reply(conversation=conversation, parent=message.parent)
+
+
+@transaction.atomic
+def message_edit(*, user: User, message: Message, content: str) -> Generation:
+    """The edited text as a new user message beside the original (a new branch), and a reply to it."""
+    content = _clean_content(content)
+    conversation = Conversation.objects.select_for_update().get(id=message.conversation_id, user=user)
+    if message.role != Message.Role.USER:
+        raise ValueError("Only your own messages can be edited.")
+    if Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE).exists():
+        raise ValueError("Wait for the current reply to finish, or stop it first.")
+    _consume_quota(user)
+    edited = Message.objects.create(
+        conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content
+    )
+    generation = _start_reply(conversation=conversation, parent=edited)
+    return Generation(user_message=edited, assistant_message=generation.assistant_message, stream=generation.stream)
+
+
+def branch_switch(*, user: User, message: Message) -> Conversation:
+    """Show the branch through `message`: follow its newest descendants down to a leaf."""
+    conversation = Conversation.objects.get(id=message.conversation_id, user=user)
+    children: dict[uuid.UUID | None, list[tuple]] = {}
+    for row in Message.objects.filter(conversation=conversation).values_list("id", "parent_id", "created_at"):
+        children.setdefault(row[1], []).append(row)
+    leaf = message.id
+    while children.get(leaf):
+        leaf = max(children[leaf], key=lambda row: (row[2], row[0]))[0]
+    conversation.active_leaf_id = leaf
+    conversation.save(update_fields=["active_leaf"])
+    return conversation
+
+
+def conversation_update_settings(
+    *, conversation: Conversation, model: str, system_prompt: str, retrieval_enabled: bool
+) -> Conversation:
+    conversation.provider = ChatProvider.OFFLINE if model == "offline" else ChatProvider.ANTHROPIC
+    conversation.model = model
+    conversation.system_prompt = system_prompt
+    conversation.retrieval_enabled = retrieval_enabled
+    conversation.save(update_fields=["provider", "model", "system_prompt", "retrieval_enabled", "updated_at"])
+    return conversation
+
+
+# --- Finishing a generation: the one database write of a reply -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationOutcome:
+    text: str
+    status: str  # a Message.Status
+    error: str = ""
+    provider: str = ""
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: int | None = None
+    time_to_first_token_ms: int | None = None
+    provider_metadata: dict | None = None
+    metadata: dict | None = None
+
+
+STREAM_STATUS = {
+    Message.Status.COMPLETE: Stream.Status.COMPLETE,
+    Message.Status.CANCELLED: Stream.Status.CANCELLED,
+    Message.Status.FAILED: Stream.Status.FAILED,
+}
+
+
+@transaction.atomic
+def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Message | None:
+    """Write the reply once, whatever happened: complete, stopped or failed, with the text that arrived.
+
+    Idempotent: a stream already finished (by its task, or by the sweep) is left as it is.
+    """
+    stream = Stream.objects.select_for_update().select_related("message", "conversation").filter(id=stream_id).first()
+    if stream is None or stream.status != Stream.Status.ACTIVE:
+        return None
+    message = stream.message
+    message.content = outcome.text
+    message.status = outcome.status
+    message.error = outcome.error
+    message.provider = outcome.provider or message.provider
+    message.model = outcome.model or message.model
+    message.input_tokens = outcome.input_tokens
+    message.output_tokens = outcome.output_tokens
+    message.latency_ms = outcome.latency_ms
+    message.time_to_first_token_ms = outcome.time_to_first_token_ms
+    message.provider_metadata = outcome.provider_metadata or {}
+    message.metadata = {**message.metadata, **(outcome.metadata or {})}
+    message.save()
+    stream.status = STREAM_STATUS[outcome.status]
+    stream.finished_at = timezone.now()
+    stream.save(update_fields=["status", "finished_at"])
+    if outcome.input_tokens is not None or outcome.output_tokens is not None:
+        UsageLog.objects.create(
+            user_id=stream.conversation.user_id,
+            conversation=stream.conversation,
+            message=message,
+            provider=message.provider or "offline",
+            model=message.model or "offline",
+            input_tokens=outcome.input_tokens or 0,
+            output_tokens=outcome.output_tokens or 0,
+        )
+    return message
+
+
+def context_optimization_record(
+    *, conversation: Conversation, tokens_before: int, tokens_after: int, left_out: list[uuid.UUID]
+) -> ContextOptimization:
+    return ContextOptimization.objects.create(
+        conversation=conversation,
+        trigger_reason=ContextOptimization.Trigger.TOKEN_LIMIT,
+        optimization_type=ContextOptimization.Kind.TRUNCATION,
+        tokens_before=tokens_before,
+        tokens_after=tokens_after,
+        summary=f"Left out the {len(left_out)} oldest message(s) to fit the context window.",
+        affected_messages=[str(message_id) for message_id in left_out],
+    )

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from conversations import views
+
+app_name = "conversations"
+
+urlpatterns = [
+    path("", views.chat_index, name="index"),
+    path("new/", views.chat_new, name="new"),
+    path("list/", views.conversation_list_page, name="list"),
+    path("search/", views.conversation_search, name="search"),
+    path("<uuid:conversation_id>/", views.chat_detail, name="detail"),
+    path("<uuid:conversation_id>/messages/", views.message_create, name="message_create"),
+    path("<uuid:conversation_id>/messages/<uuid:message_id>/regenerate/", views.message_regenerate, name="regenerate"),
+    path("<uuid:conversation_id>/messages/<uuid:message_id>/edit/", views.message_edit, name="edit"),
+    path("<uuid:conversation_id>/messages/<uuid:message_id>/switch/", views.message_switch, name="switch"),
+    path("<uuid:conversation_id>/settings/", views.conversation_settings, name="settings"),
+    path("<uuid:conversation_id>/rename/", views.conversation_rename, name="rename"),
+    path("<uuid:conversation_id>/delete/", views.conversation_delete, name="delete"),
+    path("streams/<uuid:stream_id>/events/", views.stream_events, name="stream_events"),
+    path("streams/<uuid:stream_id>/stop/", views.stream_stop, name="stream_stop"),
+]

@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import re
+import uuid
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.services import ClientInfo
+from chatbot.llm.anthropic import MODELS
+from conversations import selectors, services, streams
+from conversations.generation import render_reply, start_generation
+from conversations.models import Conversation, Message, Stream
+
+_EVENT_ID = re.compile(r"^\d+-\d+$")
+
+
+def _model_choices() -> list[tuple[str, str]]:
+    return [("offline", "Offline (no language model)"), *MODELS]
+
+
+def _page_context(request: HttpRequest, conversation: Conversation | None) -> dict:
+    page = selectors.conversation_list(user=request.user, cursor=None, limit=50)
+    context = {
+        "conversations": page.conversations,
+        "next_cursor": page.next_cursor,
+        "conversation": conversation,
+        "thread": [],
+        "model_choices": _model_choices(),
+        "message_limit": services.MAX_MESSAGE_LENGTH,
+    }
+    if conversation is not None:
+        messages = list(conversation.messages.all())
+        context["thread"] = selectors.conversation_thread(conversation=conversation, messages=messages)
+        active = {
+            s.message_id: s.id for s in Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE)
+        }
+        context["active_streams"] = active
+    return context
+
+
+@login_required
+@require_GET
+def chat_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "conversations/chat.html", _page_context(request, None))
+
+
+@login_required
+@require_GET
+def chat_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
+    template = (
+        "conversations/partials/chat_main.html"
+        if request.htmx and not request.htmx.boosted
+        else "conversations/chat.html"
+    )
+    return render(request, template, _page_context(request, conversation))
+
+
+@login_required
+@require_GET
+def conversation_list_page(request: HttpRequest) -> HttpResponse:
+    page = selectors.conversation_list(user=request.user, cursor=request.GET.get("cursor"), limit=50)
+    return render(
+        request,
+        "conversations/partials/conversation_items.html",
+        {"conversations": page.conversations, "next_cursor": page.next_cursor},
+    )
+
+
+# --- Sending, regenerating, editing: async, because they start a generation on this event loop -------------
+
+
+def _thread_response(request: HttpRequest, conversation: Conversation, generation: services.Generation) -> HttpResponse:
+    conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation.id)
+    context = _page_context(request, conversation)
+    return render(request, "conversations/partials/thread.html", context)
+
+
+def _error_response(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    response = render(request, "conversations/partials/composer_error.html", {"error": message}, status=status)
+    # htmx does not swap 4xx responses by default: point it at the composer's error slot explicitly.
+    response["HX-Retarget"] = "#composer-error"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
+    content = request.POST.get("content", "")
+    if conversation_id is None:
+        if not content.strip():
+            return _error_response(request, "Write a message first.", 400), None
+        conversation = services.conversation_create(user=request.user)
+    else:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    try:
+        generation = services.message_send(user=request.user, conversation=conversation, content=content)
+    except services.QuotaExceeded as exc:
+        return _error_response(request, exc.user_message, 429), None
+    except ValueError as exc:
+        return _error_response(request, str(exc), 400), None
+    if conversation_id is None:
+        url = reverse("conversations:detail", args=[conversation.id])
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response, generation
+        return redirect(url), generation
+    return _thread_response(request, conversation, generation), generation
+
+
+def _regenerate(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
+    message = get_object_or_404(
+        Message, id=message_id, conversation_id=conversation_id, conversation__user=request.user
+    )
+    try:
+        generation = services.message_regenerate(user=request.user, message=message)
+    except services.QuotaExceeded as exc:
+        return _error_response(request, exc.user_message, 429), None
+    except ValueError as exc:
+        return _error_response(request, str(exc), 409), None
+    return _thread_response(request, message.conversation, generation), generation
+
+
+def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
+    message = get_object_or_404(
+        Message, id=message_id, conversation_id=conversation_id, conversation__user=request.user
+    )
+    try:
+        generation = services.message_edit(user=request.user, message=message, content=request.POST.get("content", ""))
+    except services.QuotaExceeded as exc:
+        return _error_response(request, exc.user_message, 429), None
+    except ValueError as exc:
+        return _error_response(request, str(exc), 400), None
+    return _thread_response(request, message.conversation, generation), generation
+
+
+async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
+    user = await request.auser()
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    response, generation = await sync_to_async(handler)(request, *args)
+    if generation is not None:
+        start_generation(generation.stream.id, ClientInfo.from_request(request))
+    return response
+
+
+@require_POST
+async def chat_new(request: HttpRequest) -> HttpResponse:
+    return await _run(request, _send, None)
+
+
+@require_POST
+async def message_create(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    return await _run(request, _send, conversation_id)
+
+
+@require_POST
+async def message_regenerate(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    return await _run(request, _regenerate, conversation_id, message_id)
+
+
+@require_POST
+async def message_edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    return await _run(request, _edit, conversation_id, message_id)
+
+
+@login_required
+@require_POST
+def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    message = get_object_or_404(
+        Message, id=message_id, conversation_id=conversation_id, conversation__user=request.user
+    )
+    services.branch_switch(user=request.user, message=message)
+    conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
+    return render(request, "conversations/partials/thread.html", _page_context(request, conversation))
+
+
+@login_required
+@require_POST
+def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    model = request.POST.get("model", conversation.model)
+    if model not in dict(_model_choices()):
+        return HttpResponse("Unknown model.", status=400)
+    system_prompt = request.POST.get("system_prompt", "")[:10_000]
+    services.conversation_update_settings(
+        conversation=conversation,
+        model=model,
+        system_prompt=system_prompt,
+        retrieval_enabled=request.POST.get("retrieval_enabled") == "on",
+    )
+    if request.htmx:
+        return render(request, "conversations/partials/settings_saved.html", {"conversation": conversation})
+    return redirect("conversations:detail", conversation.id)
+
+
+@login_required
+@require_POST
+def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    title = " ".join(request.POST.get("title", "").split())[:500]
+    if not title:
+        return HttpResponse("A title cannot be empty.", status=400)
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return redirect("conversations:detail", conversation.id)
+
+
+@login_required
+@require_POST
+def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation.delete()
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("conversations:index")
+        return response
+    return redirect("conversations:index")
+
+
+@login_required
+@require_GET
+def conversation_search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    results = list(selectors.message_search(user=request.user, query=query, limit=30)) if query else []
+    return render(request, "conversations/search.html", {"query": query, "results": results})
+
+
+# --- Streams --------------------------------------------------------------------------------------------------
+
+
+async def _owned_stream(request: HttpRequest, stream_id: uuid.UUID) -> Stream:
+    user = await request.auser()
+    if not user.is_authenticated:
+        raise Http404
+    stream = await Stream.objects.filter(id=stream_id, conversation__user=user).select_related("message").afirst()
+    if stream is None:
+        raise Http404  # another user's stream looks exactly like a missing one
+    return stream
+
+
+async def _finished_events(stream: Stream):
+    html_fragment = await sync_to_async(render_reply)(stream.message)
+    yield streams.sse_event("done", html_fragment)
+
+
+@require_GET
+async def stream_events(request: HttpRequest, stream_id: uuid.UUID) -> StreamingHttpResponse:
+    stream = await _owned_stream(request, stream_id)
+    last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0-0"
+    if not _EVENT_ID.match(last_event_id):
+        last_event_id = "0-0"
+    exists = await streams.redis_client().exists(streams.stream_key(stream.id))
+    if stream.status != Stream.Status.ACTIVE and not exists:
+        body = _finished_events(stream)  # long finished: its Redis record has expired
+    else:
+        body = streams.relay(stream.id, last_event_id=last_event_id)
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    return response
+
+
+@require_POST
+async def stream_stop(request: HttpRequest, stream_id: uuid.UUID) -> HttpResponse:
+    stream = await _owned_stream(request, stream_id)
+    if stream.status == Stream.Status.ACTIVE:
+        await streams.request_stop(stream.id)
+    return HttpResponse(status=204)

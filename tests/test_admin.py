@@ -1,0 +1,252 @@
+"""Every admin page of the three apps renders, and the big tables' pages stay cheap."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
+from django.db import connection
+from django.db.models import Model
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import escape
+
+from accounts.models import KeyAuditLog, Session, User
+from conversations.models import Message, Stream, ToolExecution, UsageLog, Vote
+from documents.models import Chunk
+from tests import factories
+
+APPS = ("accounts", "conversations", "documents")
+
+FACTORIES: dict[str, type[factories.factory.django.DjangoModelFactory]] = {
+    "accounts.user": factories.UserFactory,
+    "accounts.session": factories.SessionFactory,
+    "accounts.preferences": factories.PreferencesFactory,
+    "accounts.retrievalsettings": factories.RetrievalSettingsFactory,
+    "accounts.providerkey": factories.ProviderKeyFactory,
+    "accounts.keyauditlog": factories.KeyAuditLogFactory,
+    "accounts.autoapprovalsettings": factories.AutoApprovalSettingsFactory,
+    "accounts.feedback": factories.FeedbackFactory,
+    "conversations.project": factories.ProjectFactory,
+    "conversations.conversation": factories.ConversationFactory,
+    "conversations.message": factories.MessageFactory,
+    "conversations.vote": factories.VoteFactory,
+    "conversations.stream": factories.StreamFactory,
+    "conversations.attachment": factories.AttachmentFactory,
+    "conversations.toolexecution": factories.ToolExecutionFactory,
+    "conversations.contextoptimization": factories.ContextOptimizationFactory,
+    "conversations.usagelog": factories.UsageLogFactory,
+    "documents.document": factories.DocumentFactory,
+    "documents.documentversion": factories.DocumentVersionFactory,
+    "documents.suggestion": factories.SuggestionFactory,
+    "documents.chunk": factories.ChunkFactory,
+}
+
+REGISTERED = sorted(
+    (model._meta.label_lower for model in admin.site._registry if model._meta.app_label in APPS),
+)
+
+
+def admin_url(model: type[Model] | Model, view: str, *args: object) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def rows(db, settings, tmp_path) -> dict[str, Model]:
+    """One row of every model, keyed by model label."""
+    settings.MEDIA_ROOT = tmp_path  # the attachment's file
+    return {label: factory() for label, factory in FACTORIES.items()}
+
+
+@pytest.fixture
+def superuser_request(admin_user):
+    request = RequestFactory().get("/admin/")
+    request.user = admin_user
+    return request
+
+
+def test_every_model_of_the_three_apps_is_registered():
+    models = {model._meta.label_lower for app in APPS for model in apps.get_app_config(app).get_models()}
+    assert set(REGISTERED) == models
+    assert set(FACTORIES) == models
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("label", REGISTERED)
+def test_admin_pages_render(label, rows, admin_client, superuser_request):
+    obj = rows[label]
+    model_admin = admin.site._registry[type(obj)]
+
+    response = admin_client.get(admin_url(obj, "changelist"))
+    assert response.status_code == 200
+    assert escape(str(obj)) in response.content.decode()
+
+    response = admin_client.get(admin_url(obj, "changelist"), {"q": "x"})
+    assert response.status_code == 200
+
+    response = admin_client.get(admin_url(obj, "change", quote(obj.pk)))
+    assert response.status_code == 200
+
+    response = admin_client.get(admin_url(obj, "add"))
+    assert response.status_code == (200 if model_admin.has_add_permission(superuser_request) else 403)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("label", REGISTERED)
+def test_no_form_offers_a_whole_table_in_a_select(label, rows, superuser_request):
+    obj = rows[label]
+    model_admin = admin.site._registry[type(obj)]
+
+    for instance in (None, obj):
+        if instance is None and not model_admin.has_add_permission(superuser_request):
+            continue
+        if instance is not None and not model_admin.has_change_permission(superuser_request, instance):
+            continue  # every field is rendered read-only: no form field, no choices
+        form = model_admin.get_form(superuser_request, instance)
+        for name, field in form.base_fields.items():
+            # Many-to-many fields here are groups and permissions: small tables, shown with filter_horizontal.
+            if isinstance(field, ModelChoiceField) and not isinstance(field, ModelMultipleChoiceField):
+                widget = getattr(field.widget, "widget", field.widget)  # unwrap RelatedFieldWidgetWrapper
+                assert isinstance(widget, ForeignKeyRawIdWidget | AutocompleteSelect), f"{label}.{name}"
+
+
+@pytest.mark.parametrize("model", [Message, Chunk, KeyAuditLog, UsageLog, Session, Vote, Stream, ToolExecution])
+def test_big_tables_are_never_counted_whole(model):
+    model_admin = admin.site._registry[model]
+    assert model_admin.show_full_result_count is False
+    assert model_admin.show_facets == admin.ShowFacets.NEVER
+    assert model_admin.list_per_page <= 100
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("label", ["accounts.keyauditlog", "conversations.usagelog"])
+def test_audit_trails_are_read_only(label, rows, admin_client):
+    obj = rows[label]
+    before = {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+    assert admin_client.post(admin_url(obj, "change", quote(obj.pk)), {"user": ""}).status_code == 403
+    assert admin_client.post(admin_url(obj, "delete", quote(obj.pk)), {"post": "yes"}).status_code == 403
+    assert admin_client.post(admin_url(obj, "add"), {}).status_code == 403
+
+    obj.refresh_from_db()
+    assert {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields} == before
+    # Still readable, every field as text.
+    response = admin_client.get(admin_url(obj, "change", quote(obj.pk)))
+    assert response.status_code == 200
+    assert "<select" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_provider_key_pages_never_show_the_encrypted_key(admin_client):
+    key = factories.ProviderKeyFactory(encrypted_key="gAAAAA-secret-ciphertext-0123456789")
+
+    for url in (admin_url(key, "changelist"), admin_url(key, "change", quote(key.pk))):
+        page = admin_client.get(url).content.decode()
+        assert "gAAAAA-secret-ciphertext" not in page
+        assert "encrypted_key" not in page
+        assert key.key_hint in page
+
+    # Saving the form (only flags are editable) leaves the ciphertext alone.
+    response = admin_client.post(
+        admin_url(key, "change", quote(key.pk)), {"config": "{}", "is_active": "", "is_default": "on"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    key.refresh_from_db()
+    assert key.encrypted_key == "gAAAAA-secret-ciphertext-0123456789"
+    assert (key.is_active, key.is_default) == (False, True)
+
+
+@pytest.mark.django_db
+def test_chunk_pages_show_at_most_a_preview_of_the_embedding(admin_client):
+    chunk = factories.ChunkFactory(embedding=[0.5] * settings.EMBEDDING_DIMENSIONS)
+
+    listing = admin_client.get(admin_url(chunk, "changelist")).content.decode()
+    assert "0.5000" not in listing
+
+    page = admin_client.get(admin_url(chunk, "change", quote(chunk.pk))).content.decode()
+    assert f"[0.5000, 0.5000, 0.5000, 0.5000, 0.5000, …] ({settings.EMBEDDING_DIMENSIONS} dimensions)" in page
+    assert 'name="embedding"' not in page
+    assert 'name="search_vector"' not in page
+
+
+@pytest.mark.django_db
+def test_user_admin_creates_a_user_by_email(admin_client):
+    response = admin_client.post(
+        admin_url(User, "add"),
+        {
+            "email": "  New.Person@Example.com ",
+            "usable_password": "true",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    user = User.objects.get(email="new.person@example.com")
+    assert user.check_password("a-long-enough-passphrase")
+    assert not user.is_staff
+
+
+@pytest.mark.django_db
+def test_user_admin_rejects_an_email_differing_only_in_case(admin_client):
+    factories.UserFactory(email="taken@example.com")
+    response = admin_client.post(
+        admin_url(User, "add"),
+        {
+            "email": "Taken@Example.com",
+            "usable_password": "true",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+        },
+    )
+    assert response.status_code == 200
+    assert User.objects.filter(email__iexact="taken@example.com").count() == 1
+
+
+@pytest.mark.django_db
+def test_message_search_uses_words_and_ids(admin_client):
+    message = factories.MessageFactory(content="The robot publishes odometry on a topic.")
+    other = factories.MessageFactory(content="Simmer the onions until golden.")
+    url = admin_url(Message, "changelist")
+
+    for query in ("odometry topics", str(message.pk), str(message.conversation_id)):
+        page = admin_client.get(url, {"q": query}).content.decode()
+        assert escape(str(message)) in page, query
+        assert escape(str(other)) not in page, query
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("label", REGISTERED)
+def test_changelist_queries_do_not_grow_with_rows(label, admin_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    factory = FACTORIES[label]
+    url = admin_url(factory._meta.model, "changelist")
+    factory()
+    admin_client.get(url)  # the first request after logging in stamps the session; not what is measured here
+
+    with CaptureQueriesContext(connection) as one_row:
+        admin_client.get(url)
+    factory.create_batch(20)
+    with CaptureQueriesContext(connection) as many_rows:
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert len(many_rows) == len(one_row), "\n".join(query["sql"] for query in many_rows.captured_queries)
+
+
+@pytest.mark.django_db
+def test_message_changelist_queries_are_bounded(admin_client, django_assert_max_num_queries):
+    for _ in range(30):
+        conversation = factories.ConversationFactory(project=factories.ProjectFactory())
+        factories.MessageFactory(conversation=conversation)
+    url = admin_url(Message, "changelist")
+    admin_client.get(url)  # the first request after logging in stamps the session; not what is measured here
+
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 30

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import math
+from io import StringIO
+from itertools import pairwise
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from accounts.models import AutoApprovalSettings, Preferences, RetrievalSettings, User
+from chatbot.demo import DEFAULT_EMAIL, DEFAULT_PASSWORD
+from conversations.models import Conversation, Message, Project, UsageLog, Vote
+from documents.models import Chunk, Document, DocumentVersion, Suggestion
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(*args: str) -> dict[str, int]:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("Demo account ready")
+    return {label: int(count) for label, count in (line.split(": ") for line in lines[:-1])}
+
+
+def rows_of(user: User) -> dict[str, int]:
+    return {
+        "accounts.User": User.objects.filter(pk=user.pk).count(),
+        "account.EmailAddress": EmailAddress.objects.filter(user=user, verified=True, primary=True).count(),
+        "accounts.Preferences": Preferences.objects.filter(user=user).count(),
+        "accounts.RetrievalSettings": RetrievalSettings.objects.filter(user=user).count(),
+        "accounts.AutoApprovalSettings": AutoApprovalSettings.objects.filter(user=user).count(),
+        "conversations.Project": Project.objects.filter(user=user).count(),
+        "conversations.Conversation": Conversation.objects.filter(user=user).count(),
+        "conversations.Message": Message.objects.filter(conversation__user=user).count(),
+        "conversations.Vote": Vote.objects.filter(user=user).count(),
+        "conversations.UsageLog": UsageLog.objects.filter(user=user).count(),
+        "documents.Document": Document.objects.filter(owner=user).count(),
+        "documents.DocumentVersion": DocumentVersion.objects.filter(document__owner=user).count(),
+        "documents.Suggestion": Suggestion.objects.filter(user=user).count(),
+        "documents.Chunk": Chunk.objects.filter(owner=user).count(),
+    }
+
+
+def test_seeding_twice_gives_one_demo_account_with_the_same_rows():
+    bystander = factories.ConversationFactory().user
+
+    first = seed()
+    second = seed()
+
+    assert first == second
+    assert User.objects.filter(email=DEFAULT_EMAIL).count() == 1
+    user = authenticate(username=DEFAULT_EMAIL, password=DEFAULT_PASSWORD)
+    assert user is not None
+    assert user.email == DEFAULT_EMAIL
+    assert rows_of(user) == second
+    assert second["conversations.Conversation"] == 3
+    assert second["documents.Document"] == 2
+    assert all(count >= 1 for count in second.values())
+    # Nobody else's data goes with the old demo account.
+    assert Conversation.objects.filter(user=bystander).count() == 1
+
+
+def test_the_demo_account_signs_in_through_the_app(client):
+    seed()
+
+    response = client.post(reverse("account_login"), {"login": DEFAULT_EMAIL, "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 302
+    assert client.session.get("_auth_user_id") == str(User.objects.get(email=DEFAULT_EMAIL).pk)
+
+
+def test_conversations_are_multi_turn_with_offline_answers_citing_sources():
+    seed()
+    user = User.objects.get(email=DEFAULT_EMAIL)
+
+    for conversation in Conversation.objects.filter(user=user):
+        messages = list(conversation.messages.order_by("created_at"))
+        assert len(messages) >= 4
+        assert [message.role for message in messages] == ["user", "assistant"] * (len(messages) // 2)
+        assert messages[0].parent is None
+        assert all(message.parent_id == previous.pk for previous, message in pairwise(messages))
+        assert conversation.updated_at == messages[-1].created_at
+        assert conversation.active_leaf_id == messages[-1].pk
+        for answer in messages[1::2]:
+            assert (answer.provider, answer.model) == ("offline", "offline")
+            assert answer.metadata["sources"]
+            for source in answer.metadata["sources"]:
+                assert set(source) == {"chapter", "section", "score"}
+                assert Chunk.objects.filter(owner=user, chapter=source["chapter"], section=source["section"]).exists()
+
+    vote = Vote.objects.get(user=user)
+    assert vote.rating == 5
+    assert vote.message.role == "assistant"
+    assert UsageLog.objects.get(user=user).provider == "offline"
+
+
+def test_documents_are_ready_with_consistent_chunks():
+    seed()
+    user = User.objects.get(email=DEFAULT_EMAIL)
+
+    for document in Document.objects.filter(owner=user):
+        assert document.status == Document.Status.READY
+        latest = document.versions.order_by("-number").first()
+        chunks = list(document.chunks.order_by("ordinal"))
+        assert document.chunk_count == len(chunks) >= 3
+        assert document.content_hash
+        for chunk in chunks:
+            assert chunk.owner_id == document.owner_id
+            assert chunk.chapter and chunk.section
+            assert latest.content[chunk.char_start : chunk.char_end] == chunk.text
+            assert len(chunk.embedding) == settings.EMBEDDING_DIMENSIONS
+            assert math.isclose(sum(value * value for value in chunk.embedding), 1.0, rel_tol=1e-4)
+
+    assert DocumentVersion.objects.filter(document__owner=user).count() > Document.objects.filter(owner=user).count()
+    suggestion = Suggestion.objects.get(user=user)
+    assert suggestion.original_text in suggestion.version.content
+
+
+def test_embeddings_are_deterministic_across_runs():
+    seed()
+    before = {(chunk.document.title, chunk.ordinal): list(chunk.embedding) for chunk in Chunk.objects.all()}
+    seed()
+    after = {(chunk.document.title, chunk.ordinal): list(chunk.embedding) for chunk in Chunk.objects.all()}
+    assert before == after
+
+
+def test_email_and_password_options():
+    seed("--email", "  Someone.Else@Example.com ", "--password", "another-pass-456")
+
+    assert authenticate(username="someone.else@example.com", password="another-pass-456") is not None
+    assert not User.objects.filter(email=DEFAULT_EMAIL).exists()
+
+
+@pytest.mark.parametrize("kind", ["staff", "own conversation", "own document"])
+def test_an_account_with_data_of_its_own_is_never_replaced(kind):
+    user = factories.UserFactory(email=DEFAULT_EMAIL, is_staff=kind == "staff")
+    if kind == "own conversation":
+        factories.ConversationFactory(user=user)
+    elif kind == "own document":
+        factories.DocumentFactory(owner=user)
+
+    with pytest.raises(CommandError, match="not a demo account"):
+        seed()
+
+    assert User.objects.filter(pk=user.pk).exists()
+    assert not Project.objects.filter(user=user).exists()

@@ -122,8 +122,8 @@ def provider_key_test(*, key: ProviderKey, client: ClientInfo) -> tuple[bool, st
     return ok, message
 
 
-def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> str | None:
-    """The user's active key for a provider, decrypted for one chat reply and audited as a use."""
+def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> tuple[str, dict] | None:
+    """The user's active key for a provider (decrypted) and its settings, for one reply; audited as a use."""
     key = ProviderKey.objects.filter(user=user, provider=provider, is_active=True).first()
     if key is None:
         return None
@@ -132,7 +132,7 @@ def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> s
         return None
     ProviderKey.objects.filter(id=key.id).update(last_used_at=timezone.now())
     audit_log_write(user=user, provider=provider, action=Action.USE, client=client)
-    return secret
+    return secret, key.config
 
 
 def provider_keys_rotate() -> tuple[int, int]:

@@ -56,11 +56,12 @@ def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | No
     if conversation.provider == ChatProvider.OFFLINE:
         return OfflineProvider(), ChatProvider.OFFLINE, None
     if conversation.provider == ChatProvider.ANTHROPIC:
-        api_key = provider_key_for_chat(user=conversation.user, provider="anthropic", client=client)
-        api_key = api_key or settings.ANTHROPIC_API_KEY
+        own = provider_key_for_chat(user=conversation.user, provider="anthropic", client=client)
+        api_key, config = own if own else (settings.ANTHROPIC_API_KEY, {})
         if not api_key:
             return None, ChatProvider.ANTHROPIC, ProviderError(ProviderError.NO_KEY)
-        return AnthropicProvider(api_key=api_key, base_url=settings.ANTHROPIC_BASE_URL or None), "anthropic", None
+        base_url = config.get("base_url") or settings.ANTHROPIC_BASE_URL or None
+        return AnthropicProvider(api_key=api_key, base_url=base_url), "anthropic", None
     return (
         None,
         conversation.provider,

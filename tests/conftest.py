@@ -60,3 +60,50 @@ def user(db):
 def user_client(client, user):
     client.force_login(user)
     return client
+
+
+@pytest.fixture(scope="session")
+def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, tmp_path_factory):
+    """The app under uvicorn against the test database, for the whole session; tests use transactional_db."""
+    from tests.live import LiveApp, uvicorn_command
+    from tests.processes import child_environment, free_port, running
+
+    port = free_port()
+    email_dir = tmp_path_factory.mktemp("emails")
+    url = f"http://127.0.0.1:{port}"
+    environment = child_environment(
+        ANTHROPIC_BASE_URL=fake_anthropic_server.url,
+        ANTHROPIC_API_KEY="",
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(email_dir),
+        MEDIA_ROOT=str(tmp_path_factory.mktemp("live-media")),
+    )
+
+    def ready() -> bool:
+        import httpx
+
+        try:
+            return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with django_db_blocker.unblock(), running(uvicorn_command(port), environment=environment, ready=ready):
+        yield LiveApp(url=url, email_dir=str(email_dir))
+
+
+@pytest.fixture
+def live_client(live_app, transactional_db, fake_anthropic):
+    """A signed-in client of the live app; `live_client(user)` for another user."""
+    from tests.factories import UserFactory
+    from tests.live import LiveClient
+
+    clients = []
+
+    def make(user=None):
+        client = LiveClient(app=live_app, user=user or UserFactory())
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.http.close()

@@ -1,0 +1,107 @@
+"""The app served for real by uvicorn (ASGI: streaming works), and an HTTP client signed in to it."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sys
+from dataclasses import dataclass, field
+
+import httpx
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+from accounts.sessions import SessionStore
+
+
+@dataclass
+class LiveApp:
+    url: str
+    email_dir: str
+
+
+def uvicorn_command(port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "chatbot.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning", "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
+
+
+def session_for(user) -> str:
+    """A real session row for the user (committed: the test must use transactional_db)."""
+    store = SessionStore(user_agent="pytest live client", ip="127.0.0.1")
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return store.session_key
+
+
+@dataclass
+class SseEvent:
+    event: str
+    data: str
+    id: str | None = None
+
+
+@dataclass
+class LiveClient:
+    """An httpx client with the user's session cookie and a CSRF token, like a browser tab."""
+
+    app: LiveApp
+    user: object
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        token = secrets.token_hex(16)  # Django accepts an unmasked 32-character secret equal to the cookie
+        self.http = httpx.Client(
+            base_url=self.app.url,
+            cookies={"sessionid": session_for(self.user), "csrftoken": token},
+            headers={"X-CSRFToken": token, "Referer": self.app.url + "/"},
+            timeout=30,
+        )
+
+    def post(self, path: str, data: dict | None = None, htmx: bool = True) -> httpx.Response:
+        headers = {"HX-Request": "true"} if htmx else {}
+        return self.http.post(path, data=data or {}, headers=headers)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.http.get(path)
+
+    def events(self, path: str, *, last_event_id: str | None = None, limit: int | None = None, timeout: float = 30):
+        """Read Server-Sent Events until `done` (or `limit` events); yields SseEvent."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        with self.http.stream("GET", path, headers=headers, timeout=timeout) as response:
+            response.raise_for_status()
+            yield from parse_sse(response.iter_lines(), limit=limit)
+
+
+def parse_sse(lines, *, limit: int | None = None):
+    count = 0
+    event: dict = {"data": []}
+    for line in lines:
+        if line == "":
+            if event.get("event"):
+                count += 1
+                yield SseEvent(event=event["event"], data="\n".join(event["data"]), id=event.get("id"))
+                if event["event"] == "done" or (limit is not None and count >= limit):
+                    return
+            event = {"data": []}
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                event["data"].append(value)
+            elif name in {"event", "id"}:
+                event[name] = value
+
+
+def stream_url_in(html: str) -> str | None:
+    match = re.search(r'sse-connect="(/c/streams/[0-9a-f-]+/events/)"', html)
+    return match.group(1) if match else None
+
+
+def dumps(value) -> str:
+    return json.dumps(value)

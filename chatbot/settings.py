@@ -56,7 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chatbot.middleware.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatbot.middleware.StaticFilesMiddleware",
     "chatbot.middleware.content_security_policy_middleware",
     "accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -96,7 +96,7 @@ _database = database_config(DATABASE_URL)
 if env_bool("DATABASE_POOL", default=True):
     _database["OPTIONS"]["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
-        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
         "timeout": env_float("DATABASE_POOL_TIMEOUT", 5.0),
     }
 _database["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))

@@ -25,7 +25,14 @@ class FittedPrompt:
 
 def fit_history(*, history: list[Message], system: str, context_window: int) -> FittedPrompt:
     """Keep the newest turns that fit; the message being answered is always kept."""
-    usable = [m for m in history if m.role in (Message.Role.USER, Message.Role.ASSISTANT) and m.content.strip()]
+    # A failed reply's partial text is shown to the user but is not a turn the model should build on.
+    usable = [
+        m
+        for m in history
+        if m.role in (Message.Role.USER, Message.Role.ASSISTANT)
+        and m.content.strip()
+        and not (m.role == Message.Role.ASSISTANT and m.status == Message.Status.FAILED)
+    ]
     budget = max(context_window - REPLY_TOKEN_RESERVE - estimate_tokens(system), 256)
     costs = [estimate_tokens(m.content) for m in usable]
     kept_from = len(usable)

@@ -77,6 +77,15 @@ def _start_reply(*, conversation: Conversation, parent: Message) -> Generation:
     return Generation(user_message=None, assistant_message=assistant, stream=stream)
 
 
+class ReplyInProgress(ValueError):
+    pass
+
+
+def _refuse_while_streaming(conversation: Conversation) -> None:
+    if Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE).exists():
+        raise ReplyInProgress("Wait for the current reply to finish, or stop it first.")
+
+
 def _clean_content(content: str) -> str:
     content = (content or "").strip()
     if not content:
@@ -93,6 +102,7 @@ def message_send(*, user: User, conversation: Conversation, content: str) -> Gen
     """Save the user's message under the branch on screen and start the assistant's reply."""
     content = _clean_content(content)
     conversation = Conversation.objects.select_for_update().get(id=conversation.id, user=user)
+    _refuse_while_streaming(conversation)
     _consume_quota(user)
     user_message = Message.objects.create(
         conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
@@ -113,8 +123,7 @@ def message_regenerate(*, user: User, message: Message) -> Generation:
     conversation = Conversation.objects.select_for_update().get(id=message.conversation_id, user=user)
     if message.role != Message.Role.ASSISTANT or message.parent_id is None:
         raise ValueError("Only an assistant reply can be regenerated.")
-    if Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE).exists():
-        raise ValueError("Wait for the current reply to finish, or stop it first.")
+    _refuse_while_streaming(conversation)
     _consume_quota(user)
     return _start_reply(conversation=conversation, parent=message.parent)
 
@@ -126,8 +135,7 @@ def message_edit(*, user: User, message: Message, content: str) -> Generation:
     conversation = Conversation.objects.select_for_update().get(id=message.conversation_id, user=user)
     if message.role != Message.Role.USER:
         raise ValueError("Only your own messages can be edited.")
-    if Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE).exists():
-        raise ValueError("Wait for the current reply to finish, or stop it first.")
+    _refuse_while_streaming(conversation)
     _consume_quota(user)
     edited = Message.objects.create(
         conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content

@@ -29,7 +29,7 @@ def redis_client() -> aioredis.Redis:
     client = _clients.get(loop_id)
     if client is None:
         client = _clients[loop_id] = aioredis.Redis.from_url(
-            settings.REDIS_URL, decode_responses=True, max_connections=2000, health_check_interval=30
+            settings.REDIS_URL, decode_responses=True, max_connections=2000
         )
     return client
 

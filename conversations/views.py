@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db import connections, transaction
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.services import ClientInfo
 from chatbot.llm.anthropic import MODELS
 from conversations import selectors, services, streams
-from conversations.generation import render_reply, start_generation
+from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
 
 _EVENT_ID = re.compile(r"^\d+-\d+$")
@@ -90,63 +92,94 @@ def _error_response(request: HttpRequest, message: str, status: int) -> HttpResp
     return response
 
 
+def _attempt(request: HttpRequest, action) -> tuple[services.Generation | None, HttpResponse | None]:
+    """Run a service that starts a reply; a refusal becomes a readable error in the composer."""
+    try:
+        return action(), None
+    except services.QuotaExceeded as exc:
+        return None, _error_response(request, exc.user_message, 429)
+    except services.ReplyInProgress as exc:
+        return None, _error_response(request, str(exc), 409)
+    except ValueError as exc:
+        return None, _error_response(request, str(exc), 400)
+
+
 def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     content = request.POST.get("content", "")
     if conversation_id is None:
         if not content.strip():
             return _error_response(request, "Write a message first.", 400), None
-        conversation = services.conversation_create(user=request.user)
+        conversation = None
     else:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    try:
-        generation = services.message_send(user=request.user, conversation=conversation, content=content)
-    except services.QuotaExceeded as exc:
-        return _error_response(request, exc.user_message, 429), None
-    except ValueError as exc:
-        return _error_response(request, str(exc), 400), None
+
+    @transaction.atomic  # a refused first message (too long, over quota) leaves no empty conversation behind
+    def send() -> services.Generation:
+        target = conversation or services.conversation_create(user=request.user)
+        return services.message_send(user=request.user, conversation=target, content=content)
+
+    generation, error = _attempt(request, send)
+    if error:
+        return error, None
     if conversation_id is None:
-        url = reverse("conversations:detail", args=[conversation.id])
+        url = reverse("conversations:detail", args=[generation.stream.conversation_id])
         if request.htmx:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = url
             return response, generation
         return redirect(url), generation
-    return _thread_response(request, conversation, generation), generation
+    return partial(_thread_response, request, conversation, generation), generation
+
+
+def _own_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> Message:
+    return get_object_or_404(
+        Message.objects.select_related("conversation"),
+        id=message_id,
+        conversation_id=conversation_id,
+        conversation__user=request.user,
+    )
 
 
 def _regenerate(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
-    message = get_object_or_404(
-        Message, id=message_id, conversation_id=conversation_id, conversation__user=request.user
+    message = _own_message(request, conversation_id, message_id)
+    generation, error = _attempt(request, lambda: services.message_regenerate(user=request.user, message=message))
+    return (
+        (error, None) if error else (partial(_thread_response, request, message.conversation, generation), generation)
     )
-    try:
-        generation = services.message_regenerate(user=request.user, message=message)
-    except services.QuotaExceeded as exc:
-        return _error_response(request, exc.user_message, 429), None
-    except ValueError as exc:
-        return _error_response(request, str(exc), 409), None
-    return _thread_response(request, message.conversation, generation), generation
 
 
 def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
-    message = get_object_or_404(
-        Message, id=message_id, conversation_id=conversation_id, conversation__user=request.user
+    message = _own_message(request, conversation_id, message_id)
+    content = request.POST.get("content", "")
+    generation, error = _attempt(
+        request, lambda: services.message_edit(user=request.user, message=message, content=content)
     )
-    try:
-        generation = services.message_edit(user=request.user, message=message, content=request.POST.get("content", ""))
-    except services.QuotaExceeded as exc:
-        return _error_response(request, exc.user_message, 429), None
-    except ValueError as exc:
-        return _error_response(request, str(exc), 400), None
-    return _thread_response(request, message.conversation, generation), generation
+    return (
+        (error, None) if error else (partial(_thread_response, request, message.conversation, generation), generation)
+    )
 
 
 async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
+    """Save, prepare the prompt, start the reply, and only then render the page fragment.
+
+    Rendering the thread overlaps the provider's first request instead of delaying it.
+    """
     user = await request.auser()
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    response, generation = await sync_to_async(handler)(request, *args)
+
+    def save_and_prepare():
+        response, generation = handler(request, *args)
+        prepared = None
+        if generation is not None:
+            prepared = prepare_generation(generation.stream.id, ClientInfo.from_request(request))
+        return response, generation, prepared
+
+    response, generation, prepared = await sync_to_async(save_and_prepare)()
     if generation is not None:
-        start_generation(generation.stream.id, ClientInfo.from_request(request))
+        start_generation(generation.stream.id, ClientInfo.from_request(request), prepared=prepared)
+    if callable(response):  # a fragment still to render
+        response = await sync_to_async(response)()
     return response
 
 
@@ -173,9 +206,7 @@ async def message_edit(request: HttpRequest, conversation_id: uuid.UUID, message
 @login_required
 @require_POST
 def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
-    message = get_object_or_404(
-        Message, id=message_id, conversation_id=conversation_id, conversation__user=request.user
-    )
+    message = _own_message(request, conversation_id, message_id)
     services.branch_switch(user=request.user, message=message)
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
     return render(request, "conversations/partials/thread.html", _page_context(request, conversation))
@@ -240,6 +271,8 @@ async def _owned_stream(request: HttpRequest, stream_id: uuid.UUID) -> Stream:
     if not user.is_authenticated:
         raise Http404
     stream = await Stream.objects.filter(id=stream_id, conversation__user=user).select_related("message").afirst()
+    # A stream stays open for minutes: give the database connection back to the pool now, not when it ends.
+    await sync_to_async(connections.close_all)()
     if stream is None:
         raise Http404  # another user's stream looks exactly like a missing one
     return stream

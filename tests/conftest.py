@@ -148,3 +148,9 @@ def new_page(browser, live_app):
     yield make
     for context in contexts:
         context.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    # Browser tests last: Playwright's sync API leaves an event loop running in the main thread for the rest of
+    # the session, and Django's test client cannot call async views from a thread with a running loop.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

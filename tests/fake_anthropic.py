@@ -40,9 +40,7 @@ class FakeAnthropic:
         class Handler(_Handler):
             server_state = fake
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
+        self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -78,6 +76,11 @@ def split_tokens(text: str) -> list[str]:
     if current:
         tokens.append(current)
     return tokens
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: the benchmark opens a hundred streams at once
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -202,3 +205,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (a stopped generation); nothing to clean up
+
+
+def main() -> None:
+    """Run the fake as its own process (benchmarks: keeps its threads off the measuring process's GIL)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--first-token-delay", type=float, default=0.0)
+    parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--tokens", type=int, default=0, help="reply with this many tokens ' t0', ' t1', ...")
+    args = parser.parse_args()
+    fake = FakeAnthropic(port=args.port)
+    fake.behaviour = Behaviour(
+        first_token_delay=args.first_token_delay,
+        token_delay=args.token_delay,
+        tokens=[f" t{i}" for i in range(args.tokens)] if args.tokens else None,
+    )
+    fake.start()
+    print(f"fake Anthropic API on {fake.url}", flush=True)
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Streaming latency through the whole app (uvicorn + Redis streams + the anthropic SDK), against the fake API.
+
+    .venv/bin/python -m chatbot.embedded exec -- .venv/bin/python bench/chat_latency.py [--concurrent 100]
+
+The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart. Printed:
+  - time to first token seen by the client minus the fake's own 100 ms (p50, p95), one user, one at a time;
+  - the same, and the p95 gap between tokens, with N conversations streaming at once; all replies checked
+    complete and saved; the web process's memory.
+A scratch database is created and dropped; nothing is asserted: these are figures to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+FIRST_TOKEN_DELAY = 0.100
+TOKENS = 200
+TOKEN_GAP = 0.010
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def connect_args(config: dict) -> dict:
+    keys = {"dbname": "NAME", "user": "USER", "host": "HOST", "port": "PORT", "password": "PASSWORD"}
+    return {arg: config[key] or None for arg, key in keys.items()}
+
+
+def setup_database() -> tuple[str, str]:
+    import psycopg
+
+    from chatbot.env import database_config
+
+    base_url = os.environ["DATABASE_URL"]
+    config = database_config(base_url)
+    name = f"bench_chat_{uuid.uuid4().hex[:6]}"
+    admin = psycopg.connect(**connect_args(config), autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    url = base_url.replace(f"/{config['NAME']}", f"/{name}", 1)
+    return name, url
+
+
+def drop_database(name: str, base_url: str) -> None:
+    import psycopg
+
+    from chatbot.env import database_config
+
+    config = database_config(base_url)
+    with psycopg.connect(**connect_args(config), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_users(count: int) -> list[tuple[str, str]]:
+    """Users with an Anthropic key, a session and a conversation each: (session key, csrf secret, conversation)."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import User
+    from accounts.services import SYSTEM, provider_key_save
+    from conversations.services import conversation_create
+    from tests.live import session_for
+
+    sessions = []
+    for _ in range(count):
+        user = User.objects.create(email=f"bench-{uuid.uuid4().hex[:10]}@example.com")
+        provider_key_save(
+            user=user, provider="anthropic", api_key="sk-ant-test-bench-" + secrets.token_hex(8), client=SYSTEM
+        )
+        conversation = conversation_create(user=user)
+        sessions.append((session_for(user), secrets.token_hex(16), str(conversation.id)))
+    return sessions
+
+
+async def one_reply(base: str, session: tuple[str, str]) -> dict:
+    import httpx
+
+    session_key, csrf, conversation_id = session
+    cookies = {"sessionid": session_key, "csrftoken": csrf}
+    headers = {"X-CSRFToken": csrf, "HX-Request": "true", "Referer": base + "/"}
+    async with httpx.AsyncClient(base_url=base, cookies=cookies, headers=headers, timeout=60) as client:
+        started = time.perf_counter()
+        # A message in an existing conversation: the response is the thread with the reply's stream in it.
+        response = await client.post(f"/c/{conversation_id}/messages/", data={"content": "Benchmark question"})
+        response.raise_for_status()
+        url = response.text.rsplit('sse-connect="', 1)[1].split('"', 1)[0]
+        arrivals: list[float] = []
+        async with client.stream("GET", url) as stream:
+            event = None
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line == "" and event:
+                    if event == "delta":
+                        arrivals.append(time.perf_counter())
+                    elif event == "done":
+                        break
+                    event = None
+        return {"conversation": conversation_id, "ttft": arrivals[0] - started, "arrivals": arrivals}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sequential", type=int, default=30)
+    parser.add_argument("--concurrent", type=int, default=100)
+    args = parser.parse_args()
+
+    import psutil
+
+    from tests.processes import free_port
+
+    fake_port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_anthropic", "--port", str(fake_port), "--first-token-delay",
+         str(FIRST_TOKEN_DELAY), "--token-delay", str(TOKEN_GAP), "--tokens", str(TOKENS)],
+        cwd=BASE_DIR, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    fake.stdout.readline()
+    expected_reply = "".join(f" t{i}" for i in range(TOKENS))
+    base_url = os.environ["DATABASE_URL"]
+    name, url = setup_database()
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{fake_port}",
+        "USER_DAILY_MESSAGE_LIMIT": "100000",
+        "LOG_LEVEL": "WARNING",
+    }
+    web = None
+    try:
+        sessions = make_users(args.concurrent + 1)
+        web = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "chatbot.asgi:application", "--port", str(port),
+             "--log-level", "warning"],
+            cwd=BASE_DIR, env=env,
+        )  # fmt: skip
+        import httpx
+
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+        asyncio.run(one_reply(base, sessions[0]))  # warm-up: imports, pools, TLS-free connections
+        alone = [asyncio.run(one_reply(base, sessions[0]))["ttft"] - FIRST_TOKEN_DELAY for _ in range(args.sequential)]
+        from conversations.models import Message
+
+        server_side = [
+            (m.time_to_first_token_ms - FIRST_TOKEN_DELAY * 1000) / 1000
+            for m in Message.objects.filter(conversation_id=sessions[0][2], role="assistant").order_by("-created_at")[
+                : args.sequential
+            ]
+        ]
+
+        async def many():
+            return await asyncio.gather(*(one_reply(base, s) for s in sessions[1:]))
+
+        if os.environ.get("BENCH_PROFILE"):
+            subprocess.Popen(["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw",
+                              "-p", str(web.pid), "--nonblocking"])  # fmt: skip
+        began = time.perf_counter()
+        results = asyncio.run(many())
+        wall = time.perf_counter() - began
+        memory = psutil.Process(web.pid).memory_info().rss / 2**20
+
+        from conversations.models import Message
+
+        saved = Message.objects.filter(
+            conversation_id__in=[r["conversation"] for r in results], role="assistant", status="complete"
+        )
+        complete = sum(1 for m in saved if m.content == expected_reply)
+        ttfts = [r["ttft"] - FIRST_TOKEN_DELAY for r in results]
+        gaps = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:], strict=False)]
+        received = sum(len(r["arrivals"]) for r in results)
+
+        def ms(values: list[float]) -> str:
+            return f"p50 {statistics.median(values) * 1000:6.1f} ms   p95 {percentile(values, 95) * 1000:6.1f} ms"
+
+        print(f"fake API: first token after {FIRST_TOKEN_DELAY * 1000:.0f} ms, then {TOKENS} tokens ", end="")
+        print(f"{TOKEN_GAP * 1000:.0f} ms apart")
+        print(f"one user, {args.sequential} replies one after another:")
+        print(f"  time-to-first-token overhead  {ms(alone)}")
+        print(f"    of which generation start to first token (prompt, key, SDK request)  {ms(server_side)}")
+        print(f"{args.concurrent} conversations streaming at once ({wall:.1f} s wall):")
+        print(f"  time-to-first-token overhead  {ms(ttfts)}")
+        print(f"  gap between text events       {ms(gaps)}")
+        print(f"  text events received {received} for {args.concurrent * TOKENS} tokens (coalesced by 20 ms)")
+        print(f"  replies complete and saved {complete}/{args.concurrent}")
+        print(f"  web process memory (RSS) {memory:.0f} MiB")
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(10)
+        fake.terminate()
+        fake.wait(10)
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(name, base_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,9 @@ COPY chatbot ./chatbot
 COPY accounts ./accounts
 COPY conversations ./conversations
 COPY documents ./documents
-RUN pip install -c requirements.lock .
+# The CPU build of torch (the default index would pull several GB of CUDA libraries).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
+    && pip install -c requirements.lock .
 
 COPY . .
 # collectstatic needs settings to import; these build-time values are not used at run time.

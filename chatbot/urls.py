@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("c/", include("conversations.urls")),
+    path("documents/", include("documents.urls")),
 ]
 
 if settings.DEBUG:

@@ -31,7 +31,7 @@ from chatbot.llm.offline import OfflineProvider
 from chatbot.logging import request_id_var
 from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
-from conversations.prompting import fit_history
+from conversations.prompting import fit_history, system_with_sources
 from conversations.selectors import conversation_thread
 from conversations.services import GenerationOutcome, context_optimization_record, generation_finish
 
@@ -87,10 +87,40 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo) -> Prepared:
             left_out=fitted.left_out,
         )
     provider, provider_name, error = resolve_provider(conversation=conversation, client=client)
-    request = ChatRequest(model=conversation.model, messages=fitted.messages, system=conversation.system_prompt)
-    return Prepared(
-        provider=provider, request=request, provider_name=provider_name, model=conversation.model, error=error
+    sources = _sources_for(conversation, history) if error is None else []
+    request = ChatRequest(
+        model=conversation.model,
+        messages=fitted.messages,
+        system=system_with_sources(conversation.system_prompt, sources),
+        sources=tuple(sources),
     )
+    metadata = {"sources": [source.as_metadata() for source in sources]} if sources else {}
+    return Prepared(
+        provider=provider,
+        request=request,
+        provider_name=provider_name,
+        model=conversation.model,
+        error=error,
+        metadata=metadata,
+    )
+
+
+def _sources_for(conversation, history: list[Message]) -> list:
+    """Passages of the user's readable documents for the question being answered, if retrieval is on."""
+    from documents.retrieval import RetrievalOptions, retrieve
+
+    question = next((m.content for m in reversed(history) if m.role == Message.Role.USER), "")
+    if not conversation.retrieval_enabled or not question:
+        return []
+    options = RetrievalOptions.for_user(conversation.user)
+    if not options.enabled:
+        return []
+    try:
+        return retrieve(user=conversation.user, query=question, options=options)
+    except Exception:
+        # Retrieval trouble must not cost the user their answer: reply without sources, and log it.
+        logger.exception("retrieval failed for conversation %s", conversation.id)
+        return []
 
 
 def render_reply(message: Message) -> str:
@@ -258,6 +288,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             latency_ms=int((time.monotonic() - started) * 1000),
             time_to_first_token_ms=int((first - started) * 1000) if first else None,
             provider_metadata=finished.provider_metadata if finished else {},
+            metadata=prepared.metadata if prepared else {},
         )
         await publisher.flush()  # what is still buffered goes out before the final entry
         final_status, html_fragment = await in_thread(finish_and_render, stream_id, outcome)

@@ -22,7 +22,11 @@ def celery_worker_process(transactional_db):
     def ready() -> bool:
         return any(name in reply for reply in app.control.ping(destination=[name], timeout=0.5))
 
-    with running(celery_command("-n", name), environment=child_environment(), ready=ready) as process:
+    from django.conf import settings
+
+    # The worker reads the files this test's uploads wrote, so it shares the test's media folder.
+    environment = child_environment(MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    with running(celery_command("-n", name), environment=environment, ready=ready) as process:
         yield process
 
 

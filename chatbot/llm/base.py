@@ -24,6 +24,8 @@ class ChatRequest:
     messages: list[PromptMessage]
     system: str = ""
     max_tokens: int = 2048
+    # Passages retrieved for this reply (documents.retrieval.Source); already in `system` for real models.
+    sources: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from django import template
@@ -15,10 +16,34 @@ def _rendered(key: tuple, content: str) -> str:
     return render_markdown(content)
 
 
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+_CODE = re.compile(r"(<pre>.*?</pre>|<code>.*?</code>)", re.S)
+
+
+def link_citations(html: str, message_id, numbers: set[int]) -> str:
+    """Turn [n] into a link to source n below the reply, outside code, only for sources that exist."""
+
+    def replace(match: re.Match) -> str:
+        number = int(match.group(1))
+        if number not in numbers:
+            return match.group(0)
+        return (
+            f'<sup class="citation"><a href="#source-{message_id}-{number}" data-citation '
+            f'aria-label="Source {number}">[{number}]</a></sup>'
+        )
+
+    parts = _CODE.split(html)
+    return "".join(part if index % 2 else _CITATION.sub(replace, part) for index, part in enumerate(parts))
+
+
 @register.filter
 def markdown(message) -> SafeString:
     """A message's content as sanitised HTML; cached per (message, last change) since it is the hot path."""
-    return mark_safe(_rendered((message.id, message.updated_at), message.content))  # noqa: S308 - sanitised by nh3
+    html = _rendered((message.id, message.updated_at), message.content)
+    sources = (message.metadata or {}).get("sources") or []
+    if sources:
+        html = link_citations(html, message.id, {source.get("n") for source in sources})
+    return mark_safe(html)  # noqa: S308 - sanitised by nh3; the citation markup is ours
 
 
 @register.filter

@@ -125,3 +125,42 @@
     if (thread) thread.lastElementChild && thread.lastElementChild.scrollIntoView({ block: "end" });
   });
 })();
+
+// Citations: [n] in a reply opens source n in the list under it.
+document.addEventListener("click", function (event) {
+  "use strict";
+  const link = event.target.closest("a[data-citation]");
+  if (!link) return;
+  const target = document.querySelector(link.getAttribute("href"));
+  if (!target) return;
+  event.preventDefault();
+  const details = target.querySelector("details");
+  if (details) details.open = true;
+  target.scrollIntoView({ block: "nearest" });
+  const summary = target.querySelector("summary");
+  if (summary) summary.focus();
+});
+
+// Uploads: drag files onto the zone instead of using the file picker.
+(function () {
+  "use strict";
+  document.addEventListener("dragover", function (event) {
+    const zone = event.target.closest && event.target.closest("[data-upload-zone]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", function (event) {
+    const zone = event.target.closest && event.target.closest("[data-upload-zone]");
+    if (zone) zone.classList.remove("dragging");
+  });
+  document.addEventListener("drop", function (event) {
+    const zone = event.target.closest && event.target.closest("[data-upload-zone]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const input = zone.querySelector("input[type=file]");
+    input.files = event.dataTransfer.files;
+    zone.requestSubmit();
+  });
+})();

@@ -1,0 +1,295 @@
+"""Writes for documents: upload (deduplicated), ingestion (parse, chunk, embed, replace), versions, suggestions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+
+from accounts.models import User
+from documents.models import Chunk, Document, DocumentVersion, Suggestion
+
+logger = logging.getLogger(__name__)
+
+
+class UploadRejected(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    document: Document
+    duplicate: bool
+
+
+def _title_from(filename: str) -> str:
+    stem = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return " ".join(stem.replace("_", " ").replace("-", " ").split())[:300] or "Untitled"
+
+
+def upload_limit_display() -> str:
+    """DOCUMENT_MAX_UPLOAD_BYTES for people: "20 MB", "1.5 MB", "100 bytes" (never "0 MB")."""
+    limit = settings.DOCUMENT_MAX_UPLOAD_BYTES
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if limit >= size:
+            return f"{limit / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{limit} byte{'s' if limit != 1 else ''}"
+
+
+def document_upload(*, owner: User | None, filename: str, data: bytes, title: str = "") -> UploadResult:
+    """Store an upload and queue its ingestion; the same content again (same owner) is the same document."""
+    if not data:
+        raise UploadRejected(f"{filename}: the file is empty.")
+    if len(data) > settings.DOCUMENT_MAX_UPLOAD_BYTES:
+        raise UploadRejected(f"{filename}: the file is larger than the {upload_limit_display()} limit.")
+    from documents.parsing import ParseError, sniff_type
+
+    try:
+        kind, mime_type = sniff_type(data, filename)
+    except ParseError as exc:
+        raise UploadRejected(f"{filename}: {exc.user_message}") from exc
+    content_hash = hashlib.sha256(data).hexdigest()
+    with transaction.atomic():
+        existing = Document.objects.filter(owner=owner, content_hash=content_hash).first()
+        if existing is not None:
+            return UploadResult(document=existing, duplicate=True)
+        document = Document(
+            owner=owner,
+            title=(title or _title_from(filename))[:300],
+            kind=Document.Kind.CODE if kind == "code" else Document.Kind.TEXT,
+            source=Document.Source.UPLOAD,
+            original_name=filename[-255:],
+            mime_type=mime_type,
+            size=len(data),
+            content_hash=content_hash,
+            status=Document.Status.PENDING,
+            metadata={"format": kind},
+        )
+        document.file.save(filename[-100:], ContentFile(data), save=False)
+        document.save()
+        _queue_ingestion(document)
+    return UploadResult(document=document, duplicate=False)
+
+
+def _queue_ingestion(document: Document) -> None:
+    from documents.tasks import ingest_document
+
+    # After commit: the worker must find the row (and the file) when it starts.
+    transaction.on_commit(lambda: ingest_document.delay(str(document.id)))
+
+
+def document_retry(*, document: Document) -> Document:
+    Document.objects.filter(id=document.id).update(status=Document.Status.PENDING, progress=0, error="")
+    document.refresh_from_db()
+    _queue_ingestion(document)
+    return document
+
+
+def _set_progress(document_id: uuid.UUID, **fields) -> None:
+    Document.objects.filter(id=document_id).update(**fields)
+
+
+def _source_text(document: Document):
+    """What to index: the latest version when the document was edited here, else the uploaded file."""
+    from documents.parsing import parse_document
+
+    latest = document.versions.order_by("-number").first()
+    if latest is not None:
+        return parse_document(latest.content.encode(), "document.md")
+    with document.file.open("rb") as handle:
+        data = handle.read()
+    return parse_document(data, document.original_name or document.file.name)
+
+
+def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int], None] | None = None) -> Document:
+    """Parse, chunk and embed a document, then replace its chunks in one transaction.
+
+    Idempotent: running it twice leaves the same chunks. A document that cannot be parsed is marked failed
+    with a reason a person can act on; nothing half-indexed is ever visible.
+    """
+    from documents.chunking import chunk_document
+    from documents.embedding import embed_texts
+    from documents.parsing import ParseError
+
+    document = Document.objects.get(id=document_id)
+    _set_progress(document.id, status=Document.Status.PROCESSING, progress=5, error="")
+    try:
+        parsed = _source_text(document)
+    except ParseError as exc:
+        _set_progress(document.id, status=Document.Status.FAILED, error=exc.user_message, progress=0)
+        document.refresh_from_db()
+        return document
+    drafts = chunk_document(parsed)
+    if not drafts:
+        _set_progress(document.id, status=Document.Status.FAILED, error="No text could be extracted.", progress=0)
+        document.refresh_from_db()
+        return document
+    _set_progress(document.id, progress=15)
+    vectors: list[list[float]] = []
+    batch = settings.EMBEDDING_BATCH_SIZE
+    for start in range(0, len(drafts), batch):
+        vectors.extend(embed_texts([draft.text for draft in drafts[start : start + batch]]))
+        progress = 15 + int(80 * len(vectors) / len(drafts))
+        _set_progress(document.id, progress=progress)
+        if on_progress:
+            on_progress(progress)
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(id=document.id)
+        Chunk.objects.filter(document=locked).delete()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    document=locked,
+                    owner_id=locked.owner_id,
+                    ordinal=draft.ordinal,
+                    text=draft.text,
+                    chapter=draft.chapter[:300],
+                    section=draft.section[:300],
+                    char_start=draft.char_start,
+                    char_end=draft.char_end,
+                    token_count=draft.token_count,
+                    embedding=vector,
+                )
+                for draft, vector in zip(drafts, vectors, strict=True)
+            ],
+            batch_size=500,
+        )
+        metadata = {**locked.metadata, "title": parsed.title} if parsed.title else locked.metadata
+        Document.objects.filter(id=locked.id).update(
+            status=Document.Status.READY, progress=100, error="", chunk_count=len(drafts), metadata=metadata
+        )
+    document.refresh_from_db()
+    return document
+
+
+def document_fail(*, document_id: uuid.UUID, error: str) -> None:
+    _set_progress(document_id, status=Document.Status.FAILED, error=error, progress=0)
+
+
+# --- Versions and suggestions ---------------------------------------------------------------------------------
+
+
+def document_create(*, owner: User, title: str, content: str) -> Document:
+    """A document written in the app: version 1 is its content; it is embedded like an upload."""
+    with transaction.atomic():
+        document = Document.objects.create(
+            owner=owner, title=title[:300] or "Untitled", source=Document.Source.MANUAL, mime_type="text/markdown"
+        )
+        DocumentVersion.objects.create(document=document, number=1, content=content, author=owner)
+        _queue_ingestion(document)
+    return document
+
+
+def editable_text(parsed) -> str:
+    """A parsed file as the Markdown the editor shows: its text with the headings put back.
+
+    ParsedDocument.text has no headings (they become chunk chapter/section); an edited document is re-indexed
+    from its latest version as Markdown, so without them the first edit would silently drop every chapter and
+    section the passages are cited under.
+    """
+    parts: list[str] = []
+    chapter = section = ""
+    for part in parsed.sections:
+        if part.chapter != chapter or (part.section == "" and section != ""):
+            if part.chapter:
+                parts.append(f"# {part.chapter}")
+            chapter, section = part.chapter, ""
+        if part.section != section:
+            parts.append(f"## {part.section}")
+            section = part.section
+        parts.append(part.text)
+    return "\n\n".join(parts)
+
+
+def document_extracted_text(document: Document) -> str:
+    """The editable text of an uploaded file ("" when there is no file or it cannot be read)."""
+    if not document.file:
+        return ""
+    from documents.parsing import ParseError, parse_document
+
+    try:
+        with document.file.open("rb") as handle:
+            return editable_text(parse_document(handle.read(), document.original_name or document.file.name))
+    except (ParseError, OSError):
+        return ""
+
+
+def _first_version_from_file(document: Document) -> None:
+    """Uploaded documents get a version 1 (their extracted text) the first time someone edits them."""
+    if document.versions.exists() or not document.file:
+        return
+    DocumentVersion.objects.create(
+        document=document,
+        number=1,
+        content=document_extracted_text(document),
+        created_by=DocumentVersion.Author.USER,
+        author=document.owner,
+    )
+
+
+def document_save_version(
+    *, document: Document, content: str, author: User | None, created_by: str = DocumentVersion.Author.USER
+) -> DocumentVersion:
+    """Every save is a new version (history is never rewritten); the document is then re-embedded."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(id=document.id)
+        _first_version_from_file(document)
+        number = (document.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+        version = DocumentVersion.objects.create(
+            document=document, number=number, content=content, author=author, created_by=created_by
+        )
+        Document.objects.filter(id=document.id).update(status=Document.Status.PENDING, progress=0, error="")
+        _queue_ingestion(document)
+    return version
+
+
+def document_restore_version(*, version: DocumentVersion, author: User) -> DocumentVersion:
+    return document_save_version(document=version.document, content=version.content, author=author)
+
+
+def suggestions_create(*, version: DocumentVersion, user: User, items: list[dict]) -> list[Suggestion]:
+    """Store suggestions whose original text really occurs in the version (others cannot be applied)."""
+    valid = [
+        Suggestion(
+            version=version,
+            user=user,
+            original_text=item["original_text"],
+            suggested_text=item["suggested_text"],
+            description=item.get("description", "")[:1000],
+        )
+        for item in items
+        if item.get("original_text") and item["original_text"] in version.content and item.get("suggested_text")
+    ]
+    return Suggestion.objects.bulk_create(valid)
+
+
+def suggestion_resolve(*, suggestion: Suggestion, accept: bool, user: User) -> DocumentVersion | None:
+    """Accepting applies the change as a new version; either way the suggestion is resolved."""
+    with transaction.atomic():
+        suggestion = Suggestion.objects.select_for_update().select_related("version__document").get(id=suggestion.id)
+        if suggestion.is_resolved:
+            return None
+        new_version = None
+        if accept:
+            document = suggestion.version.document
+            latest = document.versions.order_by("-number").first()
+            base = latest.content if latest else suggestion.version.content
+            if suggestion.original_text not in base:
+                raise ValueError("The text this suggestion changes is no longer in the document.")
+            content = base.replace(suggestion.original_text, suggestion.suggested_text, 1)
+            new_version = document_save_version(
+                document=document, content=content, author=user, created_by=DocumentVersion.Author.ASSISTANT
+            )
+        suggestion.is_resolved = True
+        suggestion.accepted = accept
+        suggestion.save(update_fields=["is_resolved", "accepted"])
+    return new_version

@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import difflib
+import uuid
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.decorators import registered_required
+from documents import selectors, services
+from documents.models import Chunk, DocumentVersion, Suggestion
+from documents.suggestions import SuggestionsUnavailable, suggest_improvements
+
+MAX_FILES_PER_UPLOAD = 20
+
+
+@registered_required
+@require_GET
+def document_list(request: HttpRequest) -> HttpResponse:
+    documents = selectors.readable_documents(user=request.user).order_by("-created_at")
+    return render(request, "documents/list.html", {"documents": documents, "max_size": services.upload_limit_display()})
+
+
+@registered_required
+@require_POST
+def document_upload(request: HttpRequest) -> HttpResponse:
+    files = request.FILES.getlist("files")
+    shared = request.POST.get("shared") == "on" and request.user.is_staff
+    if not files:
+        messages.error(request, "Choose at least one file to upload.")
+    for upload in files[:MAX_FILES_PER_UPLOAD]:
+        try:
+            result = services.document_upload(
+                owner=None if shared else request.user, filename=upload.name, data=upload.read()
+            )
+        except services.UploadRejected as exc:
+            messages.error(request, exc.user_message)
+            continue
+        if result.duplicate:
+            messages.info(request, f"{upload.name} is already in your documents as “{result.document.title}”.")
+        else:
+            messages.success(request, f"{upload.name} uploaded; it is being processed.")
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        messages.error(request, f"Only the first {MAX_FILES_PER_UPLOAD} files were taken; upload the rest separately.")
+    return redirect("documents:list")
+
+
+@registered_required
+@require_GET
+def document_status(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id)
+    return render(request, "documents/partials/document_row.html", {"document": document})
+
+
+@registered_required
+@require_POST
+def document_retry(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
+    services.document_retry(document=document)
+    if request.htmx:
+        return render(request, "documents/partials/document_row.html", {"document": document})
+    return redirect("documents:list")
+
+
+@registered_required
+@require_POST
+def document_delete(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
+    title = document.title
+    document.delete()
+    messages.success(request, f"“{title}” deleted.")
+    return redirect("documents:list")
+
+
+@registered_required
+def document_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        title = request.POST.get("title", "").strip()
+        content = request.POST.get("content", "")
+        if not title or not content.strip():
+            messages.error(request, "A document needs a title and some text.")
+            return render(request, "documents/new.html", {"title": title, "content": content}, status=400)
+        document = services.document_create(owner=request.user, title=title, content=content)
+        return redirect("documents:detail", document.id)
+    return render(request, "documents/new.html", {})
+
+
+@registered_required
+@require_GET
+def document_detail(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id)
+    versions = list(document.versions.order_by("-number"))
+    latest = versions[0] if versions else None
+    context = {
+        "document": document,
+        "versions": versions,
+        "latest": latest,
+        "content": latest.content if latest else services.document_extracted_text(document),
+        "editable": document.owner_id == request.user.id,
+        "suggestions": (
+            list(Suggestion.objects.filter(version__document=document, is_resolved=False).order_by("created_at"))
+            if document.owner_id == request.user.id
+            else []
+        ),
+    }
+    return render(request, "documents/detail.html", context)
+
+
+@registered_required
+@require_POST
+def document_save(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
+    content = request.POST.get("content", "")
+    if not content.strip():
+        messages.error(request, "The document cannot be empty. Delete it instead.")
+        return redirect("documents:detail", document.id)
+    if len(content) > 2_000_000:
+        messages.error(request, "The document is too long to save (2 million characters at most).")
+        return redirect("documents:detail", document.id)
+    version = services.document_save_version(document=document, content=content, author=request.user)
+    messages.success(request, f"Saved as version {version.number}; it is being re-indexed.")
+    return redirect("documents:detail", document.id)
+
+
+def _own_version(request: HttpRequest, version_id: uuid.UUID) -> DocumentVersion:
+    return get_object_or_404(
+        DocumentVersion.objects.select_related("document"), id=version_id, document__owner=request.user
+    )
+
+
+def _diff_rows(before: str, after: str) -> list[tuple[str, str]]:
+    """(kind, line) for a unified diff: "added", "removed", "hunk" or "context".
+
+    The "--- a" / "+++ b" file header is left out: marked up by its first character it read as a removed and an
+    added line of the document.
+    """
+    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm=""))[2:]
+    kinds = {"+": "added", "-": "removed", "@": "hunk"}
+    return [(kinds.get(line[:1], "context"), line) for line in lines]
+
+
+@registered_required
+@require_GET
+def version_diff(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
+    version = _own_version(request, version_id)
+    previous = version.document.versions.filter(number__lt=version.number).order_by("-number").first()
+    before = previous.content if previous else ""
+    diff = _diff_rows(before, version.content)
+    return render(request, "documents/diff.html", {"version": version, "previous": previous, "diff": diff})
+
+
+@registered_required
+@require_POST
+def version_restore(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
+    version = _own_version(request, version_id)
+    restored = services.document_restore_version(version=version, author=request.user)
+    messages.success(request, f"Version {version.number} restored as version {restored.number}.")
+    return redirect("documents:detail", version.document_id)
+
+
+@registered_required
+@require_POST
+def document_suggest(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
+    try:
+        count = suggest_improvements(document=document, user=request.user)
+    except SuggestionsUnavailable as exc:
+        messages.info(request, str(exc))
+    else:
+        messages.success(request, f"{count} suggestion{'s' if count != 1 else ''} to review below.")
+    return redirect("documents:detail", document.id)
+
+
+@registered_required
+@require_POST
+def suggestion_resolve(request: HttpRequest, suggestion_id: uuid.UUID, action: str) -> HttpResponse:
+    suggestion = get_object_or_404(
+        Suggestion.objects.select_related("version__document"),
+        id=suggestion_id,
+        version__document__owner=request.user,
+    )
+    if action not in {"accept", "reject"}:
+        return HttpResponse("Unknown action.", status=400)
+    try:
+        version = services.suggestion_resolve(suggestion=suggestion, accept=action == "accept", user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        if version is not None:
+            messages.success(request, f"Suggestion applied as version {version.number}.")
+        else:
+            messages.info(request, "Suggestion dismissed.")
+    return redirect("documents:detail", suggestion.version.document_id)
+
+
+@registered_required
+@require_GET
+def chunk_detail(request: HttpRequest, chunk_id: uuid.UUID) -> HttpResponse:
+    """A cited passage in its document: only a chunk the user may read (their own or the shared base)."""
+    readable = selectors.readable_documents(user=request.user)
+    chunk = get_object_or_404(Chunk.objects.select_related("document"), id=chunk_id, document__in=readable)
+    neighbours = list(
+        Chunk.objects.filter(document=chunk.document, ordinal__range=(chunk.ordinal - 1, chunk.ordinal + 1))
+        .order_by("ordinal")
+        .only("id", "ordinal", "text", "chapter", "section")
+    )
+    return render(request, "documents/chunk.html", {"chunk": chunk, "neighbours": neighbours})

@@ -1,0 +1,81 @@
+"""Ingestion through a real Celery worker and the real embedding model; a hostile file harms nothing."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from documents.models import Chunk, Document
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until_done(document_id, timeout: float = 120) -> Document:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        document = Document.objects.get(id=document_id)
+        if document.status in {"ready", "failed"}:
+            return document
+        time.sleep(0.2)
+    raise AssertionError(f"document {document_id} still {document.status} after {timeout} s")
+
+
+def zip_bomb_docx() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"\0" * (1 << 20)
+            for _ in range(200):  # 200 MB of zeros, about 200 KB compressed
+                member.write(block)
+    return buffer.getvalue()
+
+
+def test_uploads_are_ingested_by_a_real_worker_and_bad_files_fail_with_a_reason(client, celery_worker_process):
+    user = UserFactory()
+    client.force_login(user)
+    files = [
+        SimpleUploadedFile(
+            "handbook.md", b"# Handbook\n\n## Returns\n\n" + b"Returns are accepted within 30 days. " * 60
+        ),
+        SimpleUploadedFile("bomb.docx", zip_bomb_docx()),
+        SimpleUploadedFile("blank.txt", b"   \n\n   \n"),
+        SimpleUploadedFile("notes.txt", b"Plain notes about the warehouse opening hours: 8 to 18 on weekdays."),
+    ]
+    response = client.post(reverse("documents:upload"), {"files": files}, follow=True)
+    assert response.status_code == 200
+    documents = {d.original_name: d for d in Document.objects.filter(owner=user)}
+    assert set(documents) == {"handbook.md", "bomb.docx", "blank.txt", "notes.txt"}
+
+    handbook = wait_until_done(documents["handbook.md"].id)
+    assert handbook.status == "ready", handbook.error
+    assert handbook.progress == 100 and handbook.chunk_count >= 2
+    chunks = list(Chunk.objects.filter(document=handbook).order_by("ordinal"))
+    assert len(chunks) == handbook.chunk_count and all(c.owner_id == user.id for c in chunks)
+    assert chunks[0].chapter == "Handbook" and chunks[0].section == "Returns"
+    assert len(chunks[0].embedding) == 384
+
+    bomb = wait_until_done(documents["bomb.docx"].id)
+    assert bomb.status == "failed" and "zip bomb" in bomb.error
+    assert not Chunk.objects.filter(document=bomb).exists(), "nothing half-indexed"
+    blank = wait_until_done(documents["blank.txt"].id)
+    assert blank.status == "failed" and "No text could be extracted" in blank.error
+
+    notes = wait_until_done(documents["notes.txt"].id)
+    assert notes.status == "ready", "the worker is unharmed by the bad files before it"
+    assert celery_worker_process.poll() is None
+
+    # Idempotent: ingesting again replaces the chunks, it does not add to them.
+    from documents.tasks import ingest_document
+
+    ingest_document.delay(str(handbook.id)).get(timeout=60)
+    assert Chunk.objects.filter(document=handbook).count() == handbook.chunk_count
+
+    page = client.get(reverse("documents:list")).content.decode()
+    assert "zip bomb" in page and "Retry" in page and "Ready" in page

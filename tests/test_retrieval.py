@@ -1,0 +1,147 @@
+"""Hybrid retrieval on a small shipped corpus, with the real embedding model and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from documents import retrieval
+from documents.models import Chunk, Document
+from documents.retrieval import RetrievalOptions, retrieve
+from documents.services import document_ingest, document_upload
+from tests.factories import DocumentFactory, UserFactory, unit_vector
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CORPUS = Path(__file__).parent / "corpus"
+
+
+@pytest.fixture
+def corpus_owner(django_capture_on_commit_callbacks):
+    """A user owning the shipped corpus, ingested synchronously (parse, chunk, embed for real)."""
+    user = UserFactory()
+    for path in sorted(CORPUS.glob("*.md")):
+        with django_capture_on_commit_callbacks(execute=False):  # no broker round trip: ingest right here
+            result = document_upload(owner=user, filename=path.name, data=path.read_bytes())
+        document = document_ingest(document_id=result.document.id)
+        assert document.status == "ready", document.error
+    retrieval._count_cache.clear()
+    return user
+
+
+def top(user, query: str, legs=("vector", "text"), **options) -> list:
+    found = retrieve(user=user, query=query, options=RetrievalOptions(legs=frozenset(legs), **options))
+    return [(source.title, source.section) for source in found]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected", "failing_leg"),
+    [
+        # The embedding blurs R-5512 with the similar R-5521; the keyword leg has the exact code.
+        ("What is R-5512?", ("freezer manual", "Service notes"), "vector"),
+        # No word in common with the passage: only meaning finds it.
+        ("How can I stop my loaf from going soggy or hard?", ("bakery handbook", "Keeping bread fresh"), "text"),
+        # Words pull the keyword leg to the oven's fault codes; meaning (battery) finds the robot.
+        ("what does E-4471 mean for the battery", ("robotics notes", "Safety"), "text"),
+    ],
+)
+def test_hybrid_finds_the_passage_where_one_leg_alone_does_not(corpus_owner, query, expected, failing_leg):
+    assert top(corpus_owner, query)[:1] == [expected]
+    alone = top(corpus_owner, query, legs=(failing_leg,))
+    assert alone[:1] != [expected], f"{failing_leg} alone should miss this case (it is what hybrid fixes)"
+
+
+def test_sources_carry_chapter_section_text_and_scores(corpus_owner):
+    [best] = retrieve(
+        user=corpus_owner, query="how do ROS 2 nodes talk to each other", options=RetrievalOptions(max_results=1)
+    )
+    assert (best.title, best.chapter, best.section) == ("robotics notes", "Robotics Notes", "ROS 2 Architecture")
+    assert "topics" in best.text and 0.5 < best.similarity <= 1 and best.score > 0
+    chunk = Chunk.objects.get(id=best.chunk_id)
+    assert chunk.char_end - chunk.char_start == len(chunk.text)
+
+
+def test_the_threshold_and_max_results_are_honoured(corpus_owner):
+    assert len(retrieve(user=corpus_owner, query="tram card", options=RetrievalOptions(max_results=2))) <= 2
+    unrelated = "quantum chromodynamics lattice gauge theory"
+    assert retrieve(user=corpus_owner, query=unrelated, options=RetrievalOptions(similarity_threshold=0.5)) == []
+
+
+def test_excluded_and_preferred_sources(corpus_owner):
+    query = "what do fault codes mean"
+    assert all(t != "bakery handbook" for t, _ in top(corpus_owner, query, excluded=["bakery handbook"]))
+    assert top(corpus_owner, query, preferred=["freezer manual"])[0][0] == "freezer manual"
+
+
+def test_another_users_documents_never_appear_but_the_shared_base_does(corpus_owner):
+    stranger = UserFactory()
+    assert retrieve(user=stranger, query="What is R-5512?") == []
+    shared = document_upload(
+        owner=None, filename="shared-policy.md", data=b"# Policy\n\n## Refunds\n\nRefunds take 14 days."
+    )
+    assert document_ingest(document_id=shared.document.id).status == "ready"
+    retrieval._count_cache.clear()
+    found = retrieve(user=stranger, query="How long do refunds take?")
+    assert [s.title for s in found] == ["shared policy"]
+    assert all(s.document_id != d.id for s in found for d in Document.objects.filter(owner=corpus_owner))
+    no_shared = RetrievalOptions(include_shared=False)
+    assert retrieve(user=stranger, query="How long do refunds take?", options=no_shared) == []
+
+
+def test_a_user_owning_a_sliver_of_a_big_table_still_gets_their_passages(settings):
+    """The pgvector 0.6 pitfall: a filtered HNSW scan returns ~ef_search rows before the owner filter."""
+    crowd = DocumentFactory(owner=UserFactory(), title="crowd")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO chunks (id, document_id, owner_id, ordinal, text, chapter, section, char_start, char_end,
+                                token_count, embedding, created_at)
+            SELECT gen_random_uuid(), %s, %s, g, 'filler passage ' || g, '', '', 0, 10, 2,
+                   (SELECT array_agg(random() - 0.5)::vector FROM generate_series(1, 384) AS d WHERE g > 0), now()
+            FROM generate_series(1, 5000) AS g
+            """,
+            [crowd.id, crowd.owner_id],
+        )
+        cursor.execute("ANALYZE chunks")
+    mine = DocumentFactory(owner=UserFactory(), title="mine")
+    target = unit_vector(seed=7)
+    for ordinal in range(3):
+        Chunk.objects.create(document=mine, owner=mine.owner, ordinal=ordinal, text=f"my note {ordinal}",
+                             char_end=9, embedding=unit_vector(seed=100 + ordinal))  # fmt: skip
+    retrieval._count_cache.clear()
+    settings.RETRIEVAL_EXACT_MAX_CHUNKS = 1000  # the user's 3 chunks: exact; the crowd is not theirs anyway
+    options = RetrievalOptions(max_results=3, similarity_threshold=-1.0, legs=frozenset({"vector"}))
+    found = retrieval.search(user=mine.owner, query="zzz", vector=target, options=options)
+    assert sorted(s.text for s in found) == ["my note 0", "my note 1", "my note 2"]
+
+
+def test_the_vector_leg_uses_the_hnsw_index_for_a_big_shared_base(settings):
+    shared = DocumentFactory(owner=None, title="big shared")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO chunks (id, document_id, owner_id, ordinal, text, chapter, section, char_start, char_end,
+                                token_count, embedding, created_at)
+            SELECT gen_random_uuid(), %s, NULL, g, 'shared passage ' || g, '', '', 0, 10, 2,
+                   (SELECT array_agg(random() - 0.5)::vector FROM generate_series(1, 384) AS d WHERE g > 0), now()
+            FROM generate_series(1, 3000) AS g
+            """,
+            [shared.id],
+        )
+        cursor.execute("ANALYZE chunks")
+    retrieval._count_cache.clear()
+    settings.RETRIEVAL_EXACT_MAX_CHUNKS = 1000
+    from django.test.utils import CaptureQueriesContext
+
+    user = UserFactory()
+    options = RetrievalOptions(max_results=5, similarity_threshold=-1.0)
+    with CaptureQueriesContext(connection) as queries:
+        found = retrieval.search(user=user, query="shared passage", vector=unit_vector(seed=1), options=options)
+    assert len(found) == 5
+    sql = next(q["sql"] for q in queries if "WITH vec" in q["sql"])
+    assert any("hnsw.ef_search" in q["sql"] for q in queries)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "chunks_embedding_hnsw" in plan, plan

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from accounts.models import User
@@ -58,26 +58,41 @@ def document_upload(*, owner: User | None, filename: str, data: bytes, title: st
     except ParseError as exc:
         raise UploadRejected(f"{filename}: {exc.user_message}") from exc
     content_hash = hashlib.sha256(data).hexdigest()
-    with transaction.atomic():
-        existing = Document.objects.filter(owner=owner, content_hash=content_hash).first()
-        if existing is not None:
-            return UploadResult(document=existing, duplicate=True)
-        document = Document(
-            owner=owner,
-            title=(title or _title_from(filename))[:300],
-            kind=Document.Kind.CODE if kind == "code" else Document.Kind.TEXT,
-            source=Document.Source.UPLOAD,
-            original_name=filename[-255:],
-            mime_type=mime_type,
-            size=len(data),
-            content_hash=content_hash,
-            status=Document.Status.PENDING,
-            metadata={"format": kind},
-        )
-        document.file.save(filename[-100:], ContentFile(data), save=False)
-        document.save()
-        _queue_ingestion(document)
+    existing = Document.objects.filter(owner=owner, content_hash=content_hash).first()
+    if existing is not None:
+        return UploadResult(document=existing, duplicate=True)
+    try:
+        document = _store_upload(owner, filename, data, title, kind, mime_type, content_hash)
+    except IntegrityError:
+        # The same bytes uploaded twice at once (two tabs, a double drop): the other upload won the race.
+        return UploadResult(document=Document.objects.get(owner=owner, content_hash=content_hash), duplicate=True)
     return UploadResult(document=document, duplicate=False)
+
+
+def _store_upload(
+    owner: User | None, filename: str, data: bytes, title: str, kind: str, mime_type: str, content_hash: str
+) -> Document:
+    document = Document(
+        owner=owner,
+        title=(title or _title_from(filename))[:300],
+        kind=Document.Kind.CODE if kind == "code" else Document.Kind.TEXT,
+        source=Document.Source.UPLOAD,
+        original_name=filename[-255:],
+        mime_type=mime_type,
+        size=len(data),
+        content_hash=content_hash,
+        status=Document.Status.PENDING,
+        metadata={"format": kind},
+    )
+    document.file.save(filename[-100:], ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            document.save()
+            _queue_ingestion(document)
+    except IntegrityError:
+        document.file.delete(save=False)  # the row lost the race; its file must not linger
+        raise
+    return document
 
 
 def _queue_ingestion(document: Document) -> None:

@@ -39,7 +39,8 @@ def document_upload(request: HttpRequest) -> HttpResponse:
             messages.error(request, exc.user_message)
             continue
         if result.duplicate:
-            messages.info(request, f"{upload.name} is already in your documents as “{result.document.title}”.")
+            where = "the shared library" if shared else "your documents"
+            messages.info(request, f"{upload.name} is already in {where} as “{result.document.title}”.")
         else:
             messages.success(request, f"{upload.name} uploaded; it is being processed.")
     if len(files) > MAX_FILES_PER_UPLOAD:

@@ -1,0 +1,74 @@
+"""Shared set-up for benchmarks: a scratch database on the server DATABASE_URL points at, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+WORDS = " ".join(
+    [
+        "oven bread flour starter dough crust crumb proof bake steam deck stone temperature timer recipe yeast",
+        "salt robot node topic service action planner path sensor motor controller battery safety joint camera",
+        "lidar map tram metro ticket card station ferry district festival tart sardine harbour museum bridge",
+        "river hill view freezer compressor relay door seal alarm display code technician repair service book",
+        "part warranty manual invoice payment refund customer order shipping warehouse stock supplier contract",
+        "delivery return policy",
+    ]
+).split(" ")
+
+
+def connect_args(config: dict) -> dict:
+    keys = {"dbname": "NAME", "user": "USER", "host": "HOST", "port": "PORT", "password": "PASSWORD"}
+    return {arg: config[key] or None for arg, key in keys.items()}
+
+
+@contextmanager
+def scratch_database(prefix: str):
+    """Create a database, point DATABASE_URL at it, migrate; drop it on the way out."""
+    import psycopg
+
+    from chatbot.env import database_config
+
+    base_url = os.environ["DATABASE_URL"]
+    config = database_config(base_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(**connect_args(config), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = base_url.replace(f"/{config['NAME']}", f"/{name}", 1)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    try:
+        yield os.environ["DATABASE_URL"]
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(**connect_args(config), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        os.environ["DATABASE_URL"] = base_url
+
+
+def synthetic_paragraph(rng: random.Random, sentences: int = 6) -> str:
+    out = []
+    for _ in range(sentences):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(8, 18))]
+        out.append(" ".join(words).capitalize() + ".")
+    return " ".join(out)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]

@@ -61,10 +61,76 @@ def scratch_database(prefix: str):
         os.environ["DATABASE_URL"] = base_url
 
 
+def _vocabulary(size: int = 6000) -> tuple[list[str], list[float]]:
+    """Topical words plus pronounceable made-up ones, with Zipf-like frequencies, as real text has."""
+    rng = random.Random(1)
+    syllables = [
+        "ba",
+        "be",
+        "bi",
+        "bo",
+        "bu",
+        "ka",
+        "ke",
+        "ki",
+        "ko",
+        "ku",
+        "la",
+        "le",
+        "li",
+        "lo",
+        "lu",
+        "ma",
+        "me",
+        "mi",
+        "mo",
+        "mu",
+        "na",
+        "ne",
+        "ni",
+        "no",
+        "nu",
+        "ra",
+        "re",
+        "ri",
+        "ro",
+        "ru",
+    ]
+    made_up = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size)}
+    words = STOPWORDS + WORDS + sorted(made_up)
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    return words, weights
+
+
+STOPWORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "it",
+    "that",
+    "for",
+    "on",
+    "with",
+    "as",
+    "was",
+    "at",
+    "by",
+    "this",
+    "from",
+    "or",
+    "be",
+    "are",
+]
+VOCABULARY, FREQUENCIES = _vocabulary()
+
+
 def synthetic_paragraph(rng: random.Random, sentences: int = 6) -> str:
     out = []
     for _ in range(sentences):
-        words = [rng.choice(WORDS) for _ in range(rng.randint(8, 18))]
+        words = rng.choices(VOCABULARY, weights=FREQUENCIES, k=rng.randint(8, 18))
         out.append(" ".join(words).capitalize() + ".")
     return " ".join(out)
 

@@ -19,6 +19,10 @@ from accounts.models import RetrievalSettings, User
 from documents.embedding import embed_query
 
 RRF_K = 60
+FTS_POOL = 1000
+ALL_WORDS = "plainto_tsquery('english', %(text)s)"
+# The OR query is rebuilt from lexemes that are already stemmed, hence the 'simple' configuration.
+ANY_WORD = "to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))"
 PREFERRED_BOOST = 1.25
 _count_cache: dict[str, tuple[float, int]] = {}
 COUNT_TTL_SECONDS = 30
@@ -146,15 +150,25 @@ def search(*, user: User, query: str, vector: list[float], options: RetrievalOpt
         ),
         fts AS (
             -- Chunks with any of the words (OR), those with all of them (AND) first: the keyword leg boosts
-            -- rather than gates. The lexemes are already stemmed, hence 'simple' when rebuilding the OR query.
-            SELECT c.id, c.search_vector @@ all_words AS all_match,
+            -- rather than gates. Ranking is bounded to a pool (all-words matches, then the first any-word
+            -- matches): a common word matching half the table must not cost a full ranking pass.
+            SELECT pool.id, pool.all_match,
                    row_number() OVER (
-                       ORDER BY c.search_vector @@ all_words DESC, ts_rank_cd(c.search_vector, any_word) DESC, c.id
+                       ORDER BY pool.all_match DESC, ts_rank_cd(c.search_vector, {ANY_WORD}) DESC, pool.id
                    ) AS rank
-            FROM chunks c,
-                 plainto_tsquery('english', %(text)s) AS all_words,
-                 to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|')) AS any_word
-            WHERE c.search_vector @@ any_word AND {scope} AND NOT (c.document_id = ANY(%(excluded_ids)s))
+            FROM (
+                (SELECT c.id, true AS all_match FROM chunks c
+                 WHERE c.search_vector @@ {ALL_WORDS} AND {scope}
+                   AND NOT (c.document_id = ANY(%(excluded_ids)s))
+                 LIMIT %(fts_pool)s)
+                UNION ALL
+                (SELECT c.id, false FROM chunks c
+                 WHERE c.search_vector @@ {ANY_WORD} AND NOT c.search_vector @@ {ALL_WORDS}
+                   AND {scope}
+                   AND NOT (c.document_id = ANY(%(excluded_ids)s))
+                 LIMIT %(fts_pool)s)
+            ) AS pool
+            JOIN chunks c ON c.id = pool.id
             ORDER BY rank LIMIT %(k_text)s
         ),
         fused AS (
@@ -179,6 +193,7 @@ def search(*, user: User, query: str, vector: list[float], options: RetrievalOpt
         "user": user.id,
         "k_vector": candidates if "vector" in options.legs else 0,
         "k_text": candidates if "text" in options.legs else 0,
+        "fts_pool": FTS_POOL,
         "n": options.max_results,
         "rrf_k": RRF_K,
         "threshold": options.similarity_threshold,

@@ -3,6 +3,7 @@
 The only fake in the test suite: the real anthropic SDK talks to it over HTTP, so the app's whole path runs.
 Behaviour is set per server (`server.behaviour`) or per request by a marker in the last user message:
   [[overloaded]]  an `overloaded_error` event after a few tokens     [[500]] / [[429]]  an HTTP error first
+  [[too-long]]    a 400 "prompt is too long" like the real API
   [[slow]]        tokens 60 ms apart                                  [[echo-system]] reply with the system prompt
 Keys: anything starting with "sk-ant-" is accepted, except "sk-ant-revoked..." (401 like the real API).
 """
@@ -135,12 +136,16 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", [])
         last_user = _text_of(messages[-1]["content"]) if messages else ""
         fail = behaviour.fail
-        for marker in ("overloaded", "500", "429"):
+        for marker in ("overloaded", "500", "429", "too-long"):
             if f"[[{marker}]]" in last_user:
                 fail = marker
         token_delay = 0.06 if "[[slow]]" in last_user else behaviour.token_delay
         if fail == "500":
             self._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
+            return
+        if fail == "too-long":
+            error = {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}
+            self._json(400, {"type": "error", "error": error})
             return
         if fail == "429":
             self._json(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}})

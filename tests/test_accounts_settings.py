@@ -258,3 +258,12 @@ def test_anonymous_visitors_are_sent_to_log_in(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302
     assert response.url == f"{reverse('account_login')}?next={reverse(name)}"
+
+
+def test_two_factor_setup_renders_in_the_app_layout(client, db):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    page = client.get("/accounts/2fa/").content.decode()
+    assert "Two-Factor" in page or "two-factor" in page.lower()
+    assert 'class="settings-nav"' in page and "/static/css/app.css" in page

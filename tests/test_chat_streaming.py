@@ -160,6 +160,19 @@ def test_provider_failures_are_explained_in_the_bubble(live_client, key, config,
     assert message.status == "failed" and expected in message.error
 
 
+@pytest.mark.parametrize(
+    ("marker", "expected"),
+    [("[[429]]", "rate limiting"), ("[[too-long]]", "too long for the model"), ("[[500]]", "returned an error")],
+)
+def test_provider_http_errors_are_explained_and_retryable(live_client, marker, expected):
+    client = live_client(with_key(UserFactory()))
+    conversation, url = start_chat(client, f"Hello {marker}")
+    events = list(client.events(url))
+    assert expected in events[-1].data and "Retry" in events[-1].data
+    message = reply_of(conversation)
+    assert message.status == "failed" and expected in message.error and message.content == ""
+
+
 def test_without_any_key_the_offline_assistant_answers_honestly(live_client):
     client = live_client(UserFactory())
     conversation, url = start_chat(client, "Hello?")

@@ -145,3 +145,30 @@ def test_the_vector_leg_uses_the_hnsw_index_for_a_big_shared_base(settings):
         cursor.execute("EXPLAIN " + sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "chunks_embedding_hnsw" in plan, plan
+
+
+def test_ingest_command_fills_the_shared_base_and_reindex_redoes_everything(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "policy.md").write_text("# Policy\n\n## Refunds\n\nRefunds are paid within 14 days of a return.")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a pdf")
+    (folder / "ignored.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    out, err = StringIO(), StringIO()
+    call_command("ingest", str(folder), stdout=out, stderr=err)
+    assert "added 1, already there 0, failed 1" in out.getvalue()
+    assert "ingest [" in out.getvalue() and "broken.pdf" in err.getvalue()
+    shared = Document.objects.get(owner=None, title="policy")
+    assert shared.status == "ready" and Chunk.objects.filter(document=shared, owner=None).count() == 1
+    call_command("ingest", str(folder), stdout=out, stderr=err)
+    assert "added 0, already there 2, failed 0" in out.getvalue(), "the failed PDF is a known document too"
+
+    before = set(Chunk.objects.filter(document=shared).values_list("id", flat=True))
+    out = StringIO()
+    call_command("reindex", stdout=out)
+    assert "reindexed 1 document(s), 1 failed" in out.getvalue()
+    after = set(Chunk.objects.filter(document=shared).values_list("id", flat=True))
+    assert len(after) == len(before) and after != before, "chunks were rebuilt"

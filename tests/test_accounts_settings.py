@@ -155,7 +155,7 @@ def test_out_of_range_retrieval_settings_are_refused_with_readable_errors(user_c
     assert "A similarity between 0 and 1." in page
     assert "Traceback" not in page and "IntegrityError" not in page
     saved = RetrievalSettings.objects.get(user=user)
-    assert (saved.max_results, saved.similarity_threshold, saved.preferred_sources) == (7, 0.0, ["Kept"])
+    assert (saved.max_results, saved.similarity_threshold, saved.preferred_sources) == (7, 0.25, ["Kept"])
 
 
 @pytest.mark.parametrize(

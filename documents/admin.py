@@ -67,9 +67,37 @@ class DocumentAdmin(IdOrFullTextSearchMixin, admin.ModelAdmin):
     ordering = ("-created_at",)
     list_per_page = 50
 
+    actions = ("reindex_documents",)
+
     @admin.display(description="owner", ordering="owner__email")
     def owner_display(self, obj: Document) -> str:
         return _owner_or_shared(obj)
+
+    def save_model(self, request, obj: Document, form, change: bool) -> None:
+        """A file added or replaced here (staff filling the shared library) is ingested like an upload."""
+        new_file = "file" in form.changed_data and obj.file
+        if new_file:
+            import hashlib
+
+            data = obj.file.read()
+            obj.file.seek(0)
+            obj.size = len(data)
+            obj.content_hash = hashlib.sha256(data).hexdigest()
+            obj.original_name = obj.original_name or obj.file.name.rsplit("/", 1)[-1]
+            obj.status, obj.progress, obj.error = Document.Status.PENDING, 0, ""
+        super().save_model(request, obj, form, change)
+        if new_file:
+            from documents.services import document_retry
+
+            document_retry(document=obj)
+
+    @admin.action(description="Re-index the selected documents")
+    def reindex_documents(self, request, queryset) -> None:
+        from documents.services import document_retry
+
+        for document in queryset:
+            document_retry(document=document)
+        self.message_user(request, f"{queryset.count()} document(s) queued for re-indexing.")
 
     # Chunks are far too many for an inline; link to the changelist filtered on this document instead.
     @admin.display(description="chunks")

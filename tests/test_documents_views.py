@@ -807,3 +807,28 @@ def test_the_first_passage_has_only_a_following_neighbour(user_client, user):
     passages = re.findall(r'<p class="(passage|muted)"[^>]*>(\w+ words\.)</p>', page)
     assert passages == [("passage", "Opening words."), ("muted", "Closing words.")]
     assert "Intro · characters" in page and "›" not in page.split("<h1>", 1)[1].split("</p>", 1)[0]
+
+
+def test_staff_adding_a_file_in_the_admin_queues_its_ingestion(client, db, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from documents.models import Document
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    upload = SimpleUploadedFile("faq.md", b"# FAQ\n\n## Hours\n\nOpen 9 to 5.")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            "/admin/documents/document/add/",
+            {
+                "title": "FAQ", "kind": "text", "source": "upload", "status": "pending", "progress": 0,
+                "metadata": "{}", "file": upload,
+                "versions-TOTAL_FORMS": 0, "versions-INITIAL_FORMS": 0, "versions-MIN_NUM_FORMS": 0,
+                "versions-MAX_NUM_FORMS": 1000,
+            },
+        )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    document = Document.objects.get(title="FAQ")
+    assert document.owner is None and document.size == 29 and len(document.content_hash) == 64
+    assert document.status == "pending" and len(callbacks) == 1, "ingestion queued once, after commit"

@@ -135,6 +135,15 @@ def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> t
     return secret, key.config
 
 
+def anthropic_credentials(*, user: User, client: ClientInfo) -> tuple[str, str | None] | None:
+    """(API key, base URL) for a call to Anthropic on the user's behalf: their own key first, then the operator's."""
+    own = provider_key_for_chat(user=user, provider="anthropic", client=client)
+    api_key, config = own if own else (settings.ANTHROPIC_API_KEY, {})
+    if not api_key:
+        return None
+    return api_key, config.get("base_url") or settings.ANTHROPIC_BASE_URL or None
+
+
 def provider_keys_rotate() -> tuple[int, int]:
     """Re-encrypt every stored key under the newest encryption key. Returns (rotated, failed)."""
     rotated = failed = 0

@@ -24,7 +24,7 @@ from django.db import connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.services import ClientInfo, provider_key_for_chat
+from accounts.services import ClientInfo, anthropic_credentials
 from chatbot.llm.anthropic import AnthropicProvider
 from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta
 from chatbot.llm.offline import OfflineProvider
@@ -57,11 +57,10 @@ def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | No
     if conversation.provider == ChatProvider.OFFLINE:
         return OfflineProvider(), ChatProvider.OFFLINE, None
     if conversation.provider == ChatProvider.ANTHROPIC:
-        own = provider_key_for_chat(user=conversation.user, provider="anthropic", client=client)
-        api_key, config = own if own else (settings.ANTHROPIC_API_KEY, {})
-        if not api_key:
+        credentials = anthropic_credentials(user=conversation.user, client=client)
+        if credentials is None:
             return None, ChatProvider.ANTHROPIC, ProviderError(ProviderError.NO_KEY)
-        base_url = config.get("base_url") or settings.ANTHROPIC_BASE_URL or None
+        api_key, base_url = credentials
         return AnthropicProvider(api_key=api_key, base_url=base_url), "anthropic", None
     return (
         None,

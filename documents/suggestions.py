@@ -9,7 +9,7 @@ import anthropic
 from django.conf import settings
 
 from accounts.models import User
-from accounts.services import ClientInfo, provider_key_for_chat
+from accounts.services import ClientInfo, anthropic_credentials
 from documents.models import Document
 from documents.services import _first_version_from_file, suggestions_create
 
@@ -38,9 +38,8 @@ def _parse_items(text: str) -> list[dict]:
 
 def suggest_improvements(*, document: Document, user: User) -> int:
     """Ask the model for suggestions on the latest version; returns how many were stored."""
-    own = provider_key_for_chat(user=user, provider="anthropic", client=ClientInfo(user_agent="suggestions"))
-    api_key, config = own if own else (settings.ANTHROPIC_API_KEY, {})
-    if not api_key:
+    credentials = anthropic_credentials(user=user, client=ClientInfo(user_agent="suggestions"))
+    if credentials is None:
         raise SuggestionsUnavailable(
             "No suggestions: no language model is configured. Add an Anthropic API key in Settings → API keys."
         )
@@ -48,12 +47,8 @@ def suggest_improvements(*, document: Document, user: User) -> int:
     version = document.versions.order_by("-number").first()
     if version is None or not version.content.strip():
         raise SuggestionsUnavailable("No suggestions: the document has no text yet.")
-    client = anthropic.Anthropic(
-        api_key=api_key,
-        base_url=config.get("base_url") or settings.ANTHROPIC_BASE_URL or None,
-        max_retries=1,
-        timeout=60,
-    )
+    api_key, base_url = credentials
+    client = anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=1, timeout=60)
     try:
         with client.messages.stream(
             model=settings.ANTHROPIC_DEFAULT_MODEL,

@@ -372,8 +372,10 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str]) -> int:
-    # SIGTERM (from a supervisor or `kill`) stops everything as cleanly as Ctrl-C does.
+    # SIGTERM (from a supervisor or `kill`) stops everything as cleanly as Ctrl-C does. SIGINT is set explicitly
+    # too: a process started from a background job inherits SIGINT as ignored, and Ctrl-C would do nothing.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     action = argv[0] if argv else "run"
     try:
         if action == "run":

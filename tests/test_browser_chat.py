@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.services import SYSTEM, provider_key_save
 from conversations.models import Message
@@ -48,7 +49,7 @@ def test_type_watch_it_stream_stop_regenerate_and_reload_mid_reply(new_page, liv
     # Type and press Enter: the reply grows in steps; the composer waits meanwhile.
     send(page, "Tell me a long story")
     page.locator(".message[data-streaming]").wait_for()
-    assert page.locator("[data-send]").is_disabled()
+    expect(page.locator("[data-send]")).to_be_disabled()
     lengths = streaming_lengths(page, 1.2)
     assert len({n for n in lengths if n > 0}) >= 3, f"the reply should grow in several steps, saw {lengths}"
 
@@ -59,7 +60,7 @@ def test_type_watch_it_stream_stop_regenerate_and_reload_mid_reply(new_page, liv
     assert "Stopped" in stopped.inner_text()
     partial = Message.objects.get(conversation__user=user, role="assistant")
     assert partial.status == "cancelled" and 0 < len(partial.content) < len("".join(WORDS))
-    assert not page.locator("[data-send]").is_disabled()
+    expect(page.locator("[data-send]")).to_be_enabled()
 
     # Regenerate: a second version, with ‹ 2/2 › to go back to the first.
     fake_anthropic.behaviour.token_delay = 0.0

@@ -89,17 +89,19 @@ def make_users(count: int) -> list[tuple[str, str]]:
     return sessions
 
 
-async def one_reply(base: str, session: tuple[str, str]) -> dict:
+async def one_reply(base: str, session: tuple[str, str], delay: float = 0.0) -> dict:
     import httpx
 
     session_key, csrf, conversation_id = session
     cookies = {"sessionid": session_key, "csrftoken": csrf}
     headers = {"X-CSRFToken": csrf, "HX-Request": "true", "Referer": base + "/"}
+    await asyncio.sleep(delay)
     async with httpx.AsyncClient(base_url=base, cookies=cookies, headers=headers, timeout=60) as client:
         started = time.perf_counter()
         # A message in an existing conversation: the response is the thread with the reply's stream in it.
         response = await client.post(f"/c/{conversation_id}/messages/", data={"content": "Benchmark question"})
         response.raise_for_status()
+        posted = time.perf_counter()
         url = response.text.rsplit('sse-connect="', 1)[1].split('"', 1)[0]
         arrivals: list[float] = []
         async with client.stream("GET", url) as stream:
@@ -113,13 +115,20 @@ async def one_reply(base: str, session: tuple[str, str]) -> dict:
                     elif event == "done":
                         break
                     event = None
-        return {"conversation": conversation_id, "ttft": arrivals[0] - started, "arrivals": arrivals}
+        return {
+            "conversation": conversation_id, "ttft": arrivals[0] - started, "arrivals": arrivals,
+            "post": posted - started,
+        }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--ramp", type=float, default=0.0, help="spread the conversations' starts over this many seconds (0: a burst)"
+    )
     args = parser.parse_args()
 
     import psutil
@@ -151,7 +160,7 @@ def main() -> None:
         sessions = make_users(args.concurrent + 1)
         web = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "chatbot.asgi:application", "--port", str(port),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", str(args.workers)],
             cwd=BASE_DIR, env=env,
         )  # fmt: skip
         import httpx
@@ -164,7 +173,9 @@ def main() -> None:
                 time.sleep(0.1)
 
         asyncio.run(one_reply(base, sessions[0]))  # warm-up: imports, pools, TLS-free connections
-        alone = [asyncio.run(one_reply(base, sessions[0]))["ttft"] - FIRST_TOKEN_DELAY for _ in range(args.sequential)]
+        sequential = [asyncio.run(one_reply(base, sessions[0])) for _ in range(args.sequential)]
+        alone = [r["ttft"] - FIRST_TOKEN_DELAY for r in sequential]
+        posts = [r["post"] for r in sequential]
         from conversations.models import Message
 
         server_side = [
@@ -175,7 +186,8 @@ def main() -> None:
         ]
 
         async def many():
-            return await asyncio.gather(*(one_reply(base, s) for s in sessions[1:]))
+            step = args.ramp / max(1, args.concurrent)
+            return await asyncio.gather(*(one_reply(base, s, i * step) for i, s in enumerate(sessions[1:])))
 
         if os.environ.get("BENCH_PROFILE"):
             subprocess.Popen(["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw",
@@ -183,7 +195,8 @@ def main() -> None:
         began = time.perf_counter()
         results = asyncio.run(many())
         wall = time.perf_counter() - began
-        memory = psutil.Process(web.pid).memory_info().rss / 2**20
+        web_processes = [psutil.Process(web.pid), *psutil.Process(web.pid).children(recursive=True)]
+        memory = sum(p.memory_info().rss for p in web_processes) / 2**20
 
         from conversations.models import Message
 
@@ -202,13 +215,15 @@ def main() -> None:
         print(f"{TOKEN_GAP * 1000:.0f} ms apart")
         print(f"one user, {args.sequential} replies one after another:")
         print(f"  time-to-first-token overhead  {ms(alone)}")
-        print(f"    of which generation start to first token (prompt, key, SDK request)  {ms(server_side)}")
-        print(f"{args.concurrent} conversations streaming at once ({wall:.1f} s wall):")
+        print(f"    the POST that saves the message and starts the reply        {ms(posts)}")
+        print(f"    generation start to first token (SDK request and connect)   {ms(server_side)}")
+        start_mode = f"starts spread over {args.ramp:g} s" if args.ramp else "all started at once"
+        print(f"{args.concurrent} conversations streaming at once, {start_mode} ({wall:.1f} s wall):")
         print(f"  time-to-first-token overhead  {ms(ttfts)}")
         print(f"  gap between text events       {ms(gaps)}")
         print(f"  text events received {received} for {args.concurrent * TOKENS} tokens (coalesced by 20 ms)")
         print(f"  replies complete and saved {complete}/{args.concurrent}")
-        print(f"  web process memory (RSS) {memory:.0f} MiB")
+        print(f"  web memory (RSS, {args.workers} worker(s) and their parent) {memory:.0f} MiB")
     finally:
         if web is not None:
             web.terminate()

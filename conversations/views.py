@@ -233,6 +233,28 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
 
 @login_required
 @require_POST
+def conversation_share(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Make a conversation readable by anyone with its link (or private again)."""
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    public = request.POST.get("public") == "on"
+    conversation.visibility = Conversation.Visibility.PUBLIC if public else Conversation.Visibility.PRIVATE
+    conversation.save(update_fields=["visibility"])
+    return redirect("conversations:detail", conversation.id)
+
+
+@require_GET
+def conversation_shared(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The read-only page of a shared conversation; a private one is a 404 for everyone, its owner included."""
+    conversation = get_object_or_404(
+        Conversation.objects.select_related("user"), id=conversation_id, visibility=Conversation.Visibility.PUBLIC
+    )
+    messages = list(conversation.messages.order_by("created_at", "id").defer("search_vector"))
+    thread = selectors.conversation_thread(conversation=conversation, messages=messages)
+    return render(request, "conversations/shared.html", {"conversation": conversation, "thread": thread})
+
+
+@login_required
+@require_POST
 def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     title = " ".join(request.POST.get("title", "").split())[:500]

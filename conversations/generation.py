@@ -323,8 +323,7 @@ def sweep_stale_streams(*, older_than_seconds: int = 60) -> int:
     for stream in Stream.objects.filter(status=Stream.Status.ACTIVE, created_at__lt=cutoff).select_related("message"):
         if client.exists(streams.alive_key(stream.id)):
             continue
-        entries = client.xrange(streams.stream_key(stream.id))
-        text = "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "delta")
+        text = streams.delta_text(client.xrange(streams.stream_key(stream.id)))
         outcome = GenerationOutcome(
             text=text,
             status=Message.Status.FAILED,

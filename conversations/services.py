@@ -32,23 +32,23 @@ class Generation:
     stream: Stream
 
 
-def _default_provider_and_model(user: User) -> tuple[str, str]:
+def _default_provider_and_model(user: User, preferences) -> tuple[str, str]:
     has_key = ProviderKey.objects.filter(user=user, provider="anthropic", is_active=True).exists()
     if has_key or settings.ANTHROPIC_API_KEY:
-        preferred = preferences_get(user=user).default_model
-        return ChatProvider.ANTHROPIC, preferred or settings.ANTHROPIC_DEFAULT_MODEL
+        return ChatProvider.ANTHROPIC, preferences.default_model or settings.ANTHROPIC_DEFAULT_MODEL
     return ChatProvider.OFFLINE, "offline"
 
 
 def conversation_create(*, user: User, title: str = "", project_id: uuid.UUID | None = None) -> Conversation:
-    provider, model = _default_provider_and_model(user)
+    preferences = preferences_get(user=user)
+    provider, model = _default_provider_and_model(user, preferences)
     return Conversation.objects.create(
         user=user,
         title=title[:500],
         project_id=project_id,
         provider=provider,
         model=model,
-        system_prompt=preferences_get(user=user).default_system_prompt,
+        system_prompt=preferences.default_system_prompt,
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -85,17 +84,10 @@ async def relay(stream_id, *, last_event_id: str = "0-0", block_ms: int = KEEPAL
                 return
 
 
-async def buffered_text(stream_id) -> str | None:
-    """Everything streamed so far (None when Redis has no record of the stream)."""
-    entries = await redis_client().xrange(stream_key(stream_id))
-    if not entries:
-        return None
+def delta_text(entries) -> str:
+    """The reply text carried by a stream's entries (from XRANGE or XREAD)."""
     return "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "delta")
 
 
 def done_payload(*, status: str, html_fragment: str) -> dict:
     return {"t": "done", "s": status, "h": html_fragment}
-
-
-def dumps(value: dict) -> str:
-    return json.dumps(value, separators=(",", ":"))

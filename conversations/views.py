@@ -26,6 +26,17 @@ def _model_choices() -> list[tuple[str, str]]:
     return [("offline", "Offline (no language model)"), *MODELS]
 
 
+def _thread_context(conversation: Conversation) -> dict:
+    """The branch on screen and the streams still running in it (conversation's messages prefetched)."""
+    messages = list(conversation.messages.all())
+    active = {s.message_id: s.id for s in Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE)}
+    return {
+        "conversation": conversation,
+        "thread": selectors.conversation_thread(conversation=conversation, messages=messages),
+        "active_streams": active,
+    }
+
+
 def _page_context(request: HttpRequest, conversation: Conversation | None) -> dict:
     page = selectors.conversation_list(user=request.user, cursor=None, limit=50)
     context = {
@@ -37,12 +48,7 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
         "message_limit": services.MAX_MESSAGE_LENGTH,
     }
     if conversation is not None:
-        messages = list(conversation.messages.all())
-        context["thread"] = selectors.conversation_thread(conversation=conversation, messages=messages)
-        active = {
-            s.message_id: s.id for s in Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE)
-        }
-        context["active_streams"] = active
+        context.update(_thread_context(conversation))
     return context
 
 
@@ -78,10 +84,10 @@ def conversation_list_page(request: HttpRequest) -> HttpResponse:
 # --- Sending, regenerating, editing: async, because they start a generation on this event loop -------------
 
 
-def _thread_response(request: HttpRequest, conversation: Conversation, generation: services.Generation) -> HttpResponse:
-    conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation.id)
-    context = _page_context(request, conversation)
-    return render(request, "conversations/partials/thread.html", context)
+def _thread_response(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Only the thread fragment: the sidebar is not part of it, so its list is not queried."""
+    conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
+    return render(request, "conversations/partials/thread.html", _thread_context(conversation))
 
 
 def _error_response(request: HttpRequest, message: str, status: int) -> HttpResponse:
@@ -128,7 +134,7 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
             response["HX-Redirect"] = url
             return response, generation
         return redirect(url), generation
-    return partial(_thread_response, request, conversation, generation), generation
+    return partial(_thread_response, request, conversation.id), generation
 
 
 def _own_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> Message:
@@ -143,9 +149,7 @@ def _own_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: u
 def _regenerate(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
     message = _own_message(request, conversation_id, message_id)
     generation, error = _attempt(request, lambda: services.message_regenerate(user=request.user, message=message))
-    return (
-        (error, None) if error else (partial(_thread_response, request, message.conversation, generation), generation)
-    )
+    return (error, None) if error else (partial(_thread_response, request, message.conversation_id), generation)
 
 
 def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
@@ -154,9 +158,7 @@ def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUI
     generation, error = _attempt(
         request, lambda: services.message_edit(user=request.user, message=message, content=content)
     )
-    return (
-        (error, None) if error else (partial(_thread_response, request, message.conversation, generation), generation)
-    )
+    return (error, None) if error else (partial(_thread_response, request, message.conversation_id), generation)
 
 
 async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
@@ -209,7 +211,7 @@ def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id:
     message = _own_message(request, conversation_id, message_id)
     services.branch_switch(user=request.user, message=message)
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
-    return render(request, "conversations/partials/thread.html", _page_context(request, conversation))
+    return render(request, "conversations/partials/thread.html", _thread_context(conversation))
 
 
 @login_required

@@ -140,12 +140,12 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int], None
     try:
         parsed = _source_text(document)
     except ParseError as exc:
-        _set_progress(document.id, status=Document.Status.FAILED, error=exc.user_message, progress=0)
+        document_fail(document_id=document.id, error=exc.user_message)
         document.refresh_from_db()
         return document
     drafts = chunk_document(parsed)
     if not drafts:
-        _set_progress(document.id, status=Document.Status.FAILED, error="No text could be extracted.", progress=0)
+        document_fail(document_id=document.id, error="No text could be extracted.")
         document.refresh_from_db()
         return document
     _set_progress(document.id, progress=15)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -96,12 +94,3 @@ def parse_sse(lines, *, limit: int | None = None):
                 event["data"].append(value)
             elif name in {"event", "id"}:
                 event[name] = value
-
-
-def stream_url_in(html: str) -> str | None:
-    match = re.search(r'sse-connect="(/c/streams/[0-9a-f-]+/events/)"', html)
-    return match.group(1) if match else None
-
-
-def dumps(value) -> str:
-    return json.dumps(value)

@@ -190,12 +190,20 @@ def main() -> None:
             return await asyncio.gather(*(one_reply(base, s, i * step) for i, s in enumerate(sessions[1:])))
 
         if os.environ.get("BENCH_PROFILE"):
-            subprocess.Popen(["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw",
+            py_spy = str(Path(sys.executable).parent / "py-spy")
+            subprocess.Popen([py_spy, "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw",
                               "-p", str(web.pid), "--nonblocking"])  # fmt: skip
+        web_processes = [psutil.Process(web.pid), *psutil.Process(web.pid).children(recursive=True)]
+        measured = {"web": web_processes, "fake API": [psutil.Process(fake.pid)], "bench client": [psutil.Process()]}
+
+        def cpu_seconds() -> dict[str, float]:
+            return {name: sum(sum(p.cpu_times()[:2]) for p in procs) for name, procs in measured.items()}
+
+        cpu_before = cpu_seconds()
         began = time.perf_counter()
         results = asyncio.run(many())
         wall = time.perf_counter() - began
-        web_processes = [psutil.Process(web.pid), *psutil.Process(web.pid).children(recursive=True)]
+        cpu_used = {name: used - cpu_before[name] for name, used in cpu_seconds().items()}
         memory = sum(p.memory_info().rss for p in web_processes) / 2**20
 
         from conversations.models import Message
@@ -220,10 +228,13 @@ def main() -> None:
         start_mode = f"starts spread over {args.ramp:g} s" if args.ramp else "all started at once"
         print(f"{args.concurrent} conversations streaming at once, {start_mode} ({wall:.1f} s wall):")
         print(f"  time-to-first-token overhead  {ms(ttfts)}")
+        print(f"    the POST                    {ms([r['post'] for r in results])}")
+        print(f"    POST answered to 1st token  {ms([r['ttft'] - r['post'] for r in results])}")
         print(f"  gap between text events       {ms(gaps)}")
         print(f"  text events received {received} for {args.concurrent * TOKENS} tokens (coalesced by 20 ms)")
         print(f"  replies complete and saved {complete}/{args.concurrent}")
         print(f"  web memory (RSS, {args.workers} worker(s) and their parent) {memory:.0f} MiB")
+        print("  CPU used meanwhile: " + ", ".join(f"{name} {used:.1f} s" for name, used in cpu_used.items()))
     finally:
         if web is not None:
             web.terminate()

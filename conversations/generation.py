@@ -37,8 +37,6 @@ from conversations.services import GenerationOutcome, context_optimization_recor
 
 logger = logging.getLogger(__name__)
 
-STOP_POLL_SECONDS = 0.25
-ALIVE_REFRESH_SECONDS = 10
 _running: set[asyncio.Task] = set()
 
 
@@ -143,69 +141,6 @@ def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome) -> tuple
     return message.status, render_reply(message)
 
 
-class Publisher:
-    """Appends a reply's text to its Redis stream, coalescing tokens that arrive within FLUSH_SECONDS.
-
-    The first token goes out at once; while tokens pour in, one entry every FLUSH_SECONDS carries them all,
-    so a hundred fast streams do not cost a Redis command and an SSE event per token. Each flush also reads
-    the Stop flag in the same round trip.
-    """
-
-    FLUSH_SECONDS = 0.02
-
-    def __init__(self, stream_id) -> None:
-        self.client = streams.redis_client()
-        self.key = streams.stream_key(stream_id)
-        self.stop_key = streams.stop_key(stream_id)
-        self.buffer: list[str] = []
-        self.last_flush = 0.0
-        self.lock = asyncio.Lock()
-        self.timer: asyncio.Task | None = None
-        self.stop_requested = False
-
-    async def add(self, text: str) -> None:
-        self.buffer.append(text)
-        if time.monotonic() - self.last_flush >= self.FLUSH_SECONDS and not self.lock.locked():
-            await self.flush()
-        elif self.timer is None or self.timer.done():
-            delay = max(0.0, self.FLUSH_SECONDS - (time.monotonic() - self.last_flush))
-            self.timer = asyncio.create_task(self._flush_later(delay))
-
-    async def _flush_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.flush()
-
-    async def flush(self) -> None:
-        async with self.lock:
-            if not self.buffer:
-                return
-            text = "".join(self.buffer)
-            self.buffer.clear()
-            self.last_flush = time.monotonic()
-            pipe = self.client.pipeline(transaction=False)
-            pipe.xadd(self.key, {"t": "delta", "x": text})
-            pipe.exists(self.stop_key)
-            # Shielded: cancelling mid-command would leave a reply unread on a pooled connection.
-            _, stopped = await asyncio.shield(pipe.execute())
-            self.stop_requested = self.stop_requested or bool(stopped)
-
-
-async def _watch(stream_id, consumer: asyncio.Task, state: dict) -> None:
-    """Refresh the alive mark; cancel the consumer on Stop while no tokens flow (before the first one)."""
-    client = streams.redis_client()
-    last_alive = 0.0
-    while not consumer.done():
-        now = time.monotonic()
-        if now - last_alive >= ALIVE_REFRESH_SECONDS:
-            await client.set(streams.alive_key(stream_id), "1", ex=streams.ALIVE_TTL_SECONDS)
-            last_alive = now
-        if await client.exists(streams.stop_key(stream_id)):
-            state["stopped"] = True
-            consumer.cancel()
-            return
-        await asyncio.sleep(STOP_POLL_SECONDS)
-
-
 async def in_thread(function, *args):
     """Run database work of a generation in a worker thread, returning its connection to the pool after.
 
@@ -223,14 +158,19 @@ async def in_thread(function, *args):
 
 
 async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Prepared | None = None) -> None:
-    redis_client = streams.redis_client()
-    key = streams.stream_key(stream_id)
     started = time.monotonic()
     state: dict = {"parts": [], "first_token": None, "finished": None, "stopped": False}
     error = ""
     status = Message.Status.FAILED
+    consumer: asyncio.Task | None = None
 
-    publisher = Publisher(stream_id)
+    def on_stop() -> None:
+        # From the Stop button (this process) or the outbox's check of the Stop flag (any process).
+        state["stopped"] = True
+        if consumer is not None:
+            consumer.cancel()
+
+    publisher = streams.Publisher(stream_id, on_stop=on_stop)
 
     async def consume() -> None:
         assert prepared is not None and prepared.provider is not None and prepared.request is not None
@@ -241,9 +181,6 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
                         state["first_token"] = time.monotonic()
                     state["parts"].append(event.text)
                     await publisher.add(event.text)
-                    if publisher.stop_requested:
-                        state["stopped"] = True
-                        raise asyncio.CancelledError
                 elif isinstance(event, Finished):
                     state["finished"] = event
 
@@ -252,12 +189,11 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             prepared = await in_thread(prepare_generation, stream_id, client)
         if prepared.error is not None:
             raise prepared.error
-        consumer = asyncio.create_task(consume())
-        # The watcher ends by itself once the consumer is done; cancelling it mid-command would poison a connection.
-        watcher = asyncio.create_task(_watch(stream_id, consumer, state))
-        _running.add(watcher)
-        watcher.add_done_callback(_running.discard)
+        if not state["stopped"]:  # stopped while the prompt was being prepared
+            consumer = asyncio.create_task(consume())
         try:
+            if consumer is None:
+                raise asyncio.CancelledError
             await consumer
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
@@ -289,13 +225,9 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             provider_metadata=finished.provider_metadata if finished else {},
             metadata=prepared.metadata if prepared else {},
         )
-        await publisher.flush()  # what is still buffered goes out before the final entry
+        await publisher.drain()  # what is still buffered goes out before the database write
         final_status, html_fragment = await in_thread(finish_and_render, stream_id, outcome)
-        pipe = redis_client.pipeline(transaction=False)
-        pipe.xadd(key, streams.done_payload(status=final_status, html_fragment=html_fragment))
-        pipe.expire(key, streams.STREAM_TTL_SECONDS)
-        pipe.delete(streams.alive_key(stream_id), streams.stop_key(stream_id))
-        await pipe.execute()
+        await publisher.finish(status=final_status, html_fragment=html_fragment)
 
 
 def start_generation(stream_id: uuid.UUID, client: ClientInfo, *, prepared: Prepared | None = None) -> asyncio.Task:

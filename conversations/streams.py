@@ -5,32 +5,53 @@ Keys, per Stream row id:
   chat:stream:<id>:stop   set by the Stop button; the generation checks it between deltas
   chat:stream:<id>:alive  refreshed by the running generation; the sweep treats its absence as a dead process
 Entry ids are the SSE event ids, so a reconnecting browser (Last-Event-ID) resumes with no gap or duplicate.
+
+Redis round trips are shared per event loop, so a hundred replies streaming at once cost a few commands per tick
+rather than a few per token: an `Outbox` sends every running reply's buffered text in one pipeline per
+FLUSH_SECONDS, and one `StreamReader` blocks in a single XREAD over every stream somebody is watching.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
+import logging
+import math
+import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+logger = logging.getLogger(__name__)
 
 STREAM_TTL_SECONDS = 3600
 ALIVE_TTL_SECONDS = 30
+ALIVE_REFRESH_SECONDS = 10
 KEEPALIVE_SECONDS = 15
+FLUSH_SECONDS = 0.02
+STOP_CHECK_SECONDS = 0.25
 
-_clients: dict[int, aioredis.Redis] = {}
+_per_loop: dict[tuple[str, int], tuple[asyncio.AbstractEventLoop, object]] = {}
+
+
+def _loop_singleton(name: str, factory: Callable[[], object]):
+    # Keyed by the loop object itself (held), so a new loop never inherits a dead loop's client or task.
+    loop = asyncio.get_running_loop()
+    entry = _per_loop.get((name, id(loop)))
+    if entry is None or entry[0] is not loop:
+        entry = _per_loop[(name, id(loop))] = (loop, factory())
+    return entry[1]
 
 
 def redis_client() -> aioredis.Redis:
     """One async client (and connection pool) per event loop."""
-    loop_id = id(asyncio.get_running_loop())
-    client = _clients.get(loop_id)
-    if client is None:
-        client = _clients[loop_id] = aioredis.Redis.from_url(
-            settings.REDIS_URL, decode_responses=True, max_connections=2000
-        )
-    return client
+    return _loop_singleton(
+        "client", lambda: aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=2000)
+    )
 
 
 def stream_key(stream_id) -> str:
@@ -47,6 +68,9 @@ def alive_key(stream_id) -> str:
 
 async def request_stop(stream_id) -> None:
     await redis_client().set(stop_key(stream_id), "1", ex=STREAM_TTL_SECONDS)
+    publisher = outbox().publishers.get(str(stream_id))
+    if publisher is not None:  # generated in this process: no need to wait for the next stop check
+        publisher.stop()
 
 
 def sse_event(event: str, data: str, event_id: str | None = None) -> bytes:
@@ -64,26 +88,6 @@ def delta_html(text: str) -> str:
     return html.escape(text)
 
 
-async def relay(stream_id, *, last_event_id: str = "0-0", block_ms: int = KEEPALIVE_SECONDS * 1000):
-    """Yield SSE bytes for a stream from after last_event_id until its done entry."""
-    client = redis_client()
-    key = stream_key(stream_id)
-    cursor = last_event_id or "0-0"
-    yield b"retry: 1000\n\n"
-    while True:
-        response = await client.xread({key: cursor}, block=block_ms, count=500)
-        if not response:
-            yield b": keep-alive\n\n"  # also lets the server notice a client that went away
-            continue
-        for entry_id, fields in response[0][1]:
-            cursor = entry_id
-            if fields.get("t") == "delta":
-                yield sse_event("delta", delta_html(fields.get("x", "")), entry_id)
-            elif fields.get("t") == "done":
-                yield sse_event("done", fields.get("h", ""), entry_id)
-                return
-
-
 def delta_text(entries) -> str:
     """The reply text carried by a stream's entries (from XRANGE or XREAD)."""
     return "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "delta")
@@ -91,3 +95,331 @@ def delta_text(entries) -> str:
 
 def done_payload(*, status: str, html_fragment: str) -> dict:
     return {"t": "done", "s": status, "h": html_fragment}
+
+
+# --- Writing: one pipeline per tick for every reply generated on this loop -------------------------------------
+
+
+class Publisher:
+    """One reply's way into its Redis stream. The first token is sent at once; later ones wait for the tick."""
+
+    def __init__(self, stream_id, *, on_stop: Callable[[], None]) -> None:
+        self.stream_id = str(stream_id)
+        self.key = stream_key(stream_id)
+        self.stop_key = stop_key(stream_id)
+        self.alive_key = alive_key(stream_id)
+        self.on_stop = on_stop
+        self.buffer: list[str] = []
+        self.sent_any = False
+        self.stopped = False
+        self.alive_at = -math.inf
+        self.outbox = outbox()
+        self.outbox.add(self)
+
+    async def add(self, text: str) -> None:
+        if self.sent_any:
+            self.buffer.append(text)
+            self.outbox.schedule(self)
+            return
+        self.sent_any = True
+        # Shielded: cancelling mid-command would leave a reply unread on a pooled connection.
+        await asyncio.shield(self.outbox.client.xadd(self.key, {"t": "delta", "x": text}))
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.on_stop()
+
+    async def finish(self, *, status: str, html_fragment: str) -> None:
+        """The rest of the text, then the done entry; the stream expires later and the flags go now."""
+        await self.drain()
+        pipe = self.outbox.client.pipeline(transaction=False)
+        pipe.xadd(self.key, done_payload(status=status, html_fragment=html_fragment))
+        pipe.expire(self.key, STREAM_TTL_SECONDS)
+        pipe.delete(self.alive_key, self.stop_key)
+        await asyncio.shield(pipe.execute())
+
+    async def drain(self) -> None:
+        """Send what is buffered now and leave the outbox (in order: after any send already under way)."""
+        self.outbox.remove(self)
+        await self.outbox.settled(self)
+        if self.buffer:
+            text = "".join(self.buffer)
+            self.buffer.clear()
+            await asyncio.shield(self.outbox.client.xadd(self.key, {"t": "delta", "x": text}))
+
+
+class Outbox:
+    """Every running reply of an event loop: buffered text out once per FLUSH_SECONDS, Stop flags and alive
+    marks read and refreshed for all of them together."""
+
+    def __init__(self) -> None:
+        self.client = redis_client()
+        self.publishers: dict[str, Publisher] = {}
+        self.pending: dict[Publisher, None] = {}  # ordered set of publishers with buffered text
+        self.sending: tuple[set[Publisher], asyncio.Future] | None = None
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.last_send = -math.inf
+        self.last_stop_check = -math.inf
+
+    def add(self, publisher: Publisher) -> None:
+        self.publishers[publisher.stream_id] = publisher
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="chat-outbox")
+
+    def remove(self, publisher: Publisher) -> None:
+        self.publishers.pop(publisher.stream_id, None)
+        self.pending.pop(publisher, None)
+
+    def schedule(self, publisher: Publisher) -> None:
+        if publisher in self.pending:
+            return
+        self.pending[publisher] = None
+        if len(self.pending) == 1:
+            self.wakeup.set()  # the loop may be waiting for the next stop check only
+
+    async def settled(self, publisher: Publisher) -> None:
+        if self.sending is not None and publisher in self.sending[0]:
+            await asyncio.shield(self.sending[1])
+
+    async def _run(self) -> None:
+        while self.publishers:
+            now = time.monotonic()
+            send_at = self.last_send + FLUSH_SECONDS if self.pending else math.inf
+            check_at = self.last_stop_check + STOP_CHECK_SECONDS
+            at = min(send_at, check_at)
+            if at > now:
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), at - now)
+                continue
+            try:
+                await self._send(check=check_at <= now)
+            except Exception:
+                # Redis trouble: the text stays buffered for the next tick, the reply itself carries on.
+                logger.exception("sending reply deltas to Redis failed")
+                await asyncio.sleep(FLUSH_SECONDS)
+
+    async def _send(self, *, check: bool) -> None:
+        now = time.monotonic()
+        batch = [p for p in self.pending if p.buffer]
+        self.pending.clear()
+        pipe = self.client.pipeline(transaction=False)
+        for publisher in batch:
+            pipe.xadd(publisher.key, {"t": "delta", "x": "".join(publisher.buffer)})
+            publisher.buffer.clear()
+        checked = list(self.publishers.values()) if check else []
+        for publisher in checked:
+            pipe.exists(publisher.stop_key)
+            if now - publisher.alive_at >= ALIVE_REFRESH_SECONDS:
+                publisher.alive_at = now
+                pipe.set(publisher.alive_key, "1", ex=ALIVE_TTL_SECONDS)
+        self.last_send = now
+        if check:
+            self.last_stop_check = now
+        if not len(pipe):
+            return
+        done = asyncio.get_running_loop().create_future()
+        self.sending = (set(batch), done)
+        try:
+            results = await asyncio.shield(pipe.execute())
+        finally:
+            self.sending = None
+            done.set_result(None)
+        if check:
+            flags = iter(results[len(batch) :])
+            for publisher in checked:
+                stopped = next(flags)
+                if publisher.alive_at == now:
+                    next(flags)
+                if stopped:
+                    publisher.stop()
+
+
+def outbox() -> Outbox:
+    return _loop_singleton("outbox", Outbox)
+
+
+# --- Reading: one blocking XREAD for every stream watched on this loop ------------------------------------------
+
+
+def _entry_id(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+class Listener:
+    """One SSE connection's view of a stream: entries after its cursor, as the reader delivers them."""
+
+    __slots__ = ("cursor", "entries", "key", "waiter")
+
+    def __init__(self, key: str, cursor: str) -> None:
+        self.key = key
+        self.cursor = cursor
+        self.entries: list = []
+        self.waiter: asyncio.Future | None = None
+
+    def deliver(self, entries: list) -> None:
+        self.entries.extend(entries)
+        self.cursor = entries[-1][0]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def next(self, timeout: float) -> list | None:
+        """The entries delivered since the last call, or None after `timeout` seconds without any."""
+        if not self.entries:
+            loop = asyncio.get_running_loop()
+            self.waiter = loop.create_future()
+            timer = loop.call_later(timeout, lambda w=self.waiter: w.done() or w.set_result(None))
+            try:
+                await self.waiter
+            finally:
+                timer.cancel()
+                self.waiter = None
+            if not self.entries:
+                return None
+        entries, self.entries = self.entries, []
+        return entries
+
+
+class StreamReader:
+    """Fans one XREAD BLOCK over all watched streams out to their listeners.
+
+    A new listener's stream must join the read under way: the reader's connection is woken with CLIENT UNBLOCK
+    and reads again with the new set.
+    """
+
+    BLOCK_MS = 30_000
+    COUNT = 1000
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, set[Listener]] = {}
+        self.version = 0  # bumped by every new listener
+        self.reading_version = -1  # the version the current read covers
+        self.blocked = False
+        self.changed = asyncio.Event()
+        self.connection: aioredis.Redis | None = None
+        self.connection_id: int | None = None
+        self.task: asyncio.Task | None = None
+
+    async def listen(self, key: str, cursor: str) -> Listener:
+        listener = Listener(key, cursor)
+        self.listeners.setdefault(key, set()).add(listener)
+        self.version += 1
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="chat-stream-reader")
+        self.changed.set()
+        await self._join(self.version)
+        return listener
+
+    def forget(self, listener: Listener) -> None:
+        group = self.listeners.get(listener.key)
+        if group is not None:
+            group.discard(listener)
+            if not group:
+                del self.listeners[listener.key]
+
+    async def _join(self, version: int) -> None:
+        deadline = time.monotonic() + 1.0
+        while self.reading_version < version and time.monotonic() < deadline:
+            blocked_id = self.connection_id if self.blocked else None
+            if blocked_id is not None and await redis_client().client_unblock(blocked_id):
+                return
+            # The read is on its way to Redis, or just returned: look again in a moment.
+            await asyncio.sleep(0.001)
+
+    async def _connect(self) -> aioredis.Redis:
+        if self.connection is None:
+            # No silent reconnects: CLIENT UNBLOCK needs this connection's id to stay true.
+            connection = aioredis.Redis.from_url(
+                settings.REDIS_URL,
+                decode_responses=True,
+                single_connection_client=True,
+                retry=Retry(NoBackoff(), 0),
+                socket_timeout=self.BLOCK_MS / 1000 + 5,  # the client's default (5 s) would cut a blocked read short
+            )
+            self.connection_id = await connection.client_id()
+            self.connection = connection
+        return self.connection
+
+    async def _reset(self) -> None:
+        connection, self.connection, self.connection_id = self.connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a connection that failed may not close cleanly either
+                await connection.aclose()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                if not self.listeners:
+                    self.changed.clear()
+                    self.reading_version = self.version
+                    try:
+                        await asyncio.wait_for(self.changed.wait(), 60)
+                    except TimeoutError:
+                        if not self.listeners:
+                            return
+                    continue
+                self.reading_version = self.version
+                request = {
+                    key: min((listener.cursor for listener in group), key=_entry_id)
+                    for key, group in self.listeners.items()
+                }
+                try:
+                    connection = await self._connect()
+                    self.blocked = True
+                    try:
+                        response = await connection.xread(request, block=self.BLOCK_MS, count=self.COUNT)
+                    finally:
+                        self.blocked = False
+                except Exception:
+                    logger.exception("reading reply streams from Redis failed")
+                    await self._reset()
+                    await asyncio.sleep(0.2)
+                    continue
+                for key, entries in response or ():
+                    self._deliver(key, entries, request[key])
+        finally:
+            await self._reset()
+
+    def _deliver(self, key: str, entries: list, read_from: str) -> None:
+        finished = entries[-1][1].get("t") == "done"
+        for listener in list(self.listeners.get(key, ())):
+            if listener.cursor == read_from:
+                new = entries
+            else:  # a listener further along than the slowest one on this stream
+                cursor = _entry_id(listener.cursor)
+                new = [entry for entry in entries if _entry_id(entry[0]) > cursor]
+            if new:
+                listener.deliver(new)
+            if finished:
+                self.forget(listener)  # nothing follows a done entry, even if the connection never says goodbye
+
+
+def reader() -> StreamReader:
+    return _loop_singleton("reader", StreamReader)
+
+
+async def relay(stream_id, *, last_event_id: str = "0-0"):
+    """Yield SSE bytes for a stream from after last_event_id until its done entry."""
+    yield b"retry: 1000\n\n"
+    stream_reader = reader()
+    listener = await stream_reader.listen(stream_key(stream_id), last_event_id or "0-0")
+    try:
+        while True:
+            entries = await listener.next(KEEPALIVE_SECONDS)
+            if entries is None:
+                yield b": keep-alive\n\n"  # also lets the server notice a client that went away
+                continue
+            events = []
+            for entry_id, fields in entries:
+                if fields.get("t") == "delta":
+                    events.append(sse_event("delta", delta_html(fields.get("x", "")), entry_id))
+                elif fields.get("t") == "done":
+                    events.append(sse_event("done", fields.get("h", ""), entry_id))
+                    yield b"".join(events)
+                    return
+            yield b"".join(events)
+    finally:
+        stream_reader.forget(listener)

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 
 def preferences(request: HttpRequest) -> dict:
-    """The signed-in user's theme, so every page renders in it from the first byte (no flash)."""
+    """The signed-in user's theme, so every page renders in it from the first byte (no flash).
+
+    Lazy: fragments never show it, so they never query it.
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"theme": "system"}
-    from accounts.models import Preferences
 
-    theme = Preferences.objects.filter(user=user).values_list("theme", flat=True).first()
-    return {"theme": theme or "system"}
+    def theme() -> str:
+        from accounts.models import Preferences
+
+        return Preferences.objects.filter(user=user).values_list("theme", flat=True).first() or "system"
+
+    return {"theme": SimpleLazyObject(theme)}

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.crypto import KeyDecryptionError, decrypt_secret, encrypt_secret, key_hint, reencrypt_secret
@@ -207,18 +207,31 @@ def daily_message_limit(*, user: User) -> int:
 
 def message_quota_consume(*, user: User) -> QuotaResult:
     """Count one sent message against today's limit, atomically (two tabs cannot both slip through)."""
-    today = timezone.now().astimezone(dt.UTC).date()
+    now = timezone.now()
+    today = now.astimezone(dt.UTC).date()
     resets_at = dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     limit = daily_message_limit(user=user)
-    new_day = ~Q(daily_message_reset_on=today) | Q(daily_message_reset_on__isnull=True)
-    updated = User.objects.filter(Q(id=user.id) & (new_day | Q(daily_message_count__lt=limit))).update(
-        daily_message_count=Case(When(new_day, then=Value(1)), default=F("daily_message_count") + 1),
-        daily_message_reset_on=today,
-        last_active_at=timezone.now(),
-    )
-    user.refresh_from_db(fields=["daily_message_count", "daily_message_reset_on"])
+    # One round trip on the send path: the ORM's update() cannot return the new count.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {User._meta.db_table} SET
+                daily_message_count = CASE WHEN daily_message_reset_on IS DISTINCT FROM %(today)s THEN 1
+                                           ELSE daily_message_count + 1 END,
+                daily_message_reset_on = %(today)s,
+                last_active_at = %(now)s
+            WHERE id = %(id)s AND (daily_message_reset_on IS DISTINCT FROM %(today)s OR daily_message_count < %(limit)s)
+            RETURNING daily_message_count
+            """,  # noqa: S608 (the table name is ours; every value is a parameter)
+            {"today": today, "now": now, "id": user.id, "limit": limit},
+        )
+        row = cursor.fetchone()
+    if row is None:  # refused: nothing was counted
+        user.refresh_from_db(fields=["daily_message_count", "daily_message_reset_on"])
+    else:
+        user.daily_message_count, user.daily_message_reset_on = row[0], today
     return QuotaResult(
-        allowed=bool(updated), used=user.daily_message_count, limit=limit, resets_at=resets_at, guest=user.is_guest
+        allowed=row is not None, used=user.daily_message_count, limit=limit, resets_at=resets_at, guest=user.is_guest
     )
 
 

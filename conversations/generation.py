@@ -67,9 +67,13 @@ def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | No
     )
 
 
-def prepare_generation(stream_id: uuid.UUID, client: ClientInfo) -> Prepared:
-    stream = Stream.objects.select_related("conversation__user", "message").get(id=stream_id)
-    conversation, reply = stream.conversation, stream.message
+def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation=None) -> Prepared:
+    """The prompt and provider for a reply; `generation`, when the caller has just saved it, spares a query."""
+    if generation is not None:
+        conversation, reply = generation.stream.conversation, generation.assistant_message
+    else:
+        stream = Stream.objects.select_related("conversation__user", "message").get(id=stream_id)
+        conversation, reply = stream.conversation, stream.message
     thread = conversation_thread(conversation=conversation)
     path = [item.message for item in thread]
     history = path[: path.index(reply)] if reply in path else [m for m in path if m.created_at < reply.created_at]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import ProviderKey, User
@@ -58,7 +59,7 @@ def _consume_quota(user: User) -> None:
         raise QuotaExceeded(quota.message)
 
 
-def _start_reply(*, conversation: Conversation, parent: Message) -> Generation:
+def _start_reply(*, conversation: Conversation, parent: Message, also_save: tuple[str, ...] = ()) -> Generation:
     now = timezone.now()
     assistant = Message.objects.create(
         conversation=conversation,
@@ -73,7 +74,7 @@ def _start_reply(*, conversation: Conversation, parent: Message) -> Generation:
     stream = Stream.objects.create(conversation=conversation, message=assistant)
     conversation.active_leaf = assistant
     conversation.updated_at = now
-    conversation.save(update_fields=["active_leaf", "updated_at"])
+    conversation.save(update_fields=["active_leaf", "updated_at", *also_save])
     return Generation(user_message=None, assistant_message=assistant, stream=stream)
 
 
@@ -81,9 +82,17 @@ class ReplyInProgress(ValueError):
     pass
 
 
-def _refuse_while_streaming(conversation: Conversation) -> None:
-    if Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE).exists():
+def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversation:
+    """The user's conversation, locked until the transaction ends; refused while a reply is streaming in it."""
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .annotate(streaming=Exists(Stream.objects.filter(conversation=OuterRef("pk"), status=Stream.Status.ACTIVE)))
+        .get(id=conversation_id, user=user)
+    )
+    if conversation.streaming:
         raise ReplyInProgress("Wait for the current reply to finish, or stop it first.")
+    conversation.user = user  # the filter proved it; spares a query for whoever reads it next
+    return conversation
 
 
 def _clean_content(content: str) -> str:
@@ -97,21 +106,26 @@ def _clean_content(content: str) -> str:
     return content
 
 
-@transaction.atomic
-def message_send(*, user: User, conversation: Conversation, content: str) -> Generation:
-    """Save the user's message under the branch on screen and start the assistant's reply."""
+# No savepoint when the caller's transaction wraps this one (a new conversation and its first message): a refusal
+# rolls back both anyway, and the send path saves two round trips.
+@transaction.atomic(savepoint=False)
+def message_send(*, user: User, conversation_id: uuid.UUID, content: str) -> Generation:
+    """Save the user's message under the branch on screen and start the assistant's reply.
+
+    Raises Conversation.DoesNotExist for a conversation that is not the user's.
+    """
     content = _clean_content(content)
-    conversation = Conversation.objects.select_for_update().get(id=conversation.id, user=user)
-    _refuse_while_streaming(conversation)
+    conversation = _conversation_lock(user=user, conversation_id=conversation_id)
     _consume_quota(user)
     user_message = Message.objects.create(
         conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
         content=content,
     )  # fmt: skip
+    also_save: tuple[str, ...] = ()
     if not conversation.title:
         conversation.title = " ".join(content.split())[:80]
-        conversation.save(update_fields=["title"])
-    generation = _start_reply(conversation=conversation, parent=user_message)
+        also_save = ("title",)
+    generation = _start_reply(conversation=conversation, parent=user_message, also_save=also_save)
     return Generation(
         user_message=user_message, assistant_message=generation.assistant_message, stream=generation.stream
     )
@@ -120,10 +134,9 @@ def message_send(*, user: User, conversation: Conversation, content: str) -> Gen
 @transaction.atomic
 def message_regenerate(*, user: User, message: Message) -> Generation:
     """A new reply to the same user message, as a sibling of the old one (which is kept)."""
-    conversation = Conversation.objects.select_for_update().get(id=message.conversation_id, user=user)
     if message.role != Message.Role.ASSISTANT or message.parent_id is None:
         raise ValueError("Only an assistant reply can be regenerated.")
-    _refuse_while_streaming(conversation)
+    conversation = _conversation_lock(user=user, conversation_id=message.conversation_id)
     _consume_quota(user)
     return _start_reply(conversation=conversation, parent=message.parent)
 
@@ -132,10 +145,9 @@ def message_regenerate(*, user: User, message: Message) -> Generation:
 def message_edit(*, user: User, message: Message, content: str) -> Generation:
     """The edited text as a new user message beside the original (a new branch), and a reply to it."""
     content = _clean_content(content)
-    conversation = Conversation.objects.select_for_update().get(id=message.conversation_id, user=user)
     if message.role != Message.Role.USER:
         raise ValueError("Only your own messages can be edited.")
-    _refuse_while_streaming(conversation)
+    conversation = _conversation_lock(user=user, conversation_id=message.conversation_id)
     _consume_quota(user)
     edited = Message.objects.create(
         conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content

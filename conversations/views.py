@@ -112,29 +112,44 @@ def _attempt(request: HttpRequest, action) -> tuple[services.Generation | None, 
 
 def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     content = request.POST.get("content", "")
-    if conversation_id is None:
-        if not content.strip():
-            return _error_response(request, "Write a message first.", 400), None
-        conversation = None
-    else:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    if conversation_id is None and not content.strip():
+        return _error_response(request, "Write a message first.", 400), None
 
     @transaction.atomic  # a refused first message (too long, over quota) leaves no empty conversation behind
     def send() -> services.Generation:
-        target = conversation or services.conversation_create(user=request.user)
-        return services.message_send(user=request.user, conversation=target, content=content)
+        target_id = conversation_id or services.conversation_create(user=request.user).id
+        return services.message_send(user=request.user, conversation_id=target_id, content=content)
 
-    generation, error = _attempt(request, send)
+    try:
+        generation, error = _attempt(request, send)
+    except Conversation.DoesNotExist:
+        raise Http404 from None  # another user's conversation looks exactly like a missing one
     if error:
         return error, None
-    if conversation_id is None:
-        url = reverse("conversations:detail", args=[generation.stream.conversation_id])
+    url = reverse("conversations:detail", args=[generation.stream.conversation_id])
+    if conversation_id is None or not request.htmx:
         if request.htmx:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = url
             return response, generation
         return redirect(url), generation
-    return partial(_thread_response, request, conversation.id), generation
+    return partial(_new_turn_response, request, generation), generation
+
+
+def _new_turn_response(request: HttpRequest, generation: services.Generation) -> HttpResponse:
+    """The two new bubbles, appended to the thread: sending never changes what is already on screen.
+
+    Both are the only children of their parents (the active leaf has none), so neither has branch arrows.
+    """
+    items = [
+        selectors.ThreadItem(message=generation.user_message, siblings=[generation.user_message.id]),
+        selectors.ThreadItem(message=generation.assistant_message, siblings=[generation.assistant_message.id]),
+    ]
+    return render(
+        request,
+        "conversations/partials/new_turn.html",
+        {"thread": items, "active_streams": {generation.assistant_message.id: generation.stream.id}},
+    )
 
 
 def _own_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> Message:
@@ -164,17 +179,17 @@ def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUI
 async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
     """Save, prepare the prompt, start the reply, and only then render the page fragment.
 
-    Rendering the thread overlaps the provider's first request instead of delaying it.
+    Rendering overlaps the provider's first request instead of delaying it. Everything before the start runs in one
+    worker thread: each hop between the event loop and a thread costs a GIL handover on a busy server.
     """
-    user = await request.auser()
-    if not user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
 
     def save_and_prepare():
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path()), None, None
         response, generation = handler(request, *args)
         prepared = None
         if generation is not None:
-            prepared = prepare_generation(generation.stream.id, ClientInfo.from_request(request))
+            prepared = prepare_generation(generation.stream.id, ClientInfo.from_request(request), generation=generation)
         return response, generation, prepared
 
     response, generation, prepared = await sync_to_async(save_and_prepare)()

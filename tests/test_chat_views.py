@@ -327,3 +327,29 @@ def test_search_finds_the_users_messages_by_their_words_and_nothing_of_others(us
 
     empty = page_of(user_client.get(reverse("conversations:search"), {"q": "zeppelin"}))
     assert "Nothing matches “zeppelin”." in empty and "brown fox" not in empty
+
+
+@pytest.mark.slow
+def test_a_message_sent_with_htmx_gets_only_the_new_turn_to_append_and_without_htmx_a_redirect(live_client):
+    from tests.test_chat_streaming import start_chat
+
+    client = live_client(UserFactory())
+    conversation, url = start_chat(client, "First question about tides")
+    list(client.events(url))
+
+    response = client.post(f"/c/{conversation.id}/messages/", {"content": "Second question about moons"})
+    assert response.status_code == 200
+    fragment = response.text
+    assert 'id="thread"' not in fragment, "appended into the thread, not a replacement of it"
+    assert "First question about tides" not in fragment, "what is on screen is not sent again"
+    assert "Second question about moons" in fragment
+    reply = Message.objects.filter(conversation=conversation, role="assistant").latest("created_at")
+    stream = Stream.objects.get(message=reply)
+    assert f'id="message-{reply.id}"' in fragment
+    assert f'sse-connect="/c/streams/{stream.id}/events/"' in fragment
+    list(client.events(f"/c/streams/{stream.id}/events/"))
+
+    # A browser without JavaScript posts the plain form: it is sent to the page (post/redirect/get).
+    response = client.post(f"/c/{conversation.id}/messages/", {"content": "Third, without htmx"}, htmx=False)
+    assert response.status_code == 302 and response.headers["Location"] == f"/c/{conversation.id}/"
+    assert Message.objects.filter(conversation=conversation, content="Third, without htmx").exists()

@@ -116,6 +116,10 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     addCopyButtons(event.target);
     syncComposer();
+    // A sent message is appended to the thread: bring the new reply into view.
+    if (event.target.id === "thread" && event.target.lastElementChild) {
+      event.target.lastElementChild.scrollIntoView({ block: "end" });
+    }
   });
   document.addEventListener("htmx:sseClose", syncComposer);
   document.addEventListener("DOMContentLoaded", function () {

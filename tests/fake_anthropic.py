@@ -5,12 +5,14 @@ Behaviour is set per server (`server.behaviour`) or per request by a marker in t
   [[overloaded]]  an `overloaded_error` event after a few tokens     [[500]] / [[429]]  an HTTP error first
   [[too-long]]    a 400 "prompt is too long" like the real API
   [[slow]]        tokens 60 ms apart                                  [[echo-system]] reply with the system prompt
+  [[drop]]        the connection is cut after a few tokens (no end of the chunked body)
 Keys: anything starting with "sk-ant-" is accepted, except "sk-ant-revoked..." (401 like the real API).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -136,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", [])
         last_user = _text_of(messages[-1]["content"]) if messages else ""
         fail = behaviour.fail
-        for marker in ("overloaded", "500", "429", "too-long"):
+        for marker in ("overloaded", "500", "429", "too-long", "drop"):
             if f"[[{marker}]]" in last_user:
                 fail = marker
         token_delay = 0.06 if "[[slow]]" in last_user else behaviour.token_delay
@@ -191,6 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._event("ping", {"type": "ping"})
             for number, token in enumerate(tokens):
                 time.sleep(first_delay if number == 0 else token_delay)
+                if fail == "drop" and number == fail_after:
+                    time.sleep(0.1)  # the tokens sent so far reach the client before the connection dies
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if fail == "overloaded" and number == fail_after:
                     self._event(
                         "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}

@@ -143,6 +143,17 @@ def test_an_overloaded_error_mid_reply_keeps_the_partial_text_and_offers_retry(l
     assert "overloaded" in message.error
 
 
+def test_a_connection_lost_mid_reply_keeps_the_partial_text_and_says_so(live_client, fake_anthropic):
+    client = live_client(with_key(UserFactory()))
+    conversation, url = start_chat(client, "one two three four five six [[drop]]")
+    events = list(client.events(url))
+    assert "".join(e.data for e in events if e.event == "delta") == "You said: one"
+    assert "Could not reach the provider" in events[-1].data and "Retry" in events[-1].data
+    message = reply_of(conversation)
+    assert (message.status, message.content) == ("failed", "You said: one")
+    assert "Could not reach the provider" in message.error
+
+
 @pytest.mark.parametrize(
     ("key", "config", "expected"),
     [

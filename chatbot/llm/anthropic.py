@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import anthropic
-import httpx
+import httpx2
 
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
 
@@ -15,20 +15,21 @@ MODELS = [
     ("claude-haiku-4-5", "Claude Haiku 4.5"),
 ]
 
-_http_clients: dict[int, httpx.AsyncClient] = {}
+_http_clients: dict[int, tuple] = {}
 
 
-def _shared_http_client() -> httpx.AsyncClient:
-    """One connection pool per event loop: building TLS contexts per reply would cost milliseconds each."""
+def _shared_http_client():
+    """One connection pool per event loop: building TLS contexts per reply would cost milliseconds each.
+
+    The SDK's aiohttp transport: its HTTP parser is C, and a streamed reply is one read per token.
+    """
     import asyncio
 
-    loop_id = id(asyncio.get_running_loop())
-    client = _http_clients.get(loop_id)
-    if client is None or client.is_closed:
-        client = _http_clients[loop_id] = anthropic.DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-        )
-    return client
+    loop = asyncio.get_running_loop()
+    entry = _http_clients.get(id(loop))
+    if entry is None or entry[0] is not loop or entry[1].is_closed:
+        entry = _http_clients[id(loop)] = (loop, anthropic.DefaultAioHttpClient())
+    return entry[1]
 
 
 def _error_from(exc: Exception) -> ProviderError:
@@ -92,7 +93,7 @@ class AnthropicProvider:
                         stop_reason = event.delta.stop_reason or stop_reason
         except anthropic.AnthropicError as exc:
             raise _error_from(exc) from exc
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:  # the SDK's HTTP client; a connection cut mid-stream surfaces as this
             raise ProviderError(ProviderError.NETWORK, str(exc)) from exc
         yield Finished(
             input_tokens=usage["input_tokens"],

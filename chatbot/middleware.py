@@ -1,4 +1,9 @@
-"""Project-wide middleware; each one works natively under both ASGI and WSGI (no thread hop)."""
+"""Project-wide middleware.
+
+Under ASGI the whole stack runs synchronously in one worker thread per request (see `sync_middleware_boundary`):
+Django's built-in middleware would otherwise hop between the event loop and a thread for every hook of every
+middleware, and on a busy server each hop waits for the GIL.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -97,7 +103,13 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if self._async:
             return self._acall(request)
         static_file = self._static_file(request)
-        return self.serve(static_file, request) if static_file is not None else self.get_response(request)
+        if static_file is None:
+            return self.get_response(request)
+        response = self.serve(static_file, request)
+        if isinstance(request, ASGIRequest) and response.streaming:
+            # The ASGI server reads an async body; a sync one would be drained with a warning per file.
+            response.streaming_content = _read_in_thread(response.streaming_content)
+        return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         if self.autorefresh:  # looks at the disk
@@ -107,3 +119,26 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve)(static_file, request)
         return await self.get_response(request)
+
+
+async def _read_in_thread(chunks):
+    for chunk in await sync_to_async(list, thread_sensitive=False)(chunks):
+        yield chunk
+
+
+def sync_middleware_boundary(get_response: Callable) -> Callable:
+    """Last in MIDDLEWARE: being synchronous only, it makes Django run every middleware above it in sync mode.
+
+    Under ASGI a request then costs one hop into a worker thread for the whole stack and one back to the event
+    loop for an async view, instead of two hops per hook of every built-in middleware. Under WSGI (the test
+    client) it changes nothing.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        return get_response(request)
+
+    return middleware
+
+
+sync_middleware_boundary.sync_capable = True
+sync_middleware_boundary.async_capable = False

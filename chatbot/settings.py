@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.last_seen_middleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "chatbot.middleware.sync_middleware_boundary",  # last: see its docstring
 ]
 
 ROOT_URLCONF = "chatbot.urls"

@@ -89,36 +89,70 @@ def make_users(count: int) -> list[tuple[str, str]]:
     return sessions
 
 
-async def one_reply(base: str, session: tuple[str, str], delay: float = 0.0) -> dict:
-    import httpx
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers
 
+
+async def one_reply(base: str, session: tuple[str, str, str], delay: float = 0.0) -> dict:
+    """Send a message and read its reply's events over one keep-alive connection.
+
+    Raw asyncio rather than an HTTP client library: a hundred streams parsed by a pure-Python client cost more CPU
+    on this 2-core machine than the server being measured, and the client's own lag would be counted as the app's.
+    """
     session_key, csrf, conversation_id = session
-    cookies = {"sessionid": session_key, "csrftoken": csrf}
-    headers = {"X-CSRFToken": csrf, "HX-Request": "true", "Referer": base + "/"}
+    host, port = base.removeprefix("http://").split(":")
+    common = (
+        f"Host: {host}:{port}\r\nCookie: sessionid={session_key}; csrftoken={csrf}\r\n"
+        f"X-CSRFToken: {csrf}\r\nHX-Request: true\r\nReferer: {base}/\r\n"
+    )
     await asyncio.sleep(delay)
-    async with httpx.AsyncClient(base_url=base, cookies=cookies, headers=headers, timeout=60) as client:
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        body = b"content=Benchmark+question"
         started = time.perf_counter()
-        # A message in an existing conversation: the response is the thread with the reply's stream in it.
-        response = await client.post(f"/c/{conversation_id}/messages/", data={"content": "Benchmark question"})
-        response.raise_for_status()
+        # A message in an existing conversation: the response is the new turn, with the reply's stream URL.
+        writer.write(
+            f"POST /c/{conversation_id}/messages/ HTTP/1.1\r\n{common}"
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status, headers = await _read_head(reader)
+        text = (await reader.readexactly(int(headers["content-length"]))).decode()
         posted = time.perf_counter()
-        url = response.text.rsplit('sse-connect="', 1)[1].split('"', 1)[0]
+        if status != 200:
+            raise RuntimeError(f"POST answered {status}: {text[:200]}")
+        server_ms = float(headers.get("x-bench-server-ms", "nan"))
+        url = text.rsplit('sse-connect="', 1)[1].split('"', 1)[0]
+        writer.write(f"GET {url} HTTP/1.1\r\n{common}Accept: text/event-stream\r\n\r\n".encode())
+        await _read_head(reader)
         arrivals: list[float] = []
-        async with client.stream("GET", url) as stream:
-            event = None
-            async for line in stream.aiter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line == "" and event:
-                    if event == "delta":
-                        arrivals.append(time.perf_counter())
-                    elif event == "done":
-                        break
-                    event = None
+        pending = b""
+        done = False
+        while not done:
+            data = await reader.read(65536)
+            if not data:
+                break
+            now = time.perf_counter()
+            *events, pending = (pending + data).split(b"\n\n")
+            for event in events:  # each chunk the server writes holds whole events
+                if b"event: delta" in event:
+                    arrivals.append(now)
+                elif b"event: done" in event:
+                    done = True
         return {
             "conversation": conversation_id, "ttft": arrivals[0] - started, "arrivals": arrivals,
-            "post": posted - started,
+            "post": posted - started, "post_server": server_ms / 1000, "started": started,
+            "finished": time.perf_counter(),
         }  # fmt: skip
+    finally:
+        writer.close()
 
 
 def main() -> None:
@@ -128,6 +162,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument(
         "--ramp", type=float, default=0.0, help="spread the conversations' starts over this many seconds (0: a burst)"
+    )
+    parser.add_argument(
+        "--steady",
+        type=float,
+        default=0.0,
+        help="instead of one wave: start conversations at the rate that keeps --concurrent of them streaming, "
+        "for this many seconds",
     )
     args = parser.parse_args()
 
@@ -157,9 +198,11 @@ def main() -> None:
     }
     web = None
     try:
-        sessions = make_users(args.concurrent + 1)
+        reply_seconds = FIRST_TOKEN_DELAY + TOKENS * TOKEN_GAP
+        total = round(args.steady * args.concurrent / reply_seconds) if args.steady else args.concurrent
+        sessions = make_users(total + 1)
         web = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "chatbot.asgi:application", "--port", str(port),
+            [sys.executable, "-m", "uvicorn", "bench.timed_asgi:application", "--port", str(port),
              "--log-level", "warning", "--workers", str(args.workers)],
             cwd=BASE_DIR, env=env,
         )  # fmt: skip
@@ -185,8 +228,9 @@ def main() -> None:
             ]
         ]
 
+        step = reply_seconds / args.concurrent if args.steady else args.ramp / max(1, args.concurrent)
+
         async def many():
-            step = args.ramp / max(1, args.concurrent)
             return await asyncio.gather(*(one_reply(base, s, i * step) for i, s in enumerate(sessions[1:])))
 
         if os.environ.get("BENCH_PROFILE"):
@@ -197,7 +241,10 @@ def main() -> None:
         measured = {"web": web_processes, "fake API": [psutil.Process(fake.pid)], "bench client": [psutil.Process()]}
 
         def cpu_seconds() -> dict[str, float]:
-            return {name: sum(sum(p.cpu_times()[:2]) for p in procs) for name, procs in measured.items()}
+            used = {name: sum(sum(p.cpu_times()[:2]) for p in procs) for name, procs in measured.items()}
+            machine = psutil.cpu_times()
+            used["the rest (PostgreSQL, Redis, ...)"] = machine.user + machine.system - sum(used.values())
+            return used
 
         cpu_before = cpu_seconds()
         began = time.perf_counter()
@@ -225,14 +272,22 @@ def main() -> None:
         print(f"  time-to-first-token overhead  {ms(alone)}")
         print(f"    the POST that saves the message and starts the reply        {ms(posts)}")
         print(f"    generation start to first token (SDK request and connect)   {ms(server_side)}")
-        start_mode = f"starts spread over {args.ramp:g} s" if args.ramp else "all started at once"
-        print(f"{args.concurrent} conversations streaming at once, {start_mode} ({wall:.1f} s wall):")
+        if args.steady:
+            spans = [(r["started"], r["finished"]) for r in results]
+            in_flight = sorted(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+            print(f"{total} conversations started one every {step * 1000:.0f} ms for {args.steady:g} s, so that "
+                  f"{args.concurrent} stream at once (measured: median {in_flight[len(in_flight) // 2]}, "
+                  f"max {in_flight[-1]} in flight) ({wall:.1f} s wall):")  # fmt: skip
+        else:
+            start_mode = f"starts spread over {args.ramp:g} s" if args.ramp else "all started at once"
+            print(f"{args.concurrent} conversations streaming at once, {start_mode} ({wall:.1f} s wall):")
         print(f"  time-to-first-token overhead  {ms(ttfts)}")
         print(f"    the POST                    {ms([r['post'] for r in results])}")
+        print(f"      of which in Django        {ms([r['post_server'] for r in results])}")
         print(f"    POST answered to 1st token  {ms([r['ttft'] - r['post'] for r in results])}")
         print(f"  gap between text events       {ms(gaps)}")
-        print(f"  text events received {received} for {args.concurrent * TOKENS} tokens (coalesced by 20 ms)")
-        print(f"  replies complete and saved {complete}/{args.concurrent}")
+        print(f"  text events received {received} for {total * TOKENS} tokens (coalesced by 20 ms)")
+        print(f"  replies complete and saved {complete}/{total}")
         print(f"  web memory (RSS, {args.workers} worker(s) and their parent) {memory:.0f} MiB")
         print("  CPU used meanwhile: " + ", ".join(f"{name} {used:.1f} s" for name, used in cpu_used.items()))
     finally:

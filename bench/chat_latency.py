@@ -75,6 +75,7 @@ def make_users(count: int) -> list[tuple[str, str]]:
     call_command("migrate", verbosity=0)
     from accounts.models import User
     from accounts.services import SYSTEM, provider_key_save
+    from accounts.sessions import SessionStore
     from conversations.services import conversation_create
     from tests.live import session_for
 
@@ -85,7 +86,12 @@ def make_users(count: int) -> list[tuple[str, str]]:
             user=user, provider="anthropic", api_key="sk-ant-test-bench-" + secrets.token_hex(8), client=SYSTEM
         )
         conversation = conversation_create(user=user)
-        sessions.append((session_for(user), secrets.token_hex(16), str(conversation.id)))
+        session_key = session_for(user)
+        # As if the user had just opened the chat page: the once-per-5-minutes "last seen" write is behind them.
+        store = SessionStore(session_key)
+        store["_last_seen"] = time.time()
+        store.save()
+        sessions.append((session_key, secrets.token_hex(16), str(conversation.id)))
     return sessions
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import ProviderKey, User
@@ -206,13 +206,25 @@ STREAM_STATUS = {
 }
 
 
+FINISHED_MESSAGE_FIELDS = [
+    "content", "status", "error", "provider", "model", "input_tokens", "output_tokens", "latency_ms",
+    "time_to_first_token_ms", "provider_metadata", "metadata", "updated_at",
+]  # fmt: skip
+
+
 @transaction.atomic
 def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Message | None:
     """Write the reply once, whatever happened: complete, stopped or failed, with the text that arrived.
 
     Idempotent: a stream already finished (by its task, or by the sweep) is left as it is.
     """
-    stream = Stream.objects.select_for_update().select_related("message", "conversation").filter(id=stream_id).first()
+    stream = (
+        Stream.objects.select_for_update(of=("self",))
+        .select_related("message")
+        .annotate(owner_id=F("conversation__user_id"))
+        .filter(id=stream_id)
+        .first()
+    )
     if stream is None or stream.status != Stream.Status.ACTIVE:
         return None
     message = stream.message
@@ -227,14 +239,14 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     message.time_to_first_token_ms = outcome.time_to_first_token_ms
     message.provider_metadata = outcome.provider_metadata or {}
     message.metadata = {**message.metadata, **(outcome.metadata or {})}
-    message.save()
+    message.save(update_fields=FINISHED_MESSAGE_FIELDS)
     stream.status = STREAM_STATUS[outcome.status]
     stream.finished_at = timezone.now()
     stream.save(update_fields=["status", "finished_at"])
     if outcome.input_tokens is not None or outcome.output_tokens is not None:
         UsageLog.objects.create(
-            user_id=stream.conversation.user_id,
-            conversation=stream.conversation,
+            user_id=stream.owner_id,
+            conversation_id=stream.conversation_id,
             message=message,
             provider=message.provider or "offline",
             model=message.model or "offline",

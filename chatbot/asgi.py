@@ -10,4 +10,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 # and a hundred streams stall together (measured in bench/chat_latency.py; see docs/decisions.md).
 sys.setswitchinterval(0.001)
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+
+async def application(scope, receive, send) -> None:
+    """Django, plus the ASGI lifespan: on shutdown, running replies are saved as interrupted and clients closed."""
+    if scope["type"] != "lifespan":
+        await django_application(scope, receive, send)
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            from conversations.generation import shutdown
+
+            await shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

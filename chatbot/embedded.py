@@ -316,7 +316,9 @@ def run_app() -> int:
         subprocess.run([python, "manage.py", "migrate", "--no-input", "-v", "0"], env=environment, check=True)
         var = var_dir()
         commands = {
-            "web": [python, "-m", "uvicorn", "chatbot.asgi:application", "--host", host, "--port", str(port)]
+            # Open reply streams get 5 s after a stop; then running replies are saved as interrupted (chatbot/asgi.py).
+            "web": [python, "-m", "uvicorn", "chatbot.asgi:application", "--host", host, "--port", str(port),
+                    "--timeout-graceful-shutdown", "5"]
             + (["--reload"] if os.environ.get("RELOAD") == "1" else []),
             "worker": [python, "-m", "celery", "-A", "chatbot", "worker", "--loglevel=INFO", "--concurrency=2"],
             "beat": [

@@ -248,6 +248,20 @@ def start_generation(stream_id: uuid.UUID, client: ClientInfo, *, prepared: Prep
     return task
 
 
+async def shutdown(*, timeout: float = 10.0) -> None:
+    """The server is stopping: interrupt the replies still running (each saves its text, marked interrupted, and
+    tells its listeners), then close this loop's connections to the provider and Redis."""
+    from chatbot.llm.anthropic import close_http_client
+
+    generations = [task for task in _running if not task.done() and task.get_name().startswith("generation-")]
+    for task in generations:
+        task.cancel()
+    if generations:
+        await asyncio.wait(generations, timeout=timeout)
+    await close_http_client()
+    await streams.close_clients()
+
+
 # --- The sweep: generations whose process died ------------------------------------------------------------------
 
 

@@ -54,6 +54,21 @@ def redis_client() -> aioredis.Redis:
     )
 
 
+async def close_clients() -> None:
+    """Stop this loop's reader and outbox and close its Redis connections (server shutdown)."""
+    loop = asyncio.get_running_loop()
+    entries = {name: entry[1] for (name, loop_id), entry in list(_per_loop.items()) if entry[0] is loop}
+    for key in [key for key, entry in _per_loop.items() if entry[0] is loop]:
+        del _per_loop[key]
+    for worker in (entries.get("reader"), entries.get("outbox")):
+        if worker is not None and worker.task is not None:
+            worker.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker.task
+    if entries.get("client") is not None:
+        await entries["client"].aclose()
+
+
 def stream_key(stream_id) -> str:
     return f"chat:stream:{stream_id}"
 

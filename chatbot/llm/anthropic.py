@@ -32,6 +32,15 @@ def _shared_http_client():
     return entry[1]
 
 
+async def close_http_client() -> None:
+    """Close this loop's connection pool (at server shutdown: aiohttp complains about sessions left open)."""
+    import asyncio
+
+    entry = _http_clients.pop(id(asyncio.get_running_loop()), None)
+    if entry is not None:
+        await entry[1].aclose()
+
+
 def _error_from(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return ProviderError(ProviderError.AUTHENTICATION, str(exc))

@@ -295,6 +295,8 @@ ANTHROPIC_DEFAULT_MODEL = env("ANTHROPIC_DEFAULT_MODEL", "claude-sonnet-4-5")
 GUEST_DAILY_MESSAGE_LIMIT = env_int("GUEST_DAILY_MESSAGE_LIMIT", 20)
 USER_DAILY_MESSAGE_LIMIT = env_int("USER_DAILY_MESSAGE_LIMIT", 500)
 GUEST_RETENTION_DAYS = env_int("GUEST_RETENTION_DAYS", 30)
+# Conversations untouched this many days are deleted by the daily cleanup (pinned ones are kept); 0 keeps them.
+CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 0)
 CELERY_BEAT_SCHEDULE["sweep-stale-generations"] = {
     "task": "conversations.tasks.sweep_stale_generations",
     "schedule": 60,
@@ -302,4 +304,8 @@ CELERY_BEAT_SCHEDULE["sweep-stale-generations"] = {
 CELERY_BEAT_SCHEDULE["purge-inactive-guests"] = {
     "task": "accounts.tasks.purge_inactive_guests",
     "schedule": 60 * 60,
+}
+CELERY_BEAT_SCHEDULE["cleanup"] = {
+    "task": "chatbot.tasks.cleanup",
+    "schedule": 24 * 60 * 60,
 }

@@ -8,3 +8,11 @@ def ping(value: str = "pong") -> dict:
     import socket
 
     return {"value": value, "hostname": socket.gethostname(), "pid": os.getpid()}
+
+
+@shared_task
+def cleanup() -> dict:
+    """The daily retention run (the same as `manage.py cleanup`)."""
+    from chatbot.cleanup import cleanup_run
+
+    return cleanup_run()

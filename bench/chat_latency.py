@@ -1,12 +1,14 @@
 """Streaming latency through the whole app (uvicorn + Redis streams + the anthropic SDK), against the fake API.
 
-    .venv/bin/python -m chatbot.embedded exec -- .venv/bin/python bench/chat_latency.py [--concurrent 100]
+    .venv/bin/python -m chatbot.embedded exec -- .venv/bin/python bench/chat_latency.py [options]
 
 The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart. Printed:
   - time to first token seen by the client minus the fake's own 100 ms (p50, p95), one user, one at a time;
-  - the same, and the p95 gap between tokens, with N conversations streaming at once; all replies checked
-    complete and saved; the web process's memory.
-A scratch database is created and dropped; nothing is asserted: these are figures to read.
+  - the same, and the gap between text events, with --concurrent conversations (default 100): all started at once,
+    or spread over --ramp seconds, or (--steady SECONDS) started at the rate that keeps that many streaming; all
+    replies checked complete and saved; the web processes' memory; the CPU each party used meanwhile.
+--workers N runs N uvicorn workers. BENCH_LAG=1 makes the web process print its event-loop lag each second;
+BENCH_PROFILE=FILE records it with py-spy. A scratch database is created and dropped; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -221,7 +223,8 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
 
-        asyncio.run(one_reply(base, sessions[0]))  # warm-up: imports, pools, TLS-free connections
+        for _ in range(2 * args.workers):  # warm-up of every worker: imports, pools, the provider client
+            asyncio.run(one_reply(base, sessions[0]))
         sequential = [asyncio.run(one_reply(base, sessions[0])) for _ in range(args.sequential)]
         alone = [r["ttft"] - FIRST_TOKEN_DELAY for r in sequential]
         posts = [r["post"] for r in sequential]

@@ -2,7 +2,8 @@
 
 A provider turns a ChatRequest into an async stream of events: TextDelta pieces as they arrive, then one
 Finished with usage and the stop reason. Failures are ProviderError with a `kind` the UI can explain.
-Adding a provider is one module with a class implementing `stream`, registered in chatbot/llm/registry.py.
+Adding a provider is one module with a class implementing `stream`, chosen in
+`conversations.generation.resolve_provider`.
 """
 
 from __future__ import annotations

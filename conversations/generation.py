@@ -253,7 +253,8 @@ async def shutdown(*, timeout: float = 10.0) -> None:
     tells its listeners), then close this loop's connections to the provider and Redis."""
     from chatbot.llm.anthropic import close_http_client
 
-    generations = [task for task in _running if not task.done() and task.get_name().startswith("generation-")]
+    loop = asyncio.get_running_loop()
+    generations = [task for task in _running if not task.done() and task.get_loop() is loop]
     for task in generations:
         task.cancel()
     if generations:

@@ -26,6 +26,8 @@ from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from chatbot.loops import loop_singleton, loop_singleton_pop
+
 logger = logging.getLogger(__name__)
 
 STREAM_TTL_SECONDS = 3600
@@ -35,38 +37,26 @@ KEEPALIVE_SECONDS = 15
 FLUSH_SECONDS = 0.02
 STOP_CHECK_SECONDS = 0.25
 
-_per_loop: dict[tuple[str, int], tuple[asyncio.AbstractEventLoop, object]] = {}
-
-
-def _loop_singleton(name: str, factory: Callable[[], object]):
-    # Keyed by the loop object itself (held), so a new loop never inherits a dead loop's client or task.
-    loop = asyncio.get_running_loop()
-    entry = _per_loop.get((name, id(loop)))
-    if entry is None or entry[0] is not loop:
-        entry = _per_loop[(name, id(loop))] = (loop, factory())
-    return entry[1]
-
 
 def redis_client() -> aioredis.Redis:
     """One async client (and connection pool) per event loop."""
-    return _loop_singleton(
-        "client", lambda: aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=2000)
+    return loop_singleton(
+        "redis-client",
+        lambda: aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=2000),
     )
 
 
 async def close_clients() -> None:
     """Stop this loop's reader and outbox and close its Redis connections (server shutdown)."""
-    loop = asyncio.get_running_loop()
-    entries = {name: entry[1] for (name, loop_id), entry in list(_per_loop.items()) if entry[0] is loop}
-    for key in [key for key, entry in _per_loop.items() if entry[0] is loop]:
-        del _per_loop[key]
-    for worker in (entries.get("reader"), entries.get("outbox")):
+    for name in ("chat-stream-reader", "chat-outbox"):
+        worker = loop_singleton_pop(name)
         if worker is not None and worker.task is not None:
             worker.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker.task
-    if entries.get("client") is not None:
-        await entries["client"].aclose()
+    client = loop_singleton_pop("redis-client")
+    if client is not None:
+        await client.aclose()
 
 
 def stream_key(stream_id) -> str:
@@ -108,6 +98,10 @@ def delta_text(entries) -> str:
     return "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "delta")
 
 
+def delta_payload(text: str) -> dict:
+    return {"t": "delta", "x": text}
+
+
 def done_payload(*, status: str, html_fragment: str) -> dict:
     return {"t": "done", "s": status, "h": html_fragment}
 
@@ -138,7 +132,7 @@ class Publisher:
             return
         self.sent_any = True
         # Shielded: cancelling mid-command would leave a reply unread on a pooled connection.
-        await asyncio.shield(self.outbox.client.xadd(self.key, {"t": "delta", "x": text}))
+        await asyncio.shield(self.outbox.client.xadd(self.key, delta_payload(text)))
 
     def stop(self) -> None:
         if not self.stopped:
@@ -161,7 +155,7 @@ class Publisher:
         if self.buffer:
             text = "".join(self.buffer)
             self.buffer.clear()
-            await asyncio.shield(self.outbox.client.xadd(self.key, {"t": "delta", "x": text}))
+            await asyncio.shield(self.outbox.client.xadd(self.key, delta_payload(text)))
 
 
 class Outbox:
@@ -212,7 +206,8 @@ class Outbox:
             try:
                 await self._send(check=check_at <= now)
             except Exception:
-                # Redis trouble: the text stays buffered for the next tick, the reply itself carries on.
+                # Redis trouble: listeners miss that tick's text, but the reply carries on, is saved whole, and
+                # its done entry brings the whole rendered reply to the page.
                 logger.exception("sending reply deltas to Redis failed")
                 await asyncio.sleep(FLUSH_SECONDS)
 
@@ -222,14 +217,16 @@ class Outbox:
         self.pending.clear()
         pipe = self.client.pipeline(transaction=False)
         for publisher in batch:
-            pipe.xadd(publisher.key, {"t": "delta", "x": "".join(publisher.buffer)})
+            pipe.xadd(publisher.key, delta_payload("".join(publisher.buffer)))
             publisher.buffer.clear()
-        checked = list(self.publishers.values()) if check else []
-        for publisher in checked:
+        checks: list[tuple[Publisher, bool]] = []  # (publisher, its alive mark refreshed in this pipeline)
+        for publisher in self.publishers.values() if check else ():
             pipe.exists(publisher.stop_key)
-            if now - publisher.alive_at >= ALIVE_REFRESH_SECONDS:
+            refresh = now - publisher.alive_at >= ALIVE_REFRESH_SECONDS
+            if refresh:
                 publisher.alive_at = now
                 pipe.set(publisher.alive_key, "1", ex=ALIVE_TTL_SECONDS)
+            checks.append((publisher, refresh))
         self.last_send = now
         if check:
             self.last_stop_check = now
@@ -242,18 +239,17 @@ class Outbox:
         finally:
             self.sending = None
             done.set_result(None)
-        if check:
-            flags = iter(results[len(batch) :])
-            for publisher in checked:
-                stopped = next(flags)
-                if publisher.alive_at == now:
-                    next(flags)
-                if stopped:
-                    publisher.stop()
+        replies = iter(results[len(batch) :])
+        for publisher, refreshed in checks:
+            stopped = next(replies)
+            if refreshed:
+                next(replies)
+            if stopped:
+                publisher.stop()
 
 
 def outbox() -> Outbox:
-    return _loop_singleton("outbox", Outbox)
+    return loop_singleton("chat-outbox", Outbox)
 
 
 # --- Reading: one blocking XREAD for every stream watched on this loop ------------------------------------------
@@ -413,7 +409,7 @@ class StreamReader:
 
 
 def reader() -> StreamReader:
-    return _loop_singleton("reader", StreamReader)
+    return loop_singleton("chat-stream-reader", StreamReader)
 
 
 async def relay(stream_id, *, last_event_id: str = "0-0"):

@@ -147,7 +147,7 @@ def _new_turn_response(request: HttpRequest, generation: services.Generation) ->
     ]
     return render(
         request,
-        "conversations/partials/new_turn.html",
+        "conversations/partials/messages.html",
         {"thread": items, "active_streams": {generation.assistant_message.id: generation.stream.id}},
     )
 

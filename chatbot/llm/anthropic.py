@@ -8,6 +8,7 @@ import anthropic
 import httpx2
 
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
+from chatbot.loops import loop_singleton, loop_singleton_pop
 
 MODELS = [
     ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
@@ -15,30 +16,20 @@ MODELS = [
     ("claude-haiku-4-5", "Claude Haiku 4.5"),
 ]
 
-_http_clients: dict[int, tuple] = {}
 
-
-def _shared_http_client():
+def _shared_http_client() -> anthropic.DefaultAioHttpClient:
     """One connection pool per event loop: building TLS contexts per reply would cost milliseconds each.
 
     The SDK's aiohttp transport: its HTTP parser is C, and a streamed reply is one read per token.
     """
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    entry = _http_clients.get(id(loop))
-    if entry is None or entry[0] is not loop or entry[1].is_closed:
-        entry = _http_clients[id(loop)] = (loop, anthropic.DefaultAioHttpClient())
-    return entry[1]
+    return loop_singleton("anthropic-http-client", anthropic.DefaultAioHttpClient)
 
 
 async def close_http_client() -> None:
     """Close this loop's connection pool (at server shutdown: aiohttp complains about sessions left open)."""
-    import asyncio
-
-    entry = _http_clients.pop(id(asyncio.get_running_loop()), None)
-    if entry is not None:
-        await entry[1].aclose()
+    client = loop_singleton_pop("anthropic-http-client")
+    if client is not None:
+        await client.aclose()
 
 
 def _error_from(exc: Exception) -> ProviderError:

@@ -33,7 +33,7 @@ from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
 from conversations.selectors import conversation_thread
-from conversations.services import GenerationOutcome, context_optimization_record, generation_finish
+from conversations.services import Generation, GenerationOutcome, context_optimization_record, generation_finish
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | No
     )
 
 
-def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation=None) -> Prepared:
+def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: Generation | None = None) -> Prepared:
     """The prompt and provider for a reply; `generation`, when the caller has just saved it, spares a query."""
     if generation is not None:
         conversation, reply = generation.stream.conversation, generation.assistant_message

@@ -7,14 +7,18 @@ The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart.
   - the same, and the gap between text events, with --concurrent conversations (default 100): all started at once,
     or spread over --ramp seconds, or (--steady SECONDS) started at the rate that keeps that many streaming; all
     replies checked complete and saved; the web processes' memory; the CPU each party used meanwhile.
---workers N runs N uvicorn workers. BENCH_LAG=1 makes the web process print its event-loop lag each second;
-BENCH_PROFILE=FILE records it with py-spy. A scratch database is created and dropped; nothing is asserted.
+--workers N runs N uvicorn workers, with production settings (DEBUG off) as if behind a TLS proxy.
+BENCH_LAG=1 makes the web process print its event-loop lag each second; BENCH_PROFILE=FILE records it with py-spy
+(GIL holders only); BENCH_CPROFILE=FILE records its event loop's thread with cProfile (one worker);
+BENCH_LOG_SQL=1 logs every statement to the PostgreSQL log (to count a round trip's queries).
+A scratch database is created and dropped; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import secrets
 import statistics
@@ -52,6 +56,8 @@ def setup_database() -> tuple[str, str]:
     name = f"bench_chat_{uuid.uuid4().hex[:6]}"
     admin = psycopg.connect(**connect_args(config), autocommit=True)
     admin.execute(f'CREATE DATABASE "{name}"')
+    if os.environ.get("BENCH_LOG_SQL"):  # every statement into the server's log, to count a round trip's queries
+        admin.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
     admin.close()
     url = base_url.replace(f"/{config['NAME']}", f"/{name}", 1)
     return name, url
@@ -118,7 +124,8 @@ async def one_reply(base: str, session: tuple[str, str, str], delay: float = 0.0
     host, port = base.removeprefix("http://").split(":")
     common = (
         f"Host: {host}:{port}\r\nCookie: sessionid={session_key}; csrftoken={csrf}\r\n"
-        f"X-CSRFToken: {csrf}\r\nHX-Request: true\r\nReferer: {base}/\r\n"
+        f"X-CSRFToken: {csrf}\r\nHX-Request: true\r\nReferer: https://{host}:{port}/\r\n"
+        "X-Forwarded-Proto: https\r\n"  # production settings: as behind the TLS proxy they expect
     )
     await asyncio.sleep(delay)
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -196,6 +203,9 @@ def main() -> None:
     name, url = setup_database()
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+    # Shared by this process (which makes the users, their sessions and keys) and the production web processes.
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(40)
+    os.environ["KEY_ENCRYPTION_KEYS"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -203,6 +213,9 @@ def main() -> None:
         "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{fake_port}",
         "USER_DAILY_MESSAGE_LIMIT": "100000",
         "LOG_LEVEL": "WARNING",
+        # Measured as deployed: DEBUG off (no query log, cached templates), secure cookies behind a TLS proxy.
+        "ENVIRONMENT": "production",
+        "ALLOWED_HOSTS": "127.0.0.1",
     }
     web = None
     try:
@@ -244,8 +257,8 @@ def main() -> None:
 
         if os.environ.get("BENCH_PROFILE"):
             py_spy = str(Path(sys.executable).parent / "py-spy")
-            subprocess.Popen([py_spy, "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw",
-                              "-p", str(web.pid), "--nonblocking"])  # fmt: skip
+            subprocess.Popen([py_spy, "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw", "--gil",
+                              "-r", "250", "-p", str(web.pid), "--nonblocking"])  # fmt: skip
         web_processes = [psutil.Process(web.pid), *psutil.Process(web.pid).children(recursive=True)]
         measured = {"web": web_processes, "fake API": [psutil.Process(fake.pid)], "bench client": [psutil.Process()]}
 
@@ -253,6 +266,10 @@ def main() -> None:
             used = {name: sum(sum(p.cpu_times()[:2]) for p in procs) for name, procs in measured.items()}
             machine = psutil.cpu_times()
             used["the rest (PostgreSQL, Redis, ...)"] = machine.user + machine.system - sum(used.values())
+            # A worker's main thread runs its event loop (streaming); the others run Django's sync code (the ORM).
+            used["web event loops"] = sum(
+                t.user_time + t.system_time for p in web_processes for t in p.threads() if t.id == p.pid
+            )
             return used
 
         cpu_before = cpu_seconds()
@@ -298,7 +315,9 @@ def main() -> None:
         print(f"  text events received {received} for {total * TOKENS} tokens (coalesced by 20 ms)")
         print(f"  replies complete and saved {complete}/{total}")
         print(f"  web memory (RSS, {args.workers} worker(s) and their parent) {memory:.0f} MiB")
+        loops = cpu_used.pop("web event loops")
         print("  CPU used meanwhile: " + ", ".join(f"{name} {used:.1f} s" for name, used in cpu_used.items()))
+        print(f"    web: event loops {loops:.1f} s, worker threads {cpu_used['web'] - loops:.1f} s")
     finally:
         if web is not None:
             web.terminate()

@@ -8,6 +8,7 @@ import time
 from chatbot.asgi import application as django_application
 
 _monitor = None
+_profile = None
 
 
 async def _lag_monitor():
@@ -37,6 +38,16 @@ async def application(scope, receive, send):
         import asyncio
 
         _monitor = asyncio.get_running_loop().create_task(_lag_monitor())
+    if scope["type"] == "lifespan" and _profile is not None:
+
+        async def receive_and_dump():
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                _profile.disable()
+                _profile.dump_stats(os.environ["BENCH_CPROFILE"])
+            return message
+
+        return await django_application(scope, receive_and_dump, send)
     if scope["type"] != "http":
         return await django_application(scope, receive, send)
     started = time.perf_counter()
@@ -55,3 +66,10 @@ if os.environ.get("BENCH_SWITCH_INTERVAL"):  # to compare with the app's own set
     import sys
 
     sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+
+# The event loop's thread, deterministically (one worker; written when the server stops).
+if os.environ.get("BENCH_CPROFILE"):
+    import cProfile
+
+    _profile = cProfile.Profile()
+    _profile.enable()

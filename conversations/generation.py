@@ -32,7 +32,7 @@ from chatbot.logging import request_id_var
 from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
-from conversations.selectors import conversation_thread
+from conversations.selectors import message_path
 from conversations.services import Generation, GenerationOutcome, context_optimization_record, generation_finish
 
 logger = logging.getLogger(__name__)
@@ -68,15 +68,17 @@ def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | No
 
 
 def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: Generation | None = None) -> Prepared:
-    """The prompt and provider for a reply; `generation`, when the caller has just saved it, spares a query."""
+    """The prompt and provider for a reply; `generation`, when the caller has just saved it, spares queries."""
     if generation is not None:
         conversation, reply = generation.stream.conversation, generation.assistant_message
     else:
         stream = Stream.objects.select_related("conversation__user", "message").get(id=stream_id)
         conversation, reply = stream.conversation, stream.message
-    thread = conversation_thread(conversation=conversation)
-    path = [item.message for item in thread]
-    history = path[: path.index(reply)] if reply in path else [m for m in path if m.created_at < reply.created_at]
+    question = generation.user_message if generation is not None else None
+    if question is not None and question.parent_id is None:
+        history = [question]  # a conversation's first message: nothing before it to read
+    else:
+        history = message_path(leaf_id=reply.parent_id) if reply.parent_id else []
     fitted = fit_history(
         history=history, system=conversation.system_prompt, context_window=conversation.context_window_size
     )

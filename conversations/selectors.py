@@ -163,3 +163,25 @@ def conversation_thread(*, conversation: Conversation, messages: list[Message] |
         leaf_id = message.parent_id
     path.reverse()
     return [ThreadItem(message=m, siblings=[s.id for s in children.get(m.parent_id, [])]) for m in path]
+
+
+def message_path(*, leaf_id: uuid.UUID) -> list[Message]:
+    """The messages from the root down to `leaf_id`, root first: one branch, whatever else the tree holds.
+
+    For a prompt: only the columns it reads, and none of the other branches' rows.
+    """
+    return list(
+        Message.objects.raw(
+            """
+            WITH RECURSIVE path AS (
+                SELECT id, parent_id, 0 AS depth FROM messages WHERE id = %s
+                UNION ALL
+                SELECT m.id, m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.parent_id
+            )
+            SELECT m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.created_at
+            FROM path JOIN messages m ON m.id = path.id
+            ORDER BY path.depth DESC
+            """,
+            [leaf_id],
+        )
+    )

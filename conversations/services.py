@@ -59,9 +59,15 @@ def _consume_quota(user: User) -> None:
         raise QuotaExceeded(quota.message)
 
 
-def _start_reply(*, conversation: Conversation, parent: Message, also_save: tuple[str, ...] = ()) -> Generation:
+def _start_reply(
+    *, conversation: Conversation, parent: Message, also_save: tuple[str, ...] = (), parent_is_new: bool = False
+) -> Generation:
+    """The assistant's message (streaming) under `parent`, its Stream, and the conversation's new active leaf.
+
+    `parent_is_new`: the parent is not saved yet; both messages go in one INSERT.
+    """
     now = timezone.now()
-    assistant = Message.objects.create(
+    assistant = Message(
         conversation=conversation,
         parent=parent,
         role=Message.Role.ASSISTANT,
@@ -69,13 +75,14 @@ def _start_reply(*, conversation: Conversation, parent: Message, also_save: tupl
         provider=conversation.provider,
         model=conversation.model,
         # A microsecond later than its parent, so ordering by time is ordering by the tree.
-        created_at=now + dt.timedelta(microseconds=1),
+        created_at=max(now, parent.created_at) + dt.timedelta(microseconds=1),
     )
+    Message.objects.bulk_create([parent, assistant] if parent_is_new else [assistant])
     stream = Stream.objects.create(conversation=conversation, message=assistant)
     conversation.active_leaf = assistant
     conversation.updated_at = now
     conversation.save(update_fields=["active_leaf", "updated_at", *also_save])
-    return Generation(user_message=None, assistant_message=assistant, stream=stream)
+    return Generation(user_message=parent if parent_is_new else None, assistant_message=assistant, stream=stream)
 
 
 class ReplyInProgress(ValueError):
@@ -117,7 +124,7 @@ def message_send(*, user: User, conversation_id: uuid.UUID, content: str) -> Gen
     content = _clean_content(content)
     conversation = _conversation_lock(user=user, conversation_id=conversation_id)
     _consume_quota(user)
-    user_message = Message.objects.create(
+    user_message = Message(
         conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
         content=content,
     )  # fmt: skip
@@ -125,10 +132,7 @@ def message_send(*, user: User, conversation_id: uuid.UUID, content: str) -> Gen
     if not conversation.title:
         conversation.title = " ".join(content.split())[:80]
         also_save = ("title",)
-    generation = _start_reply(conversation=conversation, parent=user_message, also_save=also_save)
-    return Generation(
-        user_message=user_message, assistant_message=generation.assistant_message, stream=generation.stream
-    )
+    return _start_reply(conversation=conversation, parent=user_message, also_save=also_save, parent_is_new=True)
 
 
 @transaction.atomic
@@ -149,11 +153,10 @@ def message_edit(*, user: User, message: Message, content: str) -> Generation:
         raise ValueError("Only your own messages can be edited.")
     conversation = _conversation_lock(user=user, conversation_id=message.conversation_id)
     _consume_quota(user)
-    edited = Message.objects.create(
+    edited = Message(
         conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content
     )
-    generation = _start_reply(conversation=conversation, parent=edited)
-    return Generation(user_message=edited, assistant_message=generation.assistant_message, stream=generation.stream)
+    return _start_reply(conversation=conversation, parent=edited, parent_is_new=True)
 
 
 def branch_switch(*, user: User, message: Message) -> Conversation:

@@ -198,3 +198,17 @@ def test_nearest_neighbour_query_uses_the_hnsw_index_on_a_big_table():
     query = "[" + ",".join(["0.01"] * 384) + "]"
     plan = explain("SELECT id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 10", [query])
     assert "chunks_embedding_hnsw" in plan, plan
+
+
+def test_message_path_is_one_branch_root_first_whatever_else_the_tree_holds():
+    conversation = factories.ConversationFactory()
+    question = factories.MessageFactory(conversation=conversation, role="user", content="q")
+    first_reply = factories.MessageFactory(conversation=conversation, role="assistant", parent=question, content="a1")
+    second_reply = factories.MessageFactory(conversation=conversation, role="assistant", parent=question, content="a2")
+    follow_up = factories.MessageFactory(conversation=conversation, role="user", parent=second_reply, content="q2")
+    factories.MessageFactory(conversation=conversation, role="user", parent=first_reply, content="other branch")
+    factories.MessageFactory(content="another conversation")
+
+    path = selectors.message_path(leaf_id=follow_up.id)
+    assert [m.content for m in path] == ["q", "a2", "q2"]
+    assert [m.id for m in selectors.message_path(leaf_id=question.id)] == [question.id]

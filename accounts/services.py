@@ -122,6 +122,9 @@ def provider_key_test(*, key: ProviderKey, client: ClientInfo) -> tuple[bool, st
     return ok, message
 
 
+KEY_LAST_USED_PRECISION = dt.timedelta(minutes=1)
+
+
 def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> tuple[str, dict] | None:
     """The user's active key for a provider (decrypted) and its settings, for one reply; audited as a use."""
     key = ProviderKey.objects.filter(user=user, provider=provider, is_active=True).first()
@@ -130,7 +133,10 @@ def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> t
     secret = provider_key_reveal(key=key, action="chat", client=client)
     if secret is None:
         return None
-    ProviderKey.objects.filter(id=key.id).update(last_used_at=timezone.now())
+    now = timezone.now()
+    # Shown as "used 3 minutes ago": a write per minute is enough; the audit log records every use.
+    if key.last_used_at is None or now - key.last_used_at >= KEY_LAST_USED_PRECISION:
+        ProviderKey.objects.filter(id=key.id).update(last_used_at=now)
     audit_log_write(user=user, provider=provider, action=Action.USE, client=client)
     return secret, key.config
 

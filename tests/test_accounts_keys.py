@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
@@ -100,6 +102,18 @@ def test_a_chat_use_decrypts_and_audits(user):
     key = ProviderKey.objects.get(user=user)
     assert key.last_used_at is not None
     assert KeyAuditLog.objects.filter(user=user, action="use", success=True).count() == 1
+
+
+def test_every_use_is_audited_and_last_used_is_kept_to_the_minute(user):
+    provider_key_save(user=user, provider="anthropic", api_key=SECRET, client=SYSTEM)
+    provider_key_for_chat(user=user, provider="anthropic", client=SYSTEM)
+    first = ProviderKey.objects.get(user=user).last_used_at
+    provider_key_for_chat(user=user, provider="anthropic", client=SYSTEM)
+    assert ProviderKey.objects.get(user=user).last_used_at == first, "no write for a use within the minute"
+    ProviderKey.objects.filter(user=user).update(last_used_at=first - dt.timedelta(minutes=2))
+    provider_key_for_chat(user=user, provider="anthropic", client=SYSTEM)
+    assert ProviderKey.objects.get(user=user).last_used_at > first
+    assert KeyAuditLog.objects.filter(user=user, action="use", success=True).count() == 3
 
 
 def test_a_key_that_cannot_be_decrypted_is_audited_as_a_failure(user, settings):

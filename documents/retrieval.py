@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import RetrievalSettings, User
 from documents.embedding import embed_query
@@ -69,22 +70,49 @@ class RetrievalOptions:
     enabled: bool = True
     legs: frozenset[str] = frozenset({"vector", "text"})  # one leg alone: for tests and the benchmark
 
+    # Whether the user can read any passage at all, when known (for_user reads it fresh: a document that
+    # finished ingesting a second ago counts).
+    has_passages: bool | None = None
+
     @classmethod
     def for_user(cls, user: User) -> RetrievalOptions:
-        row = RetrievalSettings.objects.filter(user=user).first() or RetrievalSettings(user=user)
-        excluded = [title for title in row.excluded_sources if title.lower() != "shared"]
+        """The user's retrieval settings (defaults if never saved) and whether there is anything to search: one
+        query."""
+        from documents.models import Chunk
+
+        fields = ["enabled", "max_results", "similarity_threshold", "preferred_sources", "excluded_sources"]
+        row = (
+            User.objects.filter(pk=user.pk)
+            .annotate(
+                own_passages=Exists(Chunk.objects.filter(owner=OuterRef("pk"))),
+                shared_passages=Exists(Chunk.objects.filter(owner__isnull=True)),
+            )
+            .values("own_passages", "shared_passages", *(f"retrieval_settings__{name}" for name in fields))
+            .get()
+        )
+        saved = {name: row[f"retrieval_settings__{name}"] for name in fields}
+        defaults = RetrievalSettings(user=user)
+        values = {name: getattr(defaults, name) if saved[name] is None else saved[name] for name in fields}
+        include_shared = not any(title.lower() == "shared" for title in values["excluded_sources"])
         return cls(
-            max_results=row.max_results,
-            similarity_threshold=row.similarity_threshold,
-            preferred=list(row.preferred_sources),
-            excluded=excluded,
-            include_shared=not any(title.lower() == "shared" for title in row.excluded_sources),
-            enabled=row.enabled,
+            max_results=values["max_results"],
+            similarity_threshold=values["similarity_threshold"],
+            preferred=list(values["preferred_sources"]),
+            excluded=[title for title in values["excluded_sources"] if title.lower() != "shared"],
+            include_shared=include_shared,
+            enabled=values["enabled"],
+            has_passages=row["own_passages"] or (include_shared and row["shared_passages"]),
         )
 
 
+def _has_passages(user: User, *, include_shared: bool) -> bool:
+    from documents.models import Chunk
+
+    return Chunk.objects.filter(Q(owner=user) | Q(owner__isnull=True) if include_shared else Q(owner=user)).exists()
+
+
 def _scope_size(scope: str, user_id) -> int:
-    """How many chunks a scope holds, remembered briefly (it only picks a strategy)."""
+    """How many chunks a scope holds, remembered briefly: it only picks a strategy (exact scan or HNSW index)."""
     key = f"{scope}:{user_id}"
     cached = _count_cache.get(key)
     if cached and time.monotonic() - cached[0] < COUNT_TTL_SECONDS:
@@ -110,8 +138,6 @@ def _vector_leg(scope_condition: str, exact: bool) -> str:
 def _excluded_document_ids(user: User, titles: list[str]) -> list[uuid.UUID]:
     if not titles:
         return []
-    from django.db.models import Q
-
     from documents.models import Document
 
     readable = Document.objects.filter(Q(owner=user) | Q(owner__isnull=True), title__in=titles)
@@ -124,8 +150,10 @@ def retrieve(*, user: User, query: str, options: RetrievalOptions | None = None)
     query = " ".join(query.split())
     if not query:
         return []
-    readable = _scope_size("own", user.id) + (_scope_size("shared", None) if options.include_shared else 0)
-    if readable == 0:
+    has_passages = options.has_passages
+    if has_passages is None:
+        has_passages = _has_passages(user, include_shared=options.include_shared)
+    if not has_passages:
         return []  # nothing to search: do not even load the embedding model
     vector = embed_query(query)
     return search(user=user, query=query, vector=vector, options=options)

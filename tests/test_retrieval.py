@@ -172,3 +172,50 @@ def test_ingest_command_fills_the_shared_base_and_reindex_redoes_everything(tmp_
     assert "reindexed 1 document(s), 1 failed" in out.getvalue()
     after = set(Chunk.objects.filter(document=shared).values_list("id", flat=True))
     assert len(after) == len(before) and after != before, "chunks were rebuilt"
+
+
+def test_a_document_ready_a_moment_after_a_question_is_searched_by_the_next_one(django_capture_on_commit_callbacks):
+    """The "anything to search?" check is read fresh with the settings; only the search strategy is cached."""
+    user = UserFactory()
+    assert RetrievalOptions.for_user(user).has_passages is False
+    assert retrieve(user=user, query="How can I keep bread fresh?", options=RetrievalOptions.for_user(user)) == []
+    retrieval._scope_size("own", user.id)  # a count remembered while the user had nothing
+
+    with django_capture_on_commit_callbacks(execute=False):
+        result = document_upload(owner=user, filename="bakery.md", data=(CORPUS / "bakery-handbook.md").read_bytes())
+    assert document_ingest(document_id=result.document.id).status == "ready"
+
+    options = RetrievalOptions.for_user(user)
+    assert options.has_passages is True
+    found = retrieve(user=user, query="How can I stop my loaf from going soggy or hard?", options=options)
+    assert found and found[0].section == "Keeping bread fresh"
+
+
+def test_options_come_from_the_saved_settings_or_the_defaults():
+    from accounts.models import RetrievalSettings
+
+    fresh = RetrievalOptions.for_user(UserFactory())
+    assert (fresh.enabled, fresh.max_results, fresh.similarity_threshold, fresh.include_shared) == (True, 5, 0.25, True)
+
+    user = UserFactory()
+    RetrievalSettings.objects.create(
+        user=user, enabled=False, max_results=9, similarity_threshold=0.4, preferred_sources=["manual"],
+        excluded_sources=["Shared", "old notes"],
+    )  # fmt: skip
+    saved = RetrievalOptions.for_user(user)
+    assert (saved.enabled, saved.max_results, saved.similarity_threshold) == (False, 9, 0.4)
+    assert (saved.preferred, saved.excluded, saved.include_shared) == (["manual"], ["old notes"], False)
+
+
+def test_shared_passages_count_unless_the_user_excludes_the_shared_base():
+    from accounts.models import RetrievalSettings
+
+    user = UserFactory()
+    shared = DocumentFactory(owner=None)
+    Chunk.objects.create(
+        document=shared, owner=None, ordinal=0, text="A shared passage.", embedding=unit_vector(0), char_start=0,
+        char_end=17,
+    )  # fmt: skip
+    assert RetrievalOptions.for_user(user).has_passages is True
+    RetrievalSettings.objects.create(user=user, excluded_sources=["shared"])
+    assert RetrievalOptions.for_user(user).has_passages is False

@@ -8,13 +8,14 @@ while it is small, through the HNSW index with a raised ef_search when it is lar
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from accounts.models import RetrievalSettings, User
 from documents.embedding import embed_query
@@ -77,31 +78,33 @@ class RetrievalOptions:
     @classmethod
     def for_user(cls, user: User) -> RetrievalOptions:
         """The user's retrieval settings (defaults if never saved) and whether there is anything to search: one
-        query."""
-        from documents.models import Chunk
-
-        fields = ["enabled", "max_results", "similarity_threshold", "preferred_sources", "excluded_sources"]
-        row = (
-            User.objects.filter(pk=user.pk)
-            .annotate(
-                own_passages=Exists(Chunk.objects.filter(owner=OuterRef("pk"))),
-                shared_passages=Exists(Chunk.objects.filter(owner__isnull=True)),
+        query, written out because it runs for every reply and the ORM's compiling of it cost more than running it."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT s.enabled, s.max_results, s.similarity_threshold, s.preferred_sources, s.excluded_sources,
+                       EXISTS (SELECT 1 FROM chunks WHERE owner_id = %(user)s),
+                       EXISTS (SELECT 1 FROM chunks WHERE owner_id IS NULL)
+                FROM (SELECT 1) AS one LEFT JOIN user_retrieval_settings s ON s.user_id = %(user)s
+                """,
+                {"user": user.pk},
             )
-            .values("own_passages", "shared_passages", *(f"retrieval_settings__{name}" for name in fields))
-            .get()
-        )
-        saved = {name: row[f"retrieval_settings__{name}"] for name in fields}
-        defaults = RetrievalSettings(user=user)
-        values = {name: getattr(defaults, name) if saved[name] is None else saved[name] for name in fields}
-        include_shared = not any(title.lower() == "shared" for title in values["excluded_sources"])
+            *saved, own_passages, shared_passages = cursor.fetchone()
+        if saved[0] is None:  # never saved: the defaults
+            defaults = RetrievalSettings(user=user)
+            saved = [defaults.enabled, defaults.max_results, defaults.similarity_threshold, [], []]
+        else:  # Django has psycopg hand JSON over as text, for its fields to decode
+            saved[3:] = [json.loads(value) for value in saved[3:]]
+        enabled, max_results, similarity_threshold, preferred, excluded_sources = saved
+        include_shared = not any(title.lower() == "shared" for title in excluded_sources)
         return cls(
-            max_results=values["max_results"],
-            similarity_threshold=values["similarity_threshold"],
-            preferred=list(values["preferred_sources"]),
-            excluded=[title for title in values["excluded_sources"] if title.lower() != "shared"],
+            max_results=max_results,
+            similarity_threshold=similarity_threshold,
+            preferred=list(preferred),
+            excluded=[title for title in excluded_sources if title.lower() != "shared"],
             include_shared=include_shared,
-            enabled=values["enabled"],
-            has_passages=row["own_passages"] or (include_shared and row["shared_passages"]),
+            enabled=enabled,
+            has_passages=own_passages or (include_shared and shared_passages),
         )
 
 

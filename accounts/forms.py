@@ -21,7 +21,7 @@ class PreferencesForm(forms.ModelForm):
         ]
         widgets = {"default_system_prompt": forms.Textarea(attrs={"rows": 4})}
         help_texts = {
-            "default_model": "Used for new conversations, e.g. claude-sonnet-4-5. Empty: the server's default.",
+            "default_model": "Used for new conversations, e.g. claude-sonnet-5-5. Empty: the server's default.",
             "default_system_prompt": "Instructions given to the model at the start of every new conversation.",
         }
 

@@ -289,7 +289,7 @@ if not KEY_ENCRYPTION_KEYS:
 # Language models. A user's own key wins; ANTHROPIC_API_KEY is the operator's fallback for everyone.
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", "")
 ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", "")
-ANTHROPIC_DEFAULT_MODEL = env("ANTHROPIC_DEFAULT_MODEL", "claude-sonnet-4-5")
+ANTHROPIC_DEFAULT_MODEL = env("ANTHROPIC_DEFAULT_MODEL", "claude-sonnet-5-5")
 
 # Guests (visitors chatting without an account) and daily message limits per kind of user.
 GUEST_DAILY_MESSAGE_LIMIT = env_int("GUEST_DAILY_MESSAGE_LIMIT", 20)

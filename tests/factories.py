@@ -191,7 +191,7 @@ class UsageLogFactory(factory.django.DjangoModelFactory):
     conversation = factory.SubFactory(ConversationFactory)
     user = factory.LazyAttribute(lambda u: u.conversation.user)
     provider = "anthropic"
-    model = "claude-sonnet-4-5"
+    model = "claude-sonnet-5-5"
     input_tokens = 120
     output_tokens = 340
 

@@ -118,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = {
             "type": "model",
-            "id": "claude-sonnet-4-5",
+            "id": "claude-sonnet-5-5",
             "display_name": "Claude Sonnet 4.5",
             "created_at": "2025-09-29T00:00:00Z",
         }
@@ -182,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "type": "message_start",
                 "message": {
                     "id": message_id, "type": "message", "role": "assistant", "content": [],
-                    "model": body.get("model", "claude-sonnet-4-5"), "stop_reason": None, "stop_sequence": None,
+                    "model": body.get("model", "claude-sonnet-5-5"), "stop_reason": None, "stop_sequence": None,
                     "usage": {"input_tokens": input_tokens, "output_tokens": 1},
                 },
             })  # fmt: skip

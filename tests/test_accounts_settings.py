@@ -44,13 +44,13 @@ def test_saving_preferences_applies_the_theme_to_every_page(user_client, user):
     assert theme_of(user_client.get(reverse("accounts:preferences"))) == "system"
     response = user_client.post(
         reverse("accounts:preferences"),
-        preferences_data(theme="dark", layout="fullscreen", default_model="claude-haiku-4-5", email_notifications=None),
+        preferences_data(theme="dark", layout="fullscreen", default_model="claude-haiku-5-5", email_notifications=None),
         follow=True,
     )
     assert response.redirect_chain[-1][0] == reverse("accounts:preferences")
     assert "Preferences saved." in response.content.decode()
     prefs = Preferences.objects.get(user=user)
-    assert (prefs.theme, prefs.layout, prefs.default_model) == ("dark", "fullscreen", "claude-haiku-4-5")
+    assert (prefs.theme, prefs.layout, prefs.default_model) == ("dark", "fullscreen", "claude-haiku-5-5")
     assert prefs.email_notifications is False and prefs.prompt_suggestions is True
 
     for url in (

@@ -154,7 +154,7 @@ def test_a_long_conversation_sends_only_the_newest_turns_and_records_what_was_le
     owner = with_key(UserFactory())
     client = live_client(owner)
     conversation = ConversationFactory(
-        user=owner, provider="anthropic", model="claude-sonnet-4-5", context_window_size=WINDOW, system_prompt=""
+        user=owner, provider="anthropic", model="claude-sonnet-5-5", context_window_size=WINDOW, system_prompt=""
     )
     # A side branch (an older, regenerated reply) must not count: only the branch on screen is the history.
     earlier = _branch(

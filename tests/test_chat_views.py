@@ -259,13 +259,13 @@ def test_settings_reject_an_unknown_model(user_client, chat):
 def test_settings_save_a_known_model_and_the_system_prompt(user_client, chat):
     url = reverse("conversations:settings", args=[chat.id])
     response = user_client.post(
-        url, {"model": "claude-haiku-4-5", "system_prompt": "Answer in French.", "retrieval_enabled": "on"},
+        url, {"model": "claude-haiku-5-5", "system_prompt": "Answer in French.", "retrieval_enabled": "on"},
         headers={"HX-Request": "true"},
     )  # fmt: skip
     assert response.status_code == 200 and "Saved." in page_of(response)
     chat.refresh_from_db()
     assert (chat.model, chat.provider, chat.system_prompt, chat.retrieval_enabled) == (
-        "claude-haiku-4-5",
+        "claude-haiku-5-5",
         "anthropic",
         "Answer in French.",
         True,

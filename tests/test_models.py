@@ -227,3 +227,28 @@ def test_deleting_a_document_removes_its_uploaded_file(django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=True):
         document.delete()
     assert not path.exists()
+
+
+@pytest.mark.django_db
+def test_conversations_and_preferences_on_retired_models_move_to_the_current_ones():
+    import importlib
+
+    from django.apps import apps
+
+    from accounts.models import Preferences
+    from chatbot.llm.anthropic import MODELS
+
+    migration = importlib.import_module("conversations.migrations.0003_current_models")
+    assert set(migration.SUCCESSORS.values()) <= {model for model, _ in MODELS}, "successors are offered models"
+    retiring = factories.ConversationFactory(model="claude-sonnet-4-5")
+    custom = factories.ConversationFactory(model="claude-private-finetune")
+    reply = factories.MessageFactory(conversation=retiring, role="assistant", model="claude-sonnet-4-5")
+    preferences = Preferences.objects.create(user=factories.UserFactory(), default_model="claude-opus-4-1")
+
+    migration.move_to_current_models(apps, None)
+
+    for row in (retiring, custom, reply, preferences):
+        row.refresh_from_db()
+    assert (retiring.model, custom.model) == ("claude-sonnet-5-5", "claude-private-finetune")
+    assert reply.model == "claude-sonnet-4-5", "a message keeps the model that wrote it"
+    assert preferences.default_model == "claude-opus-5-5"

@@ -48,6 +48,9 @@ class Prepared:
     model: str
     error: ProviderError | None = None
     metadata: dict = field(default_factory=dict)
+    # The reply answers a message sent just now, so it has no siblings (no second reply can start beside it
+    # while it streams): its bubble needs no branch arrows, nor a query to count them.
+    only_child: bool = False
 
 
 def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | None, str, ProviderError | None]:
@@ -105,6 +108,7 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         model=conversation.model,
         error=error,
         metadata=metadata,
+        only_child=question is not None,
     )
 
 
@@ -126,25 +130,29 @@ def _sources_for(conversation, history: list[Message]) -> list:
         return []
 
 
-def render_reply(message: Message) -> str:
+def render_reply(message: Message, *, only_child: bool = False) -> str:
     """The finished reply bubble, as the page would render it (with its branch arrows)."""
     from conversations.selectors import ThreadItem
 
-    siblings = list(
-        Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)
+    siblings = (
+        [message.id]
+        if only_child
+        else list(
+            Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
+            .order_by("created_at", "id")
+            .values_list("id", flat=True)
+        )
     )
     return render_to_string(
         "conversations/partials/message.html", {"item": ThreadItem(message=message, siblings=siblings)}
     )
 
 
-def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome) -> tuple[str, str]:
+def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: bool = False) -> tuple[str, str]:
     message = generation_finish(stream_id=stream_id, outcome=outcome)
     if message is None:  # already finished elsewhere (the sweep); show what is saved
         message = Stream.objects.select_related("message").get(id=stream_id).message
-    return message.status, render_reply(message)
+    return message.status, render_reply(message, only_child=only_child)
 
 
 async def in_thread(function, *args):
@@ -232,7 +240,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             metadata=prepared.metadata if prepared else {},
         )
         await publisher.drain()  # what is still buffered goes out before the database write
-        final_status, html_fragment = await in_thread(finish_and_render, stream_id, outcome)
+        only_child = prepared.only_child if prepared else False
+        final_status, html_fragment = await in_thread(finish_and_render, stream_id, outcome, only_child)
         await publisher.finish(status=final_status, html_fragment=html_fragment)
 
 

@@ -213,7 +213,7 @@ def test_regenerate_and_edit_create_branches_and_the_prompt_follows_the_branch_s
     fake_anthropic.behaviour.reply = "A second answer."
     html, url = send(client, conversation, f"/c/{conversation.id}/messages/{first_reply.id}/regenerate/")
     assert "2/2" in html
-    list(client.events(url))
+    assert "2/2" in list(client.events(url))[-1].data, "the finished bubble keeps its branch arrows"
     second_reply = reply_of(conversation)
     assert second_reply.parent_id == first_reply.parent_id and second_reply.content == "A second answer."
     assert Message.objects.filter(id=first_reply.id).exists(), "the old reply is kept"

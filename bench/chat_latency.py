@@ -36,6 +36,15 @@ TOKENS = 200
 TOKEN_GAP = 0.010
 
 
+def reference_loop_ms() -> float:
+    """A fixed pure-Python loop: this VM's speed drifts by a third within minutes, so each figure comes with it."""
+    began = time.perf_counter()
+    total = 0
+    for number in range(5_000_000):
+        total += number
+    return (time.perf_counter() - began) * 1000
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -175,6 +184,7 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--repeat", type=int, default=1, help="waves of concurrent conversations (this VM varies)")
     parser.add_argument(
         "--ramp", type=float, default=0.0, help="spread the conversations' starts over this many seconds (0: a burst)"
     )
@@ -272,52 +282,69 @@ def main() -> None:
             )
             return used
 
-        cpu_before = cpu_seconds()
-        began = time.perf_counter()
-        results = asyncio.run(many())
-        wall = time.perf_counter() - began
-        cpu_used = {name: used - cpu_before[name] for name, used in cpu_seconds().items()}
-        memory = sum(p.memory_info().rss for p in web_processes) / 2**20
-
-        from conversations.models import Message
-
-        saved = Message.objects.filter(
-            conversation_id__in=[r["conversation"] for r in results], role="assistant", status="complete"
-        )
-        complete = sum(1 for m in saved if m.content == expected_reply)
-        ttfts = [r["ttft"] - FIRST_TOKEN_DELAY for r in results]
-        gaps = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:], strict=False)]
-        received = sum(len(r["arrivals"]) for r in results)
-
         def ms(values: list[float]) -> str:
             return f"p50 {statistics.median(values) * 1000:6.1f} ms   p95 {percentile(values, 95) * 1000:6.1f} ms"
 
         print(f"fake API: first token after {FIRST_TOKEN_DELAY * 1000:.0f} ms, then {TOKENS} tokens ", end="")
         print(f"{TOKEN_GAP * 1000:.0f} ms apart")
-        print(f"one user, {args.sequential} replies one after another:")
+        print(f"one user, {args.sequential} replies one after another [reference loop {reference_loop_ms():.0f} ms]:")
         print(f"  time-to-first-token overhead  {ms(alone)}")
         print(f"    the POST that saves the message and starts the reply        {ms(posts)}")
         print(f"    generation start to first token (SDK request and connect)   {ms(server_side)}")
-        if args.steady:
-            spans = [(r["started"], r["finished"]) for r in results]
-            in_flight = sorted(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
-            print(f"{total} conversations started one every {step * 1000:.0f} ms for {args.steady:g} s, so that "
-                  f"{args.concurrent} stream at once (measured: median {in_flight[len(in_flight) // 2]}, "
-                  f"max {in_flight[-1]} in flight) ({wall:.1f} s wall):")  # fmt: skip
-        else:
-            start_mode = f"starts spread over {args.ramp:g} s" if args.ramp else "all started at once"
-            print(f"{args.concurrent} conversations streaming at once, {start_mode} ({wall:.1f} s wall):")
-        print(f"  time-to-first-token overhead  {ms(ttfts)}")
-        print(f"    the POST                    {ms([r['post'] for r in results])}")
-        print(f"      of which in Django        {ms([r['post_server'] for r in results])}")
-        print(f"    POST answered to 1st token  {ms([r['ttft'] - r['post'] for r in results])}")
-        print(f"  gap between text events       {ms(gaps)}")
-        print(f"  text events received {received} for {total * TOKENS} tokens (coalesced by 20 ms)")
-        print(f"  replies complete and saved {complete}/{total}")
-        print(f"  web memory (RSS, {args.workers} worker(s) and their parent) {memory:.0f} MiB")
-        loops = cpu_used.pop("web event loops")
-        print("  CPU used meanwhile: " + ", ".join(f"{name} {used:.1f} s" for name, used in cpu_used.items()))
-        print(f"    web: event loops {loops:.1f} s, worker threads {cpu_used['web'] - loops:.1f} s")
+
+        from django.utils import timezone
+
+        summaries = []
+        for wave in range(1, args.repeat + 1):
+            time.sleep(1)  # the previous wave's replies finish writing
+            wave_began = timezone.now()
+            cpu_before = cpu_seconds()
+            began = time.perf_counter()
+            results = asyncio.run(many())
+            wall = time.perf_counter() - began
+            cpu_used = {name: used - cpu_before[name] for name, used in cpu_seconds().items()}
+            memory = sum(p.memory_info().rss for p in web_processes) / 2**20
+            time.sleep(0.5)
+            saved = Message.objects.filter(
+                conversation_id__in=[r["conversation"] for r in results], role="assistant", status="complete",
+                created_at__gte=wave_began,
+            )  # fmt: skip
+            complete = sum(1 for m in saved if m.content == expected_reply)
+            ttfts = [r["ttft"] - FIRST_TOKEN_DELAY for r in results]
+            gaps = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:], strict=False)]
+            received = sum(len(r["arrivals"]) for r in results)
+            summaries.append((statistics.median(ttfts), percentile(ttfts, 95), percentile(gaps, 95)))
+
+            label = f" (wave {wave} of {args.repeat})" if args.repeat > 1 else ""
+            label += f" [reference loop {reference_loop_ms():.0f} ms]"
+            if args.steady:
+                spans = [(r["started"], r["finished"]) for r in results]
+                in_flight = sorted(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+                print(f"{total} conversations started one every {step * 1000:.0f} ms for {args.steady:g} s, so "
+                      f"that {args.concurrent} stream at once (measured: median {in_flight[len(in_flight) // 2]}, "
+                      f"max {in_flight[-1]} in flight) ({wall:.1f} s wall){label}:")  # fmt: skip
+            else:
+                start_mode = f"starts spread over {args.ramp:g} s" if args.ramp else "all started at once"
+                print(f"{args.concurrent} conversations streaming at once, {start_mode} ({wall:.1f} s wall){label}:")
+            print(f"  time-to-first-token overhead  {ms(ttfts)}")
+            print(f"    the POST                    {ms([r['post'] for r in results])}")
+            print(f"      of which in Django        {ms([r['post_server'] for r in results])}")
+            print(f"    POST answered to 1st token  {ms([r['ttft'] - r['post'] for r in results])}")
+            print(f"  gap between text events       {ms(gaps)}")
+            print(f"  text events received {received} for {total * TOKENS} tokens (coalesced by 20 ms)")
+            print(f"  replies complete and saved {complete}/{total}")
+            print(f"  web memory (RSS, {args.workers} worker(s) and their parent) {memory:.0f} MiB")
+            loops = cpu_used.pop("web event loops")
+            print("  CPU used meanwhile: " + ", ".join(f"{name} {used:.1f} s" for name, used in cpu_used.items()))
+            print(f"    web: event loops {loops:.1f} s, worker threads {cpu_used['web'] - loops:.1f} s")
+        if args.repeat > 1:
+
+            def spread(index: int) -> str:
+                values = sorted(summary[index] * 1000 for summary in summaries)
+                return f"{statistics.median(values):.0f} ms (runs {values[0]:.0f}-{values[-1]:.0f})"
+
+            print(f"over {args.repeat} waves, medians: time-to-first-token overhead p50 {spread(0)}, p95 {spread(1)}; "
+                  f"gap p95 {spread(2)}")  # fmt: skip
     finally:
         if web is not None:
             web.terminate()

@@ -5,6 +5,7 @@ import uuid
 from functools import partial
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.db import connections, transaction
@@ -22,8 +23,14 @@ from conversations.models import Conversation, Message, Stream
 _EVENT_ID = re.compile(r"^\d+-\d+$")
 
 
-def _model_choices() -> list[tuple[str, str]]:
-    return [("offline", "Offline (no language model)"), *MODELS]
+def _model_choices(current: str | None = None) -> list[tuple[str, str]]:
+    """The models offered, plus the operator's default and the conversation's own when they are not listed (a
+    model set by ANTHROPIC_DEFAULT_MODEL or by a user's preferences must stay selectable and savable)."""
+    choices = [("offline", "Offline (no language model)"), *MODELS]
+    for extra in (settings.ANTHROPIC_DEFAULT_MODEL, current):
+        if extra and extra not in dict(choices):
+            choices.append((extra, extra))
+    return choices
 
 
 def _thread_context(conversation: Conversation) -> dict:
@@ -44,7 +51,7 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
         "next_cursor": page.next_cursor,
         "conversation": conversation,
         "thread": [],
-        "model_choices": _model_choices(),
+        "model_choices": _model_choices(conversation.model if conversation else None),
         "message_limit": services.MAX_MESSAGE_LENGTH,
     }
     if conversation is not None:
@@ -234,7 +241,7 @@ def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id:
 def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     model = request.POST.get("model", conversation.model)
-    if model not in dict(_model_choices()):
+    if model not in dict(_model_choices(conversation.model)):
         return HttpResponse("Unknown model.", status=400)
     system_prompt = request.POST.get("system_prompt", "")[:10_000]
     services.conversation_update_settings(

@@ -276,6 +276,20 @@ def test_settings_save_a_known_model_and_the_system_prompt(user_client, chat):
     assert (chat.provider, len(chat.system_prompt), chat.retrieval_enabled) == ("offline", 10_000, False)
 
 
+def test_a_model_not_offered_but_configured_stays_selected_and_savable(user_client, user, settings):
+    settings.ANTHROPIC_DEFAULT_MODEL = "claude-operator-pick"
+    chat = ConversationFactory(user=user, model="claude-private-finetune", system_prompt="")
+    page = page_of(user_client.get(reverse("conversations:detail", args=[chat.id])))
+    assert '<option value="claude-private-finetune" selected>' in page, "the conversation's model is shown as chosen"
+    assert '<option value="claude-operator-pick" >' in page, "the operator's default is offered"
+    url = reverse("conversations:settings", args=[chat.id])
+    assert user_client.post(url, {"model": "claude-private-finetune", "system_prompt": "Be terse."}).status_code == 302
+    chat.refresh_from_db()
+    assert (chat.model, chat.system_prompt) == ("claude-private-finetune", "Be terse.")
+    assert user_client.post(url, {"model": "claude-operator-pick"}).status_code == 302
+    assert user_client.post(url, {"model": "claude-private-finetune"}).status_code == 400, "not once it is left"
+
+
 @pytest.mark.parametrize("title", ["", "   \n  "], ids=["empty", "whitespace"])
 def test_rename_with_an_empty_title_is_refused(user_client, chat, title):
     response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": title})

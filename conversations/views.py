@@ -197,13 +197,19 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
         prepared = None
         if generation is not None:
             prepared = prepare_generation(generation.stream.id, ClientInfo.from_request(request), generation=generation)
+        render_error = None
         if callable(response):  # a fragment to render
-            response = response()
-        return response, generation, prepared
+            try:
+                response = response()
+            except Exception as exc:  # the reply is saved as streaming: it must still run, or it blocks the chat
+                render_error = exc
+        return response, generation, prepared, render_error
 
-    response, generation, prepared = await sync_to_async(save_and_prepare)()
+    response, generation, prepared, render_error = await sync_to_async(save_and_prepare)()
     if generation is not None:
         start_generation(generation.stream.id, ClientInfo.from_request(request), prepared=prepared)
+    if render_error is not None:
+        raise render_error
     return response
 
 

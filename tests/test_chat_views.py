@@ -367,3 +367,26 @@ def test_a_message_sent_with_htmx_gets_only_the_new_turn_to_append_and_without_h
     response = client.post(f"/c/{conversation.id}/messages/", {"content": "Third, without htmx"}, htmx=False)
     assert response.status_code == 302 and response.headers["Location"] == f"/c/{conversation.id}/"
     assert Message.objects.filter(conversation=conversation, content="Third, without htmx").exists()
+
+
+def test_a_send_whose_page_fragment_fails_to_render_still_starts_its_reply(user, monkeypatch):
+    """Otherwise the reply, saved as streaming, would refuse every message of the conversation until the sweep."""
+    from django.test import Client
+
+    from conversations import views
+
+    started = []
+    monkeypatch.setattr(views, "start_generation", lambda stream_id, *args, **kwargs: started.append(stream_id))
+
+    def broken_render(*args, **kwargs):
+        raise RuntimeError("template trouble")
+
+    monkeypatch.setattr(views, "_new_turn_response", broken_render)
+    chat = ConversationFactory(user=user, model="offline")
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.post(
+        reverse("conversations:message_create", args=[chat.id]), {"content": "Hello"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 500
+    assert started == [Stream.objects.get(conversation=chat).id]

@@ -150,8 +150,9 @@ def render_reply(message: Message, *, only_child: bool = False) -> str:
 
 def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: bool = False) -> tuple[str, str]:
     message = generation_finish(stream_id=stream_id, outcome=outcome)
-    if message is None:  # already finished elsewhere (the sweep); show what is saved
+    if message is None:  # already finished elsewhere (the sweep, after which a Retry may have added a sibling)
         message = Stream.objects.select_related("message").get(id=stream_id).message
+        only_child = False
     return message.status, render_reply(message, only_child=only_child)
 
 

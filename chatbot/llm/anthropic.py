@@ -12,7 +12,7 @@ from chatbot.loops import loop_singleton, loop_singleton_pop
 
 # The current generation of each family, as the installed SDK knows it (anthropic.types.ModelParam). Sonnet 4.5
 # reaches end of life on 2026-11-30 (the SDK warns) and Opus 4.1 is no longer listed: conversations and
-# preferences on the previous ones were moved to these (conversations/migrations/0003_current_models.py).
+# preferences on those two were moved to their successors here (conversations/migrations/0003_current_models.py).
 MODELS = [
     ("claude-sonnet-5-5", "Claude Sonnet 5.5"),
     ("claude-opus-5-5", "Claude Opus 5.5"),

@@ -11,9 +11,7 @@ SUCCESSORS = {
     "claude-sonnet-4-5-20250929": "claude-sonnet-5-5",
     "claude-opus-4-1": "claude-opus-5-5",
     "claude-opus-4-1-20250805": "claude-opus-5-5",
-    "claude-haiku-4-5": "claude-haiku-5-5",
-    "claude-haiku-4-5-20251001": "claude-haiku-5-5",
-}
+}  # Haiku 4.5 is still served: conversations on it stay (and it stays selectable for them).
 
 
 def move_to_current_models(apps, schema_editor):

@@ -192,7 +192,7 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
 
     def save_and_prepare():
         if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path()), None, None
+            return redirect_to_login(request.get_full_path()), None, None, None
         response, generation = handler(request, *args)
         prepared = None
         if generation is not None:

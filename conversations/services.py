@@ -13,15 +13,14 @@ from django.utils import timezone
 
 from accounts.models import ProviderKey, User
 from accounts.services import message_quota_consume, preferences_get
+from chatbot.errors import UserFacingError
 from conversations.models import ChatProvider, ContextOptimization, Conversation, Message, Stream, UsageLog
 
 MAX_MESSAGE_LENGTH = 20_000
 
 
-class QuotaExceeded(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
+class QuotaExceeded(UserFacingError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 
+from chatbot.errors import UserFacingError
+
 __all__ = ["ParseError", "ParsedDocument", "Section", "parse_document", "sniff_type"]
 
 SUPPORTED_FORMATS = ".txt, .md, .pdf, .docx or .html"
@@ -41,12 +43,8 @@ ZIP_MAX_MEMBERS = 5000
 SECTION_SEPARATOR = "\n\n"
 
 
-class ParseError(Exception):
-    """The file cannot be turned into text; `user_message` is one sentence fit to show to the uploader."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+class ParseError(UserFacingError):
+    """The file cannot be turned into text."""
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from accounts.models import User
+from chatbot.errors import UserFacingError
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 
 logger = logging.getLogger(__name__)
 
 
-class UploadRejected(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
+class UploadRejected(UserFacingError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import AutoApprovalSettings, Preferences, RetrievalSettings, User
 from conversations.models import Conversation, Message, Project, UsageLog, Vote
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
+from documents.parsing import Section
 
 DEFAULT_EMAIL = "demo@example.com"
 DEFAULT_PASSWORD = "demo-password-123"
@@ -35,13 +36,6 @@ DEMO_MARKER = {"demo": True}
 
 class NotADemoAccount(ValueError):
     """The email belongs to an account with data of its own; replacing it would destroy that data."""
-
-
-@dataclass(frozen=True)
-class Section:
-    chapter: str
-    section: str
-    text: str
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,12 @@ def _consume_quota(user: User) -> None:
         raise QuotaExceeded(quota.message)
 
 
-def _start_reply(
-    *, conversation: Conversation, parent: Message, also_save: tuple[str, ...] = (), parent_is_new: bool = False
-) -> Generation:
+def _start_reply(*, conversation: Conversation, parent: Message, also_save: tuple[str, ...] = ()) -> Generation:
     """The assistant's message (streaming) under `parent`, its Stream, and the conversation's new active leaf.
 
-    `parent_is_new`: the parent is not saved yet; both messages go in one INSERT.
+    A parent not saved yet (the user's message being sent) goes in the same INSERT.
     """
+    parent_is_new = parent._state.adding
     now = timezone.now()
     assistant = Message(
         conversation=conversation,
@@ -131,7 +130,7 @@ def message_send(*, user: User, conversation_id: uuid.UUID, content: str) -> Gen
     if not conversation.title:
         conversation.title = " ".join(content.split())[:80]
         also_save = ("title",)
-    return _start_reply(conversation=conversation, parent=user_message, also_save=also_save, parent_is_new=True)
+    return _start_reply(conversation=conversation, parent=user_message, also_save=also_save)
 
 
 @transaction.atomic
@@ -155,7 +154,7 @@ def message_edit(*, user: User, message: Message, content: str) -> Generation:
     edited = Message(
         conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content
     )
-    return _start_reply(conversation=conversation, parent=edited, parent_is_new=True)
+    return _start_reply(conversation=conversation, parent=edited)
 
 
 def branch_switch(*, user: User, message: Message) -> Conversation:

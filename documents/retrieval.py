@@ -92,7 +92,10 @@ class RetrievalOptions:
             *saved, own_passages, shared_passages = cursor.fetchone()
         if saved[0] is None:  # never saved: the defaults
             defaults = RetrievalSettings(user=user)
-            saved = [defaults.enabled, defaults.max_results, defaults.similarity_threshold, [], []]
+            saved = [
+                defaults.enabled, defaults.max_results, defaults.similarity_threshold, defaults.preferred_sources,
+                defaults.excluded_sources,
+            ]  # fmt: skip
         else:  # Django has psycopg hand JSON over as text, for its fields to decode
             saved[3:] = [json.loads(value) for value in saved[3:]]
         enabled, max_results, similarity_threshold, preferred, excluded_sources = saved

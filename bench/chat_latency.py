@@ -10,7 +10,8 @@ The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart.
 --workers N runs N uvicorn workers, with production settings (DEBUG off) as if behind a TLS proxy.
 BENCH_LAG=1 makes the web process print its event-loop lag each second; BENCH_PROFILE=FILE records it with py-spy
 (GIL holders only); BENCH_CPROFILE=FILE records its event loop's thread with cProfile (one worker);
-BENCH_LOG_SQL=1 logs every statement to the PostgreSQL log (to count a round trip's queries).
+BENCH_LOG_SQL=1 logs every statement to the PostgreSQL log (to count a round trip's queries); BENCH_GC=1 prints each
+web process's garbage-collector pauses when it stops (BENCH_GC=types also counts what the collector freed, by type).
 A scratch database is created and dropped; nothing is asserted.
 """
 

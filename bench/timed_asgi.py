@@ -9,6 +9,8 @@ from chatbot.asgi import application as django_application
 
 _monitor = None
 _profile = None
+_gc_report = None
+_process_started = time.perf_counter()
 
 
 async def _lag_monitor():
@@ -38,13 +40,16 @@ async def application(scope, receive, send):
         import asyncio
 
         _monitor = asyncio.get_running_loop().create_task(_lag_monitor())
-    if scope["type"] == "lifespan" and _profile is not None:
+    if scope["type"] == "lifespan":
 
         async def receive_and_dump():
             message = await receive()
             if message["type"] == "lifespan.shutdown":
-                _profile.disable()
-                _profile.dump_stats(os.environ["BENCH_CPROFILE"])
+                if _profile is not None:
+                    _profile.disable()
+                    _profile.dump_stats(os.environ["BENCH_CPROFILE"])
+                if _gc_report is not None:
+                    _gc_report()
             return message
 
         return await django_application(scope, receive_and_dump, send)
@@ -73,3 +78,41 @@ if os.environ.get("BENCH_CPROFILE"):
 
     _profile = cProfile.Profile()
     _profile.enable()
+
+# Garbage collector pauses (BENCH_GC=1): each generation's count, total and longest pause, printed at shutdown.
+if os.environ.get("BENCH_GC"):
+    import gc
+    import sys
+
+    _gc_started: list[float] = []
+    _gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    _gc_collected = {0: 0, 1: 0, 2: 0}
+
+    def _gc_timer(phase, info):
+        if phase == "start":
+            _gc_started[:] = [time.perf_counter()]
+        elif _gc_started:
+            _gc_pauses[info["generation"]].append(time.perf_counter() - _gc_started[0])
+            _gc_collected[info["generation"]] += info["collected"]
+            if info["generation"] == 2:
+                print(f"GC gen2 at {time.perf_counter() - _process_started:.1f} s: "
+                      f"{(time.perf_counter() - _gc_started[0]) * 1000:.1f} ms, {len(gc.get_objects())} objects "
+                      f"tracked, {gc.get_freeze_count()} frozen", file=sys.stderr)  # fmt: skip
+
+    gc.callbacks.append(_gc_timer)
+
+    if os.environ.get("BENCH_GC") == "types":  # keep what the collector frees, to count it by type at shutdown
+        gc.set_debug(gc.DEBUG_SAVEALL)
+
+    def _gc_report():
+        if gc.get_debug() & gc.DEBUG_SAVEALL:
+            import collections
+
+            gc.collect()
+            kinds = collections.Counter(type(thing).__qualname__ for thing in gc.garbage)
+            print(f"GC freed by type: {kinds.most_common(25)}", file=sys.stderr)
+        for generation, pauses in _gc_pauses.items():
+            if pauses:
+                freed = _gc_collected[generation]
+                print(f"GC gen{generation}: {len(pauses)} runs, {sum(pauses) * 1000:.0f} ms in all, longest "
+                      f"{max(pauses) * 1000:.1f} ms, {freed} objects freed", file=sys.stderr)  # fmt: skip

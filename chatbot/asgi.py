@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 
@@ -11,6 +12,27 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 sys.setswitchinterval(0.001)
 
 django_application = get_asgi_application()
+
+
+def _tune_garbage_collector() -> None:
+    """Leave the modules' objects out of every later garbage collection, and collect the young less often.
+
+    A full collection walks every tracked object, and after start-up that is some 280,000 (Django, the SDK's
+    types): each one stopped the event loop, and with it every streaming reply, for 150-180 ms (bench BENCH_GC=1).
+    Views and providers import lazily on the first request, so the URLconf is loaded first to freeze them too.
+    """
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view, service and provider
+    gc.collect()
+    gc.freeze()
+    # A young collection every 10,000 net allocations instead of 700: a streaming reply allocates thousands of
+    # short-lived objects that reference counting frees anyway, and at the default the collector ran some 250 times
+    # a wave of 100 replies (a third of a second per worker) where it now runs about 15.
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+
+
+_tune_garbage_collector()
 
 
 async def application(scope, receive, send) -> None:

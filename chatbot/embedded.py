@@ -250,35 +250,75 @@ def _without_password(url: str) -> str:
 # --- Orchestration ----------------------------------------------------------------------------------------
 
 
+def _launcher_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        # A pid the system reused for something else does not hold the servers.
+        return process.status() != psutil.STATUS_ZOMBIE and "chatbot.embedded" in " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _other_launchers(var: Path) -> list[int]:
+    """Live launchers, besides this one, using the embedded servers of `var`; stale entries are removed."""
+    others = []
+    for entry in (var / "launchers").glob("*"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if _launcher_alive(int(entry.name)):
+            others.append(int(entry.name))
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+    return sorted(others)
+
+
 @contextlib.contextmanager
 def services() -> Iterator[dict[str, str]]:
     """Make sure a database and a Redis are reachable; yield the environment pointing at them.
 
-    Servers this launcher started (or adopted from a killed run) are stopped on the way out.
+    The embedded servers are shared by every launcher on the same var/ (`make run` in one terminal, `make
+    services-shell` or `make test`'s exec in another): each registers under var/launchers/, and the last one out
+    stops them. Servers left by a killed launcher are adopted the same way.
     """
     var = var_dir()
     var.mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ)
-    started: list[str] = []
+    embedded: list[str] = []
+    registration = var / "launchers" / str(os.getpid())
+    registration.parent.mkdir(exist_ok=True)
+    registration.touch()
     try:
         if os.environ.get("DATABASE_URL"):
             check_database(os.environ["DATABASE_URL"])
         else:
             start_postgres(var)
-            started.append("postgres")
+            embedded.append("postgres")
             environment["DATABASE_URL"] = embedded_database_url(var)
         if os.environ.get("REDIS_URL"):
             check_redis(os.environ["REDIS_URL"])
         else:
             start_redis(var)
-            started.append("redis")
+            embedded.append("redis")
             environment["REDIS_URL"] = embedded_redis_url(var)
         yield environment
     finally:
-        if "redis" in started:
-            stop_redis(var)
-        if "postgres" in started:
-            stop_postgres(var)
+        with contextlib.suppress(OSError):
+            registration.unlink()
+        others = _other_launchers(var) if embedded else []
+        if others:
+            print(
+                f"embedded {' and '.join(embedded)} left running for the other launcher(s) using them "
+                f"(pid {', '.join(map(str, others))})",
+                file=sys.stderr,
+            )
+        else:
+            if "redis" in embedded:
+                stop_redis(var)
+            if "postgres" in embedded:
+                stop_postgres(var)
 
 
 def _free_port(host: str, preferred: int) -> int:

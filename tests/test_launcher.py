@@ -176,6 +176,40 @@ def test_a_killed_run_leaves_servers_the_next_run_adopts_and_stops(tmp_path):
         assert not alive(pid), f"the stale {name} was not stopped by the next run"
 
 
+def wait_for_servers(var_dir) -> dict[str, int]:
+    deadline = time.monotonic() + 60
+    while len(embedded_server_pids(var_dir)) < 2 or not (var_dir / "redis.sock").exists():
+        assert time.monotonic() < deadline, "the embedded servers did not start in 60 s"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    return embedded_server_pids(var_dir)
+
+
+def test_a_second_launcher_leaves_the_servers_of_a_running_one_alone_and_the_last_out_stops_them(tmp_path):
+    # `make run` in one terminal, `make services-shell` (seed_demo) in another: leaving the shell must not take the
+    # database and Redis away from the running app.
+    first = launcher("exec", "--", sys.executable, "-c", "import time; time.sleep(120)", var_dir=tmp_path)
+    try:
+        servers = wait_for_servers(tmp_path)
+        second = launcher(
+            "exec", "--", sys.executable, "manage.py", "shell", "-c",
+            "from django.db import connection; connection.ensure_connection(); print('connected')",
+            var_dir=tmp_path,
+        )  # fmt: skip
+        stdout, stderr = second.communicate(timeout=90)
+        assert second.returncode == 0, stderr.decode()
+        assert "connected" in stdout.decode()
+        for name, pid in servers.items():
+            assert alive(pid), f"{name} was stopped under the launcher still using it"
+        assert "left running for the other launcher(s) using them" in stderr.decode()
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    for name, pid in servers.items():
+        assert not alive(pid), f"the last launcher out did not stop {name}"
+    assert not list((tmp_path / "launchers").iterdir())
+
+
 def test_an_unreachable_database_url_is_one_clear_line(tmp_path):
     process = launcher("run", var_dir=tmp_path, DATABASE_URL=f"postgresql://app:secret@127.0.0.1:{free_port()}/chatbot")
     _stdout, stderr = process.communicate(timeout=60)

@@ -1,8 +1,8 @@
 """A demo account with conversations and documents, to try the app without uploading anything.
 
-load_demo() rebuilds the account from scratch on every run, in one transaction. The embeddings are
-deterministic pseudo-random unit vectors rather than a model's output: seeding must work offline and in
-milliseconds, so semantic search over the demo chunks ranks arbitrarily (full-text search works as usual).
+load_demo() rebuilds the account from scratch on every run, in one transaction. The passages are embedded by
+the same model as uploads (offline, a few seconds with the model's load), so the demo shows retrieval as it is;
+`pseudo_embeddings` gives deterministic pseudo-random unit vectors instead, for tests that need no ranking.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -316,7 +316,13 @@ class _Tally:
             self.counts[obj._meta.label] += 1
 
 
-def _create_document(user: User, spec: DocumentSpec, created_at: datetime, tally: _Tally) -> Document:
+def pseudo_embeddings(texts: list[str]) -> list[list[float]]:
+    return [pseudo_embedding(text, settings.EMBEDDING_DIMENSIONS) for text in texts]
+
+
+def _create_document(
+    user: User, spec: DocumentSpec, created_at: datetime, vectors: dict[str, list[float]], tally: _Tally
+) -> Document:
     content, spans = _render(spec, spec.sections)
     document = Document.objects.create(
         owner=user,
@@ -362,7 +368,7 @@ def _create_document(user: User, spec: DocumentSpec, created_at: datetime, tally
             char_start=start,
             char_end=end,
             token_count=_token_estimate(section.text),
-            embedding=pseudo_embedding(f"{spec.title}#{ordinal}", settings.EMBEDDING_DIMENSIONS),
+            embedding=vectors[section.text],
             created_at=versions[-1].created_at,
         )
         for ordinal, (section, start, end) in enumerate(spans)
@@ -444,9 +450,18 @@ def _replace_existing(email: str) -> None:
     existing.delete()
 
 
-def load_demo(*, email: str, password: str) -> dict[str, int]:
-    """Create the demo account, replacing a previous demo account with that email; returns rows per model."""
+def load_demo(
+    *, email: str, password: str, embed: Callable[[list[str]], list[list[float]]] | None = None
+) -> dict[str, int]:
+    """Create the demo account, replacing a previous demo account with that email; returns rows per model.
+
+    `embed` turns passages into vectors; by default the embedding model's, computed before the transaction opens.
+    """
+    if embed is None:
+        from documents.embedding import embed_texts as embed
     email = email.strip().lower()
+    texts = sorted({section.text for spec in DOCUMENTS for section in spec.sections})
+    vectors = dict(zip(texts, embed(texts), strict=True))
     tally = _Tally()
     now = timezone.now()
     with transaction.atomic():
@@ -473,7 +488,7 @@ def load_demo(*, email: str, password: str) -> dict[str, int]:
         tally.add(user, address, preferences, retrieval, approval, project)
 
         documents = [
-            _create_document(user, spec, now - timedelta(days=12 - index), tally)
+            _create_document(user, spec, now - timedelta(days=12 - index), vectors, tally)
             for index, spec in enumerate(DOCUMENTS)
         ]
         cooking_v1 = documents[1].versions.get(number=1)

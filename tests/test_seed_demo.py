@@ -15,14 +15,15 @@ from accounts.models import AutoApprovalSettings, Preferences, RetrievalSettings
 from chatbot.demo import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from conversations.models import Conversation, Message, Project, UsageLog, Vote
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
+from documents.retrieval import retrieve
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
-def seed(*args: str) -> dict[str, int]:
+def seed(*args: str, real_embeddings: bool = False) -> dict[str, int]:
     out = StringIO()
-    call_command("seed_demo", *args, stdout=out)
+    call_command("seed_demo", *args, *([] if real_embeddings else ["--pseudo-embeddings"]), stdout=out)
     lines = out.getvalue().splitlines()
     assert lines[-1].startswith("Demo account ready")
     return {label: int(count) for label, count in (line.split(": ") for line in lines[:-1])}
@@ -101,7 +102,7 @@ def test_conversations_are_multi_turn_with_offline_answers_citing_sources():
 
 
 def test_documents_are_ready_with_consistent_chunks():
-    seed()
+    seed(real_embeddings=True)
     user = User.objects.get(email=DEFAULT_EMAIL)
 
     for document in Document.objects.filter(owner=user):
@@ -150,3 +151,15 @@ def test_an_account_with_data_of_its_own_is_never_replaced(kind):
 
     assert User.objects.filter(pk=user.pk).exists()
     assert not Project.objects.filter(user=user).exists()
+
+
+def test_the_demo_passages_are_embedded_by_the_model_so_a_question_in_other_words_finds_its_passage():
+    seed(real_embeddings=True)
+    user = User.objects.get(email=DEFAULT_EMAIL)
+
+    # No passage holds all these words: only the embeddings can match it to "Searing".
+    sources = retrieve(user=user, query="how do I get a brown crust on a steak in a hot skillet", options=None)
+
+    assert sources, "the question found nothing in the demo documents"
+    assert (sources[0].title, sources[0].section) == ("A weeknight cooking guide", "Searing")
+    assert sources[0].similarity > 0.4

@@ -280,8 +280,8 @@ def services() -> Iterator[dict[str, str]]:
     """Make sure a database and a Redis are reachable; yield the environment pointing at them.
 
     The embedded servers are shared by every launcher on the same var/ (`make run` in one terminal, `make
-    services-shell` or `make test`'s exec in another): each registers under var/launchers/, and the last one out
-    stops them. Servers left by a killed launcher are adopted the same way.
+    services-shell` in another): each registers under var/launchers/, and the last one out stops them. Servers
+    left by a killed launcher are adopted the same way.
     """
     var = var_dir()
     var.mkdir(parents=True, exist_ok=True)

@@ -152,28 +152,9 @@ def test_run_serves_the_app_and_ctrl_c_leaves_no_process_behind(tmp_path):
         assert not alive(child.pid), f"{child.cmdline()} survived Ctrl-C"
 
 
-def test_a_killed_run_leaves_servers_the_next_run_adopts_and_stops(tmp_path):
-    first = launcher("exec", "--", sys.executable, "-c", "import time; time.sleep(120)", var_dir=tmp_path)
-    deadline = time.monotonic() + 60
-    while len(embedded_server_pids(tmp_path)) < 2 or not (tmp_path / "redis.sock").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(0.5)
-    orphans = embedded_server_pids(tmp_path)
-    os.killpg(first.pid, signal.SIGKILL)  # no chance to clean up
-    first.wait()
-    assert all(alive(pid) for pid in orphans.values())
-
-    second = launcher(
-        "exec", "--", sys.executable, "manage.py", "shell", "-c",
-        "from django.db import connection; connection.ensure_connection(); print('connected')",
-        var_dir=tmp_path,
-    )  # fmt: skip
-    stdout, stderr = second.communicate(timeout=90)
-    assert second.returncode == 0, stderr.decode()
-    assert "connected" in stdout.decode()
-    for name, pid in orphans.items():
-        assert not alive(pid), f"the stale {name} was not stopped by the next run"
+def sleeping_launcher(var_dir) -> subprocess.Popen:
+    """A launcher holding the embedded servers of var_dir, as `make run` would, once wait_for_servers returns."""
+    return launcher("exec", "--", sys.executable, "-c", "import time; time.sleep(120)", var_dir=var_dir)
 
 
 def wait_for_servers(var_dir) -> dict[str, int]:
@@ -185,23 +166,41 @@ def wait_for_servers(var_dir) -> dict[str, int]:
     return embedded_server_pids(var_dir)
 
 
+def connect_through_launcher(var_dir) -> str:
+    """Run one command that reaches the database through a new launcher; what that launcher wrote to stderr."""
+    process = launcher(
+        "exec", "--", sys.executable, "manage.py", "shell", "-c",
+        "from django.db import connection; connection.ensure_connection(); print('connected')",
+        var_dir=var_dir,
+    )  # fmt: skip
+    stdout, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr.decode()
+    assert "connected" in stdout.decode()
+    return stderr.decode()
+
+
+def test_a_killed_run_leaves_servers_the_next_run_adopts_and_stops(tmp_path):
+    first = sleeping_launcher(tmp_path)
+    orphans = wait_for_servers(tmp_path)
+    os.killpg(first.pid, signal.SIGKILL)  # no chance to clean up
+    first.wait()
+    assert all(alive(pid) for pid in orphans.values())
+
+    connect_through_launcher(tmp_path)
+    for name, pid in orphans.items():
+        assert not alive(pid), f"the stale {name} was not stopped by the next run"
+
+
 def test_a_second_launcher_leaves_the_servers_of_a_running_one_alone_and_the_last_out_stops_them(tmp_path):
     # `make run` in one terminal, `make services-shell` (seed_demo) in another: leaving the shell must not take the
     # database and Redis away from the running app.
-    first = launcher("exec", "--", sys.executable, "-c", "import time; time.sleep(120)", var_dir=tmp_path)
+    first = sleeping_launcher(tmp_path)
     try:
         servers = wait_for_servers(tmp_path)
-        second = launcher(
-            "exec", "--", sys.executable, "manage.py", "shell", "-c",
-            "from django.db import connection; connection.ensure_connection(); print('connected')",
-            var_dir=tmp_path,
-        )  # fmt: skip
-        stdout, stderr = second.communicate(timeout=90)
-        assert second.returncode == 0, stderr.decode()
-        assert "connected" in stdout.decode()
+        stderr = connect_through_launcher(tmp_path)
         for name, pid in servers.items():
             assert alive(pid), f"{name} was stopped under the launcher still using it"
-        assert "left running for the other launcher(s) using them" in stderr.decode()
+        assert "left running for the other launcher(s) using them" in stderr
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)

@@ -92,12 +92,13 @@ if os.environ.get("BENCH_GC"):
         if phase == "start":
             _gc_started[:] = [time.perf_counter()]
         elif _gc_started:
-            _gc_pauses[info["generation"]].append(time.perf_counter() - _gc_started[0])
+            stopped = time.perf_counter()
+            pause = stopped - _gc_started[0]
+            _gc_pauses[info["generation"]].append(pause)
             _gc_collected[info["generation"]] += info["collected"]
             if info["generation"] == 2:
-                print(f"GC gen2 at {time.perf_counter() - _process_started:.1f} s: "
-                      f"{(time.perf_counter() - _gc_started[0]) * 1000:.1f} ms, {len(gc.get_objects())} objects "
-                      f"tracked, {gc.get_freeze_count()} frozen", file=sys.stderr)  # fmt: skip
+                print(f"GC gen2 at {stopped - _process_started:.1f} s: {pause * 1000:.1f} ms, {len(gc.get_objects())} "
+                      f"objects tracked, {gc.get_freeze_count()} frozen", file=sys.stderr)  # fmt: skip
 
     gc.callbacks.append(_gc_timer)
 

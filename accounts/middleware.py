@@ -3,13 +3,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.decorators import sync_and_async_middleware
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -35,33 +33,18 @@ class SessionMiddleware(DjangoSessionMiddleware):
 LAST_SEEN_INTERVAL_SECONDS = 300
 
 
-@sync_and_async_middleware
 def last_seen_middleware(get_response: Callable) -> Callable:
     """Keep Session.last_seen_at and User.last_active_at roughly current (for the Sessions page, guest purge)."""
     from accounts.models import User
 
-    if iscoroutinefunction(get_response):
-
-        async def middleware(request: HttpRequest) -> HttpResponse:
-            session = getattr(request, "session", None)
-            if session is not None and session.session_key:
-                user_id = await session.aget(SESSION_KEY)
-                now = time.time()
-                if user_id and now - await session.aget("_last_seen", 0) >= LAST_SEEN_INTERVAL_SECONDS:
-                    await session.aset("_last_seen", now)  # saving the session stamps last_seen_at
-                    await User.objects.filter(id=user_id).aupdate(last_active_at=timezone.now())
-            return await get_response(request)
-
-    else:
-
-        def middleware(request: HttpRequest) -> HttpResponse:
-            session = getattr(request, "session", None)
-            if session is not None and session.session_key:
-                user_id = session.get(SESSION_KEY)
-                now = time.time()
-                if user_id and now - session.get("_last_seen", 0) >= LAST_SEEN_INTERVAL_SECONDS:
-                    session["_last_seen"] = now
-                    User.objects.filter(id=user_id).update(last_active_at=timezone.now())
-            return get_response(request)
+    def middleware(request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key:
+            user_id = session.get(SESSION_KEY)
+            now = time.time()
+            if user_id and now - session.get("_last_seen", 0) >= LAST_SEEN_INTERVAL_SECONDS:
+                session["_last_seen"] = now  # saving the session stamps last_seen_at
+                User.objects.filter(id=user_id).update(last_active_at=timezone.now())
+        return get_response(request)
 
     return middleware

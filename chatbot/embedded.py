@@ -253,10 +253,11 @@ def _without_password(url: str) -> str:
 def _launcher_alive(pid: int) -> bool:
     import psutil
 
+    if not _alive(pid):
+        return False
     try:
-        process = psutil.Process(pid)
         # A pid the system reused for something else does not hold the servers.
-        return process.status() != psutil.STATUS_ZOMBIE and "chatbot.embedded" in " ".join(process.cmdline())
+        return "chatbot.embedded" in " ".join(psutil.Process(pid).cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

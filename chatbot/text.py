@@ -1,0 +1,29 @@
+"""Text entering the app from outside (forms, model output, parsed files, imports), made safe to store and show.
+
+PostgreSQL cannot store a NUL in a text column, and a lone surrogate (valid in a Python str, e.g. from JSON's
+"\\ud800") cannot be encoded as UTF-8: either one makes the INSERT fail. Other C0 control characters are never
+meaningful in chat or document text, and a bare carriage return is a line break to browsers but not to Markdown.
+Every boundary where outside text enters calls `clean_text`, so nothing later has to worry about it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls but tab and newline, DEL, and UTF-16 surrogates (lone ones reach us from JSON escapes).
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_LINE_BREAKS = re.compile(r"\r\n?")
+
+
+def clean_text(text: str) -> str:
+    """`text` with CRLF and lone CR as LF, and NUL, other control characters and lone surrogates removed."""
+    if not text:
+        return text
+    if "\r" in text:
+        text = _LINE_BREAKS.sub("\n", text)
+    return _UNSAFE.sub("", text)
+
+
+def has_unsafe_characters(text: str) -> bool:
+    """Whether `clean_text` would change `text` beyond its line breaks."""
+    return bool(_UNSAFE.search(text))

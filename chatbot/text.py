@@ -27,3 +27,29 @@ def clean_text(text: str) -> str:
 def has_unsafe_characters(text: str) -> bool:
     """Whether `clean_text` would change `text` beyond its line breaks."""
     return bool(_UNSAFE.search(text))
+
+
+def clean_json(value, *, depth: int = 0):
+    """`value` (decoded JSON) with every string, keys included, cleaned: jsonb refuses "\\u0000" as text does.
+
+    Nesting deeper than 64 levels is cut off (replaced by None) rather than walked: the values cleaned here come
+    from providers and our own metadata, where anything that deep is hostile.
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if depth >= 64:
+        return None
+    if isinstance(value, dict):
+        return {clean_text(str(key)): clean_json(item, depth=depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(item, depth=depth + 1) for item in value]
+    return value
+
+
+def strip_unsafe(text: str) -> str:
+    """`text` without NUL, control characters and lone surrogates, line breaks kept as they are.
+
+    For a stream's pieces: a CRLF may arrive split across two of them, so line breaks are normalised only once the
+    whole text is known (`clean_text`); a lone CR on the way is harmless, since the SSE framing splits on it.
+    """
+    return _UNSAFE.sub("", text) if text else text

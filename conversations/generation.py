@@ -29,6 +29,7 @@ from chatbot.llm.anthropic import AnthropicProvider
 from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta
 from chatbot.llm.offline import OfflineProvider
 from chatbot.logging import request_id_var
+from chatbot.text import strip_unsafe
 from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
@@ -156,6 +157,38 @@ def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_chi
     return message.status, render_reply(message, only_child=only_child)
 
 
+UNSAVED_REPLY_HTML = (
+    '<p class="message-error" role="alert">This reply could not be saved. Reload the page in a minute to see '
+    "what was kept.</p>"
+)
+
+
+def finish_safely(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: bool = False) -> tuple[str, str]:
+    """`finish_and_render`, and when that fails, the reply saved as failed with its text; never raises.
+
+    A reply that is never finished keeps its stream active, which refuses every later message of the
+    conversation until the sweep: so a failure here must still end the stream, one way or another.
+    """
+    try:
+        return finish_and_render(stream_id, outcome, only_child)
+    except Exception:
+        logger.exception("finishing generation %s failed; saving it as failed", stream_id)
+    try:
+        fallback = GenerationOutcome(
+            text=outcome.text,
+            status=Message.Status.FAILED,
+            error="Something went wrong while saving this reply. Retry to generate it again.",
+            provider=outcome.provider,
+            model=outcome.model,
+        )
+        return finish_and_render(stream_id, fallback)
+    except Exception:
+        # The database itself is unreachable: the listeners are told, and the sweep saves the text from Redis
+        # once the database is back (the stream's alive mark goes with the done entry).
+        logger.exception("saving generation %s as failed failed too", stream_id)
+        return Message.Status.FAILED, UNSAVED_REPLY_HTML
+
+
 async def in_thread(function, *args):
     """Run database work of a generation in a worker thread, returning its connection to the pool after.
 
@@ -191,11 +224,12 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         assert prepared is not None and prepared.provider is not None and prepared.request is not None
         async with contextlib.aclosing(prepared.provider.stream(prepared.request)) as events:
             async for event in events:
-                if isinstance(event, TextDelta) and event.text:
+                text = strip_unsafe(event.text) if isinstance(event, TextDelta) else ""
+                if text:
                     if state["first_token"] is None:
                         state["first_token"] = time.monotonic()
-                    state["parts"].append(event.text)
-                    await publisher.add(event.text)
+                    state["parts"].append(text)
+                    await publisher.add(text)
                 elif isinstance(event, Finished):
                     state["finished"] = event
 
@@ -242,7 +276,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         )
         await publisher.drain()  # what is still buffered goes out before the database write
         only_child = prepared.only_child if prepared else False
-        final_status, html_fragment = await in_thread(finish_and_render, stream_id, outcome, only_child)
+        final_status, html_fragment = await in_thread(finish_safely, stream_id, outcome, only_child)
         await publisher.finish(status=final_status, html_fragment=html_fragment)
 
 
@@ -283,19 +317,26 @@ def sweep_stale_streams(*, older_than_seconds: int = 60) -> int:
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
     swept = 0
-    for stream in Stream.objects.filter(status=Stream.Status.ACTIVE, created_at__lt=cutoff).select_related("message"):
-        if client.exists(streams.alive_key(stream.id)):
-            continue
-        text = streams.delta_text(client.xrange(streams.stream_key(stream.id)))
-        outcome = GenerationOutcome(
-            text=text,
-            status=Message.Status.FAILED,
-            error="The reply was interrupted (the server stopped while writing it). Retry to generate it again.",
-        )
-        final_status, html_fragment = finish_and_render(stream.id, outcome)
-        client.xadd(
-            streams.stream_key(stream.id), streams.done_payload(status=final_status, html_fragment=html_fragment)
-        )
-        client.expire(streams.stream_key(stream.id), streams.STREAM_TTL_SECONDS)
-        swept += 1
+    stale = Stream.objects.filter(status=Stream.Status.ACTIVE, created_at__lt=cutoff).values_list("id", flat=True)
+    for stream_id in list(stale):
+        # Each stream on its own: one that cannot be finished must not stop the sweep of the others.
+        try:
+            swept += _sweep_stream(client, stream_id)
+        except Exception:
+            logger.exception("sweeping stream %s failed", stream_id)
     return swept
+
+
+def _sweep_stream(client: redis.Redis, stream_id: uuid.UUID) -> int:
+    if client.exists(streams.alive_key(stream_id)):
+        return 0
+    text = streams.delta_text(client.xrange(streams.stream_key(stream_id)))
+    outcome = GenerationOutcome(
+        text=text,
+        status=Message.Status.FAILED,
+        error="The reply was interrupted (the server stopped while writing it). Retry to generate it again.",
+    )
+    final_status, html_fragment = finish_safely(stream_id, outcome)
+    client.xadd(streams.stream_key(stream_id), streams.done_payload(status=final_status, html_fragment=html_fragment))
+    client.expire(streams.stream_key(stream_id), streams.STREAM_TTL_SECONDS)
+    return 1

@@ -70,16 +70,24 @@ SOURCES_INSTRUCTION = (
 )
 
 
+def _neutralise(text: str) -> str:
+    """Passage text that cannot close its block or open another: angle brackets become look-alikes."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
+def _attribute(text: str) -> str:
+    """A title or heading as an attribute value: on one line, with no quote or angle bracket to end it early."""
+    return " ".join(_neutralise(text).replace('"', "″").split())
+
+
 def system_with_sources(system: str, sources) -> str:
     """The conversation's system prompt plus the retrieved passages in numbered, delimited blocks."""
     if not sources:
         return system
     blocks = []
     for source in sources:
-        where = " > ".join(part for part in (source.title, source.chapter, source.section) if part)
-        # The delimiter cannot be closed from inside a passage: angle brackets in the text are neutralised.
-        text = source.text.replace("<", "‹").replace(">", "›")
-        blocks.append(f'<source id="{source.number}" from="{where}">\n{text}\n</source>')
+        where = " > ".join(_attribute(part) for part in (source.title, source.chapter, source.section) if part)
+        blocks.append(f'<source id="{int(source.number)}" from="{where}">\n{_neutralise(source.text)}\n</source>')
     parts = [system.strip()] if system.strip() else []
     parts.append(SOURCES_INSTRUCTION)
     parts.append("<sources>\n" + "\n".join(blocks) + "\n</sources>")

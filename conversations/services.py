@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import ProviderKey, User
 from accounts.services import message_quota_consume, preferences_get
 from chatbot.errors import UserFacingError
+from chatbot.text import clean_json, clean_text
 from conversations.models import ChatProvider, ContextOptimization, Conversation, Message, Stream, UsageLog
 
 MAX_MESSAGE_LENGTH = 20_000
@@ -101,7 +102,7 @@ def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversatio
 
 
 def _clean_content(content: str) -> str:
-    content = (content or "").strip()
+    content = clean_text(content or "").strip()
     if not content:
         raise ValueError("Write a message first.")
     if len(content) > MAX_MESSAGE_LENGTH:
@@ -229,17 +230,19 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     if stream is None or stream.status != Stream.Status.ACTIVE:
         return None
     message = stream.message
-    message.content = outcome.text
+    # Model output is outside text: cleaned here, at the one write of a reply, so no content can make it fail
+    # (a NUL would, and then the stream would stay active and refuse the conversation's next messages).
+    message.content = clean_text(outcome.text)
     message.status = outcome.status
-    message.error = outcome.error
+    message.error = clean_text(outcome.error)
     message.provider = outcome.provider or message.provider
     message.model = outcome.model or message.model
     message.input_tokens = outcome.input_tokens
     message.output_tokens = outcome.output_tokens
     message.latency_ms = outcome.latency_ms
     message.time_to_first_token_ms = outcome.time_to_first_token_ms
-    message.provider_metadata = outcome.provider_metadata or {}
-    message.metadata = {**message.metadata, **(outcome.metadata or {})}
+    message.provider_metadata = clean_json(outcome.provider_metadata or {})
+    message.metadata = {**message.metadata, **clean_json(outcome.metadata or {})}
     message.save(update_fields=FINISHED_MESSAGE_FIELDS)
     stream.status = STREAM_STATUS[outcome.status]
     stream.finished_at = timezone.now()

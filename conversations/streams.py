@@ -18,6 +18,7 @@ import contextlib
 import html
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -78,13 +79,22 @@ async def request_stop(stream_id) -> None:
         publisher.stop()
 
 
+_SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_SSE_FIELD_BREAK = re.compile(r"[\r\n\x00]")
+
+
 def sse_event(event: str, data: str, event_id: str | None = None) -> bytes:
-    """One Server-Sent Event; multi-line data becomes several data: lines, as the format requires."""
+    """One Server-Sent Event that nothing in `data` can end early or forge.
+
+    Browsers end a line at CRLF, a lone LF or a lone CR, so the data is split on all three and each piece sent as
+    its own `data:` line (the browser joins them with LF). The event name and id are single-line fields: any line
+    break (or NUL, which voids an id) is removed from them, so they cannot start another field or event.
+    """
     lines = []
     if event_id:
-        lines.append(f"id: {event_id}")
-    lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in data.split("\n"))
+        lines.append(f"id: {_SSE_FIELD_BREAK.sub('', event_id)}")
+    lines.append(f"event: {_SSE_FIELD_BREAK.sub('', event)}")
+    lines.extend(f"data: {line}" for line in _SSE_LINE_BREAK.split(data))
     return ("\n".join(lines) + "\n\n").encode()
 
 

@@ -16,11 +16,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.services import ClientInfo
 from chatbot.llm.anthropic import MODELS
+from chatbot.text import clean_text
 from conversations import selectors, services, streams
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
 
-_EVENT_ID = re.compile(r"^\d+-\d+$")
+_EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
 def _model_choices(current: str | None = None) -> list[tuple[str, str]]:
@@ -249,7 +250,7 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
     model = request.POST.get("model", conversation.model)
     if model not in dict(_model_choices(conversation.model)):
         return HttpResponse("Unknown model.", status=400)
-    system_prompt = request.POST.get("system_prompt", "")[:10_000]
+    system_prompt = clean_text(request.POST.get("system_prompt", ""))[:10_000]
     services.conversation_update_settings(
         conversation=conversation,
         model=model,
@@ -287,7 +288,7 @@ def conversation_shared(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @require_POST
 def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    title = " ".join(request.POST.get("title", "").split())[:500]
+    title = " ".join(clean_text(request.POST.get("title", "")).split())[:500]
     if not title:
         return HttpResponse("A title cannot be empty.", status=400)
     conversation.title = title
@@ -310,7 +311,7 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @login_required
 @require_GET
 def conversation_search(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:200]
+    query = clean_text(request.GET.get("q", "")).strip()[:200]
     results = list(selectors.message_search(user=request.user, query=query, limit=30)) if query else []
     return render(request, "conversations/search.html", {"query": query, "results": results})
 
@@ -337,6 +338,15 @@ async def _owned_stream(request: HttpRequest, stream_id: uuid.UUID) -> Stream:
     return await sync_to_async(_owned_stream_or_404)(request, stream_id)
 
 
+def _stream_cursor(last_event_id: str | None) -> str:
+    """The Redis stream id to resume after, or the start: anything else (a line break, a number Redis cannot
+    hold) would make the shared XREAD of every stream on this process fail."""
+    match = _EVENT_ID.fullmatch(last_event_id or "")
+    if match is None or max(int(part) for part in match.groups()) >= 2**64:
+        return "0-0"
+    return last_event_id
+
+
 async def _finished_events(stream: Stream):
     html_fragment = await sync_to_async(render_reply)(stream.message)
     yield streams.sse_event("done", html_fragment)
@@ -345,9 +355,7 @@ async def _finished_events(stream: Stream):
 @require_GET
 async def stream_events(request: HttpRequest, stream_id: uuid.UUID) -> StreamingHttpResponse:
     stream = await _owned_stream(request, stream_id)
-    last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0-0"
-    if not _EVENT_ID.match(last_event_id):
-        last_event_id = "0-0"
+    last_event_id = _stream_cursor(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
     exists = await streams.redis_client().exists(streams.stream_key(stream.id))
     if stream.status != Stream.Status.ACTIVE and not exists:
         body = _finished_events(stream)  # long finished: its Redis record has expired

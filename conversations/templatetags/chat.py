@@ -17,11 +17,18 @@ def _rendered(key: tuple, content: str) -> str:
 
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
-_CODE = re.compile(r"(<pre>.*?</pre>|<code>.*?</code>)", re.S)
+# What is not a text node to rewrite: code (inline and blocks), links (a citation link inside a link would nest
+# anchors), and every other tag, whose attribute values (always double-quoted in the sanitiser's output) may hold
+# "[1]" or ">".
+_NOT_TEXT = re.compile(
+    r"""(<pre\b.*?</pre>|<code\b.*?</code>|<a\b.*?</a>|<(?:[^>"']|"[^"]*"|'[^']*')*>)""",
+    re.S,
+)
 
 
 def link_citations(html: str, message_id, numbers: set[int]) -> str:
-    """Turn [n] into a link to source n below the reply, outside code, only for sources that exist."""
+    """Turn [n] in the text into a link to source n below the reply (not in code, links or attributes), only
+    for sources that exist."""
 
     def replace(match: re.Match) -> str:
         number = int(match.group(1))
@@ -32,7 +39,7 @@ def link_citations(html: str, message_id, numbers: set[int]) -> str:
             f'aria-label="Source {number}">[{number}]</a></sup>'
         )
 
-    parts = _CODE.split(html)
+    parts = _NOT_TEXT.split(html)
     return "".join(part if index % 2 else _CITATION.sub(replace, part) for index, part in enumerate(parts))
 
 

@@ -15,12 +15,19 @@ from django.db.models import Max
 
 from accounts.models import User
 from chatbot.errors import UserFacingError
+from chatbot.text import clean_text
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 
 logger = logging.getLogger(__name__)
 
+MAX_DOCUMENT_CHARACTERS = 2_000_000  # what the editor may save as one version
+
 
 class UploadRejected(UserFacingError):
+    pass
+
+
+class RenameRejected(UserFacingError):
     pass
 
 
@@ -31,7 +38,7 @@ class UploadResult:
 
 
 def _title_from(filename: str) -> str:
-    stem = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    stem = clean_text(filename).rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return " ".join(stem.replace("_", " ").replace("-", " ").split())[:300] or "Untitled"
 
 
@@ -73,7 +80,7 @@ def _store_upload(
 ) -> Document:
     document = Document(
         owner=owner,
-        title=(title or _title_from(filename))[:300],
+        title=(clean_text(title).strip() or _title_from(filename))[:300],
         kind=Document.Kind.CODE if kind == "code" else Document.Kind.TEXT,
         source=Document.Source.UPLOAD,
         original_name=filename[-255:],
@@ -196,10 +203,26 @@ def document_create(*, owner: User, title: str, content: str) -> Document:
     """A document written in the app: version 1 is its content; it is embedded like an upload."""
     with transaction.atomic():
         document = Document.objects.create(
-            owner=owner, title=title[:300] or "Untitled", source=Document.Source.MANUAL, mime_type="text/markdown"
+            owner=owner,
+            title=clean_text(title).strip()[:300] or "Untitled",
+            source=Document.Source.MANUAL,
+            mime_type="text/markdown",
         )
-        DocumentVersion.objects.create(document=document, number=1, content=content, author=owner)
+        DocumentVersion.objects.create(document=document, number=1, content=clean_text(content), author=owner)
         _queue_ingestion(document)
+    return document
+
+
+def document_rename(*, document: Document, title: str) -> Document:
+    """A new title, on one line; lists, passages and the sources of later answers read it from the row."""
+    title = " ".join(clean_text(title).split())
+    limit = Document._meta.get_field("title").max_length
+    if not title:
+        raise RenameRejected("A title cannot be empty.")
+    if len(title) > limit:
+        raise RenameRejected(f"A title can be {limit} characters long at most; this one has {len(title)}.")
+    document.title = title
+    document.save(update_fields=["title", "updated_at"])
     return document
 
 
@@ -259,7 +282,7 @@ def document_save_version(
         _first_version_from_file(document)
         number = (document.versions.aggregate(last=Max("number"))["last"] or 0) + 1
         version = DocumentVersion.objects.create(
-            document=document, number=number, content=content, author=author, created_by=created_by
+            document=document, number=number, content=clean_text(content), author=author, created_by=created_by
         )
         Document.objects.filter(id=document.id).update(status=Document.Status.PENDING, progress=0, error="")
         _queue_ingestion(document)
@@ -271,17 +294,22 @@ def document_restore_version(*, version: DocumentVersion, author: User) -> Docum
 
 
 def suggestions_create(*, version: DocumentVersion, user: User, items: list[dict]) -> list[Suggestion]:
-    """Store suggestions whose original text really occurs in the version (others cannot be applied)."""
+    """Store suggestions whose original text really occurs in the version (others cannot be applied).
+
+    The items come from a model's output: any field may be missing, not a string, or hold a NUL.
+    """
+
+    def text(item: dict, name: str) -> str:
+        value = item.get(name) if isinstance(item, dict) else None
+        return clean_text(value) if isinstance(value, str) else ""
+
     valid = [
-        Suggestion(
-            version=version,
-            user=user,
-            original_text=item["original_text"],
-            suggested_text=item["suggested_text"],
-            description=item.get("description", "")[:1000],
+        Suggestion(version=version, user=user, original_text=original, suggested_text=suggested, description=about)
+        for original, suggested, about in (
+            (text(item, "original_text"), text(item, "suggested_text"), text(item, "description")[:1000])
+            for item in items
         )
-        for item in items
-        if item.get("original_text") and item["original_text"] in version.content and item.get("suggested_text")
+        if original and suggested and original in version.content
     ]
     return Suggestion.objects.bulk_create(valid)
 

@@ -4,13 +4,15 @@ import difflib
 import uuid
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import registered_required
+from chatbot import downloads
+from chatbot.text import clean_text
 from documents import selectors, services
-from documents.models import Chunk, DocumentVersion, Suggestion
+from documents.models import Chunk, Document, DocumentVersion, Suggestion
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
 
 MAX_FILES_PER_UPLOAD = 20
@@ -78,23 +80,23 @@ def document_delete(request: HttpRequest, document_id: uuid.UUID) -> HttpRespons
 @registered_required
 def document_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        title = request.POST.get("title", "").strip()
-        content = request.POST.get("content", "")
+        title = clean_text(request.POST.get("title", "")).strip()
+        content = clean_text(request.POST.get("content", ""))
         if not title or not content.strip():
             messages.error(request, "A document needs a title and some text.")
+            return render(request, "documents/new.html", {"title": title, "content": content}, status=400)
+        if len(content) > services.MAX_DOCUMENT_CHARACTERS:
+            messages.error(request, "The document is too long to save (2 million characters at most).")
             return render(request, "documents/new.html", {"title": title, "content": content}, status=400)
         document = services.document_create(owner=request.user, title=title, content=content)
         return redirect("documents:detail", document.id)
     return render(request, "documents/new.html", {})
 
 
-@registered_required
-@require_GET
-def document_detail(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
-    document = selectors.document_get(user=request.user, document_id=document_id)
+def _detail_context(request: HttpRequest, document: Document) -> dict:
     versions = list(document.versions.order_by("-number"))
     latest = versions[0] if versions else None
-    context = {
+    return {
         "document": document,
         "versions": versions,
         "latest": latest,
@@ -105,19 +107,78 @@ def document_detail(request: HttpRequest, document_id: uuid.UUID) -> HttpRespons
             if document.owner_id == request.user.id
             else []
         ),
+        "title_max_length": Document._meta.get_field("title").max_length,
     }
-    return render(request, "documents/detail.html", context)
+
+
+@registered_required
+@require_GET
+def document_detail(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    document = selectors.document_get(user=request.user, document_id=document_id)
+    return render(request, "documents/detail.html", _detail_context(request, document))
+
+
+@registered_required
+@require_GET
+def document_original(request: HttpRequest, document_id: uuid.UUID) -> HttpResponseBase:
+    """The uploaded file as it was sent; a document written here has none, so its latest text as Markdown."""
+    document = selectors.document_get(user=request.user, document_id=document_id)
+    if document.file:
+        name = document.original_name or document.file.name.rsplit("/", 1)[-1]
+        return downloads.stored_file_response(
+            request=request, file=document.file, filename=name, mime_type=document.mime_type
+        )
+    latest = document.versions.order_by("-number").first()
+    if latest is None:
+        raise Http404("This document has neither a file nor any text.")
+    response = HttpResponse(latest.content.encode(), content_type="text/markdown; charset=utf-8")
+    # A title is not a path: its slashes stay part of the name.
+    name = document.title.replace("/", "_").replace("\\", "_") + ".md"
+    response["Content-Disposition"] = downloads.content_disposition("attachment", name)
+    return downloads.protect(response)
+
+
+@registered_required
+@require_POST
+def document_rename(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
+    """Rename from the detail page: htmx swaps the heading in place; without JavaScript, back to the page."""
+    document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
+    submitted = request.POST.get("title", "")
+    try:
+        services.document_rename(document=document, title=submitted)
+    except services.RenameRejected as exc:
+        context = {
+            **_detail_context(request, document),
+            "rename_error": exc.user_message,
+            "title_value": clean_text(submitted),
+        }
+        if request.htmx:
+            response = render(request, "documents/partials/document_heading.html", context, status=400)
+            response["HX-Retarget"] = "#document-heading"
+            response["HX-Reswap"] = "outerHTML"
+            return response
+        return render(request, "documents/detail.html", context, status=400)
+    if request.htmx:
+        context = {
+            "document": document,
+            "editable": True,
+            "renamed": True,
+            "title_max_length": Document._meta.get_field("title").max_length,
+        }
+        return render(request, "documents/partials/document_heading.html", context)
+    messages.success(request, f"Renamed to “{document.title}”.")
+    return redirect("documents:detail", document.id)
 
 
 @registered_required
 @require_POST
 def document_save(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
     document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
-    content = request.POST.get("content", "")
+    content = clean_text(request.POST.get("content", ""))
     if not content.strip():
         messages.error(request, "The document cannot be empty. Delete it instead.")
         return redirect("documents:detail", document.id)
-    if len(content) > 2_000_000:
+    if len(content) > services.MAX_DOCUMENT_CHARACTERS:
         messages.error(request, "The document is too long to save (2 million characters at most).")
         return redirect("documents:detail", document.id)
     version = services.document_save_version(document=document, content=content, author=request.user)

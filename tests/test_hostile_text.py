@@ -228,3 +228,22 @@ def test_model_output_with_nul_and_bare_cr_streams_saves_and_frees_the_chat(live
     assert reply.content == "Start here\nevent: done\ndata: <p>forged</p>\n\n the end"
     response = client.post(f"/c/{conversation.id}/messages/", {"content": "next"})
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.django_db
+def test_a_document_written_with_nul_is_saved_clean_and_suggestions_survive_odd_model_output(user_client, user):
+    from documents.models import Document, DocumentVersion
+    from documents.services import suggestions_create
+
+    response = user_client.post("/documents/new/", {"title": "No\x00tes", "content": "Line\x00 one\r\nLine two"})
+    assert response.status_code == 302
+    document = Document.objects.get(owner=user)
+    version = DocumentVersion.objects.get(document=document)
+    assert (document.title, version.content) == ("Notes", "Line one\nLine two")
+    items = [
+        {"original_text": "Line one", "suggested_text": "First\x00 line", "description": None},
+        {"original_text": 5, "suggested_text": "x"},
+        "not an object",
+    ]
+    created = suggestions_create(version=version, user=user, items=items)
+    assert [(s.original_text, s.suggested_text, s.description) for s in created] == [("Line one", "First line", "")]

@@ -125,8 +125,23 @@ def provider_key_test(*, key: ProviderKey, client: ClientInfo) -> tuple[bool, st
 KEY_LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
-def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> tuple[str, dict] | None:
-    """The user's active key for a provider (decrypted) and its settings, for one reply; audited as a use."""
+@dataclass(frozen=True)
+class KeyUse:
+    """A user's key handed to a provider for one call, with the audit row that records the use."""
+
+    secret: str
+    config: dict
+    key_id: uuid.UUID
+    key_hint: str
+    audit_id: uuid.UUID
+
+
+def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> KeyUse | None:
+    """The user's active key for a provider (decrypted) and its settings, for one reply; audited as a use.
+
+    The use is recorded as a success when the key is handed over; `key_use_failed` marks it failed when the
+    provider then refuses the call.
+    """
     key = ProviderKey.objects.filter(user=user, provider=provider, is_active=True).first()
     if key is None:
         return None
@@ -137,17 +152,32 @@ def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> t
     # Shown as "used 3 minutes ago": a write per minute is enough; the audit log records every use.
     if key.last_used_at is None or now - key.last_used_at >= KEY_LAST_USED_PRECISION:
         ProviderKey.objects.filter(id=key.id).update(last_used_at=now)
-    audit_log_write(user=user, provider=provider, action=Action.USE, client=client)
-    return secret, key.config
+    audit = audit_log_write(user=user, provider=provider, action=Action.USE, client=client)
+    return KeyUse(secret=secret, config=key.config, key_id=key.id, key_hint=key.key_hint, audit_id=audit.id)
 
 
-def anthropic_credentials(*, user: User, client: ClientInfo) -> tuple[str, str | None] | None:
-    """(API key, base URL) for a call to Anthropic on the user's behalf: their own key first, then the operator's."""
+def key_use_failed(*, audit_id: uuid.UUID, error: str) -> None:
+    """The call a key was used for failed at the provider: its use is recorded as failed, with why."""
+    KeyAuditLog.objects.filter(id=audit_id).update(success=False, error_message=error[:2000])
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a call to a provider needs; `key` is the user's own key, None for the operator's."""
+
+    api_key: str
+    base_url: str | None
+    key: KeyUse | None = None
+
+
+def anthropic_credentials(*, user: User, client: ClientInfo) -> Credentials | None:
+    """The key and base URL for a call to Anthropic on the user's behalf: their own key first, then the operator's."""
     own = provider_key_for_chat(user=user, provider="anthropic", client=client)
-    api_key, config = own if own else (settings.ANTHROPIC_API_KEY, {})
-    if not api_key:
+    if own is not None:
+        return Credentials(own.secret, own.config.get("base_url") or settings.ANTHROPIC_BASE_URL or None, own)
+    if not settings.ANTHROPIC_API_KEY:
         return None
-    return api_key, config.get("base_url") or settings.ANTHROPIC_BASE_URL or None
+    return Credentials(settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL or None)
 
 
 def provider_keys_rotate() -> tuple[int, int]:

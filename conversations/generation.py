@@ -24,7 +24,7 @@ from django.db import connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.services import ClientInfo, anthropic_credentials
+from accounts.services import ClientInfo, KeyUse, anthropic_credentials
 from chatbot.llm.anthropic import AnthropicProvider
 from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta
 from chatbot.llm.offline import OfflineProvider
@@ -52,23 +52,36 @@ class Prepared:
     # The reply answers a message sent just now, so it has no siblings (no second reply can start beside it
     # while it streams): its bubble needs no branch arrows, nor a query to count them.
     only_child: bool = False
+    key: KeyUse | None = None  # the user's own key, when it is theirs that the provider is called with
+    guest: bool = False
 
 
-def resolve_provider(*, conversation, client: ClientInfo) -> tuple[Provider | None, str, ProviderError | None]:
+def resolve_provider(
+    *, conversation, client: ClientInfo
+) -> tuple[Provider | None, str, ProviderError | None, KeyUse | None]:
     """The provider for a conversation: the user's own key first (audited), then the operator's."""
     if conversation.provider == ChatProvider.OFFLINE:
-        return OfflineProvider(), ChatProvider.OFFLINE, None
+        return OfflineProvider(), ChatProvider.OFFLINE, None, None
     if conversation.provider == ChatProvider.ANTHROPIC:
         credentials = anthropic_credentials(user=conversation.user, client=client)
         if credentials is None:
-            return None, ChatProvider.ANTHROPIC, ProviderError(ProviderError.NO_KEY)
-        api_key, base_url = credentials
-        return AnthropicProvider(api_key=api_key, base_url=base_url), "anthropic", None
+            return None, ChatProvider.ANTHROPIC, ProviderError(ProviderError.NO_KEY), None
+        provider = AnthropicProvider(api_key=credentials.api_key, base_url=credentials.base_url)
+        return provider, "anthropic", None, credentials.key
     return (
         None,
         conversation.provider,
         ProviderError(ProviderError.NO_KEY, f"{conversation.provider} is not supported yet"),
+        None,
     )
+
+
+def failure_metadata(*, error: ProviderError, provider_name: str, key: KeyUse | None, guest: bool) -> dict:
+    """What the failed bubble needs to say which key failed and link to where it is fixed."""
+    failure: dict = {"kind": error.kind, "provider": provider_name, "guest": guest}
+    if key is not None:
+        failure.update(key_id=str(key.key_id), key_hint=key.key_hint)
+    return {"failure": failure}
 
 
 def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: Generation | None = None) -> Prepared:
@@ -93,7 +106,7 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
             tokens_after=fitted.tokens_after,
             left_out=fitted.left_out,
         )
-    provider, provider_name, error = resolve_provider(conversation=conversation, client=client)
+    provider, provider_name, error, key = resolve_provider(conversation=conversation, client=client)
     sources = _sources_for(conversation, history) if error is None else []
     request = ChatRequest(
         model=conversation.model,
@@ -110,6 +123,8 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         error=error,
         metadata=metadata,
         only_child=question is not None,
+        key=key,
+        guest=conversation.user.is_guest,
     )
 
 
@@ -211,6 +226,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
     error = ""
     status = Message.Status.FAILED
     consumer: asyncio.Task | None = None
+    failure: dict = {}
+    key_failure: tuple[uuid.UUID, str] | None = None
 
     def on_stop() -> None:
         # From the Stop button (this process) or the outbox's check of the Stop flag (any process).
@@ -252,6 +269,12 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
     except ProviderError as exc:
         logger.warning("generation %s failed: %s", stream_id, exc)
         error = exc.user_message
+        if prepared is not None:
+            failure = failure_metadata(
+                error=exc, provider_name=prepared.provider_name, key=prepared.key, guest=prepared.guest
+            )
+            if prepared.key is not None and exc.kind != ProviderError.NO_KEY:
+                key_failure = (prepared.key.audit_id, str(exc))
     except asyncio.CancelledError:
         error = "The reply was interrupted because the server is shutting down."
         raise
@@ -272,7 +295,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             latency_ms=int((time.monotonic() - started) * 1000),
             time_to_first_token_ms=int((first - started) * 1000) if first else None,
             provider_metadata=finished.provider_metadata if finished else {},
-            metadata=prepared.metadata if prepared else {},
+            metadata={**(prepared.metadata if prepared else {}), **failure},
+            key_failure=key_failure,
         )
         await publisher.drain()  # what is still buffered goes out before the database write
         only_child = prepared.only_child if prepared else False

@@ -12,7 +12,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import ProviderKey, User
-from accounts.services import message_quota_consume, preferences_get
+from accounts.services import key_use_failed, message_quota_consume, preferences_get
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_json, clean_text
 from conversations.models import ChatProvider, ContextOptimization, Conversation, Message, Stream, UsageLog
@@ -199,6 +199,8 @@ class GenerationOutcome:
     time_to_first_token_ms: int | None = None
     provider_metadata: dict | None = None
     metadata: dict | None = None
+    # A user's key that the provider refused: (the audit row of that use, what the provider said).
+    key_failure: tuple[uuid.UUID, str] | None = None
 
 
 STREAM_STATUS = {
@@ -244,6 +246,9 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     message.provider_metadata = clean_json(outcome.provider_metadata or {})
     message.metadata = {**message.metadata, **clean_json(outcome.metadata or {})}
     message.save(update_fields=FINISHED_MESSAGE_FIELDS)
+    if outcome.key_failure is not None:
+        audit_id, error = outcome.key_failure
+        key_use_failed(audit_id=audit_id, error=clean_text(error))
     stream.status = STREAM_STATUS[outcome.status]
     stream.finished_at = timezone.now()
     stream.save(update_fields=["status", "finished_at"])

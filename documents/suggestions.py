@@ -9,7 +9,7 @@ import anthropic
 from django.conf import settings
 
 from accounts.models import User
-from accounts.services import ClientInfo, anthropic_credentials
+from accounts.services import ClientInfo, anthropic_credentials, key_use_failed
 from documents.models import Document
 from documents.services import _first_version_from_file, suggestions_create
 
@@ -31,7 +31,9 @@ def _parse_items(text: str) -> list[dict]:
         return []
     try:
         items = json.loads(match.group(0))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # model output: malformed, or nested past the parser's depth
+        return []
+    if not isinstance(items, list):
         return []
     return [item for item in items if isinstance(item, dict)][:10]
 
@@ -47,8 +49,7 @@ def suggest_improvements(*, document: Document, user: User) -> int:
     version = document.versions.order_by("-number").first()
     if version is None or not version.content.strip():
         raise SuggestionsUnavailable("No suggestions: the document has no text yet.")
-    api_key, base_url = credentials
-    client = anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=1, timeout=60)
+    client = anthropic.Anthropic(api_key=credentials.api_key, base_url=credentials.base_url, max_retries=1, timeout=60)
     try:
         with client.messages.stream(
             model=settings.ANTHROPIC_DEFAULT_MODEL,
@@ -57,6 +58,8 @@ def suggest_improvements(*, document: Document, user: User) -> int:
         ) as stream:
             text = stream.get_final_text()
     except anthropic.AnthropicError as exc:
+        if credentials.key is not None:
+            key_use_failed(audit_id=credentials.key.audit_id, error=f"{type(exc).__name__}: {exc}")
         raise SuggestionsUnavailable(
             f"The model could not be asked for suggestions right now ({type(exc).__name__})."
         ) from exc

@@ -98,7 +98,8 @@ def test_deactivate_and_delete_are_audited(user_client, user):
 
 def test_a_chat_use_decrypts_and_audits(user):
     provider_key_save(user=user, provider="anthropic", api_key=SECRET, client=SYSTEM)
-    assert provider_key_for_chat(user=user, provider="anthropic", client=SYSTEM) == (SECRET, {})
+    use = provider_key_for_chat(user=user, provider="anthropic", client=SYSTEM)
+    assert (use.secret, use.config) == (SECRET, {})
     key = ProviderKey.objects.get(user=user)
     assert key.last_used_at is not None
     assert KeyAuditLog.objects.filter(user=user, action="use", success=True).count() == 1

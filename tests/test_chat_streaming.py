@@ -171,6 +171,31 @@ def test_provider_failures_are_explained_in_the_bubble(live_client, key, config,
     assert message.status == "failed" and expected in message.error
 
 
+def test_a_refused_key_is_named_and_linked_in_the_bubble_and_its_use_audited_as_failed(live_client):
+    client = live_client(with_key(UserFactory(), key="sk-ant-revoked-key-00w9xz"))
+    key = client.user.provider_keys.get()
+    conversation, url = start_chat(client, "Hello?")
+    done = list(client.events(url))[-1].data
+    assert "rejected the API key" in done and "…w9xz" in done
+    assert f'href="/settings/keys/#key-{key.id}"' in done
+    use = KeyAuditLog.objects.get(user=client.user, action="use")
+    assert use.success is False and "authentication" in use.error_message
+    assert reply_of(conversation).metadata["failure"] == {
+        "kind": "authentication", "provider": "anthropic", "guest": False, "key_id": str(key.id), "key_hint": "w9xz",
+    }  # fmt: skip
+    # The page shows the same explanation as the stream did.
+    assert f'href="/settings/keys/#key-{key.id}"' in client.get(f"/c/{conversation.id}/").text
+
+
+def test_any_failed_call_records_the_keys_use_as_failed(live_client):
+    client = live_client(with_key(UserFactory()))
+    _, url = start_chat(client, "Hello [[429]]")
+    assert "rate limiting" in list(client.events(url))[-1].data
+    # The key was accepted but the call failed all the same: the use did not give the user an answer.
+    use = KeyAuditLog.objects.get(user=client.user, action="use")
+    assert use.success is False and "rate_limited" in use.error_message
+
+
 @pytest.mark.parametrize(
     ("marker", "expected"),
     [("[[429]]", "rate limiting"), ("[[too-long]]", "too long for the model"), ("[[500]]", "returned an error")],

@@ -57,9 +57,10 @@ class ProviderError(Exception):
     OTHER = "other"
 
     MESSAGES = {
-        NO_KEY: "No API key is configured for this model. Add one in Settings → API keys, or switch this "
-        "conversation to the offline assistant.",
-        AUTHENTICATION: "The provider rejected the API key. Check it in Settings → API keys.",
+        # The bubble adds what the reader can do about a key (a link to it, or to sign up): see Failure.
+        NO_KEY: "No API key is configured for this model. You can switch this conversation to the offline "
+        "assistant in its settings.",
+        AUTHENTICATION: "The provider rejected the API key.",
         RATE_LIMITED: "The provider is rate limiting requests right now. Wait a moment and retry.",
         OVERLOADED: "The provider is overloaded right now. Retry in a moment.",
         CONTEXT_TOO_LONG: "This conversation is too long for the model. Start a new conversation or shorten "

@@ -43,6 +43,9 @@ async def application(scope, receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            from documents.embedding import warm_up_in_background
+
+            warm_up_in_background()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from conversations.generation import shutdown

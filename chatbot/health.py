@@ -69,6 +69,13 @@ CHECKS: dict[str, Callable[[], str | None]] = {
 }
 
 
+def warm_up_checks() -> dict[str, tuple[str, str]]:
+    """What a process loads in the background after it starts: {name: (state, words)}; "loading" is not a fault."""
+    from documents.embedding import warm_up_state
+
+    return {"embeddings": warm_up_state()}
+
+
 def run_checks() -> dict[str, str]:
     results: dict[str, str] = {}
     database_down = False

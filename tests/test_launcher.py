@@ -267,3 +267,16 @@ def test_a_port_whose_last_connections_are_still_closing_is_free_again():
         assert _free_port("127.0.0.1", port) != port, "a port someone listens on is still taken"
     finally:
         held.close()
+
+
+def test_make_test_installs_chromium_or_says_the_one_command_to_run(tmp_path):
+    script = str(BASE_DIR / "scripts" / "ensure-chromium.sh")
+    present = subprocess.run(["bash", script], env={"CHROMIUM": "/bin/sh", "PATH": os.environ["PATH"]})
+    assert present.returncode == 0
+    # No chromium and no apt to install it with: stop, and say how.
+    (tmp_path / "id").symlink_to("/usr/bin/id")
+    missing = subprocess.run(
+        ["/bin/bash", script], env={"CHROMIUM": "/nonexistent", "PATH": str(tmp_path)}, capture_output=True, text=True
+    )
+    assert missing.returncode == 1
+    assert "sudo apt-get install chromium" in missing.stderr

@@ -25,6 +25,8 @@ from accounts.models import AutoApprovalSettings, Preferences, RetrievalSettings
 from conversations.models import Conversation, Message, Project, UsageLog, Vote
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 from documents.parsing import Section
+from documents.retrieval import RRF_K
+from documents.retrieval import Source as RetrievedSource
 
 DEFAULT_EMAIL = "demo@example.com"
 DEFAULT_PASSWORD = "demo-password-123"
@@ -200,10 +202,10 @@ CONVERSATIONS = (
             Turn(
                 "When should I use a topic and when a service in ROS 2?",
                 "Use a **topic** for continuous data that many nodes may read, such as laser scans or odometry: "
-                "publishers and subscribers don't know about each other and nothing is returned.\n\n"
+                "publishers and subscribers don't know about each other and nothing is returned [1].\n\n"
                 "Use a **service** when the caller needs an answer to a short request, for example resetting "
                 "an odometry estimate. If the work takes long and you want feedback or the ability to cancel, "
-                "use an **action** instead.",
+                "use an **action** instead [2].",
                 (
                     Source("Communication", "Topics", 0.82),
                     Source("Communication", "Services and actions", 0.79),
@@ -213,7 +215,7 @@ CONVERSATIONS = (
                 "My subscriber never receives the lidar scans, but ros2 topic list shows the topic. Why?",
                 "The most likely cause is a quality-of-service mismatch. Lidar drivers usually publish with the "
                 "sensor data profile (best effort). A subscriber asking for *reliable* delivery is incompatible "
-                "with a best-effort publisher, and the two silently never connect.\n\n"
+                "with a best-effort publisher, and the two silently never connect [1].\n\n"
                 "Run `ros2 topic info /scan --verbose` to compare the profiles, and subscribe with "
                 "`rclpy.qos.qos_profile_sensor_data`.",
                 (Source("Middleware", "DDS and quality of service", 0.88),),
@@ -221,9 +223,9 @@ CONVERSATIONS = (
             Turn(
                 "Calling a service from inside a timer callback hangs forever.",
                 "That is the classic executor deadlock: with a single-threaded executor, the timer callback "
-                "blocks while it waits, so the executor can never run the callback that delivers the response.\n"
+                "blocks while it waits, so the executor can never run the callback that delivers the response [1].\n"
                 "\nEither call the service asynchronously and handle the future in a done-callback, or use a "
-                "multi-threaded executor with the client in a separate (or reentrant) callback group.",
+                "multi-threaded executor with the client in a separate (or reentrant) callback group [1][2].",
                 (
                     Source("Execution", "Executors and callback groups", 0.91),
                     Source("Communication", "Services and actions", 0.64),
@@ -239,14 +241,14 @@ CONVERSATIONS = (
                 "Should my camera driver be a lifecycle node?",
                 "Yes, it is a good fit. In `on_configure` read the parameters and open the device; start "
                 "publishing only in `on_activate`. A launch file or lifecycle manager can then bring the camera "
-                "up in a known order and deactivate it without killing the process.",
+                "up in a known order and deactivate it without killing the process [1].",
                 (Source("Execution", "Lifecycle nodes", 0.86),),
             ),
             Turn(
                 "And how do I pass the resolution and frame rate?",
                 "Declare them as parameters with a type and a default, e.g. `width`, `height` and `fps`, and "
                 "load them from a YAML file in the launch file. To change them at run time, add a parameter "
-                "callback that rejects values the camera does not support.",
+                "callback that rejects values the camera does not support [1].",
                 (Source("Tooling", "Launch files and parameters", 0.84),),
             ),
         ),
@@ -260,7 +262,7 @@ CONVERSATIONS = (
                 "1. Pour off most of the fat and soften a chopped shallot.\n"
                 "2. Deglaze with a splash of white wine or stock and scrape up the browned bits.\n"
                 "3. Reduce by half, take the pan off the heat and swirl in a knob of cold butter.\n"
-                "4. Finish with lemon juice or a spoon of mustard, then taste for salt.",
+                "4. Finish with lemon juice or a spoon of mustard, then taste for salt [1][2].",
                 (
                     Source("Heat", "Pan sauces", 0.93),
                     Source("Staples", "Seasoning and tasting", 0.58),
@@ -269,7 +271,7 @@ CONVERSATIONS = (
             Turn(
                 "It tastes a bit flat.",
                 "Flatness usually means it needs salt; heaviness calls for acid. Add a pinch of salt first, "
-                "taste, then a few drops of lemon juice if it still feels heavy.",
+                "taste, then a few drops of lemon juice if it still feels heavy [1].",
                 (Source("Staples", "Seasoning and tasting", 0.9),),
             ),
         ),
@@ -322,7 +324,7 @@ def pseudo_embeddings(texts: list[str]) -> list[list[float]]:
 
 def _create_document(
     user: User, spec: DocumentSpec, created_at: datetime, vectors: dict[str, list[float]], tally: _Tally
-) -> Document:
+) -> tuple[Document, list[Chunk]]:
     content, spans = _render(spec, spec.sections)
     document = Document.objects.create(
         owner=user,
@@ -374,11 +376,34 @@ def _create_document(
         for ordinal, (section, start, end) in enumerate(spans)
     )
     tally.add(*chunks)
-    return document
+    return document, chunks
+
+
+def _cited(passages: dict[tuple[str, str], Chunk], source: Source, number: int) -> dict:
+    """A source as a real reply stores it: the chunk's id, title and text, so the page can show and link it."""
+    chunk = passages[source.chapter, source.section]
+    return RetrievedSource(
+        number=number,
+        chunk_id=chunk.id,
+        document_id=chunk.document_id,
+        title=chunk.document.title,
+        chapter=chunk.chapter,
+        section=chunk.section,
+        text=chunk.text,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        score=1 / (RRF_K + number),
+        similarity=source.score,
+    ).as_metadata()
 
 
 def _create_conversation(
-    user: User, spec: ConversationSpec, project: Project, started_at: datetime, tally: _Tally
+    user: User,
+    spec: ConversationSpec,
+    project: Project,
+    started_at: datetime,
+    passages: dict[tuple[str, str], Chunk],
+    tally: _Tally,
 ) -> list[Message]:
     conversation = Conversation.objects.create(
         user=user,
@@ -416,12 +441,7 @@ def _create_conversation(
             output_tokens=_token_estimate(turn.answer),
             latency_ms=180 + 15 * len(turn.answer.split()),
             time_to_first_token_ms=120,
-            metadata={
-                "sources": [
-                    {"chapter": source.chapter, "section": source.section, "score": source.score}
-                    for source in turn.sources
-                ]
-            },
+            metadata={"sources": [_cited(passages, source, number) for number, source in enumerate(turn.sources, 1)]},
             created_at=at,
         )
         messages += [question, answer]
@@ -487,10 +507,11 @@ def load_demo(
         )
         tally.add(user, address, preferences, retrieval, approval, project)
 
-        documents = [
+        created = [
             _create_document(user, spec, now - timedelta(days=12 - index), vectors, tally)
             for index, spec in enumerate(DOCUMENTS)
         ]
+        documents = [document for document, _ in created]
         cooking_v1 = documents[1].versions.get(number=1)
         suggestion = Suggestion.objects.create(
             version=cooking_v1,
@@ -501,8 +522,12 @@ def load_demo(
         )
         tally.add(suggestion)
 
+        # A turn's sources name their passage by chapter and section, unique across the demo documents.
+        passages = {(chunk.chapter, chunk.section): chunk for _, chunks in created for chunk in chunks}
         conversations = [
-            _create_conversation(user, spec, project, now - timedelta(days=len(CONVERSATIONS) - index, hours=2), tally)
+            _create_conversation(
+                user, spec, project, now - timedelta(days=len(CONVERSATIONS) - index, hours=2), passages, tally
+            )
             for index, spec in enumerate(CONVERSATIONS)
         ]
         first_answer = conversations[0][1]

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import html
 import math
+import re
 from io import StringIO
 from itertools import pairwise
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -90,10 +93,20 @@ def test_conversations_are_multi_turn_with_offline_answers_citing_sources():
         assert conversation.active_leaf_id == messages[-1].pk
         for answer in messages[1::2]:
             assert (answer.provider, answer.model) == ("offline", "offline")
-            assert answer.metadata["sources"]
-            for source in answer.metadata["sources"]:
-                assert set(source) == {"chapter", "section", "score"}
-                assert Chunk.objects.filter(owner=user, chapter=source["chapter"], section=source["section"]).exists()
+            sources = answer.metadata["sources"]
+            assert sources
+            # Stored as a real reply stores them: the cited chunk (which the page links to), numbered as the
+            # reply's [n] markers.
+            assert [source["n"] for source in sources] == list(range(1, len(sources) + 1))
+            assert set(re.findall(r"\[(\d+)\]", answer.content)) == {str(source["n"]) for source in sources}
+            for source in sources:
+                chunk = Chunk.objects.select_related("document").get(id=source["chunk_id"], owner=user)
+                assert (source["chapter"], source["section"]) == (chunk.chapter, chunk.section)
+                assert (source["title"], source["text"], source["document_id"]) == (
+                    chunk.document.title,
+                    chunk.text,
+                    str(chunk.document_id),
+                )
 
     vote = Vote.objects.get(user=user)
     assert vote.rating == 5
@@ -163,3 +176,77 @@ def test_the_demo_passages_are_embedded_by_the_model_so_a_question_in_other_word
     assert sources, "the question found nothing in the demo documents"
     assert (sources[0].title, sources[0].section) == ("A weeknight cooking guide", "Searing")
     assert sources[0].similarity > 0.4
+
+
+# Links a crawl must not follow: signing out ends the crawl's session; the admin, static files and uploads are not
+# pages of the account.
+NOT_PAGES = ("/accounts/logout/", "/admin/", "/static/", "/media/")
+LINK = re.compile(r'\b(?:href|hx-get)="([^"]*)"')
+
+
+def crawl(client, start: list[str], limit: int = 400) -> dict[str, int]:
+    """Every same-site page reachable by links from `start`, with the status each ended on (redirects followed)."""
+    statuses: dict[str, int] = {}
+    queue = list(start)
+    while queue and len(statuses) < limit:
+        url = queue.pop(0)
+        if url in statuses:
+            continue
+        response = client.get(url, follow=True)
+        statuses[url] = response.status_code
+        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+            continue
+        for href in LINK.findall(response.content.decode()):
+            target = urlsplit(html.unescape(href))
+            if target.scheme or target.netloc or not target.path.startswith("/"):
+                continue  # another site, a mailto: or a bare #fragment
+            if target.path.startswith(NOT_PAGES):
+                continue
+            queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    assert not queue or all(url in statuses for url in queue), f"the crawl stopped at {limit} pages"
+    return statuses
+
+
+def test_every_page_of_the_demo_account_opens(client):
+    seed()
+    user = User.objects.get(email=DEFAULT_EMAIL)
+    # Signed in through the login form, as the README tells a person to.
+    client.post(reverse("account_login"), {"login": DEFAULT_EMAIL, "password": DEFAULT_PASSWORD})
+    shared = Conversation.objects.filter(user=user).order_by("created_at").first()
+    client.post(reverse("conversations:share", args=[shared.id]), {"public": "on"})
+
+    statuses = crawl(client, ["/", f"{reverse('conversations:search')}?q=topic"])
+
+    failing = {url: status for url, status in statuses.items() if status != 200}
+    assert not failing
+    cited = {
+        source["chunk_id"]
+        for message in Message.objects.filter(conversation__user=user, role="assistant")
+        for source in message.metadata["sources"]
+    }
+    conversations = Conversation.objects.filter(user=user).values_list("pk", flat=True)
+    documents = Document.objects.filter(owner=user).values_list("pk", flat=True)
+    expected = {
+        reverse("conversations:index"),
+        reverse("conversations:shared", args=[shared.id]),
+        reverse("documents:list"),
+        *(reverse("conversations:detail", args=[pk]) for pk in conversations),
+        *(reverse("documents:detail", args=[pk]) for pk in documents),
+        *(reverse("documents:chunk", args=[pk]) for pk in cited),
+        *(
+            reverse(name)
+            for name in (
+                "accounts:preferences",
+                "accounts:retrieval",
+                "accounts:tools",
+                "accounts:keys",
+                "accounts:audit_log",
+                "accounts:sessions",
+                "accounts:delete_account",
+                "account_email",
+                "account_change_password",
+                "mfa_index",
+            )
+        ),
+    }
+    assert expected <= set(statuses), expected - set(statuses)

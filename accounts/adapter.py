@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from allauth.account.adapter import DefaultAccountAdapter
-from django.contrib.auth import logout
-from django.http import HttpRequest
+from typing import Any
 
+from allauth.account import app_settings
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.internal import ratelimit
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+
+from accounts.devices import is_known_device, remember_device
 from accounts.models import User
 
 
@@ -23,3 +28,24 @@ class AccountAdapter(DefaultAccountAdapter):
             # Until the new email address is confirmed, the session must not act as the registered account.
             logout(request)
         return user
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        """allauth's limits on failed sign-ins, but a browser the account signed in from before is held to the
+        per-address limit only: a stranger's wrong passwords cannot lock the owner out of their own devices."""
+        login = (credentials.get("email") or credentials.get("username") or "").strip()
+        user = User.objects.filter(email__iexact=login).only("id").first() if login else None
+        if user is None or not is_known_device(request, user_id=user.pk):
+            super().pre_authenticate(request, **credentials)
+            return
+        rates = app_settings.RATE_LIMITS.get("login_failed") or ""
+        per_address = ",".join(rate for rate in rates.split(",") if rate.strip().endswith("/ip"))
+        self._login_failed_rl_usage = ratelimit.consume(
+            request, app="allauth.account", action="login_failed", config={"login_failed": per_address}
+        )
+        if not self._login_failed_rl_usage:
+            raise self.validation_error("too_many_login_attempts")
+
+    def post_login(self, request: HttpRequest, user: User, **kwargs: Any) -> HttpResponse:
+        response = super().post_login(request, user, **kwargs)
+        remember_device(request, response, user_id=user.pk)
+        return response

@@ -213,6 +213,39 @@ def test_repeated_failed_logins_are_limited_then_refused_with_429(client):
     assert logged_in_user_id(client) is None
 
 
+def test_a_strangers_wrong_passwords_do_not_lock_the_owner_out_of_a_known_device():
+    user = verified_user()
+    owner = Client(REMOTE_ADDR="198.51.100.7")
+    log_in(owner, user.email)  # the owner signed in on this browser once: it is a known device from now on
+    assert logged_in_user_id(owner) == str(user.id)
+    owner.post(reverse("account_logout"))
+
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    for _ in range(8):
+        log_in(attacker, user.email, "guessing the password")
+    assert "Too many failed login attempts" in log_in(attacker, user.email).content.decode()
+    assert logged_in_user_id(attacker) is None, "the account's limit holds for strangers, even with the password"
+
+    response = log_in(owner, user.email)
+    assert response.status_code == 302 and logged_in_user_id(owner) == str(user.id)
+
+
+def test_a_known_device_is_still_held_to_the_per_address_limit():
+    user = verified_user()
+    device = Client(REMOTE_ADDR="198.51.100.8")
+    log_in(device, user.email)
+    device.post(reverse("account_logout"))
+    pages = [log_in(device, user.email, "wrong").content.decode() for _ in range(11)]
+    assert "Too many failed login attempts" not in pages[9], "ten a minute from one address, as allauth allows"
+    assert "Too many failed login attempts" in pages[10]
+    # Another account's cookie, or a forged one, is no exemption.
+    other = Client(REMOTE_ADDR="198.51.100.9")
+    other.cookies["known_device"] = f"{user.id}:forged"
+    for _ in range(6):
+        log_in(other, user.email, "wrong")
+    assert "Too many failed login attempts" in log_in(other, user.email, "wrong").content.decode()
+
+
 def test_admin_login_is_rate_limited_per_ip(client, settings):
     settings.ADMIN_LOGIN_RATE_LIMIT = 3
     settings.ADMIN_LOGIN_RATE_WINDOW = 3600

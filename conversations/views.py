@@ -243,14 +243,34 @@ def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id:
     return render(request, "conversations/partials/thread.html", _thread_context(conversation))
 
 
+MAX_SYSTEM_PROMPT_LENGTH = 10_000
+MAX_TITLE_LENGTH = Conversation._meta.get_field("title").max_length
+
+
+def _settings_error(request: HttpRequest, message: str) -> HttpResponse:
+    if not request.htmx:
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+    response = render(request, "conversations/partials/settings_saved.html", {"error": message}, status=400)
+    response["HX-Retarget"] = "#settings-status"  # app.js swaps a 4xx that names its target
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
 @login_required
 @require_POST
 def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     model = request.POST.get("model", conversation.model)
     if model not in dict(_model_choices(conversation.model)):
-        return HttpResponse("Unknown model.", status=400)
-    system_prompt = clean_text(request.POST.get("system_prompt", ""))[:10_000]
+        return _settings_error(request, "Unknown model.")
+    system_prompt = clean_text(request.POST.get("system_prompt", ""))
+    if len(system_prompt) > MAX_SYSTEM_PROMPT_LENGTH:
+        # Refused, not cut: instructions missing their end would change what the model does without a word.
+        return _settings_error(
+            request,
+            f"The instructions are too long ({len(system_prompt):,} characters; the limit is "
+            f"{MAX_SYSTEM_PROMPT_LENGTH:,}). Nothing was saved.",
+        )
     services.conversation_update_settings(
         conversation=conversation,
         model=model,
@@ -288,9 +308,12 @@ def conversation_shared(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @require_POST
 def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    title = " ".join(clean_text(request.POST.get("title", "")).split())[:500]
+    title = " ".join(clean_text(request.POST.get("title", "")).split())
     if not title:
-        return HttpResponse("A title cannot be empty.", status=400)
+        return HttpResponse("A title cannot be empty.", status=400, content_type="text/plain; charset=utf-8")
+    if len(title) > MAX_TITLE_LENGTH:
+        message = f"A title can be {MAX_TITLE_LENGTH} characters long at most; this one has {len(title):,}."
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
     conversation.title = title
     conversation.save(update_fields=["title"])
     return redirect("conversations:detail", conversation.id)

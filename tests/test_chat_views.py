@@ -270,10 +270,20 @@ def test_settings_save_a_known_model_and_the_system_prompt(user_client, chat):
         "Answer in French.",
         True,
     )
-    response = user_client.post(url, {"model": "offline", "system_prompt": "x" * 12_000})
+    response = user_client.post(url, {"model": "offline", "system_prompt": "x" * 10_000})
     assert response.status_code == 302
     chat.refresh_from_db()
     assert (chat.provider, len(chat.system_prompt), chat.retrieval_enabled) == ("offline", 10_000, False)
+
+
+def test_over_long_instructions_are_refused_with_the_reason_not_cut(user_client, chat):
+    url = reverse("conversations:settings", args=[chat.id])
+    data = {"model": "offline", "system_prompt": "x" * 12_000}
+    response = user_client.post(url, data, headers={"HX-Request": "true"})
+    assert response.status_code == 400 and response["HX-Retarget"] == "#settings-status"
+    assert "too long (12,000 characters; the limit is 10,000)" in page_of(response)
+    chat.refresh_from_db()
+    assert chat.system_prompt == "Be brief."
 
 
 def test_a_model_not_offered_but_configured_stays_selected_and_savable(user_client, user, settings):
@@ -294,6 +304,13 @@ def test_a_model_not_offered_but_configured_stays_selected_and_savable(user_clie
 def test_rename_with_an_empty_title_is_refused(user_client, chat, title):
     response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": title})
     assert response.status_code == 400 and page_of(response) == "A title cannot be empty."
+    chat.refresh_from_db()
+    assert chat.title == "Trip planning"
+
+
+def test_rename_with_an_over_long_title_is_refused_not_cut(user_client, chat):
+    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": "t" * 501})
+    assert response.status_code == 400 and "500 characters long at most" in page_of(response)
     chat.refresh_from_db()
     assert chat.title == "Trip planning"
 
@@ -334,7 +351,9 @@ def test_search_finds_the_users_messages_by_their_words_and_nothing_of_others(us
     MessageFactory(conversation=theirs, content="A brown fox secret that belongs to someone else")
 
     page = page_of(user_client.get(reverse("conversations:search"), {"q": "brown foxes jumping"}))
-    assert "The quick brown fox jumps over the lazy dog" in page, "found by stemmed words, not exact text"
+    assert "The quick <mark>brown</mark> <mark>fox</mark> <mark>jumps</mark> over the lazy dog" in page, (
+        "found by stemmed words, not exact text, and the words found are marked"
+    )
     assert f'href="/c/{mine.id}/#message-{hit.id}"' in page
     assert "Nothing relevant" not in page
     assert "secret that belongs" not in page and "Someone else" not in page and str(theirs.id) not in page

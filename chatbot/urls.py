@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -20,7 +19,5 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No route serves MEDIA_ROOT, not even in DEBUG: an upload reaches a browser only through a view that checks who
+# may read it (documents:original, the admin's file views), with headers that keep it from running as a page.

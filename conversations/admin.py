@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from accounts.admin import BigTableAdmin, IdOrFullTextSearchMixin, ReadOnlyAdmin
+from chatbot.downloads import StoredFileAdminMixin
 from conversations.models import (
     Attachment,
     ContextOptimization,
@@ -111,7 +112,7 @@ class StreamAdmin(IdOrFullTextSearchMixin, BigTableAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(IdOrFullTextSearchMixin, BigTableAdmin):
+class AttachmentAdmin(StoredFileAdminMixin, IdOrFullTextSearchMixin, BigTableAdmin):
     id_search_fields = ("conversation_id", "message_id")
     search_fields = ("original_name", "user__email", "=content_hash")
     autocomplete_fields = ("user", "conversation")

@@ -9,6 +9,7 @@ from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from accounts.admin import BigTableAdmin, IdOrFullTextSearchMixin
+from chatbot.downloads import StoredFileAdminMixin
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 
 SHARED = "Shared"
@@ -55,7 +56,7 @@ class DocumentVersionInline(admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(IdOrFullTextSearchMixin, admin.ModelAdmin):
+class DocumentAdmin(StoredFileAdminMixin, IdOrFullTextSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("owner",)
     inlines = (DocumentVersionInline,)
     readonly_fields = ("size", "content_hash", "chunk_count", "chunks_link", "created_at", "updated_at")

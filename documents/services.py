@@ -221,8 +221,14 @@ def document_rename(*, document: Document, title: str) -> Document:
         raise RenameRejected("A title cannot be empty.")
     if len(title) > limit:
         raise RenameRejected(f"A title can be {limit} characters long at most; this one has {len(title)}.")
-    document.title = title
-    document.save(update_fields=["title", "updated_at"])
+    with transaction.atomic():
+        # Under the row lock ingestion takes to write metadata: neither write may undo the other.
+        locked = Document.objects.select_for_update().get(id=document.id)
+        locked.title = title
+        # A title the user typed is theirs: ingestion only replaces one the app chose (from the file).
+        locked.metadata = {**locked.metadata, "title_typed": True}
+        locked.save(update_fields=["title", "metadata", "updated_at"])
+    document.title, document.metadata = locked.title, locked.metadata
     return document
 
 

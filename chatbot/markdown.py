@@ -72,3 +72,20 @@ def sanitize(fragment: str) -> str:
 
 def render_markdown(text: str) -> str:
     return sanitize(_md.render(text or ""))
+
+
+def plain_text(text: str) -> str:
+    """The words a reader sees in Markdown, without its syntax, on one line: for snippets (escape it to show it)."""
+    pieces: list[str] = []
+    for token in _md.parse(text or ""):
+        if token.type in ("fence", "code_block"):
+            pieces.append(token.content)
+        for child in token.children or []:
+            if child.type in ("text", "code_inline"):
+                pieces.append(child.content)
+            elif child.type == "image":  # its alt text
+                pieces.extend(grandchild.content for grandchild in child.children or [])
+            elif child.type in ("softbreak", "hardbreak"):
+                pieces.append(" ")
+        pieces.append(" ")  # between blocks, and between table cells
+    return " ".join("".join(pieces).split())

@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db import connection
+from django.db.models import Case, Count, F, Max, Min, Prefetch, Q, QuerySet, When, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
+from chatbot.markdown import plain_text
 from conversations.models import Conversation, Message, Vote
 
 
@@ -86,16 +90,137 @@ def recent_messages(*, conversation: Conversation, limit: int = 10) -> list[Mess
 
 
 def message_search(*, user: User, query: str, limit: int = 20, role: str | None = None) -> QuerySet[Message]:
-    """Full-text search of the user's messages, best match first (uses the GIN index on search_vector)."""
+    """Full-text search of the user's messages, best match first (uses the GIN index on search_vector).
+
+    One message per turn: a question and its replies (a Retry adds a sibling reply, often word for word the same)
+    would otherwise all be listed for one exchange. The turn's best match stands for it, the newest on a tie.
+    """
     search = SearchQuery(query, search_type="websearch", config="english")
     queryset = Message.objects.filter(conversation__user=user, search_vector=search)
     if role:
         queryset = queryset.filter(role=role)
-    return (
+    # A reply belongs to the turn of the question it answers; a question (or a first message) starts one.
+    turn = Case(When(Q(role=Message.Role.USER) | Q(parent__isnull=True), then=F("id")), default=F("parent_id"))
+    best_of_each_turn = (
         queryset.annotate(rank=SearchRank(F("search_vector"), search))
+        .annotate(
+            place_in_turn=Window(RowNumber(), partition_by=[turn], order_by=[F("rank").desc(), F("created_at").desc()])
+        )
+        .filter(place_in_turn=1)
+        .values("id")
+    )
+    return (
+        Message.objects.filter(id__in=best_of_each_turn)
+        .annotate(rank=SearchRank(F("search_vector"), search))
         .select_related("conversation")
         .defer("search_vector")
         .order_by("-rank", "-created_at")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of a search snippet; `match` pieces are the words the query found (the page marks them)."""
+
+    text: str
+    match: bool = False
+
+
+@dataclass(frozen=True)
+class MessageHit:
+    message: Message
+    snippet: list[Fragment]
+
+
+@dataclass(frozen=True)
+class ConversationHit:
+    conversation: Conversation
+    title: list[Fragment]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    conversations: list[ConversationHit]
+    messages: list[MessageHit]
+
+
+SNIPPET_LENGTH = 240
+_WORD = re.compile(r"\w+")
+
+
+def _matching_words(*, query: str, texts: list[str]) -> set[str]:
+    """The words of `texts` that the query matches, lower-cased: judged by PostgreSQL's own stemming (one query),
+    so "jumping" marks "jumped" exactly when the search found it."""
+    words = sorted({word.lower() for text in texts for word in _WORD.findall(text)})
+    if not words:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT word FROM unnest(%s::text[]) AS word
+            WHERE tsvector_to_array(to_tsvector('english', word))
+                  && tsvector_to_array(to_tsvector('english', %s))
+            """,
+            [words, query],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _fragments(text: str, matches: set[str]) -> list[Fragment]:
+    pieces: list[Fragment] = []
+    position = 0
+    for word in _WORD.finditer(text):
+        if word.group().lower() in matches:
+            if word.start() > position:
+                pieces.append(Fragment(text[position : word.start()]))
+            pieces.append(Fragment(word.group(), match=True))
+            position = word.end()
+    if position < len(text):
+        pieces.append(Fragment(text[position:]))
+    return pieces
+
+
+def _snippet(text: str, matches: set[str], length: int = SNIPPET_LENGTH) -> list[Fragment]:
+    """About `length` characters of `text` around its first match, cut at spaces, marked where it was cut."""
+    first = next((word.start() for word in _WORD.finditer(text) if word.group().lower() in matches), 0)
+    start = max(0, min(first - length // 2, len(text) - length))
+    end = min(len(text), start + length)
+    if start > 0:
+        space = text.find(" ", start, first)
+        start = space + 1 if space != -1 else start
+    if end < len(text):
+        space = text.rfind(" ", max(first, start), end)
+        end = space if space > first else end
+    pieces = _fragments(text[start:end], matches)
+    if start > 0:
+        pieces.insert(0, Fragment("… "))
+    if end < len(text):
+        pieces.append(Fragment(" …"))
+    return pieces
+
+
+def conversation_search(*, user: User, query: str, limit: int = 30) -> SearchResults:
+    """The user's conversations whose title matches, and their messages that do (one per turn), as plain-text
+    snippets around the first match with the matching words marked. Replies are Markdown: their syntax is
+    left out of the snippet, as the reader never sees it."""
+    search = SearchQuery(query, search_type="websearch", config="english")
+    title_vector = SearchVector("title", config="english")
+    conversations = list(
+        Conversation.objects.filter(user=user)
+        .annotate(title_vector=title_vector)
+        .filter(title_vector=search)
+        .annotate(rank=SearchRank(title_vector, search))
+        .order_by("-rank", "-updated_at")[:limit]
+    )
+    messages = list(message_search(user=user, query=query, limit=limit))
+    texts = {
+        message.id: plain_text(message.content) if message.role == Message.Role.ASSISTANT else message.content
+        for message in messages
+    }
+    matches = _matching_words(query=query, texts=[*texts.values(), *(c.title for c in conversations)])
+    return SearchResults(
+        conversations=[ConversationHit(conversation=c, title=_fragments(c.title, matches)) for c in conversations],
+        messages=[MessageHit(message=m, snippet=_snippet(" ".join(texts[m.id].split()), matches)) for m in messages],
     )
 
 

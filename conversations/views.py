@@ -335,7 +335,7 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @require_GET
 def conversation_search(request: HttpRequest) -> HttpResponse:
     query = clean_text(request.GET.get("q", "")).strip()[:200]
-    results = list(selectors.message_search(user=request.user, query=query, limit=30)) if query else []
+    results = selectors.conversation_search(user=request.user, query=query, limit=30) if query else None
     return render(request, "conversations/search.html", {"query": query, "results": results})
 
 

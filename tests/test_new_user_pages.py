@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
+import uuid
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -48,3 +52,83 @@ def test_a_source_saved_without_its_passage_is_listed_without_a_link_instead_of_
         # Numbered in order, each with its own anchor.
         assert f'id="source-{conversation.active_leaf_id}-1" value="1"' in page
         assert f'id="source-{conversation.active_leaf_id}-2" value="2"' in page
+
+
+# --- Search ---------------------------------------------------------------------------------------------------------
+
+
+def search(client, query: str) -> str:
+    response = client.get(reverse("conversations:search"), {"q": query})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def snippets(page: str) -> list[str]:
+    return re.findall(r'<p class="search-snippet">(.*?)</p>', page, flags=re.S)
+
+
+def turn(conversation, question: str, answer: str, parent=None):
+    asked = MessageFactory(conversation=conversation, role="user", content=question, parent=parent)
+    return asked, MessageFactory(conversation=conversation, role="assistant", content=answer, parent=asked)
+
+
+def test_a_reply_is_found_as_the_words_a_reader_sees_not_its_markdown(user, user_client):
+    conversation = ConversationFactory(user=user)
+    turn(conversation, "Which one?", "Use a **topic** for `sensor_msgs` data, see [the docs](https://docs.ros.org/).")
+
+    (snippet,) = snippets(search(user_client, "topics"))
+
+    assert snippet == "Use a <mark>topic</mark> for sensor_msgs data, see the docs."
+
+
+def test_a_match_far_into_a_long_message_is_in_its_snippet_and_marked(user, user_client):
+    conversation = ConversationFactory(user=user)
+    filler = " ".join(f"word{n}" for n in range(300))
+    MessageFactory(conversation=conversation, role="user", content=f"{filler} the zeppelin landed {filler}")
+
+    (snippet,) = snippets(search(user_client, "zeppelins"))
+
+    assert "the <mark>zeppelin</mark> landed" in snippet
+    assert snippet.startswith("… ") and snippet.endswith(" …")
+    assert len(html.unescape(re.sub(r"</?mark>", "", snippet))) <= 250
+    # Centred: about as much text before the match as after it.
+    before, after = snippet.split("<mark>zeppelin</mark>")
+    assert abs(len(before) - len(after)) < 40
+
+
+def test_snippets_and_titles_are_escaped_around_the_marks(user, user_client):
+    conversation = ConversationFactory(user=user, title="<b>findme</b> title")
+    MessageFactory(conversation=conversation, role="user", content="<img src=x onerror=alert(1)> findme <mark>")
+
+    page = search(user_client, "findme")
+
+    assert "&lt;img src=x onerror=alert(1)&gt; <mark>findme</mark> &lt;mark&gt;" in page
+    assert "&lt;b&gt;<mark>findme</mark>&lt;/b&gt; title" in page
+    assert "<img" not in page and "<b>" not in page
+
+
+def test_a_turn_is_listed_once_however_many_of_its_messages_match(user, user_client):
+    conversation = ConversationFactory(user=user, title="Robots")
+    question, answer = turn(conversation, "What is a lidar?", "A lidar measures distance with a laser.")
+    # Regenerated: a second reply to the same question, word for word the same (the offline assistant).
+    retry = MessageFactory(conversation=conversation, role="assistant", content=answer.content, parent=question)
+    later, later_answer = turn(conversation, "And a lidar scan?", "A sweep of lidar distances.", parent=retry)
+
+    page = search(user_client, "lidar")
+
+    links = [uuid.UUID(link) for link in re.findall(rf'href="/c/{conversation.id}/#message-([0-9a-f-]+)"', page)]
+    assert len(links) == 2, "one result per turn"
+    assert len({question.id, answer.id, retry.id} & set(links)) == 1
+    assert len({later.id, later_answer.id} & set(links)) == 1
+
+
+def test_a_conversation_title_matches_too_and_links_to_the_conversation(user, user_client):
+    conversation = ConversationFactory(user=user, title="Sourdough starter schedule")
+    MessageFactory(conversation=conversation, role="user", content="How often do I feed it?")
+    ConversationFactory(title="Someone else's sourdough")  # another user's
+
+    page = search(user_client, "sourdough")
+
+    assert f'<a href="/c/{conversation.id}/"><mark>Sourdough</mark> starter schedule</a>' in page
+    assert "Someone else" not in page
+    assert "Nothing matches" not in page

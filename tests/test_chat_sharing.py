@@ -7,9 +7,27 @@ from django.test import Client
 from django.urls import reverse
 
 from conversations.models import Conversation
-from tests.factories import ConversationFactory, MessageFactory, UserFactory
+from documents.retrieval import Source
+from tests.factories import ChunkFactory, ConversationFactory, DocumentFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def source_of(chunk, number: int) -> dict:
+    """What a reply stores for a passage it cites."""
+    return Source(
+        number=number,
+        chunk_id=chunk.id,
+        document_id=chunk.document_id,
+        title=chunk.document.title,
+        chapter=chunk.chapter,
+        section=chunk.section,
+        text=chunk.text,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        score=0.03,
+        similarity=0.8,
+    ).as_metadata()
 
 
 def test_a_private_conversation_has_no_public_page(client):
@@ -51,3 +69,38 @@ def test_only_the_owner_can_change_sharing(client):
     response = client.post(reverse("conversations:share", args=[conversation.id]), {"public": "on"})
     assert response.status_code == 404
     assert Conversation.objects.get(id=conversation.id).visibility == "private"
+
+
+def test_a_shared_reply_lists_its_sources_with_the_cited_passage_but_no_way_into_the_owners_documents(client):
+    owner = UserFactory()
+    chunk = ChunkFactory(
+        document=DocumentFactory(owner=owner, title="Private lab notes"),
+        chapter="Bread",
+        section="Proofing",
+        text="Proof the dough for about an hour, until doubled.",
+    )
+    conversation = ConversationFactory(user=owner, title="Dough", visibility=Conversation.Visibility.PUBLIC)
+    question = MessageFactory(conversation=conversation, role="user", content="How long should dough proof?")
+    reply = MessageFactory(
+        conversation=conversation,
+        role="assistant",
+        author=None,
+        parent=question,
+        content="About an hour [1].",
+        metadata={"sources": [source_of(chunk, 1)]},
+    )
+    conversation.active_leaf = reply
+    conversation.save(update_fields=["active_leaf"])
+
+    page = Client().get(reverse("conversations:shared", args=[conversation.id])).content.decode()
+
+    assert '<h3 class="sources-title">Sources</h3>' in page
+    assert f'href="#source-{reply.id}-1"' in page and f'id="source-{reply.id}-1"' in page, "the [1] marker links to it"
+    assert "Private lab notes" in page and "Bread › Proofing" in page
+    assert "Proof the dough for about an hour, until doubled." in page
+    assert "/documents/" not in page
+    assert str(chunk.id) not in page and str(chunk.document_id) not in page
+    # The owner's own view of the same reply links the passage in the document.
+    client.force_login(owner)
+    own = client.get(reverse("conversations:detail", args=[conversation.id])).content.decode()
+    assert reverse("documents:chunk", args=[chunk.id]) in own

@@ -8,12 +8,15 @@ that can be shown to the user as-is.
 from __future__ import annotations
 
 import io
+import math
 import re
 import unicodedata
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 
 from chatbot.errors import UserFacingError
+from chatbot.text import clean_text
 
 __all__ = ["ParseError", "ParsedDocument", "Section", "parse_document", "sniff_type"]
 
@@ -30,6 +33,8 @@ MIME_TYPES = {
 
 # Chunk.chapter / Chunk.section and Document.title are CharField(max_length=300).
 MAX_HEADING_CHARS = 300
+# A title is shown in lists and page headers: a long first heading (a whole sentence) is cut at a word.
+MAX_TITLE_CHARS = 200
 
 # Zip-bomb limits for .docx, checked on the central directory before python-docx inflates anything. zipfile stops
 # reading a member at its declared size (and fails the CRC if there is more), so the declared sizes can be trusted.
@@ -49,18 +54,23 @@ class ParseError(UserFacingError):
 
 @dataclass(frozen=True)
 class Section:
-    """A run of body text under a heading path: chapter is the level-1 heading, section the latest one below it."""
+    """A run of body text under a heading path: chapter is the level-1 heading, section the latest one below it.
+
+    A PDF section never crosses a page break (a heading that runs over pages becomes one Section per page, with
+    the same labels), so `page` (1-based, None for formats without pages) is the page of every word in it.
+    """
 
     chapter: str
     section: str
     text: str
+    page: int | None = None
 
 
 @dataclass(frozen=True)
 class ParsedDocument:
     kind: str  # "pdf" | "docx" | "html" | "markdown" | "text"
     mime_type: str
-    title: str
+    title: str  # the document's own title (metadata or first heading), cleaned; "" when it has none
     sections: list[Section]
 
     @property
@@ -132,21 +142,17 @@ def _is_plain_text(prefix: bytes) -> bool:
 
 
 def _decode_text(data: bytes) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        # Windows "Unicode" text is UTF-16 with a BOM; it is the one non-UTF-8 encoding that is unambiguous.
-        encoding = "utf-16"
-    else:
-        if b"\x00" in data:
-            raise ParseError(UNSUPPORTED_MESSAGE)
-        encoding = "utf-8-sig"
+    # Windows "Unicode" text is UTF-16 with a BOM; it is the one non-UTF-8 encoding that is unambiguous.
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:  # PNG, JPEG, Latin-1 text...
         raise ParseError(UNSUPPORTED_MESSAGE) from exc
-    # Valid UTF-8 can still be binary (or UTF-32 misread as UTF-16): real text has almost no control characters.
+    # Valid UTF-8 can still be binary (or UTF-32 misread as UTF-16, or UTF-16 without its BOM, half NULs): real
+    # text has almost no control characters. The odd stray NUL or escape in a text file is cleaned, not refused.
     sample = text[:8192]
     controls = sum(1 for ch in sample if ch not in "\t\n\r\f\v" and unicodedata.category(ch) == "Cc")
-    if "\x00" in sample or controls > len(sample) // 20:
+    if controls > len(sample) // 20:
         raise ParseError(UNSUPPORTED_MESSAGE)
     return text
 
@@ -181,7 +187,9 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = 5_000_000) ->
         if kind == "pdf":
             raise ParseError("No text could be extracted from this PDF (a scanned PDF needs OCR first).")
         raise ParseError("No text could be extracted from this file; it contains no readable text.")
-    title = builder.title or builder.first_h1
+    # A PDF's first level-1 heading can be any chapter ("1 Introduction"); its parser ranks its own candidates.
+    candidates = builder.titles if kind == "pdf" else [*builder.titles, builder.first_h1]
+    title = next(filter(None, map(document_title, candidates)), "")
     return ParsedDocument(kind=kind, mime_type=MIME_TYPES[kind], title=title, sections=builder.sections)
 
 
@@ -201,10 +209,13 @@ class _Builder:
         self.keep_indent = keep_indent
         self.max_chars = max_chars
         self.sections: list[Section] = []
-        self.title = ""  # set by parsers from metadata (<title>, docx Title, PDF Info); else first_h1 is used
+        # Title candidates, best first (<title>, docx Title, PDF Info...); the first meaningful one wins, else
+        # first_h1 (except for PDFs).
+        self.titles: list[str] = []
         self.first_h1 = ""
         self.chapter = ""
         self.section = ""
+        self.page: int | None = None  # the PDF page being read
         self._blocks: list[str] = []
         self._length = 0
 
@@ -216,6 +227,12 @@ class _Builder:
             self.chapter, self.section = text, ""
         else:
             self.section = text
+
+    def too_long(self) -> ParseError:
+        return ParseError(
+            f"This document has more than {self.max_chars:,} characters of text, which is too much to process; "
+            "split it into smaller files."
+        )
 
     def add(self, block: str) -> None:
         self._blocks.append(block)
@@ -230,17 +247,21 @@ class _Builder:
         # Counted as parsed.text will be, separators included; checked as we go so a huge PDF stops early.
         self._length += len(text) + (len(SECTION_SEPARATOR) if self.sections else 0)
         if self._length > self.max_chars:
-            raise ParseError(
-                f"This document has more than {self.max_chars:,} characters of text, which is too much to "
-                "process; split it into smaller files."
-            )
-        self.sections.append(Section(chapter=self.chapter, section=self.section, text=text))
+            raise self.too_long()
+        self.sections.append(Section(chapter=self.chapter, section=self.section, text=text, page=self.page))
 
 
 _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
-# C0/C1 controls (tab and newline survive), soft hyphen, zero-width space, stray BOMs and lone surrogates (pypdf
-# can produce those; PostgreSQL rejects both NUL and invalid UTF-8).
-_JUNK_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff\ud800-\udfff]")
+# What clean_text (NUL, C0 controls, lone surrogates: what PostgreSQL or the page cannot take) leaves but is still
+# noise in extracted text: C1 controls, soft hyphens, zero-width spaces and stray BOMs.
+_JUNK_CHARS = re.compile("[\x7f-\x9f\u00ad\u200b\ufeff]")
+
+
+def _clean(text: str) -> str:
+    """Every extracted string passes here: page breaks become line breaks, then nothing unsafe or invisible stays."""
+    return _JUNK_CHARS.sub("", clean_text(_LINE_BREAKS.sub("\n", text)))
+
+
 _SPACE_RUNS = re.compile(r"[^\S\n]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -251,7 +272,7 @@ def normalise_text(text: str, *, keep_indent: bool = False) -> str:
     Lines end without trailing spaces and the result has no leading/trailing blank lines; with keep_indent the
     leading indentation of each line survives (tabs as four spaces) so code blocks stay readable.
     """
-    text = _JUNK_CHARS.sub("", _LINE_BREAKS.sub("\n", text))
+    text = _clean(text)
     lines = []
     for line in text.split("\n"):
         body = line.lstrip()
@@ -264,14 +285,66 @@ def normalise_text(text: str, *, keep_indent: bool = False) -> str:
 
 
 def _heading_text(text: str) -> str:
-    text = " ".join(_JUNK_CHARS.sub("", text).split())
+    text = " ".join(_clean(text).split())
     return text[:MAX_HEADING_CHARS].rstrip()
+
+
+# Authoring tools write their own name, the file name or a placeholder where the title belongs.
+_TITLE_TOOL_PREFIX = re.compile(r"^microsoft\s+(?:office\s+)?(?:word|powerpoint|excel)\s*[-\u2013\u2014:]\s*", re.I)
+_TITLE_FILE_EXTENSION = re.compile(r"\.(?:docx?|dotx?|pdf|pptx?|xlsx?|odt|odp|rtf|txt|md|tex|dvi|html?|indd)$", re.I)
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:untitled(?:\s+document)?|no\s+title|title|document|doc|new\s+document|presentation|slide|book|none|null|"
+    r"unknown|default|cover|cover\s+page|title\s+page|contents|table\s+of\s+contents|sans\s+titre)(?:[\s_-]*\d+)?$",
+    re.IGNORECASE,
+)
+_FILE_PATH = re.compile(r"^(?:[a-z]:)?[\\/]|\\", re.IGNORECASE)
+
+
+def document_title(candidate: str) -> str:
+    """`candidate` as a document title, or "" when it is not one (empty, a placeholder, a path, a tool's junk).
+
+    "Microsoft Word - Annual report.docx" becomes "Annual report"; "Untitled", "Document1" and "C:\\tmp\\x.pdf"
+    become "". A title longer than MAX_TITLE_CHARS is cut at a word and ends with an ellipsis.
+    """
+    title = _heading_text(candidate)
+    title = _TITLE_TOOL_PREFIX.sub("", title)
+    title = _TITLE_FILE_EXTENSION.sub("", title).strip()
+    if not any(ch.isalnum() for ch in title) or _PLACEHOLDER_TITLE.match(title) or _FILE_PATH.search(title):
+        return ""
+    if len(title) > MAX_TITLE_CHARS:
+        cut = title[: MAX_TITLE_CHARS - 1]
+        title = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:-") + "\u2026"
+    return title
 
 
 # --- PDF ------------------------------------------------------------------------------------------------------
 
+# A line is a heading candidate when its font is this much larger than the body text's (both conditions).
+PDF_HEADING_MIN_RATIO = 1.15
+PDF_HEADING_MIN_POINTS = 1.0
+PDF_HEADING_MAX_CHARS = 150
+# More heading lines than this share of all lines means sizes mark something else (slides, a poster).
+PDF_HEADING_MAX_SHARE = 0.4
+# Text in the same large font on this many pages is a running header, not a heading.
+PDF_RUNNING_HEADER_PAGES = 3
+PDF_MAX_OUTLINE_ENTRIES = 5000
+PDF_MAX_OUTLINE_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class _PdfLine:
+    text: str
+    size: float  # the rendered font size of most of its characters, in points (to 0.5); 0 when unknown
+
+
+@dataclass(frozen=True)
+class _PdfHeading:
+    level: int
+    text: str
+
 
 def _parse_pdf(data: bytes, builder: _Builder) -> None:
+    """One Section per page and heading: headings from the outline (bookmarks) if any, else from font sizes."""
     import pypdf
 
     try:
@@ -294,42 +367,298 @@ def _parse_pdf(data: bytes, builder: _Builder) -> None:
     except Exception as exc:
         raise ParseError("This PDF could not be read; it may be damaged.") from exc
 
-    try:
-        info = reader.metadata
-        builder.title = _heading_text(str(info.title)) if info and info.title else ""
-    except Exception:  # metadata is optional; a broken Info dictionary must not lose the text
-        builder.title = ""
-    chapters = _pdf_chapters(reader)
+    builder.titles.append(_pdf_metadata_title(reader))
 
-    failures = 0
+    # Font sizes only mean something relative to the body text of the whole document, so every page is read
+    # before any heading is decided; the raw length is bounded here as the builder bounds the clean text.
+    read: list[tuple[int, list[_PdfLine]]] = []
+    failures = extracted = 0
     for index in range(page_count):
         try:
-            text = pages[index].extract_text() or ""
+            lines = _pdf_page_lines(pages[index])
         except Exception:  # one broken page (bad font, bad stream) should not lose the rest of the document
             failures += 1
             continue
-        builder.chapter = chapters.get(index, builder.chapter)
-        builder.section = f"Page {index + 1}"
-        builder.add(text)
-        builder.flush()
+        extracted += sum(len(line.text) for line in lines)
+        if extracted > 2 * builder.max_chars:
+            raise builder.too_long()
+        read.append((index, lines))
+
+    read = _without_page_furniture(read)
+    fonts = _FontHeadings(read)
+    outline = _pdf_outline(reader)
+    builder.titles += [fonts.title, _pdf_outline_title(outline, read)]
+    for index, items in _pdf_outline_items(read, outline) if outline else fonts.items(read):
+        builder.page = index + 1
+        body: list[str] = []
+        for item in items:
+            if isinstance(item, _PdfHeading):
+                builder.add("\n".join(body))
+                body.clear()
+                builder.heading(item.level, item.text)
+            else:
+                body.append(item)
+        builder.add("\n".join(body))
+        builder.flush()  # a Section never crosses a page, so each passage knows its page
     if failures and not builder.sections:
         raise ParseError("This PDF could not be read; it may be damaged.")
 
 
-def _pdf_chapters(reader) -> dict[int, str]:
-    """{page index: top-level outline title} for pages where a top-level bookmark starts; {} when unusable."""
-    starts: dict[int, str] = {}
+def _pdf_metadata_title(reader) -> str:
     try:
-        for item in reader.outline:
-            if isinstance(item, list):  # the children of the previous entry
-                continue
-            page = reader.get_destination_page_number(item)
-            title = _heading_text(str(item.title or ""))
-            if page is not None and page >= 0 and title:
-                starts.setdefault(page, title)
-    except Exception:  # outlines are optional and often broken; pages still get "Page n"
-        return {}
-    return starts
+        info = reader.metadata
+        return str(info.title) if info and info.title else ""
+    except Exception:  # metadata is optional; a broken Info dictionary must not lose the text
+        return ""
+
+
+def _pdf_page_lines(page) -> list[_PdfLine]:
+    """The page's text lines (pypdf's reading order), each with its font size when pypdf reported it."""
+    fragments: list[tuple[str, float]] = []
+
+    def visit(text, cm, tm, font, font_size) -> None:
+        fragments.append((text, _rendered_size(cm, tm, font_size)))
+
+    text = page.extract_text(visitor_text=visit) or ""
+    if "".join(fragment for fragment, _ in fragments) != text:
+        # The pieces do not add up to the text (a pypdf corner case): keep the text, without sizes.
+        return [_PdfLine(line, 0.0) for line in text.split("\n")]
+    lines: list[_PdfLine] = []
+    parts: list[str] = []
+    sizes: Counter[float] = Counter()
+    for fragment, size in fragments:
+        for number, part in enumerate(fragment.split("\n")):
+            if number:
+                lines.append(_PdfLine("".join(parts), _dominant(sizes)))
+                parts, sizes = [], Counter()
+            parts.append(part)
+            if size and part.strip():
+                sizes[size] += len(part.strip())
+    lines.append(_PdfLine("".join(parts), _dominant(sizes)))
+    return lines
+
+
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
+
+
+def _without_page_furniture(pages: list[tuple[int, list[_PdfLine]]]) -> list[tuple[int, list[_PdfLine]]]:
+    """The pages without their page numbers and running headers/footers (first or last line, the same words on
+    many pages): once headings split a page, they would otherwise be passages of their own."""
+    # Keyed by size too: the title on the first page is often the running header of the others, in a small font.
+    edges: Counter[tuple[str, float]] = Counter()
+    for _, lines in pages:
+        edges.update({(_running_key(line.text), line.size) for line in _edge_lines(lines) if _running_key(line.text)})
+    running = {key for key, count in edges.items() if count >= max(PDF_RUNNING_HEADER_PAGES, len(pages) * 0.3)}
+    kept = []
+    for index, lines in pages:
+        furniture = {
+            id(line)
+            for line in _edge_lines(lines)
+            if _PAGE_NUMBER.match(line.text.strip()) or (_running_key(line.text), line.size) in running
+        }
+        kept.append((index, [line for line in lines if id(line) not in furniture]))
+    return kept
+
+
+def _edge_lines(lines: list[_PdfLine]) -> list[_PdfLine]:
+    text = [line for line in lines if line.text.strip()]
+    return text[:1] + text[-1:] if len(text) > 1 else []
+
+
+def _rendered_size(cm, tm, font_size) -> float:
+    """The font size as drawn: the Tf size scaled by the text and graphics matrices (LaTeX uses 1 Tf and scales)."""
+    try:
+        # The vertical scale of Tm x CTM (PDF matrices are [a b c d e f], row vectors).
+        c = tm[2] * cm[0] + tm[3] * cm[2]
+        d = tm[2] * cm[1] + tm[3] * cm[3]
+        size = abs(float(font_size)) * math.hypot(c, d)
+    except Exception:  # a broken font dictionary or matrix: size unknown
+        return 0.0
+    return round(size * 2) / 2 if math.isfinite(size) and size < 1000 else 0.0
+
+
+def _dominant(sizes: Counter[float]) -> float:
+    return sizes.most_common(1)[0][0] if sizes else 0.0
+
+
+# "2.1 ", "2.1. ", "IV. ", "b) ", "Chapter 3: " before a heading's words.
+_NUMBERING = re.compile(
+    r"^\s*(?:(?:chapter|section|part|appendix)\s+[\w.]+[.):]?\s+|\d+(?:\.\d+)*[.):]?\s+|(?:[ivxlcdm]+|[a-z])[.):]\s+)",
+    re.IGNORECASE,
+)
+
+
+def _match_key(text: str) -> str:
+    """A heading compared loosely: "2.1. Results" in the text matches a bookmark "Results"."""
+    return "".join(ch for ch in _NUMBERING.sub("", text).casefold() if ch.isalnum())
+
+
+class _FontHeadings:
+    """Headings told by font size: short lines notably larger than the body text, ranked by size into levels."""
+
+    def __init__(self, pages: list[tuple[int, list[_PdfLine]]]) -> None:
+        self.levels: dict[float, int] = {}
+        self.title = ""  # the largest heading on the first page with text
+        self._threshold = math.inf  # no sizes known: no line is a heading
+        self._running: set[tuple[str, float]] = set()
+        characters: Counter[float] = Counter()
+        for _, lines in pages:
+            for line in lines:
+                if line.size:
+                    characters[line.size] += len(line.text.strip())
+        if not characters:
+            return
+        body = max(characters, key=lambda size: (characters[size], -size))  # most of the text; a tie: the smaller
+        self._threshold = max(body * PDF_HEADING_MIN_RATIO, body + PDF_HEADING_MIN_POINTS)
+        on_pages: Counter[tuple[str, float]] = Counter()
+        for _, lines in pages:
+            on_pages.update({(_running_key(line.text), line.size) for line in lines if line.size >= self._threshold})
+        self._running = {key for key, count in on_pages.items() if count >= PDF_RUNNING_HEADER_PAGES}
+
+        runs: list[tuple[int, float, str]] = []  # (position of the page, size, text)
+        line_count = 0
+        for position, (_, lines) in enumerate(pages):
+            line_count += sum(1 for line in lines if line.text.strip())
+            runs += [(position, item[0], item[1]) for item in self._page_items(lines) if isinstance(item, tuple)]
+        if not runs or len(runs) > max(3, PDF_HEADING_MAX_SHARE * line_count):
+            return
+        sizes = sorted({size for _, size, _ in runs}, reverse=True)
+        largest = [run for run in runs if run[1] == sizes[0]]
+        start = _first_page_with_text(pages)
+        first = [run for run in runs if run[0] == start]
+        if first:
+            self.title = max(first, key=lambda run: run[1])[2]
+        # One line in the largest font at the very start, above other headings, is the document's title: the
+        # headings below it are the chapters (as under a Markdown "# Title").
+        title_only = len(sizes) > 1 and len(largest) == 1 and largest[0][0] == start
+        for rank, size in enumerate(sizes):
+            self.levels[size] = 1 if rank == 0 or (rank == 1 and title_only) else 2
+
+    def items(self, pages: list[tuple[int, list[_PdfLine]]]):
+        """(page index, [body line or _PdfHeading...]) for each page read."""
+        for index, lines in pages:
+            items: list[str | _PdfHeading] = []
+            for item in self._page_items(lines):
+                if isinstance(item, str):
+                    items.append(item)
+                elif item[0] in self.levels:
+                    items.append(_PdfHeading(self.levels[item[0]], item[1]))
+                else:  # a size that was not kept as a heading size after all
+                    items.append(item[1])
+            yield index, items
+
+    def _page_items(self, lines: list[_PdfLine]) -> list[str | tuple[float, str]]:
+        """Body lines, and (size, text) for heading lines; a heading wrapped over lines in one size is one."""
+        items: list[str | tuple[float, str]] = []
+        previous_heading = False
+        for line in lines:
+            text = line.text.strip()
+            heading = (
+                line.size >= self._threshold
+                and len(text) <= PDF_HEADING_MAX_CHARS
+                and any(ch.isalpha() for ch in text)
+                and (_running_key(text), line.size) not in self._running
+            )
+            if heading and previous_heading and items[-1][0] == line.size:
+                items[-1] = (line.size, f"{items[-1][1]} {text}")
+            elif heading:
+                items.append((line.size, text))
+            else:
+                items.append(line.text)
+            previous_heading = heading
+        return items
+
+
+def _first_page_with_text(pages: list[tuple[int, list[_PdfLine]]]) -> int | None:
+    """Its position in `pages`: a cover that is only an image does not count."""
+    with_text = (position for position, (_, lines) in enumerate(pages) if any(line.text.strip() for line in lines))
+    return next(with_text, None)
+
+
+def _running_key(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalpha())  # page numbers in running headers differ
+
+
+def _pdf_outline(reader) -> list[tuple[int, int, str]]:
+    """(page index, depth, title) for each bookmark, in outline order; [] when there is none or it is unusable."""
+    entries: list[tuple[int, int, str]] = []
+    try:
+        # An explicit stack: a hostile outline can nest deeply (pypdf builds the list recursively, and a
+        # RecursionError there is caught below like any broken outline).
+        stack = [(iter(reader.outline), 0)]
+        while stack and len(entries) < PDF_MAX_OUTLINE_ENTRIES:
+            children, depth = stack[-1]
+            item = next(children, None)
+            if item is None:
+                stack.pop()
+            elif isinstance(item, list):  # the children of the previous entry
+                if depth < PDF_MAX_OUTLINE_DEPTH:
+                    stack.append((iter(item), depth + 1))
+            else:
+                page = reader.get_destination_page_number(item)
+                title = _heading_text(str(item.title or ""))
+                if page is not None and page >= 0 and title:
+                    entries.append((page, depth, title))
+    except Exception:  # outlines are optional and often broken; font sizes take over
+        return []
+    return entries
+
+
+def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tuple[int, int, str]]):
+    """(page index, [body line or _PdfHeading...]) with each bookmark placed at its heading's line on its page.
+
+    A bookmark whose title is not found as a line of its page starts at the top of the page (after any
+    bookmark found before it); a found heading line is the heading, not body text.
+    """
+    by_page: dict[int, list[_PdfHeading]] = {}
+    for page, depth, title in outline:
+        by_page.setdefault(page, []).append(_PdfHeading(1 if depth == 0 else 2, title))
+    pending = sorted(by_page)  # pages with bookmarks, to apply those of unread pages before the next page read
+    for index, lines in pages:
+        items: list[str | _PdfHeading] = []
+        while pending and pending[0] < index:  # bookmarks on a page that gave no text still set the labels
+            items += by_page[pending.pop(0)]
+        headings = by_page.get(index, [])
+        if pending and pending[0] == index:
+            pending.pop(0)
+        before: dict[int, list[_PdfHeading]] = {}  # line number -> bookmarks to place before it
+        found: dict[int, _PdfHeading] = {}
+        position = 0
+        keys = [_match_key(line.text) for line in lines]
+        for heading in headings:
+            key = _match_key(heading.text)
+            match = next((number for number in range(position, len(lines)) if key and keys[number] == key), None)
+            if match is None:
+                before.setdefault(position, []).append(heading)
+            else:
+                found[match] = heading
+                position = match + 1
+        for number, line in enumerate(lines):
+            items += before.get(number, [])
+            if number in found:
+                items.append(found[number])
+            else:
+                items.append(line.text)
+        items += before.get(len(lines), [])
+        yield index, items
+
+
+_GENERIC_HEADING = re.compile(
+    r"^(?:abstract|introduction|preface|foreword|summary|executive\s+summary|overview|contents|table\s+of\s+contents|"
+    r"acknowledge?ments?)$",
+    re.IGNORECASE,
+)
+
+
+def _pdf_outline_title(outline: list[tuple[int, int, str]], pages: list[tuple[int, list[_PdfLine]]]) -> str:
+    """The first bookmark as a title, when it is on the first page with text and not a numbered or generic chapter."""
+    start = _first_page_with_text(pages)
+    if not outline or start is None:
+        return ""
+    page, depth, title = outline[0]
+    if page != pages[start][0] or depth != 0 or _NUMBERING.match(title) or _GENERIC_HEADING.match(title):
+        return ""
+    return title
 
 
 # --- DOCX -----------------------------------------------------------------------------------------------------
@@ -366,16 +695,17 @@ def _parse_docx(data: bytes, builder: _Builder) -> None:
         raise ParseError("This Word document could not be read; it may be damaged.") from exc
     # python-docx parses XML with resolve_entities=False, so entity-expansion bombs are not a concern here.
     document = docx.Document(io.BytesIO(data))
-    title_paragraph_seen = False
+    # The Title-styled paragraph is the title a reader sees; the core property (File > Info) is often left over
+    # from a template, so it comes second, and the first Heading 1 (first_h1) last.
+    title_paragraph = ""
     for block in document.iter_inner_content():
         if isinstance(block, Paragraph):
             style = _style_name(block)
             if style == "title" and block.text.strip():
-                if title_paragraph_seen:  # a second Title paragraph acts as a new chapter
+                if title_paragraph:  # a second Title paragraph acts as a new chapter
                     builder.heading(1, block.text)
                 else:
-                    title_paragraph_seen = True
-                    builder.title = _heading_text(block.text)
+                    title_paragraph = block.text
                 continue
             match = _HEADING_STYLE.match(style)
             if match and block.text.strip():
@@ -384,11 +714,14 @@ def _parse_docx(data: bytes, builder: _Builder) -> None:
                 builder.add(block.text)
         elif isinstance(block, Table):
             builder.add(_docx_table_text(block))
-    if not builder.title:
-        try:
-            builder.title = _heading_text(document.core_properties.title or "")
-        except Exception:  # core properties are optional metadata
-            builder.title = ""
+    builder.titles += [title_paragraph, _docx_core_title(document)]
+
+
+def _docx_core_title(document) -> str:
+    try:
+        return document.core_properties.title or ""
+    except Exception:  # core properties are optional metadata
+        return ""
 
 
 def _style_name(paragraph) -> str:
@@ -438,8 +771,9 @@ def _parse_html(text: str, builder: _Builder) -> None:
     from bs4.element import PreformattedString
 
     soup = BeautifulSoup(text, "html.parser")
-    title_tag = soup.find("title")
-    title = _heading_text(title_tag.get_text(" ")) if title_tag else ""
+    # An inline <svg> or MathML can hold a <title> of its own (a tooltip), which is not the page's.
+    title_tag = next((tag for tag in soup.find_all("title") if not tag.find_parent(["svg", "math"])), None)
+    builder.titles.append(title_tag.get_text(" ") if title_tag else "")
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
     for tag in soup.select('[hidden], [role="navigation"]'):
@@ -490,7 +824,6 @@ def _parse_html(text: str, builder: _Builder) -> None:
                 flush_line()
             stack.append((iter(child.children), block))
     flush_line()
-    builder.title = title or builder.title
 
 
 # --- Markdown -------------------------------------------------------------------------------------------------

@@ -13,8 +13,12 @@ from documents.parsing import ParsedDocument, ParseError, Section, parse_documen
 # --- Fixture builders -----------------------------------------------------------------------------------------
 
 
-def make_pdf(pages: list[list[str]]) -> bytes:
-    """A minimal valid PDF: one Helvetica text line per string, an empty content stream for an empty page."""
+def make_pdf(pages: list[list[str | tuple[str, float]]], *, text_matrix_scale: float = 1.0) -> bytes:
+    """A minimal valid PDF: one Helvetica text line per entry, 12 pt or (text, size), an empty stream for an empty page.
+
+    With text_matrix_scale the font is set at size / scale and the text matrix scales it back up, as LaTeX does
+    (1 Tf, then a scaling Tm): the size a reader sees is the same.
+    """
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [%s] /Count %d >>"
@@ -22,10 +26,14 @@ def make_pdf(pages: list[list[str]]) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     for index, lines in enumerate(pages):
-        operators = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
+        operators = ["BT"]
+        y = 760.0
         for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            operators.append(f"({escaped}) Tj T*")
+            text, size = (line, 12.0) if isinstance(line, str) else line
+            y -= size * 1.5
+            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            scale = text_matrix_scale
+            operators.append(f"/F1 {size / scale:g} Tf {scale:g} 0 0 {scale:g} 72 {y:.1f} Tm ({escaped}) Tj")
         operators.append("ET")
         stream = "\n".join(operators).encode("latin-1") if lines else b""
         objects.append(
@@ -220,31 +228,150 @@ def test_max_chars_counts_the_section_separators():
 # --- PDF ------------------------------------------------------------------------------------------------------
 
 
-def test_pdf_pages_become_sections():
+def test_pdf_pages_without_headings_are_sections_of_their_page():
     data = make_pdf([*TWO_PAGES, []])  # a trailing blank page is simply skipped
     parsed = parse_document(data, "report.pdf")
     assert parsed.kind == "pdf" and parsed.mime_type == "application/pdf"
     assert parsed.sections == [
-        Section(chapter="", section="Page 1", text="Hello world.\nSecond line (with parens)."),
-        Section(chapter="", section="Page 2", text="Page two text."),
+        Section(chapter="", section="", text="Hello world.\nSecond line (with parens).", page=1),
+        Section(chapter="", section="", text="Page two text.", page=2),
     ]
     assert parsed.text == "Hello world.\nSecond line (with parens).\n\nPage two text."
+    assert parsed.title == "", "no title of its own: the file name stands in"
 
 
-def test_pdf_outline_and_metadata_name_chapters_and_title():
+# A report whose only structure is its fonts: a 24 pt title, 16 pt chapters, 14 pt sections, 12 pt body text, a
+# running header in 14 pt on every page but the first, and page numbers.
+FONT_REPORT = [
+    [
+        ("Soil Survey of the North Field", 24),
+        "Prepared for the farm board.",
+        ("1 Introduction", 16),
+        "Why we dug.",
+        "1",
+    ],
+    [("Soil Survey", 14), "More on why we dug.", ("2 Methods", 16), "We sampled soil.", "2"],
+    [("Soil Survey", 14), "Samples were dried.", ("2.1 Sampling", 14), "Every ten metres.", "Twice a year.", "3"],
+    [("Soil Survey", 14), "Dried at 40 degrees.", "4"],
+]
+FONT_REPORT_SECTIONS = [
+    ("Soil Survey of the North Field", "", 1, "Prepared for the farm board."),
+    ("1 Introduction", "", 1, "Why we dug."),
+    ("1 Introduction", "", 2, "More on why we dug."),
+    ("2 Methods", "", 2, "We sampled soil."),
+    ("2 Methods", "", 3, "Samples were dried."),
+    ("2 Methods", "2.1 Sampling", 3, "Every ten metres.\nTwice a year."),
+    ("2 Methods", "2.1 Sampling", 4, "Dried at 40 degrees."),
+]
+
+
+@pytest.mark.parametrize("scale", [1.0, 8.0], ids=["Tf-size", "text-matrix-size"])
+def test_pdf_headings_come_from_font_sizes_when_there_is_no_outline(scale):
+    """The bug: a PDF lost its headings and was cited as "Page 1". The largest first-page line is the title,
+    larger lines start sections, and every section knows its page; a multi-page section continues on the next."""
+    parsed = parse_document(make_pdf(FONT_REPORT, text_matrix_scale=scale), "scan-0001.pdf")
+    assert parsed.title == "Soil Survey of the North Field"
+    assert [(s.chapter, s.section, s.page, s.text) for s in parsed.sections] == FONT_REPORT_SECTIONS
+    for furniture in ("Soil Survey\n", "\n2\n", "\n4"):
+        assert furniture not in parsed.text + "\n", "running headers and page numbers are not passages"
+
+
+def test_pdf_font_sizes_that_do_not_mark_headings_are_ignored():
+    # Half the lines in a larger font: that is emphasis or a layout, not a hierarchy of headings.
+    pages = [[(f"Big line {n}", 18) if n % 2 else f"Small line {n}" for n in range(12)]]
+    parsed = parse_document(make_pdf(pages), "poster.pdf")
+    assert [(s.chapter, s.section, s.page) for s in parsed.sections] == [("", "", 1)]
+    assert "Big line 1\nSmall line 2" in parsed.text
+
+
+def test_a_long_paragraph_in_a_larger_font_is_not_a_heading():
+    sentence = "This whole paragraph is set in a larger font for emphasis but it is far too long to be a heading. " * 2
+    parsed = parse_document(make_pdf([["Body text.", (sentence.strip(), 16), "More body."]]), "x.pdf")
+    assert [(s.chapter, s.section) for s in parsed.sections] == [("", "")]
+
+
+def test_pdf_outline_names_chapters_and_sections_at_their_heading_line():
+    """Bookmarks are the PDF's own table of contents: they win over fonts, and split a page at their line."""
+    pages = [
+        ["Intro text.", "Results", "Results start mid-page."],
+        ["More results.", "1.1 Tables", "A table."],
+        ["Still the tables."],
+    ]
+
     def edit(writer):
         writer.add_outline_item(title="Introduction", page_number=0)
-        writer.add_outline_item(title="Results", page_number=1)
-        writer.add_metadata({"/Title": "Quarterly Results"})
+        results = writer.add_outline_item(title="Results", page_number=0)
+        writer.add_outline_item(title="Tables", page_number=1, parent=results)  # "1.1 Tables" in the text
+        writer.add_outline_item(title="Not In The Text", page_number=2)
 
-    data = rewrite_pdf(make_pdf([["Intro text."], ["More results."], ["Still results."]]), edit)
-    parsed = parse_document(data, "q.pdf")
-    assert parsed.title == "Quarterly Results"
-    assert [(s.chapter, s.section) for s in parsed.sections] == [
-        ("Introduction", "Page 1"),
-        ("Results", "Page 2"),
-        ("Results", "Page 3"),
+    parsed = parse_document(rewrite_pdf(make_pdf(pages), edit), "q.pdf")
+    assert [(s.chapter, s.section, s.page, s.text) for s in parsed.sections] == [
+        ("Introduction", "", 1, "Intro text."),
+        ("Results", "", 1, "Results start mid-page."),
+        ("Results", "", 2, "More results."),
+        ("Results", "Tables", 2, "A table."),
+        ("Not In The Text", "", 3, "Still the tables."),  # not found as a line: it starts at the top of its page
     ]
+    assert parsed.title == "", "a generic first bookmark (Introduction) is not the document's title"
+
+
+def test_a_bookmark_on_a_page_without_text_still_starts_its_chapter():
+    def edit(writer):
+        writer.add_outline_item(title="Appendix", page_number=1)
+
+    parsed = parse_document(rewrite_pdf(make_pdf([["Main text."], [], ["Appendix text."]]), edit), "a.pdf")
+    assert [(s.chapter, s.page) for s in parsed.sections] == [("", 1), ("Appendix", 3)]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ("Quarterly Results 2024", "Quarterly Results 2024"),
+        ("Microsoft Word - Quarterly Results.docx", "Quarterly Results"),
+        ("Untitled", "Soil Survey of the North Field"),
+        ("Document1", "Soil Survey of the North Field"),
+        ("C:\\Users\\ann\\Desktop\\report.pdf", "Soil Survey of the North Field"),
+        ("   ", "Soil Survey of the North Field"),
+    ],
+)
+def test_pdf_title_is_the_metadata_title_when_it_means_something(metadata, expected):
+    data = rewrite_pdf(make_pdf(FONT_REPORT), lambda writer: writer.add_metadata({"/Title": metadata}))
+    assert parse_document(data, "x.pdf").title == expected
+
+
+@pytest.mark.parametrize(
+    ("bookmark", "expected"),
+    [
+        ("Harvest Plan 2025", "Harvest Plan 2025"),
+        ("A Guide to Soil", "A Guide to Soil"),
+        ("1 Introduction", ""),  # a numbered chapter, not a title
+        ("Contents", ""),
+    ],
+)
+def test_pdf_title_from_a_first_bookmark_on_the_first_page(bookmark, expected):
+    def edit(writer):
+        writer.add_outline_item(title=bookmark, page_number=1)  # page 1 is a cover without text
+        writer.add_outline_item(title="2 Budget", page_number=2)
+
+    parsed = parse_document(rewrite_pdf(make_pdf([[], ["Plan text."], ["Budget text."]]), edit), "x.pdf")
+    assert parsed.title == expected
+
+
+def test_pdf_title_skips_a_cover_page_without_text():
+    parsed = parse_document(make_pdf([[], *FONT_REPORT]), "x.pdf")
+    assert parsed.title == "Soil Survey of the North Field"
+    assert [(s.chapter, s.page) for s in parsed.sections][:2] == [
+        ("Soil Survey of the North Field", 2),
+        ("1 Introduction", 2),
+    ]
+
+
+def test_a_broken_outline_falls_back_to_font_sizes(monkeypatch):
+    import pypdf
+
+    monkeypatch.setattr(pypdf.PdfReader, "outline", property(lambda self: 1 / 0))
+    parsed = parse_document(make_pdf(FONT_REPORT), "x.pdf")
+    assert [(s.chapter, s.section, s.page, s.text) for s in parsed.sections] == FONT_REPORT_SECTIONS
 
 
 def test_pdf_with_a_password_is_rejected():
@@ -306,7 +433,7 @@ def test_a_pypdf_failure_on_one_page_keeps_the_others(monkeypatch):
 
     monkeypatch.setattr(pypdf.PageObject, "extract_text", flaky)
     assert parse_document(make_pdf(TWO_PAGES), "half.pdf").sections == [
-        Section(chapter="", section="Page 2", text="Page two text.")
+        Section(chapter="", section="", text="Page two text.", page=2)
     ]
 
 
@@ -335,6 +462,33 @@ def test_docx_title_falls_back_to_the_first_heading():
     out = io.BytesIO()
     document.save(out)
     assert parse_document(out.getvalue(), "x.docx").title == "Only Chapter"
+
+
+def make_docx(*, core_title: str = "", title: str = "", heading: str = "Chapter") -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = core_title
+    if title:
+        document.add_heading(title, 0)
+    document.add_heading(heading, 1)
+    document.add_paragraph("Text.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("core_title", "title", "expected"),
+    [
+        ("Field Guide", "", "Field Guide"),  # the core property when no paragraph is styled Title
+        ("Old Template Title", "Field Guide", "Field Guide"),  # the visible Title paragraph first
+        ("Document1", "", "Chapter"),  # Word's placeholder: the first Heading 1
+        ("Microsoft Word - Field Guide.docx", "", "Field Guide"),
+    ],
+)
+def test_docx_title_precedence(core_title, title, expected):
+    assert parse_document(make_docx(core_title=core_title, title=title), "x.docx").title == expected
 
 
 def test_docx_zip_bomb_of_200_mb_is_rejected_before_parsing(docx_bytes, monkeypatch):
@@ -426,6 +580,19 @@ def test_html_title_falls_back_to_first_h1():
     assert parse_document(b"<html><h1>Heading</h1><p>x</p></html>", "a.html").title == "Heading"
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html><body><svg><title>Close icon</title></svg><h1>Opening Hours</h1><p>x</p></body></html>",
+        b"<html><head><title>Untitled</title></head><body><h1>Opening Hours</h1><p>x</p></body></html>",
+        b"<html><head><title>  </title></head><body><h2>Sub</h2><h1>Opening Hours</h1><p>x</p></body></html>",
+    ],
+    ids=["svg-title", "placeholder-title", "blank-title"],
+)
+def test_html_title_is_the_page_title_else_the_first_h1(data):
+    assert parse_document(data, "page.html").title == "Opening Hours"
+
+
 def test_deeply_nested_html_is_walked_without_recursion():
     data = b"<html><body>" + b"<div>" * 20_000 + b"deep" + b"</div>" * 20_000 + b"</body></html>"
     assert parse_document(data, "deep.html").text == "deep"
@@ -514,6 +681,105 @@ def test_markdown_list_dash_line_is_not_a_setext_heading():
     assert parsed.text == "- item\n---\n\nafter"
 
 
+def test_markdown_title_is_the_first_h1_even_after_other_headings():
+    parsed = parse_document(b"## Setup\n\nSteps.\n\n# Project Atlas\n\nAbout it.\n\n# Second\n\nMore.", "README.md")
+    assert parsed.title == "Project Atlas"
+
+
+def test_markdown_without_an_h1_has_no_title():
+    assert parse_document(b"## Setup\n\nSteps.", "notes.md").title == ""
+
+
+def test_a_very_long_first_heading_is_cut_at_a_word_as_a_title():
+    parsed = parse_document(b"# " + b"word " * 100 + b"\n\ntext", "x.md")
+    assert len(parsed.title) <= parsing.MAX_TITLE_CHARS and parsed.title.endswith("word\u2026")
+    assert parsed.sections[0].chapter == ("word " * 100).strip()[:300].strip(), "the heading itself is kept whole"
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        ("Annual Report 2024", "Annual Report 2024"),
+        ("  Annual\n  Report\t2024 ", "Annual Report 2024"),
+        ("Microsoft Word - Annual Report.docx", "Annual Report"),
+        ("Microsoft PowerPoint – Launch deck.pptx", "Launch deck"),
+        ("report-final.pdf", "report-final"),
+        ("Untitled", ""),
+        ("untitled-3", ""),
+        ("Document1", ""),
+        ("Microsoft Word - Document1.docx", ""),
+        ("Title", ""),
+        ("/home/ann/report.pdf", ""),
+        ("C:\\Users\\ann\\report.doc", ""),
+        ("---", ""),
+        ("Nul\x00 and\x07 bell\r\nand CR", "Nul and bell and CR"),
+    ],
+)
+def test_document_title_keeps_real_titles_and_drops_junk(candidate, expected):
+    assert parsing.document_title(candidate) == expected
+
+
 def test_long_headings_fit_the_model_field():
     parsed = parse_document(b"# " + b"H" * 1000 + b"\n\ntext", "x.md")
     assert parsed.sections[0].chapter == "H" * 300
+
+
+# --- Hostile bytes --------------------------------------------------------------------------------------------
+
+
+def hostile_pdf() -> bytes:
+    def edit(writer):
+        writer.add_outline_item(title="Chap\x00ter\x07 One", page_number=0)
+        writer.add_metadata({"/Title": "Annual\x00 Report\x1b"})
+
+    return rewrite_pdf(make_pdf([[("Chap\x00ter One", 18), "Body\x00 text\x01 here\x7f.", "Second\rline."]]), edit)
+
+
+HOSTILE_FILES = {
+    "notes.txt": b"Opening hours\x00 are 8\x07 to 18.\rClosed on Sundays.\x1b\r\n" + b"Plain words follow. " * 20,
+    "notes.md": b"# Ti\x00tle\r\rBody\x00 text\x0b here.\r## Sec\x08tion\rMore\x00.\r\n" + b"Words. " * 20,
+    "page.html": (
+        b"<html><head><title>Sh\x00op &#0;&#1;hours\r</title></head><body><h1>Ho&#x1;urs\x00</h1>"
+        b"<p>Open\x00 &#7; daily\r and &#x0; nightly</p></body></html>"
+    ),
+    "scan.pdf": hostile_pdf(),
+    "utf16.txt": "\ufeffUTF-16 text\x00 with a NUL\r and a CR.".encode("utf-16-le"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_FILES)
+def test_hostile_characters_are_cleaned_at_the_parse_boundary(name):
+    """NUL (which PostgreSQL refuses), lone CR and control characters never leave the parser."""
+    from chatbot.text import has_unsafe_characters
+
+    parsed = parse_document(HOSTILE_FILES[name], name)
+    strings = [parsed.title, parsed.text] + [part for s in parsed.sections for part in (s.chapter, s.section, s.text)]
+    for string in strings:
+        assert not has_unsafe_characters(string) and "\r" not in string, repr(string)
+    assert parsed.text.strip()
+
+
+def test_hostile_characters_in_a_pdf_still_give_its_title_and_headings():
+    parsed = parse_document(hostile_pdf(), "scan.pdf")
+    assert parsed.title == "Annual Report"
+    assert [(s.chapter, s.page) for s in parsed.sections] == [("Chapter One", 1)]
+    assert parsed.sections[0].text == "Body text here.\nSecond\nline."
+
+
+def test_a_stray_nul_in_a_text_file_is_cleaned_not_refused():
+    parsed = parse_document(b"Warehouse notes. " * 30 + b"\x00" + b"More notes.", "notes.txt")
+    assert "\x00" not in parsed.text and parsed.text.endswith("Warehouse notes. More notes.")
+
+
+def test_a_docx_with_control_characters_in_its_xml_is_refused_readably(docx_bytes):
+    # XML 1.0 cannot hold them: Word never writes them, so such a file is damaged, and says so.
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(docx_bytes)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"Closing words.", b"Closing\x00 words\x01.")
+            target.writestr(info, data)
+    with pytest.raises(ParseError) as error:
+        parse_document(out.getvalue(), "bad.docx")
+    assert error.value.user_message == "This Word document could not be read; it may be damaged."

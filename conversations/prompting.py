@@ -87,6 +87,8 @@ def system_with_sources(system: str, sources) -> str:
     blocks = []
     for source in sources:
         where = " > ".join(_attribute(part) for part in (source.title, source.chapter, source.section) if part)
+        if getattr(source, "page", None):  # lets the model say where in a PDF, as a person would cite it
+            where += f" > page {int(source.page)}"
         blocks.append(f'<source id="{int(source.number)}" from="{where}">\n{_neutralise(source.text)}\n</source>')
     parts = [system.strip()] if system.strip() else []
     parts.append(SOURCES_INSTRUCTION)

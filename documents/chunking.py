@@ -1,7 +1,7 @@
 """Split a ParsedDocument into overlapping passages for embedding and retrieval.
 
-Every chunk lies inside one Section, so its chapter/section labels are exact, and its offsets index into
-`parsed.text` (the sections joined with SECTION_SEPARATOR): `parsed.text[c.char_start:c.char_end] == c.text`.
+Every chunk lies inside one Section, so its chapter/section labels and PDF page are exact, and its offsets index
+into `parsed.text` (the sections joined with SECTION_SEPARATOR): `parsed.text[c.char_start:c.char_end] == c.text`.
 A chunk is a verbatim slice of its section (only trimmed of surrounding whitespace), never re-joined text,
 which is what keeps that equality exact and lets the UI highlight a cited passage in the original text.
 """
@@ -25,6 +25,7 @@ class ChunkDraft:
     char_start: int
     char_end: int
     token_count: int  # an estimate (whitespace-separated words), not the embedding model's tokenizer count
+    page: int | None = None  # its section's page (a PDF section never crosses a page), for citations
 
 
 # Break candidates, best first. Each match's `end` position is where a chunk may stop; all of them require a
@@ -62,6 +63,7 @@ def chunk_document(parsed: ParsedDocument, *, size: int = 800, overlap: int = 10
                     char_start=base + start,
                     char_end=base + end,
                     token_count=len(text.split()),
+                    page=section.page,
                 )
             )
         base += len(section.text) + len(SECTION_SEPARATOR)

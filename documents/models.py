@@ -167,6 +167,9 @@ class Chunk(models.Model):
     text = models.TextField()
     chapter = models.CharField(max_length=300, blank=True)
     section = models.CharField(max_length=300, blank=True)
+    page = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The page of the file the passage is on; empty for formats without pages."
+    )
     char_start = models.PositiveIntegerField(default=0)
     char_end = models.PositiveIntegerField(default=0)
     token_count = models.PositiveIntegerField(default=0)

@@ -43,6 +43,7 @@ class Source:
     char_end: int
     score: float  # the fused rank score
     similarity: float  # cosine similarity to the query
+    page: int | None = None  # the page of the file it is on (PDFs)
 
     def as_metadata(self) -> dict:
         """What a reply stores in Message.metadata["sources"] (seed 000: chapter, section, score)."""
@@ -53,6 +54,7 @@ class Source:
             "title": self.title,
             "chapter": self.chapter,
             "section": self.section,
+            "page": self.page,
             "score": round(self.similarity, 4),
             "rrf": round(self.score, 6),
             "char_start": self.char_start,
@@ -215,7 +217,7 @@ def search(*, user: User, query: str, vector: list[float], options: RetrievalOpt
         )
         SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end,
                f.rrf * CASE WHEN d.title = ANY(%(preferred)s) THEN {PREFERRED_BOOST} ELSE 1 END AS score,
-               1 - (c.embedding <=> %(q)s::vector) AS similarity, f.keyword_match
+               1 - (c.embedding <=> %(q)s::vector) AS similarity, f.keyword_match, c.page
         FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
         WHERE f.keyword_match OR 1 - (c.embedding <=> %(q)s::vector) >= %(threshold)s
         ORDER BY score DESC, f.keyword_match DESC, similarity DESC
@@ -254,6 +256,7 @@ def search(*, user: User, query: str, vector: list[float], options: RetrievalOpt
             char_end=row[7],
             score=float(row[8]),
             similarity=float(row[9]),
+            page=row[11],
         )
         for index, row in enumerate(rows)
     ]

@@ -42,6 +42,16 @@ def _title_from(filename: str) -> str:
     return " ".join(stem.replace("_", " ").replace("-", " ").split())[:300] or "Untitled"
 
 
+def _title_is_automatic(document: Document) -> bool:
+    """Whether the title is still one the app chose (the file name's, or the file's own from an earlier parse).
+
+    A title the user typed, at upload or by renaming the document since, is theirs: ingestion never replaces it.
+    """
+    if document.source != Document.Source.UPLOAD or document.metadata.get("title_typed"):
+        return False
+    return document.title in {_title_from(document.original_name), document.metadata.get("title")}
+
+
 def upload_limit_display() -> str:
     """DOCUMENT_MAX_UPLOAD_BYTES for people: "20 MB", "1.5 MB", "100 bytes" (never "0 MB")."""
     limit = settings.DOCUMENT_MAX_UPLOAD_BYTES
@@ -80,6 +90,7 @@ def _store_upload(
 ) -> Document:
     document = Document(
         owner=owner,
+        # The file name's title stands in until ingestion reads the file's own (document_ingest).
         title=(clean_text(title).strip() or _title_from(filename))[:300],
         kind=Document.Kind.CODE if kind == "code" else Document.Kind.TEXT,
         source=Document.Source.UPLOAD,
@@ -88,7 +99,7 @@ def _store_upload(
         size=len(data),
         content_hash=content_hash,
         status=Document.Status.PENDING,
-        metadata={"format": kind},
+        metadata={"format": kind, "title_typed": True} if clean_text(title).strip() else {"format": kind},
     )
     document.file.save(filename[-100:], ContentFile(data), save=False)
     try:
@@ -175,6 +186,7 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int], None
                     text=draft.text,
                     chapter=draft.chapter[:300],
                     section=draft.section[:300],
+                    page=draft.page,
                     char_start=draft.char_start,
                     char_end=draft.char_end,
                     token_count=draft.token_count,
@@ -184,9 +196,15 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int], None
             ],
             batch_size=500,
         )
-        metadata = {**locked.metadata, "title": parsed.title} if parsed.title else locked.metadata
+        # The file's own title (its <title>, H1, PDF or Word metadata) replaces the file name's; an edited
+        # document is parsed from its Markdown, whose first heading is a chapter, not the title.
+        metadata, title = locked.metadata, {}
+        if parsed.title and not locked.versions.exists():
+            if _title_is_automatic(locked):
+                title = {"title": parsed.title}
+            metadata = {**metadata, "title": parsed.title}
         Document.objects.filter(id=locked.id).update(
-            status=Document.Status.READY, progress=100, error="", chunk_count=len(drafts), metadata=metadata
+            status=Document.Status.READY, progress=100, error="", chunk_count=len(drafts), metadata=metadata, **title
         )
     document.refresh_from_db()
     return document

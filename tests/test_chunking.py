@@ -219,3 +219,18 @@ def test_parsed_files_of_every_kind_chunk_cleanly():
     for data, name in [(html, "page.html"), ((("Line of text. " * 20) + "\n\n").encode() * 30, "notes.txt")]:
         parsed = parse_document(data, name)
         assert_invariants(parsed, chunk_document(parsed, size=400, overlap=60), 400)
+
+
+def test_each_passage_of_a_pdf_cites_the_page_it_is_on():
+    """A section running over pages gives passages citing each page, not "Page 1" for all of them."""
+    from tests.test_parsing import make_pdf
+
+    sentence = "The north field drains slowly after rain and needs deeper ditches."
+    pages = [[("Drainage", 16), *[sentence] * 12], [sentence] * 12, [("Costs", 16), "Ditches cost money.", "x"]]
+    parsed = parse_document(make_pdf(pages), "field.pdf")
+    chunks = chunk_document(parsed, size=300, overlap=60)
+    assert_invariants(parsed, chunks, 300)
+    assert {(chunk.chapter, chunk.page) for chunk in chunks} == {("Drainage", 1), ("Drainage", 2), ("Costs", 3)}
+    section_pages = [section.page for section in parsed.sections for _ in chunk_document(doc(section), size=300)]
+    assert [chunk.page for chunk in chunks] == section_pages
+    assert chunk_document(parse_document(b"# A\n\nText.", "a.md"))[0].page is None

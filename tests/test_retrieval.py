@@ -39,11 +39,11 @@ def top(user, query: str, legs=("vector", "text"), **options) -> list:
     ("query", "expected", "failing_leg"),
     [
         # The embedding blurs R-5512 with the similar R-5521; the keyword leg has the exact code.
-        ("What is R-5512?", ("freezer manual", "Service notes"), "vector"),
+        ("What is R-5512?", ("Freezer Manual", "Service notes"), "vector"),
         # No word in common with the passage: only meaning finds it.
-        ("How can I stop my loaf from going soggy or hard?", ("bakery handbook", "Keeping bread fresh"), "text"),
+        ("How can I stop my loaf from going soggy or hard?", ("Bakery Handbook", "Keeping bread fresh"), "text"),
         # Words pull the keyword leg to the oven's fault codes; meaning (battery) finds the robot.
-        ("what does E-4471 mean for the battery", ("robotics notes", "Safety"), "text"),
+        ("what does E-4471 mean for the battery", ("Robotics Notes", "Safety"), "text"),
     ],
 )
 def test_hybrid_finds_the_passage_where_one_leg_alone_does_not(corpus_owner, query, expected, failing_leg):
@@ -56,7 +56,7 @@ def test_sources_carry_chapter_section_text_and_scores(corpus_owner):
     [best] = retrieve(
         user=corpus_owner, query="how do ROS 2 nodes talk to each other", options=RetrievalOptions(max_results=1)
     )
-    assert (best.title, best.chapter, best.section) == ("robotics notes", "Robotics Notes", "ROS 2 Architecture")
+    assert (best.title, best.chapter, best.section) == ("Robotics Notes", "Robotics Notes", "ROS 2 Architecture")
     assert "topics" in best.text and 0.5 < best.similarity <= 1 and best.score > 0
     chunk = Chunk.objects.get(id=best.chunk_id)
     assert chunk.char_end - chunk.char_start == len(chunk.text)
@@ -70,8 +70,8 @@ def test_the_threshold_and_max_results_are_honoured(corpus_owner):
 
 def test_excluded_and_preferred_sources(corpus_owner):
     query = "what do fault codes mean"
-    assert all(t != "bakery handbook" for t, _ in top(corpus_owner, query, excluded=["bakery handbook"]))
-    assert top(corpus_owner, query, preferred=["freezer manual"])[0][0] == "freezer manual"
+    assert all(t != "Bakery Handbook" for t, _ in top(corpus_owner, query, excluded=["Bakery Handbook"]))
+    assert top(corpus_owner, query, preferred=["Freezer Manual"])[0][0] == "Freezer Manual"
 
 
 def test_another_users_documents_never_appear_but_the_shared_base_does(corpus_owner):
@@ -83,7 +83,7 @@ def test_another_users_documents_never_appear_but_the_shared_base_does(corpus_ow
     assert document_ingest(document_id=shared.document.id).status == "ready"
     retrieval._count_cache.clear()
     found = retrieve(user=stranger, query="How long do refunds take?")
-    assert [s.title for s in found] == ["shared policy"]
+    assert [s.title for s in found] == ["Policy"]
     assert all(s.document_id != d.id for s in found for d in Document.objects.filter(owner=corpus_owner))
     no_shared = RetrievalOptions(include_shared=False)
     assert retrieve(user=stranger, query="How long do refunds take?", options=no_shared) == []
@@ -161,7 +161,7 @@ def test_ingest_command_fills_the_shared_base_and_reindex_redoes_everything(tmp_
     call_command("ingest", str(folder), stdout=out, stderr=err)
     assert "added 1, already there 0, failed 1" in out.getvalue()
     assert "ingest [" in out.getvalue() and "broken.pdf" in err.getvalue()
-    shared = Document.objects.get(owner=None, title="policy")
+    shared = Document.objects.get(owner=None, title="Policy")
     assert shared.status == "ready" and Chunk.objects.filter(document=shared, owner=None).count() == 1
     call_command("ingest", str(folder), stdout=out, stderr=err)
     assert "added 0, already there 2, failed 0" in out.getvalue(), "the failed PDF is a known document too"

@@ -25,6 +25,8 @@ def offline_reply(request: ChatRequest) -> str:
     lines = [NO_MODEL_NOTICE, "", "Here are the most relevant passages from your documents:", ""]
     for source in sources:
         where = " › ".join(part for part in (source.title, source.chapter, source.section) if part)
+        if getattr(source, "page", None):
+            where += f", page {int(source.page)}"
         excerpt = " ".join(source.text.split())
         if len(excerpt) > 400:
             excerpt = excerpt[:400].rsplit(" ", 1)[0] + " …"

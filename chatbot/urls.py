@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
 from chatbot import views
@@ -9,6 +12,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    # Browsers ask for /favicon.ico whatever the page links; the icon is the SVG the pages link, by its static URL
+    # (resolved on request: in production it carries the manifest's hash). Not permanent, as that URL changes.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=False)),
     path("admin/login/", rate_limited_admin_login),
     path("admin/", admin.site.urls),
     # Before allauth's own: guests may sign up (and keep their conversations) while signed in as a guest.

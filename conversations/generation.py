@@ -61,7 +61,7 @@ def resolve_provider(
 ) -> tuple[Provider | None, str, ProviderError | None, KeyUse | None]:
     """The provider for a conversation: the user's own key first (audited), then the operator's."""
     if conversation.provider == ChatProvider.OFFLINE:
-        return OfflineProvider(), ChatProvider.OFFLINE, None, None
+        return OfflineProvider(guest=conversation.user.is_guest), ChatProvider.OFFLINE, None, None
     if conversation.provider == ChatProvider.ANTHROPIC:
         credentials = anthropic_credentials(user=conversation.user, client=client)
         if credentials is None:

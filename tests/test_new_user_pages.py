@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conversations.models import Conversation
-from tests.factories import ConversationFactory, MessageFactory
+from accounts.models import User
+from conversations.models import Conversation, Message, Stream
+from tests.factories import ConversationFactory, GuestFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +133,70 @@ def test_a_conversation_title_matches_too_and_links_to_the_conversation(user, us
     assert f'<a href="/c/{conversation.id}/"><mark>Sourdough</mark> starter schedule</a>' in page
     assert "Someone else" not in page
     assert "Nothing matches" not in page
+
+
+# --- Guests, the offline reply, the admin index, the favicon --------------------------------------------------------
+
+
+def test_a_guest_is_offered_sign_up_instead_of_documents_and_keys(client):
+    client.post(reverse("accounts:guest_start"))
+    guest = User.objects.get(is_guest=True)
+    conversation = ConversationFactory(user=guest, title="Guest chat")
+
+    index = client.get(reverse("conversations:index")).content.decode()
+    assert f'href="{reverse("account_signup")}"' in index.split('class="chat-empty"', 1)[1], "a sign-up prompt"
+    assert "documents you upload" not in index
+    assert f'href="{reverse("documents:list")}"' not in index and f'href="{reverse("accounts:keys")}"' not in index
+
+    detail = client.get(reverse("conversations:detail", args=[conversation.id])).content.decode()
+    assert "Answer from the shared documents" in detail and "Answer from my documents" not in detail
+
+    settings_page = client.get(reverse("accounts:preferences")).content.decode()
+    assert f'href="{reverse("accounts:keys")}"' not in settings_page
+    assert f'href="{reverse("documents:list")}"' not in settings_page
+
+
+def test_the_home_page_says_what_a_guest_can_and_cannot_do(client):
+    page = client.get(reverse("home")).content.decode()
+    assert "Try it as a guest" in page
+    assert "uploading documents and using your own API key need an account" in page
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["user", "guest"])
+def test_the_offline_reply_links_to_the_keys_page_or_for_a_guest_to_sign_up(live_client, kind):
+    client = live_client(UserFactory() if kind == "user" else GuestFactory())
+    assert client.post("/c/new/", {"content": "Hello?"}).status_code == 204
+    conversation = Conversation.objects.get(user=client.user)
+    stream = Stream.objects.get(conversation=conversation)
+
+    events = list(client.events(reverse("conversations:stream_events", args=[stream.id])))
+
+    reply = Message.objects.get(conversation=conversation, role="assistant")
+    bubble = events[-1].data
+    if kind == "user":
+        assert f"[Settings → API keys]({reverse('accounts:keys')})" in reply.content
+        assert re.search(rf'<a href="{reverse("accounts:keys")}"[^>]*>Settings → API keys</a>', bubble)
+        assert "nothing in your documents" in reply.content
+    else:
+        assert f"[Sign up]({reverse('account_signup')})" in reply.content
+        assert re.search(rf'<a href="{reverse("account_signup")}"[^>]*>Sign up</a>', bubble)
+        assert "API keys" not in reply.content and "your documents" not in reply.content
+
+
+def test_the_admin_index_has_one_accounts_section(admin_client):
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    sections = re.findall(r'<a href="/admin/[a-z_]+/" class="section"[^>]*>([^<]+)</a>', page)
+    assert sections.count("Accounts") == 1, sections
+    assert "Users and settings" in sections
+    assert len(sections) == len(set(sections)), sections
+
+
+def test_the_favicon_is_served(client):
+    page = client.get(reverse("home")).content.decode()
+    assert re.search(r'<link rel="icon" href="/static/favicon\.svg" type="image/svg\+xml">', page)
+    response = client.get("/favicon.ico", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain and response.redirect_chain[-1][0].endswith("/static/favicon.svg")
+    assert b"<svg" in b"".join(response.streaming_content if response.streaming else [response.content])

@@ -1,7 +1,8 @@
 """The built-in assistant used when no language model is configured.
 
-It says so honestly, explains how to add a key, and quotes the passages retrieval found in the user's
-documents with their citations. It streams word by word like a model, so the whole reply path is exercised.
+It says so honestly, explains how to add a key (or, to a guest, that signing up lets them), and quotes the
+passages retrieval found with their citations. It streams word by word like a model, so the whole reply path is
+exercised.
 """
 
 from __future__ import annotations
@@ -9,24 +10,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from django.urls import reverse
+
 from chatbot.llm.base import ChatRequest, Event, Finished, TextDelta
 
-NO_MODEL_NOTICE = (
-    "No language model is configured, so I cannot write an answer myself. "
-    "To chat with Claude, add an Anthropic API key in **Settings → API keys** "
-    "(or ask the operator to set `ANTHROPIC_API_KEY`)."
-)
+
+def no_model_notice(*, guest: bool = False) -> str:
+    """Why there is no real answer, and what this reader can do about it: a guest cannot add a key, so is asked to
+    sign up. Links are Markdown, which the reply's renderer turns into links (resolved here, not at import)."""
+    notice = "No language model is configured, so I cannot write an answer myself. "
+    if guest:
+        return notice + f"[Sign up]({reverse('account_signup')}) to chat with Claude using your own API key."
+    return notice + (
+        f"To chat with Claude, add an Anthropic API key in [Settings → API keys]({reverse('accounts:keys')}) "
+        "(or ask the operator to set `ANTHROPIC_API_KEY`)."
+    )
 
 
-def offline_reply(request: ChatRequest) -> str:
+def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
     sources = getattr(request, "sources", None) or []
+    notice = no_model_notice(guest=guest)
     if not sources:
-        return NO_MODEL_NOTICE + "\n\nI also found nothing in your documents that matches your question."
-    lines = [NO_MODEL_NOTICE, "", "Here are the most relevant passages from your documents:", ""]
+        # A guest has no documents of their own to have found nothing in.
+        return notice if guest else notice + "\n\nI also found nothing in your documents that matches your question."
+    lines = [notice, "", "Here are the most relevant passages I found:", ""]
     for source in sources:
         where = " › ".join(part for part in (source.title, source.chapter, source.section) if part)
-        if getattr(source, "page", None):
-            where += f", page {int(source.page)}"
         excerpt = " ".join(source.text.split())
         if len(excerpt) > 400:
             excerpt = excerpt[:400].rsplit(" ", 1)[0] + " …"
@@ -52,11 +61,12 @@ class OfflineProvider:
     name = "offline"
     label = "Offline (no language model)"
 
-    def __init__(self, *, delay: float = 0.012) -> None:
+    def __init__(self, *, delay: float = 0.012, guest: bool = False) -> None:
         self.delay = delay
+        self.guest = guest
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
-        text = offline_reply(request)
+        text = offline_reply(request, guest=self.guest)
         pieces = _words(text)
         for piece in pieces:
             await asyncio.sleep(self.delay)

@@ -20,7 +20,7 @@ from documents import retrieval
 from documents.models import Chunk, Document
 from documents.retrieval import RetrievalOptions, retrieve
 from documents.services import document_ingest, document_rename, document_save_version, document_upload
-from tests.factories import UserFactory
+from tests.factories import ConversationFactory, MessageFactory, UserFactory
 from tests.test_parsing import FONT_REPORT, HOSTILE_FILES, make_docx, make_pdf, rewrite_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -70,6 +70,12 @@ def test_a_pdf_gets_its_own_title_and_each_passage_cites_its_page(
     assert "*Soil Survey of the North Field › 2 Methods › 2.1 Sampling, page 4*" in offline_reply(
         SimpleNamespace(sources=found[:1])
     )
+    reply = MessageFactory(
+        conversation=ConversationFactory(user=user), role="assistant", content="Dried at 40 °C [1].",
+        metadata={"sources": [found[0].as_metadata()]},
+    )  # fmt: skip
+    chat = user_client.get(reverse("conversations:detail", args=[reply.conversation_id])).content.decode()
+    assert "2.1 Sampling, page 4" in chat, "the reply's Sources list names the page"
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
     lines = [notice, "", "Here are the most relevant passages I found:", ""]
     for source in sources:
         where = " › ".join(part for part in (source.title, source.chapter, source.section) if part)
+        if getattr(source, "page", None):
+            where += f", page {int(source.page)}"
         excerpt = " ".join(source.text.split())
         if len(excerpt) > 400:
             excerpt = excerpt[:400].rsplit(" ", 1)[0] + " …"

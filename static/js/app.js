@@ -30,35 +30,292 @@
   });
 })();
 
-// Chat: Enter sends, Shift+Enter is a new line; the composer waits while a reply streams.
+// Chat: Enter sends, Shift+Enter is a new line; the composer waits while a reply streams. A refused message keeps
+// its text and says why, next to the box (client checks first, then whatever the server answers).
 (function () {
   "use strict";
+  const NEAR_LIMIT = 0.8; // the counter shows from 80% of the limit
+  const numbers = new Intl.NumberFormat("en");
 
   function streamingMessage() {
     return document.querySelector(".message[data-streaming]");
   }
 
+  // --- Refusals: shown in the form's error slot (role=alert), the text kept, the focus left in the box ----------
+
+  function errorSlot(form) {
+    return form ? form.querySelector("[data-error-slot]") : null;
+  }
+
+  function messageInput(form) {
+    return form ? form.querySelector("textarea[data-message-input]") : null;
+  }
+
+  function markInvalid(form) {
+    const input = messageInput(form);
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      if (document.activeElement !== input) input.focus();
+    }
+  }
+
+  function showError(form, text, kind) {
+    const slot = errorSlot(form);
+    if (slot) {
+      slot.textContent = text;
+      slot.dataset.kind = kind || "";
+    }
+    markInvalid(form);
+  }
+
+  function clearError(form) {
+    const slot = errorSlot(form);
+    if (slot && slot.textContent) slot.textContent = "";
+    if (slot) delete slot.dataset.kind;
+    const input = messageInput(form);
+    if (input) input.removeAttribute("aria-invalid");
+  }
+
+  // The server's count: code points (a Python str's length) of the text it keeps, without the blanks around it.
+  function characters(text) {
+    const trimmed = text.trim();
+    const pairs = trimmed.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g);
+    return trimmed.length - (pairs ? pairs.length : 0);
+  }
+
+  function overLimit(input) {
+    const limit = Number(input.dataset.limit);
+    return Boolean(limit) && characters(input.value) > limit;
+  }
+
+  function limitMessage(input) {
+    return "That is too long: the limit is " + numbers.format(Number(input.dataset.limit)) + " characters. Shorten it first.";
+  }
+
+  // Submitting is refused past the limit; the composer also waits while a reply streams.
+  function syncSubmit(form) {
+    if (!form) return;
+    const submit = form.querySelector("[type=submit]");
+    const input = form.querySelector("[data-limit]");
+    if (submit) submit.disabled = Boolean(input && overLimit(input)) || (form.id === "composer" && Boolean(streamingMessage()));
+  }
+
+  // A live counter near the limit, an error past it (announced once, when the text crosses the limit, not per key).
+  function updateCount(input) {
+    const limit = Number(input.dataset.limit);
+    const counter = document.getElementById(input.id + "-count");
+    if (!limit) return;
+    const used = characters(input.value);
+    const over = used > limit;
+    if (counter) {
+      const near = used >= limit * NEAR_LIMIT;
+      counter.hidden = !near;
+      counter.classList.toggle("over", over);
+      // Emptied when hidden: the box's description (aria-describedby) must not read out a stale count.
+      counter.textContent = !near ? "" : numbers.format(used) + " / " + numbers.format(limit) + " characters" +
+        (over ? " (" + numbers.format(used - limit) + " too many)" : "");
+    }
+    const slot = errorSlot(input.form);
+    const showing = slot && slot.dataset.kind === "limit";
+    if (over && !showing) showError(input.form, limitMessage(input), "limit");
+    else if (!over && showing) clearError(input.form);
+    syncSubmit(input.form);
+  }
+
   function syncComposer() {
     const composer = document.getElementById("composer");
     if (!composer) return;
-    const busy = streamingMessage();
-    const send = composer.querySelector("[data-send]");
+    const busy = Boolean(streamingMessage());
     const stop = composer.querySelector("[data-composer-stop]");
-    if (send) send.disabled = Boolean(busy);
     if (stop) stop.hidden = !busy;
-    composer.toggleAttribute("aria-busy", Boolean(busy));
+    composer.toggleAttribute("aria-busy", busy);
+    syncSubmit(composer);
   }
+
+  document.addEventListener("input", function (event) {
+    const input = event.target;
+    if (!input.matches || !input.matches("[data-limit]")) return;
+    // Typing again answers the last refusal (an empty message, a quota…); the limit's own error follows the count.
+    const slot = errorSlot(input.form);
+    if (slot && slot.textContent && slot.dataset.kind !== "limit") clearError(input.form);
+    updateCount(input);
+  });
 
   document.addEventListener("keydown", function (event) {
     const input = event.target;
     if (input.id !== "composer-input" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
-    const form = input.form;
-    if (form.querySelector("[data-send]").disabled || !input.value.trim()) return;
-    form.requestSubmit();
+    if (streamingMessage()) return; // Enter waits for the reply (or Stop)
+    input.form.requestSubmit(); // checked in htmx:beforeRequest, like a click on Send
+  });
+
+  // Checked before the request: an empty message or one past the limit is refused here, with the reason.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const form = event.detail.elt;
+    const input = form && form.matches && form.matches("form") ? messageInput(form) : null;
+    if (!input) return;
+    if (!input.value.trim()) {
+      event.preventDefault();
+      showError(form, "Write a message first.", "empty");
+    } else if (overLimit(input)) {
+      event.preventDefault();
+      showError(form, limitMessage(input), "limit");
+    } else if (form.id === "composer" && streamingMessage()) {
+      event.preventDefault();
+    }
+  });
+
+  // A full error page is not shown in a form; a fragment (the server's own message) or short text is.
+  function isFragment(xhr) {
+    const body = xhr.responseText || "";
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    return type.indexOf("text/html") === 0 && body.trim() !== "" && body.length < 4000 && !/^\s*<(!doctype|html)/i.test(body);
+  }
+
+  function genericError(status) {
+    if (status === 403) return "Your session has expired: reload the page, then send again. Your text is kept here.";
+    if (status === 413) return "That is too large to send. Shorten it first.";
+    if (status === 429) return "Too many requests: wait a moment, then send again.";
+    if (status >= 500) return "Something went wrong on our side. Your text is kept here: try again in a moment.";
+    return "That could not be sent (error " + status + "). Your text is kept here.";
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const detail = event.detail;
+    const xhr = detail.xhr;
+    if (xhr.status < 400) return;
+    // Every refusal is shown, whatever its status (400, 409, 413, 422, 429…). It stays an error (isError is left
+    // alone), so htmx:afterRequest reports it unsuccessful and the form is not reset: the text is kept.
+    const form = detail.elt && detail.elt.closest ? detail.elt.closest("form") : null;
+    const slot = errorSlot(form);
+    if (slot) {
+      // The form's own slot beats the server's default target: an edit's error shows by the edit, not the composer.
+      if (isFragment(xhr)) {
+        detail.target = slot;
+        detail.swapOverride = "innerHTML";
+        detail.shouldSwap = true;
+      } else {
+        detail.shouldSwap = false;
+        slot.textContent = genericError(xhr.status);
+      }
+      slot.dataset.kind = "server";
+    } else if (xhr.getResponseHeader("HX-Retarget") && isFragment(xhr)) {
+      detail.shouldSwap = true;
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    const form = event.detail.elt && event.detail.elt.closest ? event.detail.elt.closest("form") : null;
+    const slot = errorSlot(form) || document.getElementById("composer-error");
+    if (slot) {
+      slot.textContent = "The server could not be reached: check your connection, then send again. Your text is kept here.";
+      slot.dataset.kind = "server";
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt;
+    if (!form.matches || !form.matches("form")) return;
+    if (event.detail.successful) {
+      if (form.matches("[data-reset-on-success]")) {
+        form.reset();
+        clearError(form);
+        const input = form.querySelector("[data-limit]");
+        if (input) updateCount(input);
+      }
+    } else if (errorSlot(form) && errorSlot(form).textContent.trim()) {
+      markInvalid(form); // the refusal is shown: the box is marked and keeps the focus, the text in it
+    }
+  });
+
+  // --- Editing a sent message: in place, with Cancel (or Escape) to get the message back as it was ------------
+
+  function closeEditor(details) {
+    const form = details.querySelector("form");
+    if (form) {
+      form.reset();
+      clearError(form);
+      const input = form.querySelector("[data-limit]");
+      if (input) updateCount(input);
+    }
+    details.open = false;
+    details.querySelector("summary").focus();
+  }
+
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (!details.matches || !details.matches("details.edit-message")) return;
+    const message = details.closest(".message");
+    if (message) message.classList.toggle("editing", details.open);
+    const input = details.querySelector("textarea");
+    if (details.open && input) {
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    }
+  }, true); // toggle does not bubble
+
+  // --- The conversations drawer (phones): a menu button opens it, Escape, its Close or the backdrop close it ----
+
+  const narrow = window.matchMedia("(max-width: 768px)");
+
+  function setDrawer(open, returnFocus) {
+    const sidebar = document.getElementById("chat-sidebar");
+    if (!sidebar) return;
+    sidebar.toggleAttribute("data-open", open);
+    document.querySelectorAll("[data-drawer-toggle]").forEach(function (toggle) {
+      toggle.setAttribute("aria-expanded", String(open));
+    });
+    document.querySelectorAll(".drawer-backdrop").forEach(function (backdrop) { backdrop.hidden = !open; });
+    // While it is open the rest of the page is inert, as behind a dialog: Tab stays in the drawer.
+    [document.querySelector(".site-header"), document.getElementById("chat-main")].forEach(function (element) {
+      if (element) element.inert = open;
+    });
+    if (open) {
+      const first = sidebar.querySelector("a[aria-current='page']") || sidebar.querySelector("a[href], button, input");
+      if (first) first.focus();
+    } else if (returnFocus) {
+      const toggle = document.querySelector("[data-drawer-toggle]");
+      if (toggle) toggle.focus();
+    }
+  }
+
+  function drawerOpen() {
+    const sidebar = document.getElementById("chat-sidebar");
+    return Boolean(sidebar && sidebar.hasAttribute("data-open"));
+  }
+
+  narrow.addEventListener("change", function (event) {
+    if (!event.matches && drawerOpen()) setDrawer(false, false); // widened: the list is simply there
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.isComposing) return;
+    if (drawerOpen()) {
+      event.preventDefault();
+      setDrawer(false, true);
+      return;
+    }
+    const details = event.target.closest && event.target.closest("details.edit-message[open]");
+    if (details) {
+      event.preventDefault();
+      closeEditor(details);
+    }
   });
 
   document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-drawer-toggle]")) {
+      setDrawer(!drawerOpen(), false);
+      return;
+    }
+    if (event.target.closest("[data-drawer-close]")) {
+      setDrawer(false, true);
+      return;
+    }
+    const cancel = event.target.closest("[data-edit-cancel]");
+    if (cancel) {
+      closeEditor(cancel.closest("details"));
+      return;
+    }
     const stop = event.target.closest("[data-composer-stop]");
     if (stop) {
       const button = document.querySelector(".message[data-streaming] [data-stop-stream]");
@@ -85,8 +342,89 @@
     }
   });
 
+  // --- A streaming reply: its markdown rendered as it grows, the finished reply announced once ----------------
+
+  // As the server renders it (chatbot/markdown.py): CommonMark, tables, strikethrough, no raw HTML; DOMPurify on
+  // top with the server's allow-list. The server's own rendering replaces this one at the done event.
+  const PURIFY = {
+    ALLOWED_TAGS: [
+      "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li", "a", "h1", "h2",
+      "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "span", "div", "sup",
+    ],
+    ALLOWED_ATTR: ["href", "title", "class", "start"],
+    ALLOW_DATA_ATTR: false,
+    ALLOW_ARIA_ATTR: false,
+    ALLOWED_URI_REGEXP: /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i,
+  };
+  let markdown = null;
+
+  function markdownRenderer() {
+    if (markdown) return markdown;
+    if (!window.markdownit || !window.DOMPurify || !window.DOMPurify.isSupported) return null; // raw text stays
+    markdown = window.markdownit("commonmark", { html: false, linkify: false, typographer: false })
+      .enable(["table", "strikethrough"]);
+    const escape = markdown.utils.escapeHtml;
+    // An image becomes a link to it: the reader's browser fetches nothing a reply names (and the CSP blocks it).
+    markdown.renderer.rules.image = function (tokens, index, options, env, self) {
+      const token = tokens[index];
+      const alt = self.renderInlineAsText(token.children || [], options, env) || "image";
+      return '<a href="' + escape(token.attrGet("src") || "") + '">[image: ' + escape(alt) + "]</a>";
+    };
+    window.DOMPurify.addHook("afterSanitizeAttributes", function (node) {
+      if (node.tagName === "A") node.setAttribute("rel", "nofollow noopener noreferrer");
+    });
+    return markdown;
+  }
+
+  const dirty = new Set();
+  let frame = 0;
+
+  function renderDirty() {
+    frame = 0;
+    const renderer = markdownRenderer();
+    dirty.forEach(function (source) {
+      const target = source.isConnected && source.parentElement.querySelector(".streaming-markdown");
+      if (!renderer || !target) return;
+      const thread = source.closest(".thread");
+      const following = thread && thread.scrollHeight - thread.scrollTop - thread.clientHeight < 48;
+      target.innerHTML = window.DOMPurify.sanitize(renderer.render(source.textContent), PURIFY);
+      target.hidden = false;
+      source.hidden = true;
+      if (following) thread.scrollTop = thread.scrollHeight; // keep up with the reply unless the reader scrolled up
+    });
+    dirty.clear();
+  }
+
+  // Each delta is appended to the raw text by htmx; the rendering follows at most once per frame.
+  document.addEventListener("htmx:sseMessage", function (event) {
+    const source = event.target;
+    if (!source.classList || !source.classList.contains("streaming-text")) return;
+    dirty.add(source);
+    if (!frame) frame = window.requestAnimationFrame(renderDirty);
+  });
+
+  function announce(text) {
+    const region = document.getElementById("chat-announcer");
+    if (!region) return;
+    region.textContent = "";
+    setTimeout(function () { region.textContent = text; }, 100); // a change even when two replies read the same
+  }
+
+  // The done event carries the finished bubble: read its text out once (a failure announces itself: role=alert).
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (event.detail.type !== "done") return;
+    const template = document.createElement("template");
+    template.innerHTML = event.detail.data;
+    const reply = template.content.querySelector(".message");
+    if (!reply || reply.matches(".message-failed")) return;
+    const body = reply.querySelector(".markdown");
+    let text = body ? body.textContent.replace(/\s+/g, " ").trim() : "";
+    if (text.length > 1000) text = text.slice(0, 1000) + "… (the reply continues in the conversation)";
+    announce((reply.matches(".message-cancelled") ? "Reply stopped: " : "Reply: ") + text);
+  });
+
   function addCopyButtons(root) {
-    (root || document).querySelectorAll(".markdown pre").forEach(function (pre) {
+    (root || document).querySelectorAll(".markdown:not(.streaming-markdown) pre").forEach(function (pre) {
       if (pre.querySelector("[data-copy]")) return;
       const button = document.createElement("button");
       button.type = "button";
@@ -98,21 +436,6 @@
     });
   }
 
-  document.addEventListener("htmx:afterRequest", function (event) {
-    const form = event.detail.elt;
-    if (form.matches && form.matches("form[data-reset-on-success]") && event.detail.successful) {
-      form.reset();
-      const error = form.querySelector("#composer-error");
-      if (error) error.textContent = "";
-    }
-  });
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    // Show validation and quota errors (4xx) where the response says, instead of dropping them.
-    if (event.detail.xhr.status >= 400 && event.detail.xhr.getResponseHeader("HX-Retarget")) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
   document.addEventListener("htmx:afterSettle", function (event) {
     addCopyButtons(event.target);
     syncComposer();
@@ -125,6 +448,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     addCopyButtons(document);
     syncComposer();
+    document.querySelectorAll("[data-limit]").forEach(updateCount); // a restored draft may be long already
     const thread = document.getElementById("thread");
     if (thread) thread.lastElementChild && thread.lastElementChild.scrollIntoView({ block: "end" });
   });

@@ -293,6 +293,29 @@ if not KEY_ENCRYPTION_KEYS:
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", "")
 ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", "")
 ANTHROPIC_DEFAULT_MODEL = env("ANTHROPIC_DEFAULT_MODEL", "claude-sonnet-5-5")
+# The other providers (chatbot/llm/catalog.py): the operator's key for everyone, and the endpoint. A base URL set
+# here is trusted (it is the operator's); one set by a user goes through chatbot/netpolicy.py.
+OPENAI_API_KEY = env("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
+GOOGLE_API_KEY = env("GOOGLE_API_KEY", "")
+GOOGLE_BASE_URL = env("GOOGLE_BASE_URL", "")  # empty: the Gemini API's own (generativelanguage.googleapis.com)
+XAI_API_KEY = env("XAI_API_KEY", "")
+XAI_BASE_URL = env("XAI_BASE_URL", "https://api.x.ai/v1")
+GROQ_API_KEY = env("GROQ_API_KEY", "")
+GROQ_BASE_URL = env("GROQ_BASE_URL", "https://api.groq.com/openai/v1")
+DEEPSEEK_API_KEY = env("DEEPSEEK_API_KEY", "")
+DEEPSEEK_BASE_URL = env("DEEPSEEK_BASE_URL", "https://api.deepseek.com/v1")
+MISTRAL_API_KEY = env("MISTRAL_API_KEY", "")
+MISTRAL_BASE_URL = env("MISTRAL_BASE_URL", "https://api.mistral.ai/v1")
+PERPLEXITY_API_KEY = env("PERPLEXITY_API_KEY", "")
+PERPLEXITY_BASE_URL = env("PERPLEXITY_BASE_URL", "https://api.perplexity.ai")
+# Ollama needs no key: set, every user may chat with the models its /api/tags lists. E.g. http://127.0.0.1:11434
+OLLAMA_BASE_URL = env("OLLAMA_BASE_URL", "")
+# A base URL typed by a user is fetched by this server, from inside the operator's network: refused unless the
+# operator allows it, and even then never to loopback, private or link-local addresses not listed here (host
+# names, addresses or networks, e.g. "ollama.internal,10.1.2.0/24").
+ALLOW_USER_BASE_URLS = env_bool("ALLOW_USER_BASE_URLS", False)
+USER_BASE_URL_ALLOWED_HOSTS = env_list("USER_BASE_URL_ALLOWED_HOSTS", [])
 
 # Guests (visitors chatting without an account) and daily message limits per kind of user.
 GUEST_DAILY_MESSAGE_LIMIT = env_int("GUEST_DAILY_MESSAGE_LIMIT", 20)

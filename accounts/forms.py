@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from accounts.models import AutoApprovalSettings, Preferences, Provider, RetrievalSettings
+from chatbot.netpolicy import BaseUrlRefused, check_user_base_url, user_base_urls_allowed
 
 
 class PreferencesForm(forms.ModelForm):
@@ -81,23 +82,61 @@ class AutoApprovalSettingsForm(forms.ModelForm):
 
 
 class ProviderKeyForm(forms.Form):
+    """A user's key for one provider. The base URL field exists only when the operator allows users to set one
+    (ALLOW_USER_BASE_URLS), and what it points at must pass the network policy (chatbot/netpolicy.py). Ollama
+    needs no key, only the address of the user's own server, so it is offered only with base URLs allowed."""
+
     provider = forms.ChoiceField(choices=Provider.choices)
     api_key = forms.CharField(
         label="API key",
         max_length=500,
+        required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
         help_text="Stored encrypted. You will see only its last four characters again.",
     )
     base_url = forms.URLField(
-        label="Base URL (optional)", required=False, assume_scheme="https", help_text="For proxies or self-hosted."
+        label="Base URL (optional)",
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        help_text="Another endpoint speaking the provider's API: a proxy, or an OpenAI-compatible server (vLLM, "
+        "LM Studio, OpenRouter, LiteLLM) under the OpenAI provider. Required for Ollama. Addresses inside this "
+        "server's network are refused.",
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not user_base_urls_allowed():
+            del self.fields["base_url"]
+            self.fields["provider"].choices = [c for c in Provider.choices if c[0] != Provider.OLLAMA]
+        else:
+            self.fields["api_key"].help_text += " Ollama needs none unless your server asks for one."
 
     def clean_api_key(self) -> str:
         key = self.cleaned_data["api_key"]
-        if len(key) < 12 or any(c.isspace() for c in key):
+        if key and (len(key) < 12 or any(c.isspace() for c in key)):
             raise forms.ValidationError("That does not look like an API key (too short, or contains spaces).")
         return key
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data.get("base_url") or ""
+        if not url:
+            return ""
+        try:
+            return check_user_base_url(url)
+        except BaseUrlRefused as exc:
+            raise forms.ValidationError(exc.reason) from exc
+
+    def clean(self) -> dict:
+        data = super().clean()
+        provider = data.get("provider")
+        if provider == Provider.OLLAMA:
+            if "base_url" in self.fields and not data.get("base_url") and "base_url" not in self.errors:
+                self.add_error("base_url", "Ollama needs the address of your Ollama server.")
+        elif provider and not data.get("api_key") and "api_key" not in self.errors:
+            self.add_error("api_key", "This field is required.")
+        return data
 
 
 class DeleteAccountForm(forms.Form):

@@ -109,13 +109,34 @@ def provider_key_reveal(*, key: ProviderKey, action: str, client: ClientInfo) ->
 
 
 def provider_key_test(*, key: ProviderKey, client: ClientInfo) -> tuple[bool, str]:
-    """Ask the provider whether the key works; audited either way. Returns (ok, message for the user)."""
+    """Ask the provider whether the key works; audited either way. Returns (ok, message for the user).
+
+    The key's own base URL goes through the network policy first, as for a chat; a custom endpoint's models
+    (what it listed) are kept on the key, so they can be picked.
+    """
+    from chatbot.llm.catalog import PROVIDERS
     from chatbot.llm.keys import verify_key
+    from chatbot.netpolicy import BaseUrlRefused, check_user_base_url
 
     secret = provider_key_reveal(key=key, action="test", client=client)
     if secret is None:
         return False, "This key can no longer be decrypted. Please add it again."
-    ok, message = verify_key(provider=key.provider, api_key=secret, config=key.config)
+    base_url = (key.config.get("base_url") or "").strip()
+    try:
+        base_url = check_user_base_url(base_url) if base_url else ""
+    except BaseUrlRefused as exc:
+        ok, message, models = False, exc.reason, []
+    else:
+        check = verify_key(
+            provider=key.provider,
+            api_key=secret or "none",
+            base_url=PROVIDERS[key.provider].api_url(base_url) or PROVIDERS[key.provider].operator_base_url or None,
+            user_base_url=bool(base_url),
+        )
+        ok, message, models = check.ok, check.message, check.models
+    if ok and base_url and models and models != key.config.get("models"):
+        key.config = {**key.config, "models": models}
+        key.save(update_fields=["config", "updated_at"])
     audit_log_write(
         user=key.user, provider=key.provider, action=Action.TEST, client=client, success=ok, error="" if ok else message
     )
@@ -168,16 +189,40 @@ class Credentials:
     api_key: str
     base_url: str | None
     key: KeyUse | None = None
+    # The base URL was typed by the user: checked by chatbot/netpolicy.py (it was, just now) and reached only
+    # through the guarded connections. The operator's base URLs are trusted.
+    user_base_url: bool = False
 
 
-def anthropic_credentials(*, user: User, client: ClientInfo) -> Credentials | None:
-    """The key and base URL for a call to Anthropic on the user's behalf: their own key first, then the operator's."""
-    own = provider_key_for_chat(user=user, provider="anthropic", client=client)
+def provider_credentials(*, user: User, provider: str, client: ClientInfo) -> Credentials | None:
+    """The key and base URL for a call to a provider on the user's behalf: their own active key first (its use
+    audited), then the operator's; None when neither exists.
+
+    A base URL the user set on their key is checked against the network policy now; refused, the use is
+    recorded as failed and `BaseUrlRefused` is raised (with the key, so the reader can be sent to it): the
+    user meant their key for that endpoint, so it is not silently sent elsewhere, nor the operator's key used.
+    """
+    from chatbot.llm.catalog import PROVIDERS
+    from chatbot.netpolicy import BaseUrlRefused, check_user_base_url
+
+    spec = PROVIDERS[provider]
+    own = provider_key_for_chat(user=user, provider=provider, client=client)
     if own is not None:
-        return Credentials(own.secret, own.config.get("base_url") or settings.ANTHROPIC_BASE_URL or None, own)
-    if not settings.ANTHROPIC_API_KEY:
+        base_url = (own.config.get("base_url") or "").strip()
+        if not base_url:
+            if not spec.operator_base_url and not spec.needs_key:
+                return None  # an Ollama entry without an address, and no operator server to fall back on
+            return Credentials(own.secret or "none", spec.operator_base_url or None, own)
+        try:
+            base_url = check_user_base_url(base_url)
+        except BaseUrlRefused as exc:
+            key_use_failed(audit_id=own.audit_id, error=f"base_url_refused: {exc.reason}")
+            raise BaseUrlRefused(exc.reason, key=own) from exc
+        # A keyless server (Ollama) still needs a non-empty key for the SDK; it is not sent anywhere it matters.
+        return Credentials(own.secret or "none", spec.api_url(base_url), own, user_base_url=True)
+    if not spec.operator_configured:
         return None
-    return Credentials(settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL or None)
+    return Credentials(spec.operator_key or "none", spec.operator_base_url or None)
 
 
 def provider_keys_rotate() -> tuple[int, int]:

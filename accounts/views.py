@@ -27,6 +27,8 @@ from accounts.forms import (
 )
 from accounts.models import Preferences, ProviderKey
 from accounts.services import ClientInfo
+from chatbot.llm.catalog import PROVIDERS
+from chatbot.netpolicy import user_base_urls_allowed
 from chatbot.ratelimit import hit
 
 
@@ -83,7 +85,8 @@ def theme(request: HttpRequest) -> HttpResponse:
 def key_list(request: HttpRequest) -> HttpResponse:
     form = ProviderKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        config = {"base_url": form.cleaned_data["base_url"]} if form.cleaned_data["base_url"] else {}
+        base_url = form.cleaned_data.get("base_url")
+        config = {"base_url": base_url} if base_url else {}
         key = services.provider_key_save(
             user=request.user,
             provider=form.cleaned_data["provider"],
@@ -91,10 +94,21 @@ def key_list(request: HttpRequest) -> HttpResponse:
             config=config,
             client=ClientInfo.from_request(request),
         )
-        messages.success(request, f"{key.get_provider_display()} key ending in …{key.key_hint} saved.")
+        label = f"{key.get_provider_display()} key ending in …{key.key_hint}" if key.key_hint else "Ollama server"
+        messages.success(request, f"{label} saved.")
+        if base_url:
+            # A custom endpoint is tested at once: what it answers, and the models it lists (offered from then on).
+            ok, message = services.provider_key_test(key=key, client=ClientInfo.from_request(request))
+            (messages.success if ok else messages.error)(request, f"{base_url}: {message}")
         return redirect("accounts:keys")
     keys = selectors.provider_key_list(user=request.user)
-    context = {"form": form, "keys": keys, "section": "keys"}
+    context = {
+        "form": form,
+        "keys": keys,
+        "section": "keys",
+        "base_urls_allowed": user_base_urls_allowed(),
+        "operator_providers": [spec.label for spec in PROVIDERS.values() if spec.operator_configured],
+    }
     return render(request, "accounts/keys.html", context, status=400 if form.errors else 200)
 
 

@@ -24,11 +24,13 @@ from django.db import connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.services import ClientInfo, KeyUse, anthropic_credentials
-from chatbot.llm.anthropic import AnthropicProvider
+from accounts.services import ClientInfo, KeyUse, provider_credentials
 from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta
+from chatbot.llm.catalog import PROVIDERS
 from chatbot.llm.offline import OfflineProvider
+from chatbot.llm.providers import provider_for
 from chatbot.logging import request_id_var
+from chatbot.netpolicy import BaseUrlRefused
 from chatbot.text import strip_unsafe
 from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
@@ -60,20 +62,22 @@ def resolve_provider(
     *, conversation, client: ClientInfo
 ) -> tuple[Provider | None, str, ProviderError | None, KeyUse | None]:
     """The provider for a conversation: the user's own key first (audited), then the operator's."""
-    if conversation.provider == ChatProvider.OFFLINE:
+    name = conversation.provider
+    if name == ChatProvider.OFFLINE:
         return OfflineProvider(guest=conversation.user.is_guest), ChatProvider.OFFLINE, None, None
-    if conversation.provider == ChatProvider.ANTHROPIC:
-        credentials = anthropic_credentials(user=conversation.user, client=client)
-        if credentials is None:
-            return None, ChatProvider.ANTHROPIC, ProviderError(ProviderError.NO_KEY), None
-        provider = AnthropicProvider(api_key=credentials.api_key, base_url=credentials.base_url)
-        return provider, "anthropic", None, credentials.key
-    return (
-        None,
-        conversation.provider,
-        ProviderError(ProviderError.NO_KEY, f"{conversation.provider} is not supported yet"),
-        None,
+    spec = PROVIDERS.get(name)
+    if spec is None:
+        return None, name, ProviderError(ProviderError.NO_KEY, f"{name} is not a provider this app knows"), None
+    try:
+        credentials = provider_credentials(user=conversation.user, provider=name, client=client)
+    except BaseUrlRefused as exc:
+        return None, name, ProviderError(ProviderError.BASE_URL_REFUSED, exc.reason), exc.key
+    if credentials is None:
+        return None, name, ProviderError(ProviderError.NO_KEY), None
+    provider = provider_for(
+        spec, api_key=credentials.api_key, base_url=credentials.base_url, user_base_url=credentials.user_base_url
     )
+    return provider, name, None, credentials.key
 
 
 def failure_metadata(*, error: ProviderError, provider_name: str, key: KeyUse | None, guest: bool) -> dict:
@@ -321,7 +325,7 @@ def start_generation(stream_id: uuid.UUID, client: ClientInfo, *, prepared: Prep
 async def shutdown(*, timeout: float = 10.0) -> None:
     """The server is stopping: interrupt the replies still running (each saves its text, marked interrupted, and
     tells its listeners), then close this loop's connections to the provider and Redis."""
-    from chatbot.llm.anthropic import close_http_client
+    from chatbot.llm.http import close_http_clients
 
     loop = asyncio.get_running_loop()
     generations = [task for task in _running if not task.done() and task.get_loop() is loop]
@@ -329,7 +333,7 @@ async def shutdown(*, timeout: float = 10.0) -> None:
         task.cancel()
     if generations:
         await asyncio.wait(generations, timeout=timeout)
-    await close_http_client()
+    await close_http_clients()
     await streams.close_clients()
 
 

@@ -6,16 +6,16 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from accounts.models import ProviderKey, User
+from accounts.models import User
+from accounts.selectors import default_chat_model, offered_model_provider
 from accounts.services import key_use_failed, message_quota_consume, preferences_get
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_json, clean_text
-from conversations.models import ChatProvider, ContextOptimization, Conversation, Message, Stream, UsageLog
+from conversations.models import ContextOptimization, Conversation, Message, Stream, UsageLog
 
 MAX_MESSAGE_LENGTH = 20_000
 
@@ -34,10 +34,7 @@ class Generation:
 
 
 def _default_provider_and_model(user: User, preferences) -> tuple[str, str]:
-    has_key = ProviderKey.objects.filter(user=user, provider="anthropic", is_active=True).exists()
-    if has_key or settings.ANTHROPIC_API_KEY:
-        return ChatProvider.ANTHROPIC, preferences.default_model or settings.ANTHROPIC_DEFAULT_MODEL
-    return ChatProvider.OFFLINE, "offline"
+    return default_chat_model(user=user, preferred=preferences.default_model)
 
 
 def conversation_create(*, user: User, title: str = "", project_id: uuid.UUID | None = None) -> Conversation:
@@ -175,7 +172,9 @@ def branch_switch(*, user: User, message: Message) -> Conversation:
 def conversation_update_settings(
     *, conversation: Conversation, model: str, system_prompt: str, retrieval_enabled: bool
 ) -> Conversation:
-    conversation.provider = ChatProvider.OFFLINE if model == "offline" else ChatProvider.ANTHROPIC
+    conversation.provider = offered_model_provider(
+        user=conversation.user, model=model, current_provider=conversation.provider, current_model=conversation.model
+    )
     conversation.model = model
     conversation.system_prompt = system_prompt
     conversation.retrieval_enabled = retrieval_enabled

@@ -14,8 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
-from chatbot.llm.anthropic import MODELS
 from chatbot.text import clean_text
 from conversations import selectors, services, streams
 from conversations.generation import prepare_generation, render_reply, start_generation
@@ -24,14 +24,20 @@ from conversations.models import Conversation, Message, Stream
 _EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
-def _model_choices(current: str | None = None) -> list[tuple[str, str]]:
-    """The models offered, plus the operator's default and the conversation's own when they are not listed (a
-    model set by ANTHROPIC_DEFAULT_MODEL or by a user's preferences must stay selectable and savable)."""
-    choices = [("offline", "Offline (no language model)"), *MODELS]
-    for extra in (settings.ANTHROPIC_DEFAULT_MODEL, current):
-        if extra and extra not in dict(choices):
-            choices.append((extra, extra))
-    return choices
+def _model_choices(user, current: str | None = None) -> list[tuple[str, str]]:
+    """The offline assistant and the models of every provider the user can use (their own key or the operator's;
+    Ollama's as its server lists them), plus the conversation's own model and, with Claude usable, the operator's
+    default when they are not listed (a model set by ANTHROPIC_DEFAULT_MODEL or kept by a conversation must stay
+    selectable and savable)."""
+    offered = account_selectors.offered_models(user=user)
+    choices = {"offline": "Offline (no language model)"}
+    for model in offered:
+        choices.setdefault(model.id, model.label)
+    claude = any(model.provider == "anthropic" for model in offered)
+    for extra in (settings.ANTHROPIC_DEFAULT_MODEL if claude else None, current):
+        if extra and extra not in choices:
+            choices[extra] = extra
+    return list(choices.items())
 
 
 def _thread_context(conversation: Conversation) -> dict:
@@ -52,7 +58,7 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
         "next_cursor": page.next_cursor,
         "conversation": conversation,
         "thread": [],
-        "model_choices": _model_choices(conversation.model if conversation else None),
+        "model_choices": _model_choices(request.user, conversation.model if conversation else None),
         "message_limit": services.MAX_MESSAGE_LENGTH,
     }
     if conversation is not None:
@@ -261,7 +267,7 @@ def _settings_error(request: HttpRequest, message: str) -> HttpResponse:
 def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     model = request.POST.get("model", conversation.model)
-    if model not in dict(_model_choices(conversation.model)):
+    if model not in dict(_model_choices(request.user, conversation.model)):
         return _settings_error(request, "Unknown model.")
     system_prompt = clean_text(request.POST.get("system_prompt", ""))
     if len(system_prompt) > MAX_SYSTEM_PROMPT_LENGTH:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 
-import anthropic
-from django.conf import settings
-
 from accounts.models import User
-from accounts.services import ClientInfo, anthropic_credentials, key_use_failed
+from accounts.selectors import default_chat_model
+from accounts.services import ClientInfo, key_use_failed, preferences_get, provider_credentials
+from chatbot.llm.base import ChatRequest, PromptMessage, ProviderError
+from chatbot.llm.catalog import PROVIDERS
+from chatbot.llm.providers import complete_text, provider_for
+from chatbot.netpolicy import BaseUrlRefused
 from documents.models import Document
 from documents.services import _first_version_from_file, suggestions_create
 
@@ -38,29 +40,43 @@ def _parse_items(text: str) -> list[dict]:
     return [item for item in items if isinstance(item, dict)][:10]
 
 
+NO_MODEL = "No suggestions: no language model is configured. Add an API key in Settings → API keys."
+
+
 def suggest_improvements(*, document: Document, user: User) -> int:
-    """Ask the model for suggestions on the latest version; returns how many were stored."""
-    credentials = anthropic_credentials(user=user, client=ClientInfo(user_agent="suggestions"))
-    if credentials is None:
-        raise SuggestionsUnavailable(
-            "No suggestions: no language model is configured. Add an Anthropic API key in Settings → API keys."
-        )
+    """Ask the model for suggestions on the latest version; returns how many were stored.
+
+    The model is the one a new conversation of the user's would use (their preferred one when they can use it):
+    the same keys, in the same order, audited the same way, as a chat.
+    """
     _first_version_from_file(document)
     version = document.versions.order_by("-number").first()
     if version is None or not version.content.strip():
         raise SuggestionsUnavailable("No suggestions: the document has no text yet.")
-    client = anthropic.Anthropic(api_key=credentials.api_key, base_url=credentials.base_url, max_retries=1, timeout=60)
+    provider_name, model = default_chat_model(user=user, preferred=preferences_get(user=user).default_model)
+    if provider_name == "offline":
+        raise SuggestionsUnavailable(NO_MODEL)
+    client = ClientInfo(user_agent="suggestions")
     try:
-        with client.messages.stream(
-            model=settings.ANTHROPIC_DEFAULT_MODEL,
-            max_tokens=2000,
-            messages=[{"role": "user", "content": PROMPT.format(content=version.content[:60_000])}],
-        ) as stream:
-            text = stream.get_final_text()
-    except anthropic.AnthropicError as exc:
+        credentials = provider_credentials(user=user, provider=provider_name, client=client)
+    except BaseUrlRefused as exc:
+        raise SuggestionsUnavailable(f"No suggestions: {exc.reason}") from exc
+    if credentials is None:
+        raise SuggestionsUnavailable(NO_MODEL)
+    provider = provider_for(
+        PROVIDERS[provider_name],
+        api_key=credentials.api_key,
+        base_url=credentials.base_url,
+        user_base_url=credentials.user_base_url,
+    )
+    prompt = PROMPT.format(content=version.content[:60_000])
+    try:
+        text = complete_text(
+            provider, ChatRequest(model=model, messages=[PromptMessage("user", prompt)], max_tokens=2000)
+        )
+    except ProviderError as exc:
         if credentials.key is not None:
-            key_use_failed(audit_id=credentials.key.audit_id, error=f"{type(exc).__name__}: {exc}")
-        raise SuggestionsUnavailable(
-            f"The model could not be asked for suggestions right now ({type(exc).__name__})."
-        ) from exc
+            key_use_failed(audit_id=credentials.key.audit_id, error=str(exc))
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.kind
+        raise SuggestionsUnavailable(f"The model could not be asked for suggestions right now ({cause}).") from exc
     return len(suggestions_create(version=version, user=user, items=_parse_items(text)))

@@ -53,6 +53,47 @@ def fake_anthropic(fake_anthropic_server, settings):
     return fake_anthropic_server
 
 
+OPENAI_COMPATIBLE = ("openai", "xai", "groq", "deepseek", "mistral", "perplexity")
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server():
+    from tests.fake_openai import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server, settings):
+    """The fake OpenAI-compatible API, reset, with every OpenAI-compatible provider pointed at it (no operator keys)."""
+    fake_openai_server.reset()
+    for provider in OPENAI_COMPATIBLE:
+        setattr(settings, f"{provider.upper()}_BASE_URL", fake_openai_server.base_url(provider))
+        setattr(settings, f"{provider.upper()}_API_KEY", "")
+    settings.OLLAMA_BASE_URL = ""
+    return fake_openai_server
+
+
+@pytest.fixture(scope="session")
+def fake_gemini_server():
+    from tests.fake_gemini import FakeGemini
+
+    server = FakeGemini().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_gemini(fake_gemini_server, settings):
+    """The fake Gemini API, reset, with the app pointed at it (no operator key)."""
+    fake_gemini_server.reset()
+    settings.GOOGLE_BASE_URL = fake_gemini_server.url
+    settings.GOOGLE_API_KEY = ""
+    return fake_gemini_server
+
+
 @pytest.fixture
 def user(db):
     from tests.factories import UserFactory
@@ -67,8 +108,13 @@ def user_client(client, user):
 
 
 @pytest.fixture(scope="session")
-def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, tmp_path_factory):
-    """The app under uvicorn against the test database, for the whole session; tests use transactional_db."""
+def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, fake_openai_server, fake_gemini_server,
+             tmp_path_factory):  # fmt: skip
+    """The app under uvicorn against the test database, for the whole session; tests use transactional_db.
+
+    Every provider points at its fake, with no operator key; users may set base URLs, and 127.0.0.1 (where the
+    fakes run) is allow-listed for them. Ollama is left unset: set, it would be every user's provider.
+    """
     from tests.live import LiveApp, uvicorn_command
     from tests.processes import child_environment, free_port, running
 
@@ -78,6 +124,12 @@ def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, tmp_path
     environment = child_environment(
         ANTHROPIC_BASE_URL=fake_anthropic_server.url,
         ANTHROPIC_API_KEY="",
+        **{f"{p.upper()}_BASE_URL": fake_openai_server.base_url(p) for p in OPENAI_COMPATIBLE},
+        **{f"{p.upper()}_API_KEY": "" for p in (*OPENAI_COMPATIBLE, "google")},
+        GOOGLE_BASE_URL=fake_gemini_server.url,
+        OLLAMA_BASE_URL="",
+        ALLOW_USER_BASE_URLS="true",
+        USER_BASE_URL_ALLOWED_HOSTS="127.0.0.1",
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(email_dir),
         MEDIA_ROOT=str(tmp_path_factory.mktemp("live-media")),
@@ -96,7 +148,7 @@ def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, tmp_path
 
 
 @pytest.fixture
-def live_client(live_app, transactional_db, fake_anthropic):
+def live_client(live_app, transactional_db, fake_anthropic, fake_openai, fake_gemini):
     """A signed-in client of the live app; `live_client(user)` for another user."""
     from tests.factories import UserFactory
     from tests.live import LiveClient

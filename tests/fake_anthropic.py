@@ -6,6 +6,7 @@ Behaviour is set per server (`server.behaviour`) or per request by a marker in t
   [[too-long]]    a 400 "prompt is too long" like the real API
   [[slow]]        tokens 60 ms apart                                  [[echo-system]] reply with the system prompt
   [[drop]]        the connection is cut after a few tokens (no end of the chunked body)
+  [[truncate]]    the body ends cleanly after a few tokens, with no message_delta nor message_stop
 Keys: anything starting with "sk-ant-" is accepted, except "sk-ant-revoked..." (401 like the real API).
 """
 
@@ -138,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", [])
         last_user = _text_of(messages[-1]["content"]) if messages else ""
         fail = behaviour.fail
-        for marker in ("overloaded", "500", "429", "too-long", "drop"):
+        for marker in ("overloaded", "500", "429", "too-long", "drop", "truncate"):
             if f"[[{marker}]]" in last_user:
                 fail = marker
         token_delay = 0.06 if "[[slow]]" in last_user else behaviour.token_delay
@@ -197,6 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(0.1)  # the tokens sent so far reach the client before the connection dies
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fail == "truncate" and number == fail_after:
+                    self.wfile.write(b"0\r\n\r\n")
                     return
                 if fail == "overloaded" and number == fail_after:
                     self._event(

@@ -256,7 +256,8 @@ def test_settings_reject_an_unknown_model(user_client, chat):
     assert (chat.model, chat.provider, chat.system_prompt) == ("offline", "offline", "Be brief.")
 
 
-def test_settings_save_a_known_model_and_the_system_prompt(user_client, chat):
+def test_settings_save_a_known_model_and_the_system_prompt(user_client, chat, settings):
+    settings.ANTHROPIC_API_KEY = "sk-ant-operator-key"  # only the models of a provider the user can use are offered
     url = reverse("conversations:settings", args=[chat.id])
     response = user_client.post(
         url, {"model": "claude-haiku-5-5", "system_prompt": "Answer in French.", "retrieval_enabled": "on"},
@@ -288,6 +289,7 @@ def test_over_long_instructions_are_refused_with_the_reason_not_cut(user_client,
 
 def test_a_model_not_offered_but_configured_stays_selected_and_savable(user_client, user, settings):
     settings.ANTHROPIC_DEFAULT_MODEL = "claude-operator-pick"
+    settings.ANTHROPIC_API_KEY = "sk-ant-operator-key"  # Claude is usable: its models, the default among them
     chat = ConversationFactory(user=user, model="claude-private-finetune", system_prompt="")
     page = page_of(user_client.get(reverse("conversations:detail", args=[chat.id])))
     assert '<option value="claude-private-finetune" selected>' in page, "the conversation's model is shown as chosen"

@@ -655,7 +655,7 @@ def test_without_a_model_suggest_explains_why_there_are_none(user_client, user, 
     document = manual_document(user, TYPO_TEXT)
     response = user_client.post(reverse("documents:suggest", args=[document.id]), follow=True)
     assert flashes(response) == [
-        ("info", "No suggestions: no language model is configured. Add an Anthropic API key in Settings → API keys.")
+        ("info", "No suggestions: no language model is configured. Add an API key in Settings → API keys.")
     ]
     assert not Suggestion.objects.exists()
     assert document.versions.count() == 1

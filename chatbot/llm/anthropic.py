@@ -8,39 +8,26 @@ import anthropic
 import httpx2
 
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
-from chatbot.loops import loop_singleton, loop_singleton_pop
+from chatbot.llm.catalog import known_models
+from chatbot.llm.http import anthropic_http_client
+from chatbot.netpolicy import refusal_in
 
 # The current generation of each family, as the installed SDK knows it (anthropic.types.ModelParam). Sonnet 4.5
 # reaches end of life on 2026-11-30 (the SDK warns) and Opus 4.1 is no longer listed: conversations and
 # preferences on those two were moved to their successors here (conversations/migrations/0003_current_models.py).
-MODELS = [
-    ("claude-sonnet-5-5", "Claude Sonnet 5.5"),
-    ("claude-opus-5-5", "Claude Opus 5.5"),
-    ("claude-haiku-5-5", "Claude Haiku 5.5"),
-]
+MODELS = [(model.id, model.label) for model in known_models("anthropic")]
 
 
-def _shared_http_client() -> anthropic.DefaultAioHttpClient:
-    """One connection pool per event loop: building TLS contexts per reply would cost milliseconds each.
-
-    The SDK's aiohttp transport: its HTTP parser is C, and a streamed reply is one read per token.
-    """
-    return loop_singleton("anthropic-http-client", anthropic.DefaultAioHttpClient)
-
-
-async def close_http_client() -> None:
-    """Close this loop's connection pool (at server shutdown: aiohttp complains about sessions left open)."""
-    client = loop_singleton_pop("anthropic-http-client")
-    if client is not None:
-        await client.aclose()
-
-
-def _error_from(exc: Exception) -> ProviderError:
+def error_from(exc: Exception) -> ProviderError:
+    """The typed error for what the anthropic SDK raised (at the request, or mid-stream)."""
     if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return ProviderError(ProviderError.AUTHENTICATION, str(exc))
     if isinstance(exc, anthropic.RateLimitError):
         return ProviderError(ProviderError.RATE_LIMITED, str(exc))
     if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
+        refusal = refusal_in(exc)
+        if refusal is not None:  # a user's base URL that now resolves to an internal address
+            return ProviderError(ProviderError.BASE_URL_REFUSED, str(refusal))
         return ProviderError(ProviderError.NETWORK, str(exc))
     if isinstance(exc, anthropic.APIStatusError | anthropic.APIError):
         text = str(exc)
@@ -58,9 +45,12 @@ class AnthropicProvider:
     name = "anthropic"
     label = "Anthropic"
 
-    def __init__(self, *, api_key: str, base_url: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self, *, api_key: str, base_url: str | None = None, user_base_url: bool = False, timeout: float = 120.0
+    ) -> None:
         self.api_key = api_key
         self.base_url = base_url or None
+        self.user_base_url = user_base_url  # typed by the user (checked by provider_credentials): reached only guarded
         self.timeout = timeout
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
@@ -69,7 +59,7 @@ class AnthropicProvider:
             base_url=self.base_url,
             max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
             timeout=self.timeout,
-            http_client=_shared_http_client(),
+            http_client=anthropic_http_client(guarded=self.user_base_url),
         )
         params: dict = {
             "model": request.model,
@@ -79,7 +69,7 @@ class AnthropicProvider:
         if request.system:
             params["system"] = request.system
         usage = {"input_tokens": None, "output_tokens": None}
-        stop_reason, metadata = "end_turn", {}
+        stop_reason, metadata, stopped = "end_turn", {}, False
         try:
             # The raw event stream: the SDK's accumulating helper rebuilds the whole message on every delta,
             # which costs more CPU than everything else on this path put together.
@@ -94,10 +84,16 @@ class AnthropicProvider:
                     elif event.type == "message_delta":
                         usage["output_tokens"] = event.usage.output_tokens
                         stop_reason = event.delta.stop_reason or stop_reason
+                    elif event.type == "message_stop":
+                        stopped = True
         except anthropic.AnthropicError as exc:
-            raise _error_from(exc) from exc
+            raise error_from(exc) from exc
         except httpx2.HTTPError as exc:  # the SDK's HTTP client; a connection cut mid-stream surfaces as this
             raise ProviderError(ProviderError.NETWORK, str(exc)) from exc
+        if not stopped:
+            # The body ended cleanly but the reply did not (a proxy cutting a long response): saved as complete,
+            # the cut-off text would pass for the whole answer.
+            raise ProviderError(ProviderError.MALFORMED, "the stream ended before message_stop")
         yield Finished(
             input_tokens=usage["input_tokens"],
             output_tokens=usage["output_tokens"],

@@ -54,6 +54,8 @@ class ProviderError(Exception):
     OVERLOADED = "overloaded"
     CONTEXT_TOO_LONG = "context_too_long"
     NETWORK = "network"
+    MALFORMED = "malformed"  # the stream broke the provider's own protocol, or ended before the reply did
+    BASE_URL_REFUSED = "base_url_refused"  # a user's base URL this server will not call (chatbot/netpolicy.py)
     OTHER = "other"
 
     MESSAGES = {
@@ -66,6 +68,8 @@ class ProviderError(Exception):
         CONTEXT_TOO_LONG: "This conversation is too long for the model. Start a new conversation or shorten "
         "your message.",
         NETWORK: "Could not reach the provider (network failure). Retry in a moment.",
+        MALFORMED: "The provider's answer broke off or could not be read. Retry in a moment.",
+        BASE_URL_REFUSED: "This server does not allow the base URL set on the key.",
         OTHER: "The provider returned an error.",
     }
 
@@ -76,7 +80,10 @@ class ProviderError(Exception):
 
     @property
     def user_message(self) -> str:
-        return self.MESSAGES.get(self.kind, self.MESSAGES[self.OTHER])
+        message = self.MESSAGES.get(self.kind, self.MESSAGES[self.OTHER])
+        if self.kind == self.BASE_URL_REFUSED and self.detail:
+            return f"{message} {self.detail}"  # netpolicy's reason, written for the user
+        return message
 
 
 class Provider(Protocol):

@@ -1,0 +1,136 @@
+"""OpenAI and every OpenAI-compatible API (xAI, Groq, DeepSeek, Mistral, Perplexity, Ollama, vLLM, LM Studio,
+OpenRouter, a LiteLLM proxy) through the openai SDK's async streamed chat completions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx2
+import openai
+
+from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
+from chatbot.llm.http import openai_http_client
+from chatbot.netpolicy import refusal_in
+
+# Chat completions' finish reasons, in the words the rest of the app uses (Anthropic's).
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal", "tool_calls": "tool_use"}
+_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
+_CONTEXT_WORDS = ("maximum context length", "context length", "context window", "too many tokens", "too long")
+
+
+def _error_body(exc: openai.APIError) -> dict:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    return body if isinstance(body, dict) else {}
+
+
+def error_from(exc: Exception, *, provider: str = "openai") -> ProviderError:
+    """The typed error for what the openai SDK raised (at the request, or mid-stream)."""
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ProviderError(ProviderError.AUTHENTICATION, str(exc))
+    if isinstance(exc, openai.RateLimitError):
+        return ProviderError(ProviderError.RATE_LIMITED, str(exc))
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts and a connection cut mid-stream
+        refusal = refusal_in(exc)
+        if refusal is not None:  # a user's base URL that now resolves to an internal address
+            return ProviderError(ProviderError.BASE_URL_REFUSED, str(refusal))
+        return ProviderError(ProviderError.NETWORK, f"{exc} ({exc.__cause__ or exc.__context__})")
+    if isinstance(exc, openai.APIError):
+        text = str(exc)
+        error = _error_body(exc)
+        kind = " ".join(str(error.get(name) or "") for name in ("type", "code")).lower()
+        status = getattr(exc, "status_code", 0)
+        if status in {503, 529} or "overloaded" in kind or "overloaded" in text.lower():
+            return ProviderError(ProviderError.OVERLOADED, text)
+        if status == 429 or "rate_limit" in kind:
+            return ProviderError(ProviderError.RATE_LIMITED, text)
+        if any(code in kind for code in _CONTEXT_CODES) or (
+            status in {400, 413, 422, 0, None} and any(words in text.lower() for words in _CONTEXT_WORDS)
+        ):
+            return ProviderError(ProviderError.CONTEXT_TOO_LONG, text)
+        if status in {401, 403} or "invalid_api_key" in kind or "authentication" in kind:
+            return ProviderError(ProviderError.AUTHENTICATION, text)
+        return ProviderError(ProviderError.OTHER, text)
+    return ProviderError(ProviderError.OTHER, f"{provider}: {exc!r}")
+
+
+class OpenAICompatibleProvider:
+    """One provider speaking chat completions; `name` and `label` say which (the catalogue's ProviderSpec)."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "openai",
+        label: str = "OpenAI",
+        api_key: str,
+        base_url: str | None = None,
+        user_base_url: bool = False,
+        stream_usage_option: bool = True,
+        token_limit_param: str = "max_tokens",  # noqa: S107 (a parameter's name, not a secret)
+        timeout: float = 120.0,
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.api_key = api_key
+        self.base_url = base_url or None
+        self.user_base_url = user_base_url  # typed by the user (checked by provider_credentials): reached only guarded
+        self.stream_usage_option = stream_usage_option
+        self.token_limit_param = token_limit_param
+        self.timeout = timeout
+
+    def messages(self, request: ChatRequest) -> list[dict]:
+        system = [{"role": "system", "content": request.system}] if request.system else []
+        return system + [{"role": m.role, "content": m.content} for m in request.messages]
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        client = openai.AsyncOpenAI(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
+            timeout=self.timeout,
+            http_client=openai_http_client(guarded=self.user_base_url),
+        )
+        params: dict = {
+            "model": request.model,
+            "messages": self.messages(request),
+            "stream": True,
+            self.token_limit_param: request.max_tokens,
+        }
+        if self.stream_usage_option:
+            params["stream_options"] = {"include_usage": True}
+        input_tokens = output_tokens = None
+        finish_reason, metadata = None, {}
+        try:
+            stream = await client.chat.completions.create(**params)
+            async with stream:
+                async for chunk in stream:
+                    if not metadata and getattr(chunk, "id", None):
+                        metadata = {"id": chunk.id, "model": chunk.model}
+                    for choice in chunk.choices or ():
+                        if choice.index != 0:
+                            continue
+                        if choice.delta is not None and choice.delta.content:
+                            yield TextDelta(choice.delta.content)
+                        if choice.finish_reason:
+                            finish_reason = choice.finish_reason
+                    if chunk.usage is not None:  # the last chunk with include_usage; every chunk on some servers
+                        input_tokens = chunk.usage.prompt_tokens
+                        output_tokens = chunk.usage.completion_tokens
+        except openai.OpenAIError as exc:
+            raise error_from(exc, provider=self.name) from exc
+        except httpx2.HTTPError as exc:  # the SDK's HTTP client, should one slip past the SDK's own wrapping
+            raise ProviderError(ProviderError.NETWORK, str(exc)) from exc
+        except json.JSONDecodeError as exc:  # a `data:` line that is not JSON
+            raise ProviderError(ProviderError.MALFORMED, f"{self.name}: {exc}") from exc
+        if finish_reason is None:
+            # The body ended without a finish reason: the reply was cut (a proxy, a crashed server). Saved as
+            # complete, the cut-off text would pass for the whole answer.
+            raise ProviderError(ProviderError.MALFORMED, f"{self.name}: the stream ended before the reply did")
+        yield Finished(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            stop_reason=STOP_REASONS.get(finish_reason, finish_reason),
+            provider_metadata=metadata,
+        )

@@ -1,0 +1,47 @@
+"""The client for a provider of the catalogue, and a whole reply for callers outside the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+from chatbot.llm.anthropic import AnthropicProvider
+from chatbot.llm.base import ChatRequest, Provider, TextDelta
+from chatbot.llm.catalog import ProviderSpec
+from chatbot.llm.google import GoogleProvider
+from chatbot.llm.openai import OpenAICompatibleProvider
+
+
+def provider_for(spec: ProviderSpec, *, api_key: str, base_url: str | None, user_base_url: bool) -> Provider:
+    """The client of `spec`'s protocol, with these credentials (`user_base_url`: typed by the user, so reached
+    only through the guarded connections)."""
+    common = {"api_key": api_key, "base_url": base_url, "user_base_url": user_base_url}
+    if spec.protocol == "anthropic":
+        return AnthropicProvider(**common)
+    if spec.protocol == "google":
+        return GoogleProvider(**common)
+    return OpenAICompatibleProvider(
+        name=spec.name,
+        label=spec.label,
+        stream_usage_option=spec.stream_usage_option,
+        token_limit_param=spec.token_limit_param,
+        **common,
+    )
+
+
+def complete_text(provider: Provider, request: ChatRequest) -> str:
+    """The whole reply, for synchronous code (a view, a Celery task); raises ProviderError like `stream`.
+
+    On an event loop of its own, in a thread of its own: never the server's loop, and the connection pools made
+    for it are closed with it.
+    """
+    from chatbot.llm.http import close_http_clients
+
+    async def collect() -> str:
+        try:
+            return "".join([event.text async for event in provider.stream(request) if isinstance(event, TextDelta)])
+        finally:
+            await close_http_clients()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, collect()).result()

@@ -1,6 +1,9 @@
-"""Streaming latency through the whole app (uvicorn + Redis streams + the anthropic SDK), against the fake API.
+"""Streaming latency through the whole app (uvicorn + Redis streams + a provider's SDK), against its fake API.
 
     .venv/bin/python -m chatbot.embedded exec -- .venv/bin/python bench/chat_latency.py [options]
+
+--provider anthropic (the default: the anthropic SDK against tests/fake_anthropic.py) or openai (the openai SDK's
+streamed chat completions against tests/fake_openai.py): the same measurements through either path.
 
 The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart. Printed:
   - time to first token seen by the client minus the fake's own 100 ms (p50, p95), one user, one at a time;
@@ -83,8 +86,9 @@ def drop_database(name: str, base_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make_users(count: int) -> list[tuple[str, str]]:
-    """Users with an Anthropic key, a session and a conversation each: (session key, csrf secret, conversation)."""
+def make_users(count: int, provider: str = "anthropic") -> list[tuple[str, str]]:
+    """Users with a key for the provider, a session and a conversation on it each: (session key, csrf secret,
+    conversation)."""
     import django
 
     django.setup()
@@ -100,10 +104,10 @@ def make_users(count: int) -> list[tuple[str, str]]:
     sessions = []
     for _ in range(count):
         user = User.objects.create(email=f"bench-{uuid.uuid4().hex[:10]}@example.com")
-        provider_key_save(
-            user=user, provider="anthropic", api_key="sk-ant-test-bench-" + secrets.token_hex(8), client=SYSTEM
-        )
+        prefix = "sk-ant-test-bench-" if provider == "anthropic" else "sk-test-bench-"
+        provider_key_save(user=user, provider=provider, api_key=prefix + secrets.token_hex(8), client=SYSTEM)
         conversation = conversation_create(user=user)
+        assert conversation.provider == provider, conversation.provider
         session_key = session_for(user)
         # As if the user had just opened the chat page: the once-per-5-minutes "last seen" write is behind them.
         store = SessionStore(session_key)
@@ -182,6 +186,7 @@ async def one_reply(base: str, session: tuple[str, str, str], delay: float = 0.0
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--provider", choices=["anthropic", "openai"], default="anthropic")
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
@@ -204,7 +209,7 @@ def main() -> None:
 
     fake_port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_anthropic", "--port", str(fake_port), "--first-token-delay",
+        [sys.executable, "-m", f"tests.fake_{args.provider}", "--port", str(fake_port), "--first-token-delay",
          str(FIRST_TOKEN_DELAY), "--token-delay", str(TOKEN_GAP), "--tokens", str(TOKENS)],
         cwd=BASE_DIR, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -222,6 +227,7 @@ def main() -> None:
     env = {
         **os.environ,
         "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{fake_port}",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/openai/v1",
         "USER_DAILY_MESSAGE_LIMIT": "100000",
         "LOG_LEVEL": "WARNING",
         # Measured as deployed: DEBUG off (no query log, cached templates), secure cookies behind a TLS proxy.
@@ -232,7 +238,7 @@ def main() -> None:
     try:
         reply_seconds = FIRST_TOKEN_DELAY + TOKENS * TOKEN_GAP
         total = round(args.steady * args.concurrent / reply_seconds) if args.steady else args.concurrent
-        sessions = make_users(total + 1)
+        sessions = make_users(total + 1, args.provider)
         web = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "bench.timed_asgi:application", "--port", str(port),
              "--log-level", "warning", "--workers", str(args.workers)],
@@ -286,7 +292,8 @@ def main() -> None:
         def ms(values: list[float]) -> str:
             return f"p50 {statistics.median(values) * 1000:6.1f} ms   p95 {percentile(values, 95) * 1000:6.1f} ms"
 
-        print(f"fake API: first token after {FIRST_TOKEN_DELAY * 1000:.0f} ms, then {TOKENS} tokens ", end="")
+        print(f"provider {args.provider}; fake API: first token after {FIRST_TOKEN_DELAY * 1000:.0f} ms, then ", end="")
+        print(f"{TOKENS} tokens ", end="")
         print(f"{TOKEN_GAP * 1000:.0f} ms apart")
         print(f"one user, {args.sequential} replies one after another [reference loop {reference_loop_ms():.0f} ms]:")
         print(f"  time-to-first-token overhead  {ms(alone)}")

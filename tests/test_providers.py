@@ -505,3 +505,12 @@ def test_the_failure_bubble_names_providers_as_people_write_them():
         error="The provider rejected the API key.",
     )  # fmt: skip
     assert "your xAI key" in render_reply(message)
+
+
+@pytest.mark.parametrize("chunk", [[1, 2], "text", {"choices": "none"}, {"choices": [{"delta": {"content": 3}}]}])
+def test_a_data_line_that_is_json_but_not_a_chunk_is_a_malformed_stream(chunk):
+    from chatbot.llm.openai import _read_chunk
+
+    with pytest.raises(ProviderError) as raised:
+        _read_chunk(chunk, "openai")
+    assert raised.value.kind == ProviderError.MALFORMED

@@ -117,4 +117,8 @@ def verify_key(*, provider: str, api_key: str, base_url: str | None, user_base_u
         return _outcome(spec.label, google_error(exc))
     except httpx2.HTTPError as exc:
         return _outcome(spec.label, ProviderError(ProviderError.NETWORK, str(exc)))
-    return KeyCheck(True, "The key works.", models)
+    message = "The key works." if spec.needs_key or api_key not in {"", "none"} else "The server answers."
+    if user_base_url and models:
+        shown = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
+        message += f" It lists {len(models)} model{'s' if len(models) != 1 else ''} ({shown}), offered in the chat."
+    return KeyCheck(True, message, models)

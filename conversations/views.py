@@ -76,12 +76,32 @@ def chat_index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def chat_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
+    shown = _message_to_show(request, conversation)
+    if shown is not None:
+        # A link to one message (a search result) opens the branch that holds it, as its arrows would.
+        services.branch_switch(user=request.user, message=shown)
+        conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
     template = (
         "conversations/partials/chat_main.html"
         if request.htmx and not request.htmx.boosted
         else "conversations/chat.html"
     )
     return render(request, template, _page_context(request, conversation))
+
+
+def _message_to_show(request: HttpRequest, conversation: Conversation) -> Message | None:
+    """The message named by ?message= when it is in this conversation but not on the branch on screen."""
+    try:
+        message_id = uuid.UUID(request.GET.get("message", ""))
+    except ValueError:
+        return None
+    listed = list(conversation.messages.all())
+    messages = {message.id: message for message in listed}
+    if message_id not in messages:
+        return None
+    thread = selectors.conversation_thread(conversation=conversation, messages=listed)
+    on_screen = {item.message.id for item in thread}
+    return None if message_id in on_screen else messages[message_id]
 
 
 @login_required

@@ -356,7 +356,7 @@ def test_search_finds_the_users_messages_by_their_words_and_nothing_of_others(us
     assert "The quick <mark>brown</mark> <mark>fox</mark> <mark>jumps</mark> over the lazy dog" in page, (
         "found by stemmed words, not exact text, and the words found are marked"
     )
-    assert f'href="/c/{mine.id}/#message-{hit.id}"' in page
+    assert f'href="/c/{mine.id}/?message={hit.id}#message-{hit.id}"' in page
     assert "Nothing relevant" not in page
     assert "secret that belongs" not in page and "Someone else" not in page and str(theirs.id) not in page
 

@@ -117,7 +117,8 @@ def test_a_turn_is_listed_once_however_many_of_its_messages_match(user, user_cli
 
     page = search(user_client, "lidar")
 
-    links = [uuid.UUID(link) for link in re.findall(rf'href="/c/{conversation.id}/#message-([0-9a-f-]+)"', page)]
+    pattern = rf'href="/c/{conversation.id}/\?message=[0-9a-f-]+#message-([0-9a-f-]+)"'
+    links = [uuid.UUID(link) for link in re.findall(pattern, page)]
     assert len(links) == 2, "one result per turn"
     assert len({question.id, answer.id, retry.id} & set(links)) == 1
     assert len({later.id, later_answer.id} & set(links)) == 1
@@ -206,3 +207,22 @@ def test_the_favicon_is_served(client):
     assert response.status_code == 200
     assert response.redirect_chain and response.redirect_chain[-1][0].endswith("/static/favicon.svg")
     assert b"<svg" in b"".join(response.streaming_content if response.streaming else [response.content])
+
+
+def test_a_search_result_on_another_branch_opens_that_branch(user, user_client):
+    conversation = ConversationFactory(user=user, title="Robots")
+    question, old_answer = turn(conversation, "What is a lidar?", "An old answer about lidar.")
+    new_answer = MessageFactory(conversation=conversation, role="assistant", content="A newer reply.", parent=question)
+    conversation.active_leaf = new_answer
+    conversation.save(update_fields=["active_leaf"])
+    assert f'id="message-{old_answer.id}"' not in user_client.get(f"/c/{conversation.id}/").content.decode()
+
+    page = user_client.get(f"/c/{conversation.id}/", {"message": str(old_answer.id)}).content.decode()
+
+    assert f'id="message-{old_answer.id}"' in page and f'id="message-{new_answer.id}"' not in page
+    conversation.refresh_from_db()
+    assert conversation.active_leaf_id == old_answer.id, "sending next continues the branch on screen"
+    other = MessageFactory(role="user")  # another user's message id changes nothing
+    assert user_client.get(f"/c/{conversation.id}/", {"message": str(other.id)}).status_code == 200
+    conversation.refresh_from_db()
+    assert conversation.active_leaf_id == old_answer.id

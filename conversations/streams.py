@@ -98,6 +98,11 @@ def sse_event(event: str, data: str, event_id: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+async def has_entries_after(stream_id, cursor: str) -> bool:
+    """Whether a stream's record holds any entry after `cursor` (a valid entry id, or "0-0")."""
+    return bool(await redis_client().xrange(stream_key(stream_id), min=f"({cursor}", max="+", count=1))
+
+
 def delta_html(text: str) -> str:
     # Deltas are plain text shown in a pre-wrap element until the final rendered markdown replaces them.
     return html.escape(text)

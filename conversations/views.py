@@ -41,9 +41,20 @@ def _model_choices(user, current: str | None = None) -> list[tuple[str, str]]:
 
 
 def _thread_context(conversation: Conversation) -> dict:
-    """The branch on screen and the streams still running in it (conversation's messages prefetched)."""
+    """The branch on screen and the stream of each reply still streaming in it (messages prefetched).
+
+    Streams are looked up by the replies read as streaming, whatever the stream's status now: a reply that finished
+    after its row was read is still drawn as streaming, and its stream's done event then brings the final bubble.
+    Looked up by status instead, such a reply was drawn finished but empty, with no error and no Retry.
+    """
     messages = list(conversation.messages.all())
-    active = {s.message_id: s.id for s in Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE)}
+    streaming = [message.id for message in messages if message.status == Message.Status.STREAMING]
+    active = {}
+    if streaming:
+        for stream_id, message_id in (
+            Stream.objects.filter(message_id__in=streaming).order_by("created_at").values_list("id", "message_id")
+        ):
+            active[message_id] = stream_id  # the newest stream of a reply wins
     return {
         "conversation": conversation,
         "thread": selectors.conversation_thread(conversation=conversation, messages=messages),
@@ -405,10 +416,11 @@ async def _finished_events(stream: Stream):
 async def stream_events(request: HttpRequest, stream_id: uuid.UUID) -> StreamingHttpResponse:
     stream = await _owned_stream(request, stream_id)
     last_event_id = _stream_cursor(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
-    exists = await streams.redis_client().exists(streams.stream_key(stream.id))
-    if stream.status != Stream.Status.ACTIVE and not exists:
-        body = _finished_events(stream)  # long finished: its Redis record has expired
-    else:
+    if stream.status != Stream.Status.ACTIVE and not await streams.has_entries_after(stream.id, last_event_id):
+        # Saved already, and nothing in its record after the browser's cursor: the record has expired, or the cursor
+        # is at or past the done entry (a replay would wait forever). One done event with the saved reply.
+        body = _finished_events(stream)
+    else:  # running, or finished with entries the browser has not seen: relayed from its cursor
         body = streams.relay(stream.id, last_event_id=last_event_id)
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache, no-transform"

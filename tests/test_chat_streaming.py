@@ -299,3 +299,14 @@ def test_the_sweep_fails_a_generation_whose_process_died_and_keeps_its_buffered_
     assert last["t"] == "done", "listeners are told the reply ended"
     fresh.refresh_from_db()
     assert fresh.status == "active"
+
+
+def test_a_finished_stream_asked_for_past_its_end_answers_at_once_with_the_saved_reply(live_client):
+    client = live_client(with_key(UserFactory()))
+    _, url = start_chat(client, "Hello?")
+    events = list(client.events(url))
+    assert events[-1].event == "done"
+    # A browser that reconnects with the done entry's id (or later) used to wait forever on keep-alives.
+    again = list(client.events(url, last_event_id=events[-1].id, timeout=10))
+    assert [event.event for event in again] == ["done"]
+    assert "You said: Hello?" in again[0].data

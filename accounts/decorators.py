@@ -17,7 +17,9 @@ def registered_required(view: Callable) -> Callable:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if request.user.is_guest:
-            messages.info(request, "Sign up to use this: guest sessions cannot store keys or manage devices.")
+            messages.info(
+                request, "Sign up to use this: a guest can chat, but documents, API keys and settings need an account."
+            )
             return redirect("account_signup")
         return view(request, *args, **kwargs)
 

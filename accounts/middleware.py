@@ -48,3 +48,34 @@ def last_seen_middleware(get_response: Callable) -> Callable:
         return get_response(request)
 
     return middleware
+
+
+# allauth's pages a guest may open: becoming a registered user, or leaving. Everything else there manages an account
+# (email addresses, password, two-factor) that a guest does not have: done as a guest, it gave the guest an email
+# and a password while it stayed a guest (20 messages a day, purged when idle), and signing up with that address
+# was then refused as taken.
+GUEST_ACCOUNT_PAGES = {
+    "account_signup", "account_login", "account_logout", "account_confirm_email", "account_email_verification_sent",
+    "account_reset_password", "account_reset_password_done", "account_reset_password_from_key",
+    "account_reset_password_from_key_done",
+}  # fmt: skip
+
+
+def guest_account_pages_middleware(get_response: Callable) -> Callable:
+    """Send a guest who opens an account-management page of allauth to sign-up instead."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.urls import Resolver404, resolve
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/accounts/") and request.user.is_authenticated and request.user.is_guest:
+            try:
+                name = resolve(request.path_info).url_name
+            except Resolver404:
+                name = None
+            if name is not None and name not in GUEST_ACCOUNT_PAGES:
+                messages.info(request, "Sign up first: email addresses, passwords and two-factor need an account.")
+                return redirect("account_signup")
+        return get_response(request)
+
+    return middleware

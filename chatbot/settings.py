@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.last_seen_middleware",
+    "accounts.middleware.guest_account_pages_middleware",
     "django_htmx.middleware.HtmxMiddleware",
     "chatbot.middleware.sync_middleware_boundary",  # last: see its docstring
 ]

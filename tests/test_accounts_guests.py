@@ -289,3 +289,26 @@ def test_purge_guests_command(population):
     call_command("purge_guests", days=1, stdout=out)
     assert out.getvalue().splitlines()[-1] == "deleted 4 inactive guest(s)"
     assert list(User.objects.values_list("is_guest", flat=True)) == [False], "registered users are never purged"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["account_email", "account_change_password", "account_set_password", "mfa_index", "mfa_activate_totp",
+     "account_reauthenticate"],
+)  # fmt: skip
+def test_a_guest_cannot_give_itself_an_email_password_or_second_factor(client, name):
+    guest = factories.GuestFactory()
+    password = guest.password
+    client.force_login(guest)
+    for method in ("get", "post"):
+        response = getattr(client, method)(reverse(name), {"email": "guest@example.com", "action_add": "1"})
+        assert response.status_code == 302 and response.url == reverse("account_signup"), (name, method)
+    assert not EmailAddress.objects.filter(user=guest).exists()
+    guest.refresh_from_db()
+    assert guest.is_guest and guest.password == password
+
+
+def test_a_guest_may_still_sign_up_and_log_out(client):
+    client.force_login(factories.GuestFactory())
+    assert client.get(reverse("account_signup")).status_code == 200
+    assert client.post(reverse("account_logout")).status_code == 302

@@ -31,3 +31,15 @@ class SessionStore(DatabaseSessionStore):
         if existing:
             instance.created_at = existing["created_at"]
         return instance
+
+
+class SessionKeyConverter:
+    """A session key in a URL: what Django generates (lowercase letters and digits), nothing else reaches a query."""
+
+    regex = "[a-z0-9]{1,40}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value

@@ -1,6 +1,9 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from accounts import views
+from accounts.sessions import SessionKeyConverter
+
+register_converter(SessionKeyConverter, "session_key")
 
 app_name = "accounts"
 
@@ -15,7 +18,7 @@ urlpatterns = [
     path("settings/keys/<uuid:key_id>/delete/", views.key_delete, name="key_delete"),
     path("settings/keys/audit/", views.audit_log, name="audit_log"),
     path("settings/sessions/", views.session_list, name="sessions"),
-    path("settings/sessions/<str:session_key>/revoke/", views.session_revoke, name="session_revoke"),
+    path("settings/sessions/<session_key:session_key>/revoke/", views.session_revoke, name="session_revoke"),
     path("settings/sessions/revoke-others/", views.sessions_revoke_others, name="sessions_revoke_others"),
     path("settings/delete-account/", views.delete_account, name="delete_account"),
     path("guest/", views.guest_start, name="guest_start"),

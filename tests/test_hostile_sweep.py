@@ -7,6 +7,7 @@ cuts a huge string silently somewhere else. New views are covered as soon as the
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -55,8 +56,6 @@ def routes(resolver=None, prefix: str = ""):
 
 
 def fill(route: str, values: dict[str, str]) -> str | None:
-    import re
-
     def replace(match: re.Match) -> str:
         return values.get(match.group(2), "00000000-0000-0000-0000-000000000000")
 
@@ -116,5 +115,15 @@ def test_no_url_answers_hostile_parameters_with_a_500(user_client, owned, settin
                 checked += 1
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {path} with {value[:30]!r}: {response.status_code}")
+        # Text parameters of the path itself: a NUL or a line break there must not reach a query either.
+        if "<str:" in route or "<path:" in route or "<session_key:" in route:
+            for segment in ("%00", "a%00b", "%0D%0Aevent", "x" * 2000, "%ED%A0%80", "..%2F..%2Fetc"):
+                hostile = re.sub(r"<(?:str|path|session_key):\w+>", segment, route)
+                hostile = "/" + re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: owned.get(m.group(2), ""), hostile)
+                for method in ("get", "post"):
+                    response = getattr(user_client, method)(hostile)
+                    checked += 1
+                    if response.status_code >= 500:
+                        failures.append(f"{method.upper()} {hostile[:80]}: {response.status_code}")
     assert checked > 100
     assert not failures, "\n".join(failures)

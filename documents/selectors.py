@@ -22,6 +22,23 @@ def document_get(*, user: User, document_id: uuid.UUID | str, editable: bool = F
     return get_object_or_404(queryset, id=document_id)
 
 
+def cited_document(*, user: User, chunk_id: uuid.UUID) -> Document | None:
+    """The readable document that one of the user's answers cited `chunk_id` from (the passage may be gone)."""
+    from conversations.models import Message
+
+    sources = (
+        Message.objects.filter(conversation__user=user, metadata__sources__contains=[{"chunk_id": str(chunk_id)}])
+        .values_list("metadata__sources", flat=True)
+        .first()
+    )
+    document_id = next(
+        (source.get("document_id") for source in sources or () if source.get("chunk_id") == str(chunk_id)), None
+    )
+    if not document_id:
+        return None
+    return readable_documents(user=user).filter(id=document_id).first()
+
+
 def document_versions(*, user: User, document_id: uuid.UUID | str) -> QuerySet[DocumentVersion]:
     """Every version of a readable document, oldest first (404 for a document the user may not read)."""
     document = document_get(user=user, document_id=document_id)

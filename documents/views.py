@@ -262,7 +262,15 @@ def suggestion_resolve(request: HttpRequest, suggestion_id: uuid.UUID, action: s
 def chunk_detail(request: HttpRequest, chunk_id: uuid.UUID) -> HttpResponse:
     """A cited passage in its document: only a chunk the user may read (their own or the shared base)."""
     readable = selectors.readable_documents(user=request.user)
-    chunk = get_object_or_404(Chunk.objects.select_related("document"), id=chunk_id, document__in=readable)
+    chunk = Chunk.objects.select_related("document").filter(id=chunk_id, document__in=readable).first()
+    if chunk is None:
+        # Re-indexing (a new version, a re-ingest) replaces a document's passages, and an older answer's citation
+        # then names a passage that no longer exists: open its document instead, saying why.
+        document = selectors.cited_document(user=request.user, chunk_id=chunk_id)
+        if document is None:
+            raise Http404("No such passage.")
+        messages.info(request, "That passage has changed since the answer cited it: here is its document now.")
+        return redirect("documents:detail", document.id)
     neighbours = list(
         Chunk.objects.filter(document=chunk.document, ordinal__range=(chunk.ordinal - 1, chunk.ordinal + 1))
         .order_by("ordinal")

@@ -6,6 +6,7 @@ from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.db import connections, transaction
@@ -346,11 +347,15 @@ def conversation_shared(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     title = " ".join(clean_text(request.POST.get("title", "")).split())
+    problem = None
     if not title:
-        return HttpResponse("A title cannot be empty.", status=400, content_type="text/plain; charset=utf-8")
-    if len(title) > MAX_TITLE_LENGTH:
-        message = f"A title can be {MAX_TITLE_LENGTH} characters long at most; this one has {len(title):,}."
-        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        problem = "A title cannot be empty: the conversation keeps its name."
+    elif len(title) > MAX_TITLE_LENGTH:
+        problem = f"A title can be {MAX_TITLE_LENGTH} characters long at most; this one has {len(title):,}."
+    if problem:
+        # Back to the conversation with the reason (a bare 400 page left the user stranded on the form's URL).
+        messages.error(request, problem)
+        return redirect("conversations:detail", conversation.id)
     conversation.title = title
     conversation.save(update_fields=["title"])
     return redirect("conversations:detail", conversation.id)

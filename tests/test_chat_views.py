@@ -304,15 +304,17 @@ def test_a_model_not_offered_but_configured_stays_selected_and_savable(user_clie
 
 @pytest.mark.parametrize("title", ["", "   \n  "], ids=["empty", "whitespace"])
 def test_rename_with_an_empty_title_is_refused(user_client, chat, title):
-    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": title})
-    assert response.status_code == 400 and page_of(response) == "A title cannot be empty."
+    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": title}, follow=True)
+    assert response.redirect_chain == [(reverse("conversations:detail", args=[chat.id]), 302)]
+    assert "A title cannot be empty: the conversation keeps its name." in page_of(response)
     chat.refresh_from_db()
     assert chat.title == "Trip planning"
 
 
 def test_rename_with_an_over_long_title_is_refused_not_cut(user_client, chat):
-    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": "t" * 501})
-    assert response.status_code == 400 and "500 characters long at most" in page_of(response)
+    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": "t" * 501}, follow=True)
+    assert response.redirect_chain == [(reverse("conversations:detail", args=[chat.id]), 302)]
+    assert "500 characters long at most; this one has 501" in page_of(response)
     chat.refresh_from_db()
     assert chat.title == "Trip planning"
 

@@ -111,12 +111,13 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
             left_out=fitted.left_out,
         )
     provider, provider_name, error, key = resolve_provider(conversation=conversation, client=client)
-    sources = _sources_for(conversation, history) if error is None else []
+    sources, searched = _sources_for(conversation, history) if error is None else ([], False)
     request = ChatRequest(
         model=conversation.model,
         messages=fitted.messages,
         system=system_with_sources(conversation.system_prompt, sources),
         sources=tuple(sources),
+        documents_searched=searched,
     )
     metadata = {"sources": [source.as_metadata() for source in sources]} if sources else {}
     return Prepared(
@@ -132,22 +133,23 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
     )
 
 
-def _sources_for(conversation, history: list[Message]) -> list:
-    """Passages of the user's readable documents for the question being answered, if retrieval is on."""
+def _sources_for(conversation, history: list[Message]) -> tuple[list, bool]:
+    """Passages of the user's readable documents for the question being answered, and whether they were searched
+    (retrieval on for the conversation and in the user's settings)."""
     from documents.retrieval import RetrievalOptions, retrieve
 
     question = next((m.content for m in reversed(history) if m.role == Message.Role.USER), "")
     if not conversation.retrieval_enabled or not question:
-        return []
+        return [], False
     options = RetrievalOptions.for_user(conversation.user)
     if not options.enabled:
-        return []
+        return [], False
     try:
-        return retrieve(user=conversation.user, query=question, options=options)
+        return retrieve(user=conversation.user, query=question, options=options), True
     except Exception:
         # Retrieval trouble must not cost the user their answer: reply without sources, and log it.
         logger.exception("retrieval failed for conversation %s", conversation.id)
-        return []
+        return [], False
 
 
 def render_reply(message: Message, *, only_child: bool = False) -> str:

@@ -36,7 +36,7 @@ def test_the_offline_assistant_quotes_the_passages_with_citations(live_client):
     conversation, url = start_chat(client, "How can I stop my loaf from going soggy or hard?")
     events = list(client.events(url, timeout=90))
     done = events[-1].data
-    assert "No language model is configured" in done
+    assert "This conversation has no language model" in done
     assert 'class="citation"' in done and f"#source-{reply_of(conversation).id}-1" in done
     assert "Keeping bread fresh" in done and "Sources" in done
     message = reply_of(conversation)

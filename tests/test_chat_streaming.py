@@ -215,7 +215,7 @@ def test_without_any_key_the_offline_assistant_answers_honestly(live_client):
     assert conversation.provider == "offline"
     events = list(client.events(url))
     assert len([e for e in events if e.event == "delta"]) > 10, "it streams like a model"
-    assert "No language model is configured" in events[-1].data and "Offline assistant" in events[-1].data
+    assert "This conversation has no language model" in events[-1].data and "Offline assistant" in events[-1].data
     assert reply_of(conversation).status == "complete"
 
 

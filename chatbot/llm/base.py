@@ -27,6 +27,7 @@ class ChatRequest:
     max_tokens: int = 2048
     # Passages retrieved for this reply (documents.retrieval.Source); already in `system` for real models.
     sources: tuple = ()
+    documents_searched: bool = False  # whether retrieval ran at all (on for the conversation and the user)
 
 
 @dataclass(frozen=True)

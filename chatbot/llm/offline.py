@@ -18,12 +18,13 @@ from chatbot.llm.base import ChatRequest, Event, Finished, TextDelta
 def no_model_notice(*, guest: bool = False) -> str:
     """Why there is no real answer, and what this reader can do about it: a guest cannot add a key, so is asked to
     sign up. Links are Markdown, which the reply's renderer turns into links (resolved here, not at import)."""
-    notice = "No language model is configured, so I cannot write an answer myself. "
+    notice = "This conversation has no language model, so I cannot write an answer myself. "
     if guest:
-        return notice + f"[Sign up]({reverse('account_signup')}) to chat with Claude using your own API key."
+        return notice + f"[Sign up]({reverse('account_signup')}) to chat with a model using your own API key."
     return notice + (
-        f"To chat with Claude, add an Anthropic API key in [Settings → API keys]({reverse('accounts:keys')}) "
-        "(or ask the operator to set `ANTHROPIC_API_KEY`)."
+        "To chat with a model (Claude, GPT, Gemini, Mistral, a local Ollama and others), add an API key in "
+        f"[Settings → API keys]({reverse('accounts:keys')}) and pick the model in the composer, or ask the "
+        "operator to set one for everyone (such as `ANTHROPIC_API_KEY` or `OPENAI_API_KEY`)."
     )
 
 
@@ -31,8 +32,10 @@ def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
     sources = getattr(request, "sources", None) or []
     notice = no_model_notice(guest=guest)
     if not sources:
-        # A guest has no documents of their own to have found nothing in.
-        return notice if guest else notice + "\n\nI also found nothing in your documents that matches your question."
+        # Only a search that ran can have found nothing; a guest has no documents of their own to search.
+        if guest or not getattr(request, "documents_searched", False):
+            return notice
+        return notice + "\n\nI also found nothing in your documents that matches your question."
     lines = [notice, "", "Here are the most relevant passages I found:", ""]
     for source in sources:
         where = " › ".join(part for part in (source.title, source.chapter, source.section) if part)

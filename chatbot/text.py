@@ -53,3 +53,17 @@ def strip_unsafe(text: str) -> str:
     whole text is known (`clean_text`); a lone CR on the way is harmless, since the SSE framing splits on it.
     """
     return _UNSAFE.sub("", text) if text else text
+
+
+# Letters that draw nothing: Hangul fillers and the blank Braille pattern (others invisible are format characters).
+_BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether `text` shows anything: not only spaces, line breaks, zero-width and other format characters."""
+    import unicodedata
+
+    return any(
+        not char.isspace() and char not in _BLANK_LETTERS and unicodedata.category(char) not in {"Cf", "Cc", "Zs"}
+        for char in text
+    )

@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.selectors import default_chat_model, offered_model_provider
 from accounts.services import key_use_failed, message_quota_consume, preferences_get
 from chatbot.errors import UserFacingError
-from chatbot.text import clean_json, clean_text
+from chatbot.text import clean_json, clean_text, has_visible_text
 from conversations.models import ContextOptimization, Conversation, Message, Stream, UsageLog
 
 MAX_MESSAGE_LENGTH = 20_000
@@ -100,7 +100,7 @@ def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversatio
 
 def _clean_content(content: str) -> str:
     content = clean_text(content or "").strip()
-    if not content:
+    if not has_visible_text(content):  # empty, or only zero-width and other invisible characters
         raise ValueError("Write a message first.")
     if len(content) > MAX_MESSAGE_LENGTH:
         raise ValueError(

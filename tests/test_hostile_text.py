@@ -247,3 +247,17 @@ def test_a_document_written_with_nul_is_saved_clean_and_suggestions_survive_odd_
     ]
     created = suggestions_create(version=version, user=user, items=items)
     assert [(s.original_text, s.suggested_text, s.description) for s in created] == [("Line one", "First line", "")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content", ["\u200b" * 100, "\u2060\ufeff \u200d", "\u3164\u2800", "\u00a0\u2003"])
+def test_a_message_that_shows_nothing_is_refused(user_client, user, content):
+    response = user_client.post("/c/new/", {"content": content}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400 and "Write a message first" in response.content.decode()
+    assert not Conversation.objects.filter(user=user).exists()
+
+
+def test_visible_text_includes_letters_emoji_and_marks():
+    from chatbot.text import has_visible_text
+
+    assert all(has_visible_text(text) for text in ("a", "😀", "\u200bx", "漢", "ـ"))

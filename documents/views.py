@@ -16,6 +16,7 @@ from documents.models import Chunk, Document, DocumentVersion, Suggestion
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
 
 MAX_FILES_PER_UPLOAD = 20
+TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 
 
 @registered_required
@@ -84,13 +85,20 @@ def document_new(request: HttpRequest) -> HttpResponse:
         content = clean_text(request.POST.get("content", ""))
         if not title or not content.strip():
             messages.error(request, "A document needs a title and some text.")
-            return render(request, "documents/new.html", {"title": title, "content": content}, status=400)
-        if len(content) > services.MAX_DOCUMENT_CHARACTERS:
-            messages.error(request, "The document is too long to save (2 million characters at most).")
-            return render(request, "documents/new.html", {"title": title, "content": content}, status=400)
+            context = {"title": title, "content": content, "title_max_length": TITLE_MAX_LENGTH}
+            return render(request, "documents/new.html", context, status=400)
+        problem = None
+        if len(title) > TITLE_MAX_LENGTH:  # refused, not cut: the writer sees their whole title again
+            problem = f"A title can be {TITLE_MAX_LENGTH} characters long at most; this one has {len(title):,}."
+        elif len(content) > services.MAX_DOCUMENT_CHARACTERS:
+            problem = "The document is too long to save (2 million characters at most)."
+        if problem:
+            messages.error(request, problem)
+            context = {"title": title, "content": content, "title_max_length": TITLE_MAX_LENGTH}
+            return render(request, "documents/new.html", context, status=400)
         document = services.document_create(owner=request.user, title=title, content=content)
         return redirect("documents:detail", document.id)
-    return render(request, "documents/new.html", {})
+    return render(request, "documents/new.html", {"title_max_length": TITLE_MAX_LENGTH})
 
 
 def _detail_context(request: HttpRequest, document: Document) -> dict:

@@ -413,7 +413,7 @@ def test_the_owner_renames_from_the_detail_page_without_javascript(user_client, 
     document = uploaded(user, NOTES_MD, "notes.md", title="notes")
     page = page_of(user_client.get(reverse("documents:detail", args=[document.id])))
     assert f'action="{reverse("documents:rename", args=[document.id])}"' in page
-    assert 'name="title" maxlength="300" required' in page
+    assert 'name="title" data-limit="300" required' in page
 
     response = rename(user_client, document, "  Meeting   notes, June  ")
 

@@ -261,3 +261,16 @@ def test_visible_text_includes_letters_emoji_and_marks():
     from chatbot.text import has_visible_text
 
     assert all(has_visible_text(text) for text in ("a", "😀", "\u200bx", "漢", "ـ"))
+
+
+@pytest.mark.django_db
+def test_a_document_title_too_long_is_refused_with_the_whole_text_kept(user_client, user):
+    from documents.models import Document
+
+    title = "t" * 301
+    response = user_client.post("/documents/new/", {"title": title, "content": "Some text."})
+    page = response.content.decode()
+    assert response.status_code == 400 and "300 characters long at most; this one has 301" in page
+    assert f'value="{title}"' in page and "Some text." in page, "nothing the writer typed is lost"
+    assert 'data-limit="300"' in page and "maxlength" not in page, "no silent cut in the browser either"
+    assert not Document.objects.filter(owner=user).exists()

@@ -9,6 +9,9 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.postgres.search import SearchQuery
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from accounts.models import (
@@ -126,11 +129,11 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("display_name", "profile_image", "is_guest", "favorite_models")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Usage", {"fields": ("daily_message_count", "daily_message_reset_on")}),
+        ("Usage", {"fields": ("monthly_budget", "usage_dashboard", "daily_message_count", "daily_message_reset_on")}),
         ("Important dates", {"fields": ("last_login", "last_active_at", "created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
-    readonly_fields = ("last_login", "last_active_at", "created_at", "updated_at")
+    readonly_fields = ("last_login", "last_active_at", "created_at", "updated_at", "usage_dashboard")
     list_display = ("email_or_guest", "display_name", "is_guest", "is_staff", "last_active_at")
     list_filter = ("is_guest", "is_staff", "is_superuser", "is_active")
     search_fields = ("email", "display_name")
@@ -143,6 +146,13 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="email", ordering="email")
     def email_or_guest(self, obj: User) -> str:
         return str(obj)
+
+    @admin.display(description="usage")
+    def usage_dashboard(self, obj: User) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:catalog_usagedashboard_changelist") + "?" + urlencode({"user": obj.pk})
+        return format_html('<a href="{}">Tokens and cost of this user</a>', url)
 
 
 @admin.register(Session)

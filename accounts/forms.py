@@ -7,6 +7,20 @@ from chatbot.netpolicy import BaseUrlRefused, check_user_base_url, user_base_url
 
 
 class PreferencesForm(forms.ModelForm):
+    """Preferences; the default model and the models hidden from the composer's menu are picked among the models
+    the user can use (keyed by provider and model), and a choice that is no longer offered is kept, not dropped."""
+
+    default_model = forms.ChoiceField(
+        required=False,
+        help_text="New conversations start on it when you can use it; you can switch in the composer any time.",
+    )
+    hidden_models = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Hide from the model menu",
+        help_text="Checked models are left out of the composer's menu (the one a conversation is on always shows).",
+    )
+
     class Meta:
         model = Preferences
         fields = [
@@ -19,12 +33,49 @@ class PreferencesForm(forms.ModelForm):
             "show_tool_invocations",
             "conversation_previews",
             "multi_model_enabled",
+            "hidden_models",
         ]
         widgets = {"default_system_prompt": forms.Textarea(attrs={"rows": 4})}
         help_texts = {
-            "default_model": "Used for new conversations, e.g. claude-sonnet-5-5. Empty: the server's default.",
             "default_system_prompt": "Instructions given to the model at the start of every new conversation.",
         }
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        from accounts.selectors import model_key, offered_models, resolve_model_choice
+        from chatbot.llm.catalog import PROVIDERS
+
+        super().__init__(*args, **kwargs)
+        self.offered = offered_models(user=user)
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for model in self.offered:
+            groups.setdefault(PROVIDERS[model.provider].label, []).append(
+                (model_key(model.provider, model.id), model.label)
+            )
+        grouped = list(groups.items())
+        stored = self.instance.default_model
+        # A bare model id (saved before models were keyed by provider) shows as the model it names.
+        resolved = resolve_model_choice(user=user, value=stored, offered=self.offered) if stored else None
+        current = model_key(*resolved) if resolved else stored
+        default_choices = [("", "Automatic: the first model you can use"), ("offline:offline", "Offline assistant")]
+        if current and current not in {key for _, options in grouped for key, _ in options} | {"offline:offline"}:
+            default_choices.append((current, f"{stored} (not available now)"))
+        self.fields["default_model"].choices = default_choices + grouped
+        self.initial["default_model"] = current
+        self.fields["hidden_models"].choices = grouped
+        offered_keys = {key for _, options in grouped for key, _ in options}
+        # Hidden models the user cannot use now (a key removed) stay hidden when the form is saved.
+        self.kept_hidden = [key for key in (self.instance.hidden_models or []) if key not in offered_keys]
+
+    def clean_hidden_models(self) -> list[str]:
+        return [*self.cleaned_data.get("hidden_models", []), *self.kept_hidden][:500]
+
+    def main_fields(self) -> list:
+        return [field for field in self if field.name != "hidden_models"]
+
+    def hidden_model_groups(self) -> list[tuple[str, list]]:
+        """The checkboxes of hidden_models under their provider, for one fieldset each."""
+        options = iter(self["hidden_models"])
+        return [(label, [next(options) for _ in choices]) for label, choices in self.fields["hidden_models"].choices]
 
 
 class RetrievalSettingsForm(forms.ModelForm):

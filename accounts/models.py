@@ -50,6 +50,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     daily_message_count = models.PositiveIntegerField(default=0)
     daily_message_reset_on = models.DateField(null=True, blank=True)
     favorite_models = models.JSONField(default=list, blank=True)
+    # Set by an admin: past it in a calendar month (UTC), replies on models the operator pays for are refused.
+    monthly_budget = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True,
+        help_text="US dollars a month of replies on the operator's keys. Empty: no limit. The offline assistant, "
+        "free models and the user's own keys are not counted.",
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -66,6 +72,10 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.CheckConstraint(
                 condition=models.Q(is_guest=True) | models.Q(email__isnull=False),
                 name="users_registered_has_email",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(monthly_budget__gte=0) | models.Q(monthly_budget__isnull=True),
+                name="users_monthly_budget_not_negative",
             ),
         ]
         indexes = [

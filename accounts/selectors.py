@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -20,51 +21,196 @@ def audit_log_list(*, user: User) -> QuerySet[KeyAuditLog]:
     return KeyAuditLog.objects.filter(user=user).order_by("-created_at")
 
 
+# --- Models: what a user may pick, keyed by (provider, model) --------------------------------------------------
+
+OFFLINE_KEY = "offline:offline"
+
+
+def model_key(provider: str, model: str) -> str:
+    """How a model is named in forms and preferences: two providers serving the same model id stay apart."""
+    return f"{provider}:{model}"
+
+
+def split_model_key(value: str) -> tuple[str, str] | None:
+    """(provider, model) of a key, or None when `value` is not one (a bare model id, as older preferences hold)."""
+    from chatbot.llm.catalog import PROVIDERS
+
+    provider, separator, model = (value or "").partition(":")
+    if separator and model and (provider in PROVIDERS or provider == "offline"):
+        return provider, model
+    return None
+
+
 def offered_models(*, user: User) -> list:
-    """The models (catalog.KnownModel) of every provider the user can chat with: the catalogue's, Ollama's as its
-    server lists them, and those a custom endpoint of the user's listed when their key was tested."""
-    from chatbot.llm.catalog import PROVIDERS, KnownModel, known_models
+    """The models (catalog.KnownModel) of every provider the user can chat with (their own active key, or the
+    operator's), in menu order: the catalogue's enabled models; for Ollama, what its server lists; for a key with
+    a custom endpoint, what that endpoint listed when the key was tested. A disabled catalogue row hides a model a
+    server lists; an enabled one names it."""
+    from django.conf import settings
+
+    from catalog.selectors import catalogue_rows
+    from chatbot.llm.catalog import PROVIDERS, KnownModel, ollama_models
 
     keys = dict(ProviderKey.objects.filter(user=user, is_active=True).values_list("provider", "config"))
+    usable = [name for name, spec in PROVIDERS.items() if name in keys or spec.operator_configured]
+    if not usable:
+        return []
+    rows: dict[str, list] = {}
+    for row in catalogue_rows(providers=usable):
+        rows.setdefault(row.provider, []).append(row)
     offered = []
-    for name, spec in PROVIDERS.items():
-        if name not in keys and not spec.operator_configured:
-            continue
+    for name in usable:
         config = keys.get(name) or {}
         if config.get("base_url") and config.get("models"):
-            offered += [KnownModel(name, model, f"{model} ({spec.label})") for model in config["models"]]
+            listed = [str(model) for model in config["models"]]
+        elif name == "ollama":
+            listed = [model.id for model in ollama_models()]
         else:
-            offered += known_models(name)
+            listed = None
+        entries = rows.get(name, [])
+        if listed is None:
+            ids = [entry.model_id for entry in entries if entry.enabled]
+            if name == "anthropic" and settings.ANTHROPIC_DEFAULT_MODEL not in {e.model_id for e in entries}:
+                ids.append(settings.ANTHROPIC_DEFAULT_MODEL)  # the operator's choice is always offered
+        else:
+            disabled = {entry.model_id for entry in entries if not entry.enabled}
+            ids = [model for model in dict.fromkeys(listed) if model not in disabled]
+        by_id = {entry.model_id: entry for entry in entries}
+        for model in ids:
+            entry = by_id.get(model)
+            offered.append(
+                KnownModel(name, model, entry.display_name if entry else model, entry.context_window if entry else None)
+            )
     return offered
 
 
-def offered_model_provider(*, user: User, model: str, current_provider: str, current_model: str) -> str:
-    """The provider a model picked from the offered ones runs on (conversations.views._model_choices offers them:
-    the offline assistant, the user's models, the conversation's own, and the operator's Claude default)."""
-    if model == "offline":
-        return "offline"
-    if model == current_model and current_provider:
-        return current_provider
-    match = next((offered for offered in offered_models(user=user) if offered.id == model), None)
-    return match.provider if match is not None else "anthropic"  # ANTHROPIC_DEFAULT_MODEL, the one other
+def resolve_model_choice(
+    *, user: User, value: str, current: tuple[str, str] | None = None, offered: list | None = None
+) -> tuple[str, str] | None:
+    """(provider, model) for a model picked in a form: the offline assistant, the conversation's current model
+    (kept selectable even when no longer offered), or one offered to the user. A bare model id (an older
+    preference, a form posted by hand) is the first offered model of that id. None: not the user's to pick."""
+    value = (value or "").strip()
+    if value in ("offline", OFFLINE_KEY):
+        return "offline", "offline"
+    keyed = split_model_key(value)
+    if current is not None and keyed == current:
+        return current
+    if current is not None and keyed is None and value == current[1]:
+        return current
+    for model in offered if offered is not None else offered_models(user=user):
+        if (model.provider, model.id) == keyed or (keyed is None and model.id == value):
+            return model.provider, model.id
+    return None
 
 
-def default_chat_model(*, user: User, preferred: str = "") -> tuple[str, str]:
+def default_chat_model(*, user: User, preferred: str = "", offered: list | None = None) -> tuple[str, str]:
     """(provider, model) for a new conversation: the preferred model when the user can use it, else the first
     usable provider's first model (Anthropic's: the operator's default), else the offline assistant."""
     from django.conf import settings
 
-    offered = offered_models(user=user)
+    offered = offered_models(user=user) if offered is None else offered
     if preferred:
-        match = next((model for model in offered if model.id == preferred), None)
-        if match is not None:
-            return match.provider, match.id
+        choice = resolve_model_choice(user=user, value=preferred, offered=offered)
+        if choice is not None:
+            return choice
     if not offered:
         return "offline", "offline"
     first = offered[0]
     if first.provider == "anthropic":
-        return "anthropic", preferred if preferred.startswith("claude") else settings.ANTHROPIC_DEFAULT_MODEL
+        return "anthropic", settings.ANTHROPIC_DEFAULT_MODEL
     return first.provider, first.id
+
+
+@dataclass(frozen=True)
+class ModelOption:
+    provider: str
+    model: str
+    label: str
+    favourite: bool = False
+    available: bool = True
+
+    @property
+    def key(self) -> str:
+        return model_key(self.provider, self.model)
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    label: str
+    options: list[ModelOption]
+
+
+@dataclass(frozen=True)
+class ModelMenu:
+    groups: list[ModelGroup]
+    selected: str  # the key of the chosen model
+
+    @property
+    def selected_is_favourite(self) -> bool:
+        return any(
+            option.key == self.selected and option.favourite for group in self.groups for option in group.options
+        )
+
+    @property
+    def selected_label(self) -> str:
+        return next((o.label for g in self.groups for o in g.options if o.key == self.selected), self.selected)
+
+
+def model_menu(*, user: User, selected: tuple[str, str] | None, hidden: list[str] | None = None) -> ModelMenu:
+    """The composer's model menu: favourites first, then each usable provider's models, then the offline
+    assistant (never hidden: it is what still answers past a budget); models hidden in the preferences left out,
+    but never the one selected, which is always listed (marked unavailable when it no longer is)."""
+    from chatbot.llm.catalog import PROVIDERS
+
+    offered = offered_models(user=user)
+    if selected is None:
+        selected = default_chat_model(user=user, preferred=_preferred_model(user), offered=offered)
+    selected_key = model_key(*selected)
+    favourites = {str(key) for key in (user.favorite_models or [])}
+    hidden_keys = {str(key) for key in (hidden if hidden is not None else _hidden_models(user))} - {OFFLINE_KEY}
+    entries = [(model.provider, model.id, model.label, True) for model in offered]
+    entries.append(("offline", "offline", "Offline assistant (no language model)", True))
+    if selected_key not in {model_key(provider, model) for provider, model, _, _ in entries}:
+        # The conversation's own model, not listed: still usable when its provider is (a fine-tune, an id the
+        # catalogue lacks); otherwise kept visible, marked, so the menu does not silently show another one.
+        usable = selected[0] in {model.provider for model in offered}
+        entries.append((*selected, selected[1] if usable else f"{selected[1]} (not available now)", usable))
+    order = [*PROVIDERS, "offline"]
+    entries.sort(key=lambda entry: order.index(entry[0]) if entry[0] in order else len(order))  # stable
+    starred: list[ModelOption] = []
+    groups: dict[str, list[ModelOption]] = {}
+    for provider, model, label, available in entries:
+        key = model_key(provider, model)
+        if key in hidden_keys and key != selected_key:
+            continue
+        group = PROVIDERS[provider].label if provider in PROVIDERS else "Offline"
+        if key in favourites:
+            label = label if provider == "offline" else f"{label} · {group}"
+            starred.append(ModelOption(provider, model, label, favourite=True, available=available))
+        else:
+            groups.setdefault(group, []).append(ModelOption(provider, model, label, available=available))
+    menu = [ModelGroup("Favourites", starred)] if starred else []
+    menu += [ModelGroup(label, options) for label, options in groups.items()]
+    return ModelMenu(groups=menu, selected=selected_key)
+
+
+def _preferences(user: User):
+    from accounts.models import Preferences
+
+    if not hasattr(user, "_preferences_row"):
+        user._preferences_row = Preferences.objects.filter(user=user).first()
+    return user._preferences_row
+
+
+def _preferred_model(user: User) -> str:
+    preferences = _preferences(user)
+    return preferences.default_model if preferences is not None else ""
+
+
+def _hidden_models(user: User) -> list[str]:
+    preferences = _preferences(user)
+    return list(preferences.hidden_models or []) if preferences is not None else []
 
 
 _BROWSERS = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]

@@ -45,10 +45,16 @@ def _settings_form(request: HttpRequest, *, form_class, instance, title: str, se
 
 @login_required
 def preferences(request: HttpRequest) -> HttpResponse:
+    """Preferences, with the models' part (the default model, the models hidden from the composer's menu) drawn
+    from the models the user can use."""
     instance = services.preferences_get(user=request.user)
-    return _settings_form(
-        request, form_class=PreferencesForm, instance=instance, title="Preferences", section="preferences"
-    )
+    form = PreferencesForm(request.POST or None, instance=instance, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Preferences saved.")
+        return redirect(request.path)
+    context = {"form": form, "title": "Preferences", "section": "preferences"}
+    return render(request, "accounts/preferences.html", context, status=400 if form.errors else 200)
 
 
 @registered_required
@@ -153,6 +159,90 @@ def key_delete(request: HttpRequest, key_id) -> HttpResponse:
 def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.audit_log_list(user=request.user), 50).get_page(request.GET.get("page"))
     return render(request, "accounts/audit_log.html", {"page": page, "section": "audit"})
+
+
+# --- Usage -----------------------------------------------------------------------------------------------------
+
+
+def _usage_context(request: HttpRequest, days: int) -> dict:
+    from django.utils import timezone
+
+    from catalog import selectors as usage
+    from catalog.charts import bar_chart
+    from catalog.templatetags.usage import format_tokens, format_usd
+
+    by_day = usage.usage_by_day(user_id=request.user.id, days=days)
+    budget = request.user.monthly_budget
+    spent = usage.month_spend(user_id=request.user.id) if budget is not None else None
+    return {
+        "section": "usage",
+        "days": days,
+        "periods": usage.PERIODS,
+        "totals": usage.usage_totals(user_id=request.user.id, days=days),
+        "by_day": list(reversed(by_day)),  # the table: newest first
+        "by_model": usage.usage_by_model(user_id=request.user.id, days=days),
+        "token_chart": bar_chart(
+            title=f"Tokens per day, last {days} days",
+            points=[(day.day, day.tokens) for day in by_day],
+            format_value=format_tokens,
+        ),
+        "cost_chart": bar_chart(
+            title=f"Cost per day, last {days} days",
+            points=[(day.day, float(day.cost or 0)) for day in by_day],
+            format_value=format_usd,
+        ),
+        "budget": budget,
+        "month_spend": spent,
+        "budget_used_percent": min(100, int(spent * 100 / budget)) if budget else (100 if budget == 0 else None),
+        "budget_renews": usage.next_month_start(),
+        "time_zone": timezone.get_current_timezone_name(),
+    }
+
+
+@registered_required
+def usage(request: HttpRequest) -> HttpResponse:
+    """The user's own tokens and cost per day (chart and table) and per model, for 7, 30 or 90 days."""
+    from catalog.selectors import usage_period
+
+    return render(request, "accounts/usage.html", _usage_context(request, usage_period(request.GET.get("days"))))
+
+
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value) -> str:
+    """A cell a spreadsheet shows as text: a model name from a user's own endpoint could start with "=" and be run
+    as a formula (CSV injection); such text gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_START) else text
+
+
+@registered_required
+def usage_csv(request: HttpRequest) -> HttpResponse:
+    """The same period as a CSV file: one row per day and model used that day."""
+    import csv
+
+    from django.utils import timezone
+
+    from catalog.selectors import usage_by_day_and_model, usage_period
+
+    days = usage_period(request.GET.get("days"))
+    rows = usage_by_day_and_model(user_id=request.user.id, days=days)
+    filename = f"usage-{timezone.localdate():%Y-%m-%d}-last-{days}-days.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    writer = csv.writer(response)
+    writer.writerow(["date", "provider", "model", "replies", "input_tokens", "output_tokens", "cost_usd"])
+    for row in rows:
+        cost = "" if row["total_cost"] is None else f"{row['total_cost']:.6f}"
+        writer.writerow(
+            [
+                row["day"].isoformat(), _csv_cell(row["provider"]), _csv_cell(row["model"]), row["replies"],
+                row["total_input"] or 0, row["total_output"] or 0, cost,
+            ]
+        )  # fmt: skip
+    return response
 
 
 # --- Sessions -------------------------------------------------------------------------------------------------

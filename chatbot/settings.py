@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "chatbot",
     "accounts",
     "conversations",
+    "catalog",
     "documents",
 ]
 

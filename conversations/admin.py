@@ -157,8 +157,8 @@ class UsageLogAdmin(IdOrFullTextSearchMixin, ReadOnlyAdmin, BigTableAdmin):
     id_search_fields = ("conversation_id", "message_id", "user_id")
     search_fields = ("user__email",)
     search_help_text = "A user's email, or a user, conversation or message id."
-    list_display = ("__str__", "user", "provider", "conversation", "cost", "created_at")
+    list_display = ("__str__", "user", "provider", "conversation", "cost", "own_key", "created_at")
     list_select_related = ("user", "conversation")
-    list_filter = ("provider",)
+    list_filter = ("provider", "own_key")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)

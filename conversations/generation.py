@@ -303,6 +303,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             provider_metadata=finished.provider_metadata if finished else {},
             metadata={**(prepared.metadata if prepared else {}), **failure},
             key_failure=key_failure,
+            own_key=prepared is not None and prepared.key is not None,
         )
         await publisher.drain()  # what is still buffered goes out before the database write
         only_child = prepared.only_child if prepared else False

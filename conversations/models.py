@@ -381,7 +381,11 @@ class UsageLog(models.Model):
     model = models.CharField(max_length=100)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    # Dollars, from the model catalogue's prices when the reply finished; null when its price is unknown. Six
+    # places, not the seed's four: a short reply on a cheap model costs a few hundred millionths of a dollar.
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # The user's own API key paid for it: not the operator's money, so not counted against a monthly budget.
+    own_key = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from accounts.models import User
-from accounts.selectors import default_chat_model, offered_model_provider
+from accounts.models import ProviderKey, User
+from accounts.selectors import default_chat_model, resolve_model_choice
 from accounts.services import key_use_failed, message_quota_consume, preferences_get
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_json, clean_text, has_visible_text
@@ -24,6 +24,17 @@ class QuotaExceeded(UserFacingError):
     pass
 
 
+class BudgetExceeded(QuotaExceeded):
+    """The user's monthly budget for models the operator pays for is spent."""
+
+
+class ModelNotOffered(ValueError):
+    pass
+
+
+MODEL_NOT_OFFERED = "That model is not available to you: pick another one in the model menu."
+
+
 @dataclass(frozen=True)
 class Generation:
     """What the browser needs to show a reply being generated."""
@@ -33,27 +44,88 @@ class Generation:
     stream: Stream
 
 
-def _default_provider_and_model(user: User, preferences) -> tuple[str, str]:
-    return default_chat_model(user=user, preferred=preferences.default_model)
+def conversation_create(
+    *, user: User, title: str = "", project_id: uuid.UUID | None = None, model: str = ""
+) -> Conversation:
+    """A new conversation on `model` (a key from the model menu) when given, else on the user's default.
 
+    Raises ModelNotOffered for a model the user cannot pick.
+    """
+    from catalog.selectors import context_window_for
 
-def conversation_create(*, user: User, title: str = "", project_id: uuid.UUID | None = None) -> Conversation:
     preferences = preferences_get(user=user)
-    provider, model = _default_provider_and_model(user, preferences)
+    if model:
+        choice = resolve_model_choice(user=user, value=model)
+        if choice is None:
+            raise ModelNotOffered(MODEL_NOT_OFFERED)
+    else:
+        choice = default_chat_model(user=user, preferred=preferences.default_model)
+    provider, model_id = choice
     return Conversation.objects.create(
         user=user,
         title=title[:500],
         project_id=project_id,
         provider=provider,
-        model=model,
+        model=model_id,
+        context_window_size=context_window_for(provider=provider, model=model_id),
         system_prompt=preferences.default_system_prompt,
     )
+
+
+def _switch_model(*, conversation: Conversation, value: str) -> bool:
+    """Put the conversation on the model picked (a menu key, or a bare id); the next reply uses it, and the
+    prompt is fitted to its context window. Returns whether anything changed; ModelNotOffered when not the
+    user's to pick."""
+    from catalog.selectors import context_window_for
+
+    current = (conversation.provider, conversation.model)
+    choice = resolve_model_choice(user=conversation.user, value=value, current=current)
+    if choice is None:
+        raise ModelNotOffered(MODEL_NOT_OFFERED)
+    if choice == current:
+        return False
+    conversation.provider, conversation.model = choice
+    conversation.context_window_size = context_window_for(provider=choice[0], model=choice[1])
+    return True
+
+
+MODEL_FIELDS = ("provider", "model", "context_window_size")
+
+
+def conversation_set_model(*, conversation: Conversation, model: str) -> Conversation:
+    """The model menu's choice, saved at once: Regenerate and Edit use it too, and a reload shows it."""
+    if _switch_model(conversation=conversation, value=model):
+        conversation.save(update_fields=[*MODEL_FIELDS])
+    return conversation
 
 
 def _consume_quota(user: User) -> None:
     quota = message_quota_consume(user=user)
     if not quota.allowed:
         raise QuotaExceeded(quota.message)
+
+
+def _check_budget(*, user: User, conversation: Conversation) -> None:
+    """Refuse a reply on a model the operator pays for once the user's monthly budget is spent. Free models (the
+    offline assistant, Ollama, a zero price) and the user's own keys are theirs to use whatever the budget."""
+    if user.monthly_budget is None or conversation.provider == "offline":
+        return
+    from catalog.selectors import is_free_model, month_spend, next_month_start
+    from catalog.templatetags.usage import format_usd
+
+    if is_free_model(provider=conversation.provider, model=conversation.model):
+        return
+    if ProviderKey.objects.filter(user=user, provider=conversation.provider, is_active=True).exists():
+        return
+    spent = month_spend(user_id=user.id)
+    if spent < user.monthly_budget:
+        return
+    renews = next_month_start()
+    raise BudgetExceeded(
+        f"You have used your monthly budget of {format_usd(user.monthly_budget)} for paid models "
+        f"({format_usd(spent)} this month). It renews on {renews.day} {renews:%B} (UTC). The offline assistant still "
+        "answers: choose it in the model menu."
+    )
 
 
 def _start_reply(*, conversation: Conversation, parent: Message, also_save: tuple[str, ...] = ()) -> Generation:
@@ -112,22 +184,26 @@ def _clean_content(content: str) -> str:
 # No savepoint when the caller's transaction wraps this one (a new conversation and its first message): a refusal
 # rolls back both anyway, and the send path saves two round trips.
 @transaction.atomic(savepoint=False)
-def message_send(*, user: User, conversation_id: uuid.UUID, content: str) -> Generation:
-    """Save the user's message under the branch on screen and start the assistant's reply.
+def message_send(*, user: User, conversation_id: uuid.UUID, content: str, model: str = "") -> Generation:
+    """Save the user's message under the branch on screen and start the assistant's reply, on `model` (the model
+    menu's choice) when given.
 
     Raises Conversation.DoesNotExist for a conversation that is not the user's.
     """
     content = _clean_content(content)
     conversation = _conversation_lock(user=user, conversation_id=conversation_id)
+    also_save: tuple[str, ...] = ()
+    if model and _switch_model(conversation=conversation, value=model):
+        also_save = MODEL_FIELDS
+    _check_budget(user=user, conversation=conversation)
     _consume_quota(user)
     user_message = Message(
         conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
         content=content,
     )  # fmt: skip
-    also_save: tuple[str, ...] = ()
     if not conversation.title:
         conversation.title = " ".join(content.split())[:80]
-        also_save = ("title",)
+        also_save = (*also_save, "title")
     return _start_reply(conversation=conversation, parent=user_message, also_save=also_save)
 
 
@@ -137,6 +213,7 @@ def message_regenerate(*, user: User, message: Message) -> Generation:
     if message.role != Message.Role.ASSISTANT or message.parent_id is None:
         raise ValueError("Only an assistant reply can be regenerated.")
     conversation = _conversation_lock(user=user, conversation_id=message.conversation_id)
+    _check_budget(user=user, conversation=conversation)
     _consume_quota(user)
     return _start_reply(conversation=conversation, parent=message.parent)
 
@@ -148,6 +225,7 @@ def message_edit(*, user: User, message: Message, content: str) -> Generation:
     if message.role != Message.Role.USER:
         raise ValueError("Only your own messages can be edited.")
     conversation = _conversation_lock(user=user, conversation_id=message.conversation_id)
+    _check_budget(user=user, conversation=conversation)
     _consume_quota(user)
     edited = Message(
         conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content
@@ -170,15 +248,15 @@ def branch_switch(*, user: User, message: Message) -> Conversation:
 
 
 def conversation_update_settings(
-    *, conversation: Conversation, model: str, system_prompt: str, retrieval_enabled: bool
+    *, conversation: Conversation, system_prompt: str, retrieval_enabled: bool, model: str = ""
 ) -> Conversation:
-    conversation.provider = offered_model_provider(
-        user=conversation.user, model=model, current_provider=conversation.provider, current_model=conversation.model
-    )
-    conversation.model = model
+    """Instructions and retrieval; the model too when one is given (the menu in the composer is where it is
+    usually changed). Raises ModelNotOffered, saving nothing, for a model the user cannot pick."""
+    if model:
+        _switch_model(conversation=conversation, value=model)
     conversation.system_prompt = system_prompt
     conversation.retrieval_enabled = retrieval_enabled
-    conversation.save(update_fields=["provider", "model", "system_prompt", "retrieval_enabled", "updated_at"])
+    conversation.save(update_fields=[*MODEL_FIELDS, "system_prompt", "retrieval_enabled", "updated_at"])
     return conversation
 
 
@@ -200,6 +278,7 @@ class GenerationOutcome:
     metadata: dict | None = None
     # A user's key that the provider refused: (the audit row of that use, what the provider said).
     key_failure: tuple[uuid.UUID, str] | None = None
+    own_key: bool = False  # the user's own key paid for the call, not the operator's
 
 
 STREAM_STATUS = {
@@ -252,7 +331,7 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     stream.finished_at = timezone.now()
     stream.save(update_fields=["status", "finished_at"])
     if outcome.input_tokens is not None or outcome.output_tokens is not None:
-        UsageLog.objects.create(
+        usage_log_write(
             user_id=stream.owner_id,
             conversation_id=stream.conversation_id,
             message=message,
@@ -260,8 +339,37 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
             model=message.model or "offline",
             input_tokens=outcome.input_tokens or 0,
             output_tokens=outcome.output_tokens or 0,
+            own_key=outcome.own_key,
         )
     return message
+
+
+def usage_log_write(
+    *,
+    user_id: uuid.UUID,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    own_key: bool,
+    conversation_id: uuid.UUID | None = None,
+    message: Message | None = None,
+) -> UsageLog:
+    """One call's tokens and cost, priced by the model catalogue now (a later price change does not rewrite
+    history). For every call that has usage: replies, and any title or summary call."""
+    from catalog.selectors import reply_cost
+
+    return UsageLog.objects.create(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        message=message,
+        provider=provider,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=reply_cost(provider=provider, model=model, input_tokens=input_tokens, output_tokens=output_tokens),
+        own_key=own_key,
+    )
 
 
 def context_optimization_record(

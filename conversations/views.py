@@ -5,7 +5,6 @@ import uuid
 from functools import partial
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -25,20 +24,12 @@ from conversations.models import Conversation, Message, Stream
 _EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
-def _model_choices(user, current: str | None = None) -> list[tuple[str, str]]:
-    """The offline assistant and the models of every provider the user can use (their own key or the operator's;
-    Ollama's as its server lists them), plus the conversation's own model and, with Claude usable, the operator's
-    default when they are not listed (a model set by ANTHROPIC_DEFAULT_MODEL or kept by a conversation must stay
-    selectable and savable)."""
-    offered = account_selectors.offered_models(user=user)
-    choices = {"offline": "Offline (no language model)"}
-    for model in offered:
-        choices.setdefault(model.id, model.label)
-    claude = any(model.provider == "anthropic" for model in offered)
-    for extra in (settings.ANTHROPIC_DEFAULT_MODEL if claude else None, current):
-        if extra and extra not in choices:
-            choices[extra] = extra
-    return list(choices.items())
+def _model_menu(user, conversation: Conversation | None) -> account_selectors.ModelMenu:
+    """The composer's model menu: the models the user can use (their own key or the operator's; Ollama's as its
+    server lists them), favourites first, hidden ones left out, on the conversation's model (a new chat: the
+    preferred one). Keyed by provider and model, so two providers serving one model id stay apart."""
+    selected = (conversation.provider, conversation.model) if conversation is not None else None
+    return account_selectors.model_menu(user=user, selected=selected)
 
 
 def _thread_context(conversation: Conversation) -> dict:
@@ -70,7 +61,7 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
         "next_cursor": page.next_cursor,
         "conversation": conversation,
         "thread": [],
-        "model_choices": _model_choices(request.user, conversation.model if conversation else None),
+        "model_menu": _model_menu(request.user, conversation),
         "message_limit": services.MAX_MESSAGE_LENGTH,
     }
     if conversation is not None:
@@ -158,13 +149,16 @@ def _attempt(request: HttpRequest, action) -> tuple[services.Generation | None, 
 
 def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     content = request.POST.get("content", "")
+    model = request.POST.get("model", "")  # the composer's model menu: the reply is written by what it shows
     if conversation_id is None and not content.strip():
         return _error_response(request, "Write a message first.", 400), None
 
     @transaction.atomic  # a refused first message (too long, over quota) leaves no empty conversation behind
     def send() -> services.Generation:
-        target_id = conversation_id or services.conversation_create(user=request.user).id
-        return services.message_send(user=request.user, conversation_id=target_id, content=content)
+        if conversation_id is None:
+            conversation = services.conversation_create(user=request.user, model=model)
+            return services.message_send(user=request.user, conversation_id=conversation.id, content=content)
+        return services.message_send(user=request.user, conversation_id=conversation_id, content=content, model=model)
 
     try:
         generation, error = _attempt(request, send)
@@ -298,9 +292,7 @@ def _settings_error(request: HttpRequest, message: str) -> HttpResponse:
 @require_POST
 def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    model = request.POST.get("model", conversation.model)
-    if model not in dict(_model_choices(request.user, conversation.model)):
-        return _settings_error(request, "Unknown model.")
+    conversation.user = request.user  # the lookup was by owner
     system_prompt = clean_text(request.POST.get("system_prompt", ""))
     if len(system_prompt) > MAX_SYSTEM_PROMPT_LENGTH:
         # Refused, not cut: instructions missing their end would change what the model does without a word.
@@ -309,15 +301,67 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
             f"The instructions are too long ({len(system_prompt):,} characters; the limit is "
             f"{MAX_SYSTEM_PROMPT_LENGTH:,}). Nothing was saved.",
         )
-    services.conversation_update_settings(
-        conversation=conversation,
-        model=model,
-        system_prompt=system_prompt,
-        retrieval_enabled=request.POST.get("retrieval_enabled") == "on",
-    )
+    try:
+        services.conversation_update_settings(
+            conversation=conversation,
+            model=request.POST.get("model", ""),  # the menu is in the composer; still accepted here
+            system_prompt=system_prompt,
+            retrieval_enabled=request.POST.get("retrieval_enabled") == "on",
+        )
+    except services.ModelNotOffered as exc:
+        return _settings_error(request, str(exc))
     if request.htmx:
         return render(request, "conversations/partials/settings_saved.html", {"conversation": conversation})
     return redirect("conversations:detail", conversation.id)
+
+
+@login_required
+@require_POST
+def conversation_model(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The composer's model menu changed: the conversation moves to that model now, so Regenerate, Edit and a
+    reload use it as the next message would."""
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation.user = request.user  # the lookup was by owner
+    try:
+        services.conversation_set_model(conversation=conversation, model=request.POST.get("model", ""))
+    except services.ModelNotOffered as exc:
+        if not request.htmx:
+            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+        return _error_response(request, str(exc), 400)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect("conversations:detail", conversation.id)
+
+
+@login_required
+@require_POST
+def model_favourite(request: HttpRequest) -> HttpResponse:
+    """Star or unstar the model chosen in the composer's menu (the signed-in user's own favourites, nobody
+    else's); answers with the menu redrawn, favourites first."""
+    from catalog.services import favourite_model_toggle
+
+    conversation = None
+    if request.POST.get("conversation"):
+        try:
+            conversation_id = uuid.UUID(request.POST["conversation"])
+        except ValueError:
+            raise Http404 from None
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    current = (conversation.provider, conversation.model) if conversation is not None else None
+    choice = account_selectors.resolve_model_choice(
+        user=request.user, value=request.POST.get("model", ""), current=current
+    )
+    if choice is None:
+        if not request.htmx:
+            return HttpResponse(services.MODEL_NOT_OFFERED, status=400, content_type="text/plain; charset=utf-8")
+        return _error_response(request, services.MODEL_NOT_OFFERED, 400)
+    favourite_model_toggle(user=request.user, key=account_selectors.model_key(*choice))
+    if not request.htmx:
+        return redirect("conversations:detail", conversation.id) if conversation else redirect("conversations:index")
+    menu = account_selectors.model_menu(user=request.user, selected=choice)
+    return render(
+        request, "conversations/partials/model_picker.html", {"model_menu": menu, "conversation": conversation}
+    )
 
 
 @login_required

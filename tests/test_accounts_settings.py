@@ -40,17 +40,20 @@ def preferences_data(**overrides) -> dict:
 # --- Preferences and theme ---------------------------------------------------------------------------------
 
 
-def test_saving_preferences_applies_the_theme_to_every_page(user_client, user):
+def test_saving_preferences_applies_the_theme_to_every_page(user_client, user, settings):
+    settings.ANTHROPIC_API_KEY = "sk-ant-operator-key"  # the default model is picked among the usable ones
     assert theme_of(user_client.get(reverse("accounts:preferences"))) == "system"
     response = user_client.post(
         reverse("accounts:preferences"),
-        preferences_data(theme="dark", layout="fullscreen", default_model="claude-haiku-5-5", email_notifications=None),
+        preferences_data(
+            theme="dark", layout="fullscreen", default_model="anthropic:claude-haiku-5-5", email_notifications=None
+        ),
         follow=True,
     )
     assert response.redirect_chain[-1][0] == reverse("accounts:preferences")
     assert "Preferences saved." in response.content.decode()
     prefs = Preferences.objects.get(user=user)
-    assert (prefs.theme, prefs.layout, prefs.default_model) == ("dark", "fullscreen", "claude-haiku-5-5")
+    assert (prefs.theme, prefs.layout, prefs.default_model) == ("dark", "fullscreen", "anthropic:claude-haiku-5-5")
     assert prefs.email_notifications is False and prefs.prompt_suggestions is True
 
     for url in (

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from conversations import services
 from conversations.models import Conversation, Message, Stream
 from tests.factories import ConversationFactory, GuestFactory, MessageFactory, StreamFactory, UserFactory
 
@@ -251,7 +252,7 @@ def test_settings_reject_an_unknown_model(user_client, chat):
     response = user_client.post(
         reverse("conversations:settings", args=[chat.id]), {"model": "gpt-evil", "system_prompt": "Changed"}
     )
-    assert response.status_code == 400 and page_of(response) == "Unknown model."
+    assert response.status_code == 400 and page_of(response) == services.MODEL_NOT_OFFERED
     chat.refresh_from_db()
     assert (chat.model, chat.provider, chat.system_prompt) == ("offline", "offline", "Be brief.")
 
@@ -290,10 +291,11 @@ def test_over_long_instructions_are_refused_with_the_reason_not_cut(user_client,
 def test_a_model_not_offered_but_configured_stays_selected_and_savable(user_client, user, settings):
     settings.ANTHROPIC_DEFAULT_MODEL = "claude-operator-pick"
     settings.ANTHROPIC_API_KEY = "sk-ant-operator-key"  # Claude is usable: its models, the default among them
-    chat = ConversationFactory(user=user, model="claude-private-finetune", system_prompt="")
+    chat = ConversationFactory(user=user, provider="anthropic", model="claude-private-finetune", system_prompt="")
     page = page_of(user_client.get(reverse("conversations:detail", args=[chat.id])))
-    assert '<option value="claude-private-finetune" selected>' in page, "the conversation's model is shown as chosen"
-    assert '<option value="claude-operator-pick" >' in page, "the operator's default is offered"
+    chosen = 'value="anthropic:claude-private-finetune" data-favourite="false" selected>claude-private-finetune<'
+    assert chosen in page, "the conversation's model is shown as chosen (its provider is usable: not 'unavailable')"
+    assert '<option value="anthropic:claude-operator-pick" data-favourite="false">' in page, "the operator's default"
     url = reverse("conversations:settings", args=[chat.id])
     assert user_client.post(url, {"model": "claude-private-finetune", "system_prompt": "Be terse."}).status_code == 302
     chat.refresh_from_db()

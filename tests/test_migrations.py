@@ -18,7 +18,7 @@ OUR_TABLES = {
     "users", "sessions", "user_preferences", "user_retrieval_settings", "user_keys", "api_key_audit_log",
     "auto_approval_settings", "feedback", "projects", "conversations", "messages", "votes", "streams",
     "chat_attachments", "tool_executions", "context_optimizations", "usage_logs", "documents",
-    "document_versions", "suggestions", "chunks",
+    "document_versions", "suggestions", "chunks", "model_catalog",
 }  # fmt: skip
 
 
@@ -57,7 +57,7 @@ def test_migrations_go_forward_from_empty_back_to_zero_and_forward_again():
         tables, extensions = tables_and_extensions(url)
         assert tables >= OUR_TABLES and "vector" in extensions
 
-        for app in ("documents", "conversations", "accounts"):
+        for app in ("documents", "catalog", "conversations", "accounts"):
             manage(url, "migrate", app, "zero", "--no-input")
         tables, extensions = tables_and_extensions(url)
         assert not tables & OUR_TABLES, tables & OUR_TABLES

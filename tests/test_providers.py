@@ -100,6 +100,7 @@ def test_gemini_answers_through_the_google_sdk(live_client, fake_gemini):
     fake_gemini.behaviour.reply = "Paris is the capital of **France**."
     conversation, url = start_chat(client, "What is the capital of France?")
     assert (conversation.provider, conversation.model) == ("google", "gemini-3.1-pro-preview")
+    list(client.events(url))  # the first reply ends before the next message is sent (else: 409, still replying)
     client.post(f"/c/{conversation.id}/settings/", {"model": "gemini-3.8-flash", "system_prompt": "Be brief."})
     _, url = send(client, conversation, f"/c/{conversation.id}/messages/", {"content": "And of Italy?"})
     events = list(client.events(url))
@@ -303,13 +304,14 @@ def test_only_models_of_usable_providers_are_offered_and_picking_one_switches_th
     settings.ANTHROPIC_API_KEY = ""
     chat = ConversationFactory(user=user, provider="offline", model="offline")
     page = user_client.get(reverse("conversations:detail", args=[chat.id])).content.decode()
-    assert 'value="gpt-5.5"' not in page and 'value="claude-sonnet-5-5"' not in page
+    assert 'value="openai:gpt-5.5"' not in page and 'value="anthropic:claude-sonnet-5-5"' not in page
     url = reverse("conversations:settings", args=[chat.id])
     assert user_client.post(url, {"model": "grok-4"}).status_code == 400, "no xAI key: not offered, not accepted"
     with_key(user, "xai")
     settings.OPENAI_API_KEY = "operator-openai-key"  # the operator's key makes OpenAI everyone's
     page = user_client.get(reverse("conversations:detail", args=[chat.id])).content.decode()
-    assert 'value="grok-4"' in page and 'value="gpt-5.5"' in page and 'value="claude-sonnet-5-5"' not in page
+    assert 'value="xai:grok-4"' in page and 'value="openai:gpt-5.5"' in page
+    assert 'value="anthropic:claude-sonnet-5-5"' not in page
     assert user_client.post(url, {"model": "grok-4"}).status_code == 302
     chat.refresh_from_db()
     assert (chat.provider, chat.model) == ("xai", "grok-4")

@@ -469,6 +469,19 @@ document.addEventListener("click", function (event) {
   if (summary) summary.focus();
 });
 
+// The composer's model menu: the choice outlives the form's reset after sending (the conversation is on it now),
+// and the star beside it shows whether the chosen model is a favourite.
+document.addEventListener("change", function (event) {
+  "use strict";
+  const select = event.target.closest && event.target.closest("[data-model-select]");
+  if (!select) return;
+  Array.prototype.forEach.call(select.options, function (option) { option.defaultSelected = option.selected; });
+  const chosen = select.options[select.selectedIndex];
+  const picker = select.closest(".model-picker");
+  const star = picker && picker.querySelector("[data-favourite-toggle]");
+  if (star && chosen) star.setAttribute("aria-pressed", chosen.dataset.favourite === "true" ? "true" : "false");
+});
+
 // Uploads: drag files onto the zone instead of using the file picker.
 (function () {
   "use strict";

@@ -52,6 +52,18 @@ def _title_is_automatic(document: Document) -> bool:
     return document.title in {_title_from(document.original_name), document.metadata.get("title")}
 
 
+# Browsers send a file name's double quote and line breaks percent-encoded in a form upload (the HTML standard's
+# multipart encoding); nothing else in the name is encoded, so these three are decoded back.
+_FORM_FILENAME_ESCAPES = {"%22": '"', "%0A": "\n", "%0D": "\r"}
+
+
+def uploaded_name(filename: str) -> str:
+    """The name a person gave the file, as a browser's form upload carries it: decoded and cleaned, on one line."""
+    for escaped, char in _FORM_FILENAME_ESCAPES.items():
+        filename = filename.replace(escaped, char).replace(escaped.lower(), char)
+    return " ".join(clean_text(filename).split())[:255] or "upload"
+
+
 def upload_limit_display() -> str:
     """DOCUMENT_MAX_UPLOAD_BYTES for people: "20 MB", "1.5 MB", "100 bytes" (never "0 MB")."""
     limit = settings.DOCUMENT_MAX_UPLOAD_BYTES
@@ -63,6 +75,7 @@ def upload_limit_display() -> str:
 
 def document_upload(*, owner: User | None, filename: str, data: bytes, title: str = "") -> UploadResult:
     """Store an upload and queue its ingestion; the same content again (same owner) is the same document."""
+    filename = uploaded_name(filename)
     if not data:
         raise UploadRejected(f"{filename}: the file is empty.")
     if len(data) > settings.DOCUMENT_MAX_UPLOAD_BYTES:

@@ -274,3 +274,14 @@ def test_a_document_title_too_long_is_refused_with_the_whole_text_kept(user_clie
     assert f'value="{title}"' in page and "Some text." in page, "nothing the writer typed is lost"
     assert 'data-limit="300"' in page and "maxlength" not in page, "no silent cut in the browser either"
     assert not Document.objects.filter(owner=user).exists()
+
+
+@pytest.mark.django_db
+def test_a_file_name_with_quotes_and_line_breaks_reads_as_its_owner_typed_it(user):
+    from documents.services import document_upload, uploaded_name
+
+    # What chromium sends for a file named  q"u'o<t>e⏎new⏎line.txt  (the HTML standard encodes " CR LF).
+    assert uploaded_name("q%22u'o<t>e%0Anew%0Dline.txt") == "q\"u'o<t>e new line.txt"
+    assert uploaded_name("\x00%0A") == "upload"
+    result = document_upload(owner=user, filename="My%22notes%22.md", data=b"# Notes\n\nSome text.")
+    assert result.document.original_name == 'My"notes".md'

@@ -1,9 +1,20 @@
-"""Hybrid retrieval over the chunks a user may read: vector (HNSW or exact) and full-text, fused by rank.
+"""Hybrid retrieval over the chunks a user may read: a vector leg and a BM25 keyword leg, fused by score.
 
-pgserver ships pgvector 0.6, whose HNSW scans return at most ef_search candidates *before* a WHERE filter, so a
-user owning 1% of the table would get almost nothing from one filtered index scan. Each scope (the user's own
-chunks, the shared knowledge base) is therefore searched on its own: exactly (a b-tree on owner, then distances)
-while it is small, through the HNSW index with a raised ef_search when it is large.
+- Vector leg: the nearest chunks by cosine distance. pgserver ships pgvector 0.6, whose HNSW scans return at most
+  ef_search candidates *before* a WHERE filter, so a user owning 1% of the table would get almost nothing from one
+  filtered index scan. Each scope (the user's own chunks, the shared knowledge base) is therefore searched on its
+  own: exactly (a b-tree on owner, then distances) while it is small, through the HNSW index with a raised
+  ef_search when it is large.
+- Keyword leg: Okapi BM25 over the match set of the question's rarer words, ranked as a whole (no sample), each
+  word weighed by its inverse document frequency in the scopes searched (see _keyword_leg). PostgreSQL's
+  full-text ranking has no such weight; chunk_terms and chunk_scopes (migration 0004, kept by triggers) hold the
+  counts.
+- Fusion (_rank): the cosine similarity plus BM25 relative to the question's best keyword match, weighed by
+  Tuning.vector_weight, so a confident vector hit is not overtaken by a chunk both legs found weakly (which plain
+  rank fusion does); the similarity threshold (a chunk with every word of the question passes it: codes and
+  names are what embeddings blur); preferred documents first; a document's further passages weighed down so
+  that other documents get places.
+  docs/decisions.md ("Retrieval quality") has the measurements behind each choice.
 """
 
 from __future__ import annotations
@@ -20,12 +31,79 @@ from django.db.models import Q
 from accounts.models import RetrievalSettings, User
 from documents.embedding import embed_query
 
-RRF_K = 60
-FTS_POOL = 1000
-ALL_WORDS = "plainto_tsquery('english', %(text)s)"
-# The OR query is rebuilt from lexemes that are already stemmed, hence the 'simple' configuration.
-ANY_WORD = "to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))"
-PREFERRED_BOOST = 1.25
+RRF_K = 60  # reciprocal rank fusion's constant (Tuning.fusion = "rrf"; the demo's stored scores)
+BM25_K1 = 1.2
+BM25_B = 0.75
+SHARED_SCOPE_KEY = uuid.UUID(int=0)  # the shared base's key in chunk_terms and chunk_scopes
+
+
+# Okapi BM25 of chunk c, summed over the rows of `weighted w` it matches (scopes s gives the average length).
+# ts_rank with unit weights for one word is sum(1/i^2, i = 1..tf) / (pi^2/6): the term frequency is read back
+# from it, as PostgreSQL has no function returning a lexeme's count in a tsvector.
+_TERM_FREQUENCY = "round(0.6079271 / greatest(1 - ts_rank('{1,1,1,1}', c.search_vector, w.tsq), 1e-6) - 0.5)"
+BM25_OF_C = f"""sum(w.idf * {_TERM_FREQUENCY} * ({BM25_K1} + 1) / ({_TERM_FREQUENCY}
+                   + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * length(c.search_vector) / s.avgdl)))"""
+
+
+def _keyword_leg(scope: str) -> str:
+    """CTEs ending in `scored`: Okapi BM25 with inverse document frequencies from the scope's term statistics
+    (migration 0004), over the whole match set of the question's rarer words, ranked (no sample).
+
+    The words bring in chunks rarest first while their chunk counts add up to Tuning.keyword_budget; the commoner
+    ones score the chunks found but bring in none of their own (as Lucene's CommonTermsQuery does): their weight
+    is small, and their match set (a third of a documentation corpus for "use" or "file") would cost a ranking
+    pass over that third for every question. When even the rarest word is over the budget, the chunks with every
+    word are the match set. `scope` is a constant fragment; the values are search()'s bound parameters.
+    """
+    return f"""
+        terms AS (  -- the question's distinct lexemes, each as a one-word query
+            SELECT t.lexeme, ('''' || replace(replace(t.lexeme, '\\', '\\\\'), '''', '''''') || '''')::tsquery AS tsq
+            FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS t(lexeme)
+        ),
+        scopes AS (
+            SELECT COALESCE(sum(chunks), 0) AS n, COALESCE(sum(lexemes)::float / NULLIF(sum(chunks), 0), 1) AS avgdl
+            FROM chunk_scopes WHERE owner_key = ANY(%(scope_keys)s::uuid[])
+        ),
+        counted AS (
+            SELECT t.lexeme, t.tsq, f.df, ln(1 + (greatest(s.n, f.df) - f.df + 0.5) / (f.df + 0.5))::float AS idf,
+                   sum(f.df) OVER (ORDER BY f.df, t.lexeme) AS running
+            FROM terms t CROSS JOIN scopes s
+            CROSS JOIN LATERAL (
+                SELECT COALESCE(sum(chunks), 0) AS df FROM chunk_terms
+                WHERE owner_key = ANY(%(scope_keys)s::uuid[]) AND lexeme = t.lexeme
+            ) AS f
+            WHERE f.df > 0
+        ),
+        weighted AS (  -- BM25's inverse document frequency (never negative); the rarest words select
+            SELECT lexeme, tsq, idf, running <= %(keyword_budget)s AS selective FROM counted
+        ),
+        scored AS (
+            SELECT c.id, {BM25_OF_C} AS bm25
+            FROM chunks c JOIN weighted w ON c.search_vector @@ w.tsq CROSS JOIN scopes s
+            WHERE c.search_vector @@ (
+                -- Chunks with any of the selective words; when every word is common, those with all of them.
+                SELECT COALESCE(string_agg(tsq::text, ' | ') FILTER (WHERE selective), string_agg(tsq::text, ' & '))
+                       ::tsquery
+                FROM weighted
+            )
+              AND {scope} AND NOT (c.document_id = ANY(%(excluded_ids)s))
+            GROUP BY c.id
+        )"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How the legs' candidates become one ranking. TUNING is the app's; bench/rag_quality.py measures others."""
+
+    fusion: str = "weighted"  # "weighted": by score (cosine and relative BM25); "rrf": by rank only
+    vector_weight: float = 0.7  # the cosine's share of a weighted score
+    same_document: float = 0.9  # a document's k-th further passage scores this**k of its own: room for others
+    overfetch: int = 4  # candidates per leg: this many times max_results (at least RETRIEVAL_CANDIDATES)
+    keyword_bypass: bool = True  # a chunk with every word of the question passes the similarity threshold
+    keyword_budget: int = 2000  # the match set's size, counted by the words bringing chunks in (see _keyword_leg)
+
+
+TUNING = Tuning()
 _count_cache: dict[str, tuple[float, int]] = {}
 COUNT_TTL_SECONDS = 30
 
@@ -167,8 +245,11 @@ def retrieve(*, user: User, query: str, options: RetrievalOptions | None = None)
     return search(user=user, query=query, vector=vector, options=options)
 
 
-def search(*, user: User, query: str, vector: list[float], options: RetrievalOptions) -> list[Source]:
-    candidates = max(settings.RETRIEVAL_CANDIDATES, options.max_results * 4)
+def search(
+    *, user: User, query: str, vector: list[float], options: RetrievalOptions, tuning: Tuning = TUNING
+) -> list[Source]:
+    """Rank the user's readable chunks for a query whose embedding is given (see the module docstring)."""
+    candidates = max(settings.RETRIEVAL_CANDIDATES, options.max_results * tuning.overfetch)
     own_exact = _scope_size("own", user.id) <= settings.RETRIEVAL_EXACT_MAX_CHUNKS
     legs = [_vector_leg("c.owner_id = %(user)s", exact=own_exact)]
     uses_index = not own_exact
@@ -180,61 +261,39 @@ def search(*, user: User, query: str, vector: list[float], options: RetrievalOpt
     # Only constant fragments are formatted in; every value is a bound parameter.
     sql = f"""
         WITH vec AS (
-            SELECT id, distance, row_number() OVER (ORDER BY distance) AS rank
-            FROM ({" UNION ALL ".join(legs)}) AS legs
-            ORDER BY distance LIMIT %(k_vector)s
+            SELECT id FROM ({" UNION ALL ".join(legs)}) AS legs ORDER BY distance LIMIT %(k_vector)s
         ),
-        fts AS (
-            -- Chunks with any of the words (OR), those with all of them (AND) first: the keyword leg boosts
-            -- rather than gates. Ranking is bounded to a pool (all-words matches, then the first any-word
-            -- matches): a common word matching half the table must not cost a full ranking pass.
-            SELECT pool.id, pool.all_match,
-                   row_number() OVER (
-                       ORDER BY pool.all_match DESC, ts_rank_cd(c.search_vector, {ANY_WORD}) DESC, pool.id
-                   ) AS rank
-            FROM (
-                (SELECT c.id, true AS all_match FROM chunks c
-                 WHERE c.search_vector @@ {ALL_WORDS} AND {scope}
-                   AND NOT (c.document_id = ANY(%(excluded_ids)s))
-                 LIMIT %(fts_pool)s)
-                UNION ALL
-                (SELECT c.id, false FROM chunks c
-                 WHERE c.search_vector @@ {ANY_WORD} AND NOT c.search_vector @@ {ALL_WORDS}
-                   AND {scope}
-                   AND NOT (c.document_id = ANY(%(excluded_ids)s))
-                 LIMIT %(fts_pool)s)
-            ) AS pool
-            JOIN chunks c ON c.id = pool.id
-            ORDER BY rank LIMIT %(k_text)s
+        {_keyword_leg(scope)},
+        txt AS (
+            SELECT id FROM scored ORDER BY bm25 DESC, id LIMIT %(k_text)s
         ),
-        fused AS (
-            SELECT COALESCE(vec.id, fts.id) AS id,
-                   COALESCE(1.0 / (%(rrf_k)s + vec.rank), 0) + COALESCE(1.0 / (%(rrf_k)s + fts.rank), 0) AS rrf,
-                   -- A chunk with every word of the question passes the similarity threshold: codes and names
-                   -- are what embeddings blur.
-                   COALESCE(fts.all_match, false) AS keyword_match
-            FROM vec FULL OUTER JOIN fts ON vec.id = fts.id
+        candidates AS MATERIALIZED (  -- first the few dozen candidates, then the per-candidate work below
+            SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
+                   1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector,
+                   d.title = ANY(%(preferred)s) AS preferred
+            FROM (SELECT id FROM vec UNION SELECT id FROM txt) AS found
+            JOIN chunks c ON c.id = found.id JOIN documents d ON d.id = c.document_id
         )
-        SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end,
-               f.rrf * CASE WHEN d.title = ANY(%(preferred)s) THEN {PREFERRED_BOOST} ELSE 1 END AS score,
-               1 - (c.embedding <=> %(q)s::vector) AS similarity, f.keyword_match, c.page
-        FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
-        WHERE f.keyword_match OR 1 - (c.embedding <=> %(q)s::vector) >= %(threshold)s
-        ORDER BY score DESC, f.keyword_match DESC, similarity DESC
-        LIMIT %(n)s
+        SELECT c.id, c.document_id, c.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
+               c.similarity, COALESCE(k.bm25, 0), k.words = (SELECT count(*) FROM terms), c.preferred,
+               c.id IN (SELECT id FROM vec), c.id IN (SELECT id FROM txt)
+        FROM candidates c
+        -- Every candidate's BM25 (not only the keyword leg's), scored as `scored` does.
+        CROSS JOIN LATERAL (
+            SELECT {BM25_OF_C} AS bm25, count(*) AS words
+            FROM weighted w CROSS JOIN scopes s WHERE c.search_vector @@ w.tsq
+        ) AS k
     """  # noqa: S608
     params = {
         "q": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
         "text": query,
         "user": user.id,
+        "scope_keys": [user.id, SHARED_SCOPE_KEY] if options.include_shared else [user.id],
         "k_vector": candidates if "vector" in options.legs else 0,
         "k_text": candidates if "text" in options.legs else 0,
-        "fts_pool": FTS_POOL,
-        "n": options.max_results,
-        "rrf_k": RRF_K,
-        "threshold": options.similarity_threshold,
         "preferred": options.preferred,
         "excluded_ids": _excluded_document_ids(user, options.excluded),
+        "keyword_budget": tuning.keyword_budget,
     }
     with transaction.atomic(), connection.cursor() as cursor:
         if uses_index and "vector" in options.legs:
@@ -242,21 +301,75 @@ def search(*, user: User, query: str, vector: list[float], options: RetrievalOpt
             ef_search = max(settings.RETRIEVAL_HNSW_EF_SEARCH, candidates * 2)
             cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        rows = [_Candidate(*row) for row in cursor.fetchall()]
     return [
         Source(
             number=index + 1,
-            chunk_id=row[0],
-            document_id=row[1],
-            title=row[2],
-            chapter=row[3],
-            section=row[4],
-            text=row[5],
-            char_start=row[6],
-            char_end=row[7],
-            score=float(row[8]),
-            similarity=float(row[9]),
-            page=row[11],
+            chunk_id=row.id,
+            document_id=row.document_id,
+            title=row.title,
+            chapter=row.chapter,
+            section=row.section,
+            text=row.text,
+            char_start=row.char_start,
+            char_end=row.char_end,
+            score=score,
+            similarity=row.similarity,
+            page=row.page,
         )
-        for index, row in enumerate(rows)
+        for index, (score, row) in enumerate(_rank(rows, options=options, tuning=tuning))
     ]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: uuid.UUID
+    document_id: uuid.UUID
+    title: str
+    chapter: str
+    section: str
+    text: str
+    char_start: int
+    char_end: int
+    page: int | None
+    similarity: float
+    bm25: float
+    all_words: bool
+    preferred: bool
+    in_vector: bool
+    in_text: bool
+
+
+def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) -> list[tuple[float, _Candidate]]:
+    """Fuse the legs' candidates, drop those under the threshold, keep the best passages of each document."""
+    if not rows:
+        return []
+    top_bm25 = max(row.bm25 for row in rows) or 1.0
+    by_similarity = sorted((row for row in rows if row.in_vector), key=lambda r: -r.similarity)
+    by_bm25 = sorted((row for row in rows if row.in_text), key=lambda r: -r.bm25)
+    vector_rank = {row.id: rank for rank, row in enumerate(by_similarity, 1)}
+    text_rank = {row.id: rank for rank, row in enumerate(by_bm25, 1)}
+    # One leg alone (tests, the benchmark) ranks by that leg's score only.
+    weight = {"vector": 1.0, "text": 0.0}.get("".join(options.legs), tuning.vector_weight)
+    scored = []
+    for row in rows:
+        if row.similarity < options.similarity_threshold and not (tuning.keyword_bypass and row.all_words):
+            continue
+        if tuning.fusion == "rrf":
+            score = sum(1 / (RRF_K + ranks[row.id]) for ranks in (vector_rank, text_rank) if row.id in ranks)
+        else:
+            # Score-aware: the cosine similarity as it is, BM25 relative to this question's best keyword match.
+            score = weight * row.similarity + (1 - weight) * row.bm25 / top_bm25
+        scored.append((score, row))
+    # A document's further passages count for less (same_document per passage already ahead of them), so that other
+    # documents get a place; they still fill the list when nothing else is left (one document: several passages).
+    scored.sort(key=lambda pair: (-pair[0], -pair[1].similarity, str(pair[1].id)))
+    ahead: dict[uuid.UUID, int] = {}
+    adjusted = []
+    for score, row in scored:
+        count = ahead.get(row.document_id, 0)
+        ahead[row.document_id] = count + 1
+        adjusted.append((score * tuning.same_document**count, score, row))
+    # Preferred documents rank first (the setting's promise), then by adjusted score.
+    adjusted.sort(key=lambda item: (not item[2].preferred, -item[0], -item[1], -item[2].similarity, str(item[2].id)))
+    return [(score, row) for _, score, row in adjusted[: options.max_results]]

@@ -30,17 +30,22 @@ def connect_args(config: dict) -> dict:
 
 
 @contextmanager
-def scratch_database(prefix: str):
-    """Create a database, point DATABASE_URL at it, migrate; drop it on the way out."""
+def scratch_database(prefix: str, *, reuse: str = "", keep: bool = False):
+    """Create a database, point DATABASE_URL at it, migrate; drop it on the way out.
+
+    reuse names a database kept by an earlier run (migrated again, not created); it is kept, as with keep.
+    """
     import psycopg
 
     from chatbot.env import database_config
 
     base_url = os.environ["DATABASE_URL"]
     config = database_config(base_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(**connect_args(config), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    name = reuse or f"{prefix}_{uuid.uuid4().hex[:6]}"
+    keep = keep or bool(reuse)
+    if not reuse:
+        with psycopg.connect(**connect_args(config), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = base_url.replace(f"/{config['NAME']}", f"/{name}", 1)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -56,8 +61,11 @@ def scratch_database(prefix: str):
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(**connect_args(config), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if keep:
+            print(f"kept the database {name} (--reuse {name} to run on it again; DROP DATABASE when done)")
+        else:
+            with psycopg.connect(**connect_args(config), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         os.environ["DATABASE_URL"] = base_url
 
 

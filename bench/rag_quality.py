@@ -1,0 +1,485 @@
+"""Retrieval quality on a public documentation corpus: the app against two simple baselines, side by side.
+
+    VAR_DIR=... .venv/bin/python -m chatbot.embedded exec -- .venv/bin/python bench/rag_quality.py [--levers]
+
+Corpus: Git's manual pages, guides and technical notes as HTML, from Debian's git-doc package (241 pages), fetched
+with `apt-get download` on first use and unpacked under $VAR_DIR/bench/ (nothing of it is committed).
+Questions: bench/data/git_questions.jsonl, written before any tuning, each with the pages that answer it and a
+phrase of the answer found on the first of them; a fixed split (by the hash of the id) into "tune" and "held-out".
+
+Systems, all on the same pages with the same all-MiniLM-L6-v2 model:
+- app: every page through the app's own ingestion (document_upload, then document_ingest as the Celery task runs
+  it: parse, chunk, embed, store), owned by a throwaway user, then documents.retrieval.retrieve with the default
+  RetrievalOptions (top 5, threshold 0.25); MRR@10 from the same call with max_results=10;
+- app before issue 13: the retrieval as it was (bench/retrieval_before.py) on the same ingested chunks;
+- vector: the page's text (BeautifulSoup's get_text, as LangChain's BSHTMLLoader), a recursive character split of
+  1000 characters with 100 of overlap (LangChain's RecursiveCharacterTextSplitter algorithm and separators), cosine
+  top k;
+- BM25: Okapi BM25 (k1 1.5, b 0.75, lower-cased word tokens) over those same chunks.
+
+A hit is a passage from one of the question's pages; hit@k and MRR@10 are over passages as returned (the baselines
+may return several passages of one page); "phrase@5" is the answer phrase (whitespace and case aside) in the text
+of one of the top 5 passages. --levers also prints the tune half under variations of documents.retrieval.Tuning.
+Printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from common import BASE_DIR, scratch_database
+
+QUESTIONS = BASE_DIR / "bench" / "data" / "git_questions.jsonl"
+PACKAGE, PACKAGE_VERSION = "git-doc", "1:2.39.5-0+deb12u3"
+DOC_ROOT = Path("usr/share/doc/git-doc")
+OWNER_EMAIL = "rag-quality-bench@example.com"
+SPLITS = ("tune", "held-out")
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text).casefold()
+
+
+# --- Corpus and questions ---------------------------------------------------------------------------------------
+
+
+def fetch_corpus(dest: Path) -> None:
+    """Debian's git-doc, the pinned version if the archive still has it, else its current one (said so)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in (f"{PACKAGE}={PACKAGE_VERSION}", PACKAGE):
+            result = subprocess.run(["apt-get", "download", spec], cwd=tmp, capture_output=True, text=True)
+            if result.returncode == 0:
+                break
+            print(f"apt-get download {spec}: {result.stderr.strip().splitlines()[-1:]}")
+        else:
+            raise SystemExit("could not download git-doc (run `apt-get update` first?)")
+        [deb] = Path(tmp).glob("*.deb")
+        if spec == PACKAGE:
+            print(f"note: {PACKAGE_VERSION} is gone from the archive; using {deb.name}")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
+        (dest / "VERSION").write_text(deb.name + "\n")
+
+
+def load_pages(root: Path) -> dict[str, bytes]:
+    """Every HTML page (symbolic links are second names of pages, not pages), by path under the doc folder."""
+    folder = root / DOC_ROOT
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*.html"))
+        if not path.is_symlink()
+    }
+
+
+def load_questions(pages: dict[str, bytes]) -> list[dict]:
+    from bs4 import BeautifulSoup
+
+    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    texts = {}
+    for question in questions:
+        for page in question["pages"][:1]:
+            if page not in texts:
+                texts[page] = squash(BeautifulSoup(pages[page], "html.parser").get_text(" "))
+            if squash(question["answer"]) not in texts[page]:
+                print(f"warning: {question['id']}: the answer phrase is not on {page}")
+    return questions
+
+
+# --- Baselines --------------------------------------------------------------------------------------------------
+
+
+def page_text(html: bytes) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    return soup.get_text()
+
+
+def recursive_split(text: str, size: int = 1000, overlap: int = 100) -> list[str]:
+    """LangChain's RecursiveCharacterTextSplitter (keep_separator at the start, strip_whitespace), re-written."""
+
+    def merge(splits: list[str]) -> list[str]:
+        docs, current, total = [], [], 0
+        for piece in splits:
+            if total + len(piece) > size and current:
+                joined = "".join(current).strip()
+                if joined:
+                    docs.append(joined)
+                while total > overlap or (total + len(piece) > size and total > 0):
+                    total -= len(current[0])
+                    current = current[1:]
+            current.append(piece)
+            total += len(piece)
+        joined = "".join(current).strip()
+        if joined:
+            docs.append(joined)
+        return docs
+
+    def split(text: str, separators: list[str]) -> list[str]:
+        separator, rest = separators[-1], []
+        for index, candidate in enumerate(separators):
+            if candidate == "":
+                separator = ""
+                break
+            if candidate in text:
+                separator, rest = candidate, separators[index + 1 :]
+                break
+        if separator:
+            parts = re.split(f"({re.escape(separator)})", text)
+            pieces = [parts[0]] + [parts[i] + parts[i + 1] for i in range(1, len(parts) - 1, 2)]
+            if len(parts) % 2 == 0:
+                pieces.append(parts[-1])
+        else:
+            pieces = list(text)
+        pieces = [piece for piece in pieces if piece]
+        chunks, good = [], []
+        for piece in pieces:
+            if len(piece) < size:
+                good.append(piece)
+                continue
+            if good:
+                chunks.extend(merge(good))
+                good = []
+            chunks.extend(split(piece, rest) if rest else [piece])
+        if good:
+            chunks.extend(merge(good))
+        return chunks
+
+    return split(text, ["\n\n", "\n", " ", ""])
+
+
+def tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class BM25:
+    """Okapi BM25 (k1 1.5, b 0.75; idf = ln(1 + (N - df + 0.5) / (df + 0.5)))."""
+
+    def __init__(self, documents: list[str], k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.counts = [Counter(tokens(document)) for document in documents]
+        self.lengths = np.array([sum(count.values()) for count in self.counts], dtype=float)
+        self.average = self.lengths.mean()
+        frequency = Counter(word for count in self.counts for word in count)
+        n = len(documents)
+        self.idf = {word: math.log(1 + (n - df + 0.5) / (df + 0.5)) for word, df in frequency.items()}
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for index, count in enumerate(self.counts):
+            for word, tf in count.items():
+                self.postings.setdefault(word, []).append((index, tf))
+
+    def top(self, query: str, k: int) -> list[int]:
+        scores = np.zeros(len(self.counts))
+        for word in set(tokens(query)):
+            for index, tf in self.postings.get(word, []):
+                norm = self.k1 * (1 - self.b + self.b * self.lengths[index] / self.average)
+                scores[index] += self.idf[word] * tf * (self.k1 + 1) / (tf + norm)
+        return list(np.argsort(-scores, kind="stable")[:k])
+
+
+def embed_cached(texts: list[str], cache: Path) -> np.ndarray:
+    """The model's vectors for texts, kept on disk by a hash of the texts (the baselines' chunks do not change)."""
+    from django.conf import settings
+
+    from documents.embedding import embed_texts
+
+    key = hashlib.sha256("\0".join([settings.EMBEDDING_MODEL, *texts]).encode()).hexdigest()[:16]
+    path = cache / f"embeddings-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = np.array(embed_texts(texts, batch_size=64), dtype=np.float32)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+# --- Metrics ----------------------------------------------------------------------------------------------------
+
+
+def score(results: list[list[tuple[str, str]]], questions: list[dict]) -> dict[str, dict[str, float]]:
+    """{split: {metric: value}} from each question's ranked (page, passage text) list."""
+    table = {}
+    for split in SPLITS:
+        rows = [(q, r) for q, r in zip(questions, results, strict=True) if q["split"] == split]
+        ranks = []
+        phrase = 0
+        for question, ranked in rows:
+            rank = next((i + 1 for i, (page, _) in enumerate(ranked[:10]) if page in question["pages"]), None)
+            ranks.append(rank)
+            phrase += any(squash(question["answer"]) in squash(text) for _, text in ranked[:5])
+        n = len(rows)
+        if not n:
+            continue
+        table[split] = {
+            "hit@1": sum(r is not None and r <= 1 for r in ranks) / n,
+            "hit@3": sum(r is not None and r <= 3 for r in ranks) / n,
+            "hit@5": sum(r is not None and r <= 5 for r in ranks) / n,
+            "MRR@10": sum(1 / r for r in ranks if r) / n,
+            "phrase@5": phrase / n,
+        }
+    return table
+
+
+def print_table(rows: list[tuple[str, dict]], splits=SPLITS) -> None:
+    metrics = ["hit@1", "hit@3", "hit@5", "MRR@10", "phrase@5"]
+    for split in splits:
+        count = sum(q["split"] == split for q in QUESTION_LIST)
+        print(f"\n{split} ({count} questions)")
+        print(f"| {'system':<52} | " + " | ".join(f"{m:>8}" for m in metrics) + " |")
+        print(f"|{'-' * 54}|" + "|".join("-" * 10 for _ in metrics) + "|")
+        for name, table in rows:
+            print(f"| {name:<52} | " + " | ".join(f"{table[split][m]:>8.2f}" for m in metrics) + " |")
+
+
+QUESTION_LIST: list[dict] = []
+
+
+# --- The app ----------------------------------------------------------------------------------------------------
+
+
+def ingest(pages: dict[str, bytes]):
+    from django.db import connection, transaction
+
+    from accounts.models import User
+    from documents.models import Chunk, Document
+    from documents.services import document_ingest, document_upload
+
+    user = User.objects.filter(email=OWNER_EMAIL).first()
+    if user is not None and Document.objects.filter(owner=user).exists():
+        print(f"reusing {Document.objects.filter(owner=user).count()} ingested pages")
+        return user
+    user = User.objects.create(email=OWNER_EMAIL)
+    with transaction.atomic():
+        ids = [document_upload(owner=user, filename=name, data=data).document.id for name, data in pages.items()]
+        connection.run_on_commit = []  # no Celery task: the task's function runs right here instead
+    started = time.perf_counter()
+    for number, document_id in enumerate(ids, 1):
+        document = document_ingest(document_id=document_id)
+        if document.status != "ready":
+            print(f"  {document.original_name}: {document.status} ({document.error})")
+        if number % 40 == 0:
+            print(f"  ingested {number}/{len(ids)} pages in {time.perf_counter() - started:.0f} s", flush=True)
+    chunks = Chunk.objects.filter(owner=user).count()
+    print(f"ingested {len(ids)} pages into {chunks} chunks in {time.perf_counter() - started:.0f} s")
+    return user
+
+
+def app_results(user, questions, pages_by_document, *, search=None, tuning=None, vectors=None, **options):
+    """Each question's ranked (page, text) from the app's retrieval (or a variant of its search)."""
+    from documents.retrieval import RetrievalOptions, retrieve
+
+    results = []
+    for index, question in enumerate(questions):
+        opts = RetrievalOptions(**options)
+        if search is None:
+            found = retrieve(user=user, query=question["question"], options=opts)
+        else:
+            extra = {"tuning": tuning} if tuning is not None else {}
+            found = search(user=user, query=question["question"], vector=vectors[index], options=opts, **extra)
+        results.append([(pages_by_document[s.document_id], s.text) for s in found])
+    return results
+
+
+def with_mrr_from(top5: dict, top10: dict) -> dict:
+    """hit@k and phrase@5 from the default (top 5) call; MRR@10 from the max_results=10 one."""
+    return {split: {**top5[split], "MRR@10": top10[split]["MRR@10"]} for split in top5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reuse", default="", help="a database kept by --keep: skip ingestion")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (for --reuse)")
+    parser.add_argument("--levers", action="store_true", help="also measure retrieval variants on the tune half")
+    parser.add_argument("--levers-only", action="store_true", help="only the variants (tuning the app)")
+    parser.add_argument("--grid", action="store_true", help="with --levers-only: vector_weight x same_document")
+    args = parser.parse_args()
+
+    from chatbot.embedded import var_dir
+
+    corpus = var_dir() / "bench" / "git-doc"
+    if not (corpus / DOC_ROOT).exists():
+        fetch_corpus(corpus)
+    pages = load_pages(corpus)
+    questions = load_questions(pages)
+    QUESTION_LIST.extend(questions)
+    version = (corpus / "VERSION").read_text().strip() if (corpus / "VERSION").exists() else "?"
+    print(f"{len(pages)} pages of {version}; {len(questions)} questions")
+
+    with scratch_database("bench_rag", reuse=args.reuse, keep=args.keep):
+        import retrieval_before
+        from django.db.models import Avg, Count, Q
+        from django.db.models.functions import Length
+
+        from documents import retrieval
+        from documents.embedding import embed_texts
+        from documents.models import Chunk, Document
+
+        user = ingest(pages)
+        retrieval._count_cache.clear()
+        pages_by_document = dict(Document.objects.filter(owner=user).values_list("id", "original_name"))
+        stats = (
+            Chunk.objects.filter(owner=user)
+            .annotate(size=Length("text"))
+            .aggregate(n=Count("id"), short=Count("id", filter=Q(size__lt=100)), average=Avg("size"))
+        )
+        print(f"app chunks: {stats['n']}, {stats['short']} under 100 characters, {stats['average']:.0f} on average")
+
+        if args.levers_only:
+            vectors = embed_texts([q["question"] for q in questions])
+            measure_levers(user, questions, pages_by_document, vectors, grid=args.grid)
+            return
+
+        names = list(pages)
+        chunks, owners = [], []
+        for name in names:
+            for piece in recursive_split(page_text(pages[name])):
+                chunks.append(piece)
+                owners.append(name)
+        average = sum(map(len, chunks)) / len(chunks)
+        short = sum(len(c) < 100 for c in chunks)
+        print(f"baseline chunks: {len(chunks)}, {short} under 100 characters, {average:.0f} on average")
+        started = time.perf_counter()
+        chunk_vectors = embed_cached(chunks, var_dir() / "bench")
+        print(f"baseline chunks embedded (or read from the cache) in {time.perf_counter() - started:.0f} s")
+        query_vectors = np.array(embed_texts([q["question"] for q in questions]), dtype=np.float32)
+        vector_results = [
+            [(owners[i], chunks[i]) for i in np.argsort(-(chunk_vectors @ v), kind="stable")[:10]]
+            for v in query_vectors
+        ]
+        bm25 = BM25(chunks)
+        bm25_results = [[(owners[i], chunks[i]) for i in bm25.top(q["question"], 10)] for q in questions]
+
+        started = time.perf_counter()
+        app5 = score(app_results(user, questions, pages_by_document), questions)
+        seconds = time.perf_counter() - started
+        app10 = score(app_results(user, questions, pages_by_document, max_results=10), questions)
+        vectors = [list(map(float, v)) for v in query_vectors]
+        before5 = score(
+            app_results(user, questions, pages_by_document, search=retrieval_before.search, vectors=vectors), questions
+        )
+        before10 = score(
+            app_results(
+                user, questions, pages_by_document, search=retrieval_before.search, vectors=vectors, max_results=10
+            ),
+            questions,
+        )
+        print(f"\napp retrieval: {1000 * seconds / len(questions):.0f} ms a question on average (with embedding)")
+        print_table(
+            [
+                ("this app (hybrid, top 5, threshold 0.25)", with_mrr_from(app5, app10)),
+                ("this app before issue 13", with_mrr_from(before5, before10)),
+                ("vector only, 1000/100 recursive split, cosine", score(vector_results, questions)),
+                ("BM25 alone over those chunks", score(bm25_results, questions)),
+            ]
+        )
+        if args.levers:
+            measure_levers(user, questions, pages_by_document, vectors)
+
+
+def measure_levers(user, questions, pages_by_document, vectors, grid: bool = False) -> None:
+    """The tune half under variations of the app's retrieval: one lever at a time from the default."""
+    import retrieval_before
+
+    from documents.retrieval import TUNING
+
+    tune = [i for i, q in enumerate(questions) if q["split"] == "tune"]
+    subset = [questions[i] for i in tune]
+    subset_vectors = [vectors[i] for i in tune]
+
+    def run(search=None, tuning=TUNING, **options):
+        from documents.retrieval import search as current
+
+        top5 = score(
+            app_results(
+                user,
+                subset,
+                pages_by_document,
+                search=search or current,
+                tuning=tuning,
+                vectors=subset_vectors,
+                **options,
+            ),
+            subset,
+        )
+        top10 = score(
+            app_results(
+                user,
+                subset,
+                pages_by_document,
+                search=search or current,
+                tuning=tuning,
+                vectors=subset_vectors,
+                max_results=10,
+                **options,
+            ),
+            subset,
+        )
+        return with_mrr_from(top5, top10)  # fmt: skip
+
+    def before(**options):
+        top5 = score(
+            app_results(
+                user, subset, pages_by_document, search=retrieval_before.search, vectors=subset_vectors, **options
+            ),
+            subset,
+        )
+        top10 = score(
+            app_results(
+                user,
+                subset,
+                pages_by_document,
+                search=retrieval_before.search,
+                vectors=subset_vectors,
+                max_results=10,
+                **options,
+            ),
+            subset,
+        )
+        return with_mrr_from(top5, top10)  # fmt: skip
+
+    if grid:
+        rows = [
+            (f"vector_weight {w}, same_document {d}", run(tuning=replace(TUNING, vector_weight=w, same_document=d)))
+            for w in (0.6, 0.7, 0.8)
+            for d in (0.7, 0.8, 0.9, 1.0)
+        ]
+        print(f"\ngrid, tune half only, from {TUNING}")
+        print_table(rows, splits=("tune",))
+        return
+    rows = [
+        ("before: hybrid, RRF, pooled keyword leg", before()),
+        ("before: keyword leg alone", before(legs=frozenset({"text"}))),
+        ("before: vector leg alone", before(legs=frozenset({"vector"}))),
+        ("now: the default Tuning (below)", run()),
+        ("now: keyword leg alone (BM25)", run(legs=frozenset({"text"}))),
+        ("now: vector leg alone", run(legs=frozenset({"vector"}))),
+        ("fusion rrf", run(tuning=replace(TUNING, fusion="rrf"))),
+        ("fusion rrf, several passages a page", run(tuning=replace(TUNING, fusion="rrf", same_document=1.0))),
+    ]
+    rows += [(f"vector_weight {w}", run(tuning=replace(TUNING, vector_weight=w))) for w in (0.6, 0.8, 0.9)]
+    rows += [(f"same_document {d}", run(tuning=replace(TUNING, same_document=d))) for d in (0.0, 0.8, 1.0)]
+    rows += [(f"keyword_budget {n}", run(tuning=replace(TUNING, keyword_budget=n))) for n in (500, 1000, 4000, 10**9)]
+    rows += [(f"overfetch {n}", run(tuning=replace(TUNING, overfetch=n))) for n in (2, 8)]
+    rows += [("keyword_bypass off", run(tuning=replace(TUNING, keyword_bypass=False)))]
+    rows += [(f"threshold {t}", run(similarity_threshold=t)) for t in (0.0, 0.35)]
+    print(f"\nlevers, tune half only, each changed alone from {TUNING}")
+    print_table(rows, splits=("tune",))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    main()

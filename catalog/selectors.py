@@ -113,7 +113,7 @@ class UsageFigures:
     replies: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: Decimal | None = None  # of the priced replies; None when none was priced
+    cost: Decimal | None = Decimal(0)  # of the priced replies; None when there were replies and none was priced
     unpriced: int = 0  # replies whose cost is unknown (left out of `cost`)
 
     @property
@@ -126,7 +126,7 @@ class UsageFigures:
             replies=row["replies"] or 0,
             input_tokens=row["total_input"] or 0,
             output_tokens=row["total_output"] or 0,
-            cost=row["total_cost"],
+            cost=row["total_cost"] if row["total_cost"] is not None or row["unpriced"] else Decimal(0),
             unpriced=row["unpriced"] or 0,
         )
 

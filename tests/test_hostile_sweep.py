@@ -41,6 +41,7 @@ FIELDS = [
     "content", "title", "system_prompt", "model", "q", "cursor", "page", "theme", "provider", "api_key", "base_url",
     "public", "retrieval_enabled", "shared", "description", "text", "last_event_id", "name", "action", "next",
     "password", "login", "email", "chunk_size", "similarity_threshold", "top_k", "language", "layout",
+    "conversation", "days", "default_model", "hidden_models",
 ]  # fmt: skip
 LAST = ("delete", "guest", "revoke")
 SKIP_PREFIXES = ("admin/", "accounts/", "static/")  # Django's and allauth's own, tested upstream

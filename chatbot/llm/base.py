@@ -61,8 +61,8 @@ class ProviderError(Exception):
 
     MESSAGES = {
         # The bubble adds what the reader can do about a key (a link to it, or to sign up): see Failure.
-        NO_KEY: "No API key is configured for this model. You can switch this conversation to the offline "
-        "assistant in its settings.",
+        NO_KEY: "No API key is configured for this model. Pick another model, or the offline assistant, in the "
+        "model menu above the message box.",
         AUTHENTICATION: "The provider rejected the API key.",
         RATE_LIMITED: "The provider is rate limiting requests right now. Wait a moment and retry.",
         OVERLOADED: "The provider is overloaded right now. Retry in a moment.",

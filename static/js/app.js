@@ -95,7 +95,8 @@
   // Submitting is refused past the limit; the composer also waits while a reply streams.
   function syncSubmit(form) {
     if (!form) return;
-    const submit = form.querySelector("[type=submit]");
+    // The composer's Send (it holds other submit buttons too: the model menu's star).
+    const submit = form.querySelector("[data-send]") || form.querySelector("[type=submit]");
     const input = form.querySelector("[data-limit]");
     if (submit) submit.disabled = Boolean(input && overLimit(input)) || (form.id === "composer" && Boolean(streamingMessage()));
   }

@@ -1,0 +1,84 @@
+"""The composer's model picker in chromium, by keyboard, on a desktop and a phone: choose a model, star it
+(favourites come first, the focus stays on the star), start a chat on it, switch model mid-conversation; each reply
+comes from the model chosen and its bubble says which one wrote it."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.services import SYSTEM, provider_key_save
+from conversations.models import Conversation, Message
+from tests.factories import UserFactory
+from tests.live import session_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def signed_in_page(new_page, live_app, user, *, width: int):
+    page = new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    return page
+
+
+def groups_of(page) -> list[str]:
+    return page.locator("#composer-model optgroup").evaluate_all("groups => groups.map(g => g.label)")
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_pick_star_and_switch_models_by_keyboard(new_page, live_app, fake_openai, width):
+    user = UserFactory()
+    for provider in ("openai", "xai"):
+        provider_key_save(user=user, provider=provider, api_key=f"key-{provider}-0123456789-abcd", client=SYSTEM)
+    fake_openai.behaviour.reply = "Hello from the model."
+    page = signed_in_page(new_page, live_app, user, width=width)
+    page.goto("/c/")
+
+    menu = page.get_by_role("combobox", name="Model")
+    expect(menu).to_have_value("openai:gpt-5.5")
+    assert groups_of(page) == ["OpenAI", "xAI", "Offline"]
+    menu.focus()
+    menu.select_option("xai:grok-4")
+    page.keyboard.press("Tab")
+    star = page.get_by_role("button", name="Favourite model")
+    expect(star).to_be_focused()
+    expect(star).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("Enter")
+    expect(page.locator("#composer-model optgroup").first).to_have_attribute("label", "Favourites")
+    expect(star).to_have_attribute("aria-pressed", "true")
+    expect(star).to_be_focused()  # redrawn, the focus kept where it was
+    expect(menu).to_have_value("xai:grok-4")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("Who are you?")
+    box.press("Enter")
+    page.wait_for_url("**/c/*-*/")
+    reply = page.locator(".message-assistant").last
+    expect(reply).to_contain_text("Hello from the model.")
+    expect(reply.locator(".badge")).to_have_text("grok-4")
+    assert fake_openai.requests[-1]["path"] == "/xai/v1/chat/completions"
+    expect(page.get_by_role("combobox", name="Model")).to_have_value("xai:grok-4")
+
+    # Mid-conversation: the menu moves the conversation at once; the next reply is written by the new model.
+    page.get_by_role("combobox", name="Model").select_option("openai:gpt-4.1")
+    conversation = Conversation.objects.get(user=user)
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    expect(star).to_have_attribute("aria-pressed", "false")
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("And now?")
+    box.press("Enter")
+    expect(page.locator(".message-assistant")).to_have_count(2)
+    expect(page.locator(".message-assistant").last.locator(".badge")).to_have_text("gpt-4.1")
+    expect(page.locator(".message-assistant").last).to_contain_text("Hello from the model.")
+    assert fake_openai.requests[-1]["path"] == "/openai/v1/chat/completions"
+    assert fake_openai.requests[-1]["body"]["model"] == "gpt-4.1"
+    # Sending resets the form, not the model menu.
+    expect(page.get_by_role("combobox", name="Model")).to_have_value("openai:gpt-4.1")
+    replies = Message.objects.filter(conversation=conversation, role="assistant").order_by("created_at")
+    assert [(m.provider, m.model) for m in replies] == [("xai", "grok-4"), ("openai", "gpt-4.1")]
+
+    page.reload()
+    expect(page.get_by_role("combobox", name="Model")).to_have_value("openai:gpt-4.1")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")

@@ -117,8 +117,9 @@ def default_chat_model(*, user: User, preferred: str = "", offered: list | None 
     if not offered:
         return "offline", "offline"
     first = offered[0]
-    if first.provider == "anthropic":
-        return "anthropic", settings.ANTHROPIC_DEFAULT_MODEL
+    operator_pick = ("anthropic", settings.ANTHROPIC_DEFAULT_MODEL)
+    if first.provider == "anthropic" and any((model.provider, model.id) == operator_pick for model in offered):
+        return operator_pick  # unless the catalogue disables it
     return first.provider, first.id
 
 

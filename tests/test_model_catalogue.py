@@ -207,3 +207,34 @@ def test_the_catalogue_is_edited_in_the_admin(admin_client):
     response = admin_client.post(change, {**data, "input_price": "-1"})
     assert response.status_code == 200 and not entry("mistral", "mistral-small-latest").input_price < 0
     assert admin_client.get(reverse("admin:catalog_chatmodel_add")).status_code == 200
+
+
+def test_conversations_from_before_the_catalogue_take_their_models_window():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("catalog.migrations.0003_conversations_follow_their_model")
+    claude = ConversationFactory(provider="anthropic", model="claude-sonnet-5-5", context_window_size=8192)
+    chosen = ConversationFactory(provider="anthropic", model="claude-sonnet-5-5", context_window_size=32_000)
+    unknown = ConversationFactory(provider="openai", model="my-finetune", context_window_size=8192)
+    offline = ConversationFactory(provider="offline", model="offline", context_window_size=8192)
+
+    migration.follow_catalogue(apps, None)
+
+    for conversation in (claude, chosen, unknown, offline):
+        conversation.refresh_from_db()
+    assert claude.context_window_size == 1_000_000
+    assert (chosen.context_window_size, unknown.context_window_size, offline.context_window_size) == (
+        32_000, 8192, 8192,
+    )  # fmt: skip
+
+
+def test_a_disabled_model_is_never_a_new_conversations_default(user, settings):
+    settings.ANTHROPIC_API_KEY = "sk-ant-operator-key"
+    settings.ANTHROPIC_DEFAULT_MODEL = "claude-opus-5-5"
+    assert (conversation_create(user=user).provider, conversation_create(user=user).model) == (
+        "anthropic", "claude-opus-5-5",
+    )  # fmt: skip
+    ChatModel.objects.filter(provider="anthropic", model_id="claude-opus-5-5").update(enabled=False)
+    assert conversation_create(user=user).model == "claude-sonnet-5-5", "the first enabled one instead"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from chatbot.llm.base import PromptMessage
 from conversations.models import Message
+from documents.locations import passage_place
 
 REPLY_TOKEN_RESERVE = 2048
 
@@ -86,7 +87,8 @@ def system_with_sources(system: str, sources) -> str:
         return system
     blocks = []
     for source in sources:
-        where = " > ".join(_attribute(part) for part in (source.title, source.chapter, source.section) if part)
+        place = passage_place(chapter=source.chapter, section=source.section, under=source.title)
+        where = " > ".join(_attribute(part) for part in (source.title, *place) if part)
         if getattr(source, "page", None):  # lets the model say where in a PDF, as a person would cite it
             where += f" > page {int(source.page)}"
         blocks.append(f'<source id="{int(source.number)}" from="{where}">\n{_neutralise(source.text)}\n</source>')

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from django.urls import reverse
 
 from chatbot.llm.base import ChatRequest, Event, Finished, TextDelta
+from documents.locations import passage_location
 
 
 def no_model_notice(*, guest: bool = False) -> str:
@@ -38,7 +39,7 @@ def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
         return notice + "\n\nI also found nothing in your documents that matches your question."
     lines = [notice, "", "Here are the most relevant passages I found:", ""]
     for source in sources:
-        where = " › ".join(part for part in (source.title, source.chapter, source.section) if part)
+        where = passage_location(title=source.title, chapter=source.chapter, section=source.section)
         if getattr(source, "page", None):
             where += f", page {int(source.page)}"
         excerpt = " ".join(source.text.split())

@@ -7,6 +7,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from chatbot.markdown import render_markdown
+from documents.locations import passage_place
 
 register = template.Library()
 
@@ -43,6 +44,12 @@ def link_citations(html: str, message_id, numbers: set[int]) -> str:
     return "".join(part if index % 2 else _CITATION.sub(replace, part) for index, part in enumerate(parts))
 
 
+def cited_numbers(html: str) -> set[int]:
+    """The n of every [n] in the text (not in code, links or attributes): the markers link_citations links."""
+    parts = _NOT_TEXT.split(html)
+    return {int(number) for index, part in enumerate(parts) if not index % 2 for number in _CITATION.findall(part)}
+
+
 @register.filter
 def markdown(message) -> SafeString:
     """A message's content as sanitised HTML; cached per (message, last change) since it is the hot path."""
@@ -51,6 +58,42 @@ def markdown(message) -> SafeString:
     if sources:
         html = link_citations(html, message.id, {source.get("n") for source in sources})
     return mark_safe(html)  # noqa: S308 - sanitised by nh3; the citation markup is ours
+
+
+@register.filter
+def shown_sources(message) -> list[dict]:
+    """The sources listed under a reply, each with its number n as the reply's [n] markers have it.
+
+    A reply that cites some lists those only. One that cites none lists every source it was given if it finished
+    (it answered from them), and none if it was stopped or failed (it did not get as far as using them). Sources
+    saved before they were numbered are numbered by their place, as they were listed.
+    """
+    sources = [
+        {**source, "n": source.get("n") or place}
+        for place, source in enumerate((message.metadata or {}).get("sources") or [], start=1)
+        if isinstance(source, dict)
+    ]
+    if not sources:
+        return []
+    cited = cited_numbers(_rendered((message.id, message.updated_at), message.content)) if message.content else set()
+    cited &= {source["n"] for source in sources}
+    if cited:
+        return [source for source in sources if source["n"] in cited]
+    return sources if message.status == "complete" else []
+
+
+@register.filter
+def source_place(source: dict) -> list[str]:
+    """A source's chapter and section, without repeating its document's title or each other."""
+    return passage_place(
+        chapter=source.get("chapter") or "", section=source.get("section") or "", under=source.get("title") or ""
+    )
+
+
+@register.filter
+def chunk_place(chunk) -> list[str]:
+    """A passage's chapter and section, without repeating its document's title (its page's heading)."""
+    return passage_place(chapter=chunk.chapter, section=chunk.section, under=chunk.document.title)
 
 
 @register.filter

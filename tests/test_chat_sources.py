@@ -1,0 +1,127 @@
+"""The Sources under a reply: the ones it cites (numbered as its [n] markers), none for a stopped or failed reply
+that cites none, and each place named once ("Guide › Pests", not "Guide › Guide › Pests"), here, on the shared
+page, in the offline assistant's quotes, in the prompt and on the passage's page."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from chatbot.llm.offline import offline_reply
+from conversations.models import Conversation
+from conversations.prompting import system_with_sources
+from documents.locations import passage_location, passage_place
+from tests.factories import ChunkFactory, ConversationFactory, DocumentFactory, MessageFactory
+
+pytestmark = pytest.mark.django_db
+GUIDE = "Tomato growing guide"
+
+
+def source(n: int, *, title: str = GUIDE, chapter: str = GUIDE, section: str = "", text: str = "") -> dict:
+    return {"n": n, "title": title, "chapter": chapter, "section": section, "text": text or f"Passage {n}.",
+            "score": 0.5}  # fmt: skip
+
+
+def reply_page(client, user, *, content: str, sources: list[dict], status: str = "complete") -> tuple[str, object]:
+    conversation = ConversationFactory(user=user)
+    question = MessageFactory(conversation=conversation, content="How do I grow tomatoes?")
+    reply = MessageFactory(
+        conversation=conversation, role="assistant", author=None, parent=question, content=content, status=status,
+        metadata={"sources": sources},
+    )  # fmt: skip
+    conversation.active_leaf = reply
+    conversation.save(update_fields=["active_leaf"])
+    client.force_login(user)
+    return client.get(reverse("conversations:detail", args=[conversation.id])).content.decode(), reply
+
+
+def listed(page: str, reply) -> list[int]:
+    return [n for n in range(1, 10) if f'id="source-{reply.id}-{n}"' in page]
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ((GUIDE, GUIDE, "Pests"), f"{GUIDE} › Pests"),
+        ((GUIDE, "  tomato  growing GUIDE ", ""), GUIDE),  # the same words, spaced or cased otherwise
+        (("Manual", "Brakes", "Brakes"), "Manual › Brakes"),  # a section repeating its chapter
+        (("Manual", "", "Brakes"), "Manual › Brakes"),
+        (("Manual", "Brakes", "Pads"), "Manual › Brakes › Pads"),
+        (("", "Brakes", "Pads"), "Brakes › Pads"),
+    ],
+)
+def test_a_place_names_each_part_once(parts, expected):
+    title, chapter, section = parts
+    assert passage_location(title=title, chapter=chapter, section=section) == expected
+    assert passage_place(chapter=GUIDE, section="Pests", under=GUIDE) == ["Pests"]
+
+
+def test_a_source_whose_chapter_is_its_title_names_it_once(client, user):
+    page, _ = reply_page(client, user, content="Water daily [1][2].", sources=[source(1), source(2, section="Pests")])
+    assert f"{GUIDE} › {GUIDE}" not in page and f"{GUIDE}</span> › {GUIDE}" not in page
+    assert f'<span class="source-title">{GUIDE}</span> › Pests' in page
+    assert f'<span class="source-title">{GUIDE}</span> <span class="muted">relevance' in page
+
+
+def test_a_reply_lists_only_the_sources_it_cites_keeping_their_numbers(client, user):
+    sources = [source(1, section="Soil"), source(2, section="Watering"), source(3, section="Pests")]
+    page, reply = reply_page(client, user, content="Water at the base [2]. `[3]` in code is no citation.",
+                             sources=sources)  # fmt: skip
+    assert listed(page, reply) == [2]
+    assert f'<li id="source-{reply.id}-2" value="2">' in page
+    assert f'href="#source-{reply.id}-2"' in page
+    assert "Soil" not in page and "Pests" not in page
+
+
+def test_a_finished_reply_citing_nothing_lists_what_it_was_given(client, user):
+    page, reply = reply_page(client, user, content="Tomatoes like sun.", sources=[source(1), source(2)])
+    assert listed(page, reply) == [1, 2]
+
+
+@pytest.mark.parametrize("status", ["cancelled", "failed"])
+def test_a_stopped_or_failed_reply_citing_nothing_lists_no_sources(client, user, status):
+    page, reply = reply_page(client, user, content="Tomatoes like", sources=[source(1), source(2)], status=status)
+    assert listed(page, reply) == []
+    assert '<h3 class="sources-title">Sources</h3>' not in page
+
+
+def test_a_stopped_reply_lists_what_it_cited_before_it_stopped(client, user):
+    page, reply = reply_page(client, user, content="Water at the base [2]. Then", sources=[source(1), source(2)],
+                             status="cancelled")  # fmt: skip
+    assert listed(page, reply) == [2]
+
+
+def test_sources_saved_before_they_were_numbered_keep_their_place(client, user):
+    old = [{"text": "First passage."}, {"text": "Second passage."}]
+    page, reply = reply_page(client, user, content="As said [2].", sources=old)
+    assert listed(page, reply) == [2] and "Second passage." in page and "First passage." not in page
+
+
+def test_the_shared_page_lists_the_cited_sources_named_once(user):
+    conversation = ConversationFactory(user=user, visibility=Conversation.Visibility.PUBLIC)
+    question = MessageFactory(conversation=conversation, content="How?")
+    reply = MessageFactory(
+        conversation=conversation, role="assistant", author=None, parent=question, content="Like this [2].",
+        metadata={"sources": [source(1, section="Soil"), source(2, section="Watering")]},
+    )  # fmt: skip
+    conversation.active_leaf = reply
+    conversation.save(update_fields=["active_leaf"])
+    page = Client().get(reverse("conversations:shared", args=[conversation.id])).content.decode()
+    assert listed(page, reply) == [2]
+    assert f'<span class="source-title">{GUIDE}</span> › Watering' in page and "Soil" not in page
+
+
+def test_the_offline_quotes_and_the_prompt_name_each_place_once():
+    found = SimpleNamespace(number=1, title=GUIDE, chapter=GUIDE, section="Pests", text="Aphids.", page=None)
+    assert f"*{GUIDE} › Pests*" in offline_reply(SimpleNamespace(sources=[found]))
+    assert f'from="{GUIDE} > Pests"' in system_with_sources("", [found])
+
+
+def test_the_passage_page_does_not_repeat_its_documents_title(client, user):
+    chunk = ChunkFactory(document=DocumentFactory(owner=user, title=GUIDE), chapter=GUIDE, section="Pests")
+    client.force_login(user)
+    page = client.get(reverse("documents:chunk", args=[chunk.id])).content.decode()
+    assert '<p class="muted">Pests · characters' in page

@@ -92,6 +92,9 @@ def test_the_usage_page_lists_models_most_expensive_first_and_each_day(user_clie
     ]
     per_day = page.split('id="per-day"', 1)[1].split("</table>", 1)[0]
     assert per_day.count('<tr><th scope="row">') == 30, "every day of the period, newest first, zeros included"
+    two_days_ago = f'datetime="{timezone.localdate() - dt.timedelta(days=2):%Y-%m-%d}"'
+    quiet_day = per_day.split(two_days_ago, 1)[1].split("</tr>", 1)[0]
+    assert quiet_day.endswith("<td>0</td><td>0</td><td>0</td><td>$0.00</td>"), "a day without use cost nothing"
     today = timezone.localdate()
     yesterday = today - dt.timedelta(days=1)
     assert per_day.index(f'datetime="{today:%Y-%m-%d}"') < per_day.index(f'datetime="{yesterday:%Y-%m-%d}"')

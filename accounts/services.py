@@ -277,7 +277,8 @@ class QuotaResult:
             return ""
         hours, remainder = divmod(int((self.resets_at - timezone.now()).total_seconds()), 3600)
         wait = f"{hours} h {remainder // 60} min" if hours else f"{max(1, remainder // 60)} min"
-        return f"You have sent your {self.limit} messages for today. The limit resets at midnight UTC (in {wait})." + (
+        sent = f"{self.limit} message{'s' if self.limit != 1 else ''}"
+        return f"You have sent your {sent} for today. The limit resets at midnight UTC (in {wait})." + (
             " Sign up for a higher limit." if self.guest else ""
         )
 

@@ -287,7 +287,8 @@ def guest_start(request: HttpRequest) -> HttpResponse:
         login(request, guest, backend="django.contrib.auth.backends.ModelBackend")
         messages.info(
             request,
-            f"You are chatting as a guest ({settings.GUEST_DAILY_MESSAGE_LIMIT} messages a day). "
+            f"You are chatting as a guest ({settings.GUEST_DAILY_MESSAGE_LIMIT} "
+            f"message{'s' if settings.GUEST_DAILY_MESSAGE_LIMIT != 1 else ''} a day). "
             "Sign up any time to keep your conversations.",
         )
     return redirect("home")

@@ -312,3 +312,13 @@ def test_a_guest_may_still_sign_up_and_log_out(client):
     client.force_login(factories.GuestFactory())
     assert client.get(reverse("account_signup")).status_code == 200
     assert client.post(reverse("account_logout")).status_code == 302
+
+
+def test_a_limit_of_one_reads_as_one_message(client, settings):
+    settings.GUEST_DAILY_MESSAGE_LIMIT = 1
+    response = client.post(reverse("accounts:guest_start"), follow=True)
+    assert "(1 message a day)" in response.content.decode()
+    guest = User.objects.get(is_guest=True)
+    assert message_quota_consume(user=guest).allowed
+    refused = message_quota_consume(user=guest)
+    assert not refused.allowed and "You have sent your 1 message for today." in refused.message

@@ -92,11 +92,23 @@ def main() -> None:
         for query, vector in zip(queries[:5], embedded[:5], strict=True):  # warm the caches
             search(user=user, query=query, vector=vector.tolist(), options=options)
 
-        without_embedding, with_embedding = [], []
+        without_embedding, with_embedding, keyword_leg = [], [], []
         for query, vector in zip(queries, embedded, strict=True):
             started = time.perf_counter()
             search(user=user, query=query, vector=vector.tolist(), options=options)
             without_embedding.append(time.perf_counter() - started)
+        import retrieval_before
+
+        before = []
+        for query, vector in zip(queries, embedded, strict=True):
+            started = time.perf_counter()
+            retrieval_before.search(user=user, query=query, vector=vector.tolist(), options=options)
+            before.append(time.perf_counter() - started)
+        keyword_only = RetrievalOptions(max_results=10, similarity_threshold=0.0, legs=frozenset({"text"}))
+        for query, vector in zip(queries, embedded, strict=True):
+            started = time.perf_counter()
+            search(user=user, query=query, vector=vector.tolist(), options=keyword_only)
+            keyword_leg.append(time.perf_counter() - started)
         from documents import embedding
 
         embedding._cached_query.cache_clear()
@@ -127,6 +139,8 @@ def main() -> None:
         print(f"{args.queries} queries over {args.chunks} chunks (hybrid: HNSW + full text, fused; top 10):")
         print(f"  excluding query embedding  {ms(without_embedding)}")
         print(f"  including query embedding  {ms(with_embedding)}")
+        print(f"  the keyword leg (BM25) alone {ms(keyword_leg)}")
+        print(f"  before issue 13 (excluding embedding) {ms(before)}")
         print(f"  recall@10 of the HNSW leg vs exact search (ef_search {ef_search}): {statistics.mean(recalls):.3f}")
 
 

@@ -25,10 +25,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.services import ClientInfo, KeyUse, provider_credentials
-from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta
-from chatbot.llm.catalog import PROVIDERS
+from chatbot.llm.base import ChatRequest, Finished, PromptMessage, Provider, ProviderError, TextDelta
+from chatbot.llm.catalog import PROVIDERS, TITLE_MODELS
 from chatbot.llm.offline import OfflineProvider
-from chatbot.llm.providers import provider_for
+from chatbot.llm.providers import Completion, complete, provider_for
 from chatbot.logging import request_id_var
 from chatbot.netpolicy import BaseUrlRefused
 from chatbot.text import strip_unsafe
@@ -36,7 +36,14 @@ from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
 from conversations.selectors import message_path
-from conversations.services import Generation, GenerationOutcome, context_optimization_record, generation_finish
+from conversations.services import (
+    Generation,
+    GenerationOutcome,
+    context_optimization_record,
+    conversation_title_generate,
+    generation_finish,
+    usage_log_write,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,10 @@ class Prepared:
     only_child: bool = False
     key: KeyUse | None = None  # the user's own key, when it is theirs that the provider is called with
     guest: bool = False
+    # The conversation's first question, when this is its first reply: a small model names the conversation after.
+    first_question: str = ""
+    conversation_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
 
 
 def resolve_provider(
@@ -130,6 +141,9 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         only_child=question is not None,
         key=key,
         guest=conversation.user.is_guest,
+        first_question=question.content if question is not None and question.parent_id is None else "",
+        conversation_id=conversation.id,
+        user_id=conversation.user_id,
     )
 
 
@@ -309,6 +323,57 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         only_child = prepared.only_child if prepared else False
         final_status, html_fragment = await in_thread(finish_safely, stream_id, outcome, only_child)
         await publisher.finish(status=final_status, html_fragment=html_fragment)
+    # Only now, with the reply's done event out: the title never delays the reply.
+    if final_status == Message.Status.COMPLETE and prepared is not None and prepared.first_question:
+        await name_conversation(prepared)
+
+
+TITLE_TIMEOUT_SECONDS = 20
+TITLE_INSTRUCTIONS = (
+    "Write a title of 3 to 7 words for a conversation that starts with the user's message below. Use the "
+    "language of the message. Reply with the title alone: no quotes, no full stop, no label."
+)
+
+
+async def name_conversation(prepared: Prepared) -> None:
+    """A title from the provider's small model (TITLE_MODELS) for a conversation's first exchange; never raises.
+
+    Without a small model (offline, Ollama), or when the call fails, the title stays the question's first words,
+    set when it was sent. A title the user set is never replaced (conversation_title_generate checks it).
+    """
+    model = TITLE_MODELS.get(prepared.provider_name)
+    if model is None or prepared.provider is None or prepared.conversation_id is None:
+        return
+    request = ChatRequest(
+        model=model,
+        system=TITLE_INSTRUCTIONS,
+        messages=[PromptMessage("user", prepared.first_question[:2000])],
+        max_tokens=64,
+    )
+    try:
+        completion = await asyncio.wait_for(complete(prepared.provider, request), TITLE_TIMEOUT_SECONDS)
+    except Exception as exc:  # ProviderError, a timeout, anything: the words title stays
+        logger.warning("naming conversation %s failed: %s", prepared.conversation_id, exc)
+        return
+    try:
+        await in_thread(_save_title, prepared, model, completion)
+    except Exception:
+        logger.exception("saving the title of conversation %s failed", prepared.conversation_id)
+
+
+def _save_title(prepared: Prepared, model: str, completion: Completion) -> None:
+    conversation_title_generate(conversation_id=prepared.conversation_id, title=completion.text)
+    if completion.input_tokens is not None or completion.output_tokens is not None:
+        # The title call is paid for like the reply: the usage page and the budget count it.
+        usage_log_write(
+            user_id=prepared.user_id,
+            conversation_id=prepared.conversation_id,
+            provider=prepared.provider_name,
+            model=model,
+            input_tokens=completion.input_tokens or 0,
+            output_tokens=completion.output_tokens or 0,
+            own_key=prepared.key is not None,
+        )
 
 
 def start_generation(stream_id: uuid.UUID, client: ClientInfo, *, prepared: Prepared | None = None) -> asyncio.Task:

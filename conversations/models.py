@@ -60,6 +60,8 @@ class Conversation(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
     title = models.CharField(max_length=500, blank=True)
+    # The user named it (renamed it): a generated title must never replace theirs.
+    title_set_by_user = models.BooleanField(default=False)
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
     provider = models.CharField(max_length=20, choices=ChatProvider.choices, default=ChatProvider.OFFLINE)
     model = models.CharField(max_length=100, blank=True)

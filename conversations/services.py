@@ -202,7 +202,7 @@ def message_send(*, user: User, conversation_id: uuid.UUID, content: str, model:
         content=content,
     )  # fmt: skip
     if not conversation.title:
-        conversation.title = " ".join(content.split())[:80]
+        conversation.title = title_from_words(content)
         also_save = (*also_save, "title")
     return _start_reply(conversation=conversation, parent=user_message, also_save=also_save)
 
@@ -384,3 +384,35 @@ def context_optimization_record(
         summary=f"Left out the {len(left_out)} oldest message(s) to fit the context window.",
         affected_messages=[str(message_id) for message_id in left_out],
     )
+
+
+# --- Titles: named by a small model after the first reply (issue 14) ---------------------------------------------
+
+TITLE_MAX_WORDS = 7
+
+
+def title_from_words(text: str) -> str:
+    """The question's first words: the title a conversation gets at once, and keeps when no model names it."""
+    return " ".join(clean_text(text).split())[:80]
+
+
+def title_clean(text: str) -> str:
+    """A model's answer made a title: its first line, without quotes, a "Title:" label or a final full stop, at
+    most TITLE_MAX_WORDS words; "" when nothing usable is left (the words title stays)."""
+    lines = [line.strip() for line in clean_text(text).splitlines() if has_visible_text(line)]
+    if not lines:
+        return ""
+    line = lines[0].strip().strip("*#_ ")
+    if line.lower().startswith("title:"):
+        line = line[len("title:") :]
+    line = line.strip("*#_ \"'“”‘’`").rstrip(".").strip("*_ \"'“”‘’`")
+    return " ".join(line.split()[:TITLE_MAX_WORDS])[:80]
+
+
+def conversation_title_generate(*, conversation_id: uuid.UUID, title: str) -> bool:
+    """Save a generated title, unless the user renamed the conversation meanwhile (one UPDATE, so a rename that
+    lands during the title call wins). Returns whether it was saved."""
+    title = title_clean(title)
+    if not title:
+        return False
+    return bool(Conversation.objects.filter(id=conversation_id, title_set_by_user=False).update(title=title))

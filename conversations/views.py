@@ -401,7 +401,8 @@ def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         messages.error(request, problem)
         return redirect("conversations:detail", conversation.id)
     conversation.title = title
-    conversation.save(update_fields=["title"])
+    conversation.title_set_by_user = True  # a title generated later must not replace the user's
+    conversation.save(update_fields=["title", "title_set_by_user"])
     return redirect("conversations:detail", conversation.id)
 
 

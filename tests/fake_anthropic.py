@@ -35,6 +35,8 @@ class Behaviour:
 class FakeAnthropic:
     behaviour: Behaviour = field(default_factory=Behaviour)
     requests: list[dict] = field(default_factory=list)
+    # Calls naming a conversation after its first reply (issue 14's titles), kept apart from the replies'.
+    title_requests: list[dict] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 0
 
@@ -61,6 +63,7 @@ class FakeAnthropic:
     def reset(self) -> None:
         self.behaviour = Behaviour()
         self.requests.clear()
+        self.title_requests.clear()
 
 
 def _text_of(content) -> str:
@@ -134,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         state = self.server_state
-        state.requests.append(body)
+        (state.title_requests if is_title_call(body) else state.requests).append(body)
         behaviour = state.behaviour
         messages = body.get("messages", [])
         last_user = _text_of(messages[-1]["content"]) if messages else ""
@@ -248,3 +251,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def is_title_call(body: dict) -> bool:
+    """A call the app makes to name a conversation (its instructions), not a reply: the fakes of every provider
+    record those in `title_requests`, so a test reading `requests[-1]` after a first reply gets the reply's."""
+    from conversations.generation import TITLE_INSTRUCTIONS
+
+    return TITLE_INSTRUCTIONS in json.dumps(body)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from tests.fake_anthropic import _Server, split_tokens
+from tests.fake_anthropic import _Server, is_title_call, split_tokens
 
 
 @dataclass
@@ -41,6 +41,8 @@ class Behaviour:
 class FakeGemini:
     behaviour: Behaviour = field(default_factory=Behaviour)
     requests: list[dict] = field(default_factory=list)  # {"path", "key", "body"}
+    # Calls naming a conversation after its first reply (issue 14's titles), kept apart from the replies'.
+    title_requests: list[dict] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 0
 
@@ -67,6 +69,7 @@ class FakeGemini:
     def reset(self) -> None:
         self.behaviour = Behaviour()
         self.requests.clear()
+        self.title_requests.clear()
 
 
 def _error(code: int, status: str, message: str, reason: str = "") -> dict:
@@ -136,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         state = self.server_state
-        state.requests.append({"path": self.path, "key": self.headers.get("x-goog-api-key", ""), "body": body})
+        (state.title_requests if is_title_call(body) else state.requests).append(
+            {"path": self.path, "key": self.headers.get("x-goog-api-key", ""), "body": body}
+        )
         behaviour = state.behaviour
         users = [c for c in body.get("contents", []) if c.get("role", "user") == "user"]
         last_user = _text_of(users[-1]) if users else ""

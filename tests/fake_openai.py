@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
-from tests.fake_anthropic import _Server, split_tokens
+from tests.fake_anthropic import _Server, is_title_call, split_tokens
 
 OLLAMA_MODELS = ["llama3.2:latest", "qwen3:8b"]
 
@@ -47,6 +47,8 @@ class Behaviour:
 class FakeOpenAI:
     behaviour: Behaviour = field(default_factory=Behaviour)
     requests: list[dict] = field(default_factory=list)  # {"path", "authorization", "body"}
+    # Calls naming a conversation after its first reply (issue 14's titles), kept apart from the replies'.
+    title_requests: list[dict] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 0
     redirect_to: str = ""
@@ -78,6 +80,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         self.behaviour = Behaviour()
         self.requests.clear()
+        self.title_requests.clear()
         self.redirect_to = ""
 
 
@@ -173,7 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         state = self.server_state
-        state.requests.append({"path": self.path, "authorization": self.headers.get("authorization", ""), "body": body})
+        (state.title_requests if is_title_call(body) else state.requests).append(
+            {"path": self.path, "authorization": self.headers.get("authorization", ""), "body": body}
+        )
         behaviour = state.behaviour
         messages = body.get("messages", [])
         users = [m for m in messages if m.get("role") == "user"]

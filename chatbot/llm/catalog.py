@@ -149,3 +149,17 @@ def ollama_models() -> list[KnownModel]:
         return []
     cache.set(cache_key, names, OLLAMA_MODELS_TTL)
     return [KnownModel("ollama", model_id, f"{model_id} (Ollama)") for model_id in names]
+
+
+# The small, cheap model of each provider that names a conversation after its first reply (issue 14's titles).
+# A provider left out (Ollama: whatever the server has; the offline assistant) gets the question's first words.
+TITLE_MODELS: dict[str, str] = {
+    "anthropic": "claude-haiku-5-5",
+    "openai": "gpt-5.4-nano",
+    "google": "gemini-3.1-flash-lite",
+    "xai": "grok-3-mini",
+    "groq": "llama-3.3-70b-versatile",
+    "deepseek": "deepseek-chat",
+    "mistral": "mistral-small-latest",
+    "perplexity": "sonar",
+}

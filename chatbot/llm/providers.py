@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from dataclasses import dataclass
 
 from chatbot.llm.anthropic import AnthropicProvider
-from chatbot.llm.base import ChatRequest, Provider, TextDelta
+from chatbot.llm.base import ChatRequest, Finished, Provider, TextDelta
 from chatbot.llm.catalog import ProviderSpec
 from chatbot.llm.google import GoogleProvider
 from chatbot.llm.openai import OpenAICompatibleProvider
@@ -29,17 +30,45 @@ def provider_for(spec: ProviderSpec, *, api_key: str, base_url: str | None, user
     )
 
 
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+async def complete(provider: Provider, request: ChatRequest) -> Completion:
+    """The whole reply and its usage, on the caller's event loop (a title after a reply); raises ProviderError."""
+    parts: list[str] = []
+    finished: Finished | None = None
+    async for event in provider.stream(request):
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        elif isinstance(event, Finished):
+            finished = event
+    return Completion(
+        text="".join(parts),
+        input_tokens=finished.input_tokens if finished else None,
+        output_tokens=finished.output_tokens if finished else None,
+    )
+
+
 def complete_text(provider: Provider, request: ChatRequest) -> str:
-    """The whole reply, for synchronous code (a view, a Celery task); raises ProviderError like `stream`.
+    """The whole reply, for synchronous code (a view, a Celery task); raises ProviderError like `stream`."""
+    return complete_sync(provider, request).text
+
+
+def complete_sync(provider: Provider, request: ChatRequest) -> Completion:
+    """The whole reply and its usage, for synchronous code; raises ProviderError like `stream`.
 
     On an event loop of its own, in a thread of its own: never the server's loop, and the connection pools made
     for it are closed with it.
     """
     from chatbot.llm.http import close_http_clients
 
-    async def collect() -> str:
+    async def collect() -> Completion:
         try:
-            return "".join([event.text async for event in provider.stream(request) if isinstance(event, TextDelta)])
+            return await complete(provider, request)
         finally:
             await close_http_clients()
 

@@ -1,0 +1,139 @@
+"""Titles (issue 14): after a conversation's first reply a small model of the same provider names it, in the
+background; the question's first words stay when it cannot; a title the user set is never replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from chatbot.llm.anthropic import AnthropicProvider
+from chatbot.llm.catalog import TITLE_MODELS
+from chatbot.llm.http import close_http_clients
+from conversations.generation import Prepared, name_conversation
+from conversations.models import Conversation, UsageLog
+from conversations.services import title_clean
+from tests.factories import ConversationFactory, UserFactory
+from tests.test_chat_streaming import reply_of, start_chat, wait_for, with_key
+
+pytestmark = [pytest.mark.slow]
+QUESTION = "What should I pack for a week of hiking in the Alps in late September?"
+
+
+def title_requests(fake):
+    return fake.title_requests
+
+
+def test_after_the_first_reply_a_small_model_names_the_conversation_and_its_cost_is_logged(live_client, fake_anthropic):
+    client = live_client(with_key(UserFactory()))
+    fake_anthropic.behaviour.reply = '"Packing for an Alpine hike."'
+    conversation, url = start_chat(client, QUESTION)
+    assert conversation.title == QUESTION[:80]  # the words title, at once
+    events = list(client.events(url))
+    assert events[-1].event == "done"
+    conversation = wait_for(
+        lambda: Conversation.objects.filter(id=conversation.id, title="Packing for an Alpine hike").first()
+    )
+    assert not conversation.title_set_by_user
+    (request,) = title_requests(fake_anthropic)
+    assert QUESTION in str(request["messages"])
+    usage = wait_for(
+        lambda: UsageLog.objects.filter(conversation=conversation, model=TITLE_MODELS["anthropic"]).first()
+    )
+    assert usage.message_id is None and usage.output_tokens > 0 and usage.cost > 0
+    assert UsageLog.objects.filter(conversation=conversation, message=reply_of(conversation)).exists()
+
+
+def test_the_reply_is_done_before_the_title_is_asked_for(live_client, fake_anthropic):
+    client = live_client(with_key(UserFactory()))
+    fake_anthropic.behaviour.reply = "Alpine hiking packing list"
+    fake_anthropic.behaviour.token_delay = 0.4  # the title call takes over a second too
+    conversation, url = start_chat(client, QUESTION)
+    events = list(client.events(url))
+    assert events[-1].event == "done"
+    # The done event is out while the title is still being written (or not even asked for).
+    assert Conversation.objects.get(id=conversation.id).title == QUESTION[:80]
+    wait_for(lambda: Conversation.objects.filter(id=conversation.id, title="Alpine hiking packing list").exists())
+
+
+def test_a_later_reply_does_not_rename(live_client, fake_anthropic):
+    client = live_client(with_key(UserFactory()))
+    fake_anthropic.behaviour.reply = "First title words here"
+    conversation, url = start_chat(client, QUESTION)
+    list(client.events(url))
+    wait_for(lambda: Conversation.objects.filter(id=conversation.id, title="First title words here").exists())
+    fake_anthropic.behaviour.reply = "Another title entirely now"
+    response = client.post(f"/c/{conversation.id}/messages/", {"content": "And for October?"})
+    assert response.status_code == 200, response.text
+    wait_for(lambda: reply_of(conversation).content == "Another title entirely now")
+    time.sleep(0.5)
+    assert Conversation.objects.get(id=conversation.id).title == "First title words here"
+    assert len(title_requests(fake_anthropic)) == 1
+
+
+def run_title_step(conversation, fake, *, question: str = QUESTION) -> None:
+    provider = AnthropicProvider(api_key="sk-ant-title-test-0001", base_url=fake.url, user_base_url=False)
+
+    async def run():
+        try:
+            await name_conversation(
+                Prepared(
+                    provider=provider,
+                    request=None,
+                    provider_name="anthropic",
+                    model="claude-sonnet-5-5",
+                    first_question=question,
+                    conversation_id=conversation.id,
+                    user_id=conversation.user_id,
+                )
+            )
+        finally:
+            await close_http_clients()
+
+    asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_title_the_user_renamed_is_never_replaced(fake_anthropic, client):
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, provider="anthropic", title=QUESTION[:80])
+    client.force_login(user)
+    response = client.post(f"/c/{conversation.id}/rename/", {"title": "My Alps trip"})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.title_set_by_user
+    fake_anthropic.behaviour.reply = "Packing for an Alpine hike"
+    run_title_step(conversation, fake_anthropic)
+    assert title_requests(fake_anthropic), "the call was made (and paid for): only the save is refused"
+    assert Conversation.objects.get(id=conversation.id).title == "My Alps trip"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fail", ["500", "overloaded", "429"])
+def test_when_the_title_call_fails_the_question_words_stay(fake_anthropic, fail):
+    conversation = ConversationFactory(user=UserFactory(), provider="anthropic", title=QUESTION[:80])
+    fake_anthropic.behaviour.fail = fail
+    run_title_step(conversation, fake_anthropic)
+    assert Conversation.objects.get(id=conversation.id).title == QUESTION[:80]
+
+
+def test_offline_conversations_keep_the_question_words(live_client):
+    client = live_client()
+    conversation, url = start_chat(client, QUESTION)
+    list(client.events(url))
+    time.sleep(0.3)
+    assert Conversation.objects.get(id=conversation.id).title == QUESTION[:80]
+
+
+@pytest.mark.parametrize(
+    ("answer", "title"),
+    [
+        ('"Packing for an Alpine hike."', "Packing for an Alpine hike"),
+        ("Title: **Alps packing list**\nMore text", "Alps packing list"),
+        ("one two three four five six seven eight nine", "one two three four five six seven"),
+        ("  \n\u200b\n", ""),
+    ],
+)
+def test_a_models_answer_becomes_a_short_title(answer, title):
+    assert title_clean(answer) == title

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -322,10 +323,20 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         await publisher.drain()  # what is still buffered goes out before the database write
         only_child = prepared.only_child if prepared else False
         final_status, html_fragment = await in_thread(finish_safely, stream_id, outcome, only_child)
+        naming = final_status == Message.Status.COMPLETE and prepared is not None and will_name(prepared)
+        if naming:
+            # Marked pending before the page hears of the reply: the watcher in the done fragment asks until then.
+            await cache.aset(title_pending_key(prepared.conversation_id), 1, TITLE_TIMEOUT_SECONDS + 10)
+            html_fragment += render_to_string(
+                "conversations/partials/title_watch.html", {"conversation_id": prepared.conversation_id}
+            )
         await publisher.finish(status=final_status, html_fragment=html_fragment)
     # Only now, with the reply's done event out: the title never delays the reply.
-    if final_status == Message.Status.COMPLETE and prepared is not None and prepared.first_question:
-        await name_conversation(prepared)
+    if naming:
+        try:
+            await name_conversation(prepared)
+        finally:
+            await cache.adelete(title_pending_key(prepared.conversation_id))
 
 
 TITLE_TIMEOUT_SECONDS = 20
@@ -335,15 +346,29 @@ TITLE_INSTRUCTIONS = (
 )
 
 
+def title_pending_key(conversation_id: uuid.UUID) -> str:
+    return f"conversation-title-pending:{conversation_id}"
+
+
+def will_name(prepared: Prepared) -> bool:
+    """Whether a small model names the conversation after this reply (its first, on a provider that has one)."""
+    return bool(
+        prepared.first_question
+        and prepared.provider is not None
+        and prepared.conversation_id is not None
+        and prepared.provider_name in TITLE_MODELS
+    )
+
+
 async def name_conversation(prepared: Prepared) -> None:
     """A title from the provider's small model (TITLE_MODELS) for a conversation's first exchange; never raises.
 
     Without a small model (offline, Ollama), or when the call fails, the title stays the question's first words,
     set when it was sent. A title the user set is never replaced (conversation_title_generate checks it).
     """
-    model = TITLE_MODELS.get(prepared.provider_name)
-    if model is None or prepared.provider is None or prepared.conversation_id is None:
+    if not will_name(prepared):
         return
+    model = TITLE_MODELS[prepared.provider_name]
     request = ChatRequest(
         model=model,
         system=TITLE_INSTRUCTIONS,

@@ -18,6 +18,7 @@ urlpatterns = [
     path("<uuid:conversation_id>/settings/", views.conversation_settings, name="settings"),
     path("<uuid:conversation_id>/model/", views.conversation_model, name="model"),
     path("<uuid:conversation_id>/rename/", views.conversation_rename, name="rename"),
+    path("<uuid:conversation_id>/title/", views.conversation_title, name="title"),
     path("<uuid:conversation_id>/share/", views.conversation_share, name="share"),
     path("shared/<uuid:conversation_id>/", views.conversation_shared, name="shared"),
     path("<uuid:conversation_id>/delete/", views.conversation_delete, name="delete"),

@@ -407,6 +407,21 @@ def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 
 
 @login_required
+@require_GET
+def conversation_title(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The title, for the page that just got a conversation's first reply: 204 while a small model is still
+    writing it (the page asks again), then the title out of band with status 286, which stops the asking."""
+    from django.core.cache import cache
+
+    from conversations.generation import title_pending_key
+
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    if cache.get(title_pending_key(conversation.id)):
+        return HttpResponse(status=204)
+    return render(request, "conversations/partials/title_update.html", {"conversation": conversation}, status=286)
+
+
+@login_required
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)

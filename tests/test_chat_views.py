@@ -326,7 +326,9 @@ def test_rename_collapses_whitespace_and_shows_the_new_title(user_client, chat):
     assert response.status_code == 302 and response["Location"] == reverse("conversations:detail", args=[chat.id])
     chat.refresh_from_db()
     assert chat.title == "Summer trip"
-    assert '<h1 class="chat-title">Summer trip</h1>' in page_of(user_client.get(response["Location"]))
+    page = page_of(user_client.get(response["Location"]))
+    assert f'<h1 class="chat-title" id="conversation-title-{chat.id}">Summer trip</h1>' in page
+    assert chat.title_set_by_user, "a title the user set is never replaced by a generated one"
 
 
 def test_delete_removes_the_conversation_with_its_messages_and_redirects(user, user_client, chat):

@@ -15,7 +15,7 @@ from conversations.generation import Prepared, name_conversation
 from conversations.models import Conversation, UsageLog
 from conversations.services import title_clean
 from tests.factories import ConversationFactory, UserFactory
-from tests.test_chat_streaming import reply_of, start_chat, wait_for, with_key
+from tests.test_chat_streaming import latest_stream_url, reply_of, start_chat, wait_for, with_key
 
 pytestmark = [pytest.mark.slow]
 QUESTION = "What should I pack for a week of hiking in the Alps in late September?"
@@ -32,6 +32,8 @@ def test_after_the_first_reply_a_small_model_names_the_conversation_and_its_cost
     assert conversation.title == QUESTION[:80]  # the words title, at once
     events = list(client.events(url))
     assert events[-1].event == "done"
+    # The finished bubble brings a watcher that asks for the title until it is written.
+    assert f'hx-get="/c/{conversation.id}/title/"' in events[-1].data
     conversation = wait_for(
         lambda: Conversation.objects.filter(id=conversation.id, title="Packing for an Alpine hike").first()
     )
@@ -66,6 +68,8 @@ def test_a_later_reply_does_not_rename(live_client, fake_anthropic):
     fake_anthropic.behaviour.reply = "Another title entirely now"
     response = client.post(f"/c/{conversation.id}/messages/", {"content": "And for October?"})
     assert response.status_code == 200, response.text
+    later = list(client.events(latest_stream_url(conversation)))
+    assert later[-1].event == "done" and "/title/" not in later[-1].data
     wait_for(lambda: reply_of(conversation).content == "Another title entirely now")
     time.sleep(0.5)
     assert Conversation.objects.get(id=conversation.id).title == "First title words here"
@@ -137,3 +141,54 @@ def test_offline_conversations_keep_the_question_words(live_client):
 )
 def test_a_models_answer_becomes_a_short_title(answer, title):
     assert title_clean(answer) == title
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_title_url_waits_then_sends_the_title_out_of_band_and_is_the_owners_only(client):
+    from django.core.cache import cache
+
+    from conversations.generation import title_pending_key
+
+    owner, other = UserFactory(), UserFactory()
+    conversation = ConversationFactory(user=owner, title="Alpine packing list")
+    url = f"/c/{conversation.id}/title/"
+    client.force_login(owner)
+    cache.set(title_pending_key(conversation.id), 1, 30)
+    try:
+        assert client.get(url).status_code == 204  # still being written: the page asks again
+    finally:
+        cache.delete(title_pending_key(conversation.id))
+    response = client.get(url)
+    assert response.status_code == 286  # htmx stops polling on 286
+    html = response.content.decode()
+    assert "<title>Alpine packing list · Chatbot</title>" in html
+    assert f'id="conversation-link-{conversation.id}" hx-swap-oob="innerHTML">Alpine packing list<' in html
+    assert f'id="conversation-title-{conversation.id}" hx-swap-oob="innerHTML">Alpine packing list<' in html
+    client.force_login(other)
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_sidebar_heading_and_page_title_take_the_new_title_without_a_reload(new_page, live_app, fake_anthropic):
+    from playwright.sync_api import expect
+
+    from tests.test_browser_chat import send, signed_in_page
+
+    fake_anthropic.behaviour.reply = "Alpine hiking packing list"
+    fake_anthropic.behaviour.token_delay = 0.1
+    page, _user = signed_in_page(new_page, live_app)
+    send(page, QUESTION)
+    page.locator(".message[data-streaming]").wait_for()
+    expect(page.locator(".message-assistant .markdown:not(.streaming-markdown)")).to_contain_text(
+        "Alpine hiking packing list"
+    )
+    conversation = Conversation.objects.get(user=_user)
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator(f"#conversation-link-{conversation.id}")).to_have_text("Alpine hiking packing list")
+    expect(page.locator(f"#conversation-link-{conversation.id}")).to_have_attribute("aria-current", "page")
+    expect(page.locator("h1.chat-title")).to_have_text("Alpine hiking packing list")
+    expect(page).to_have_title("Alpine hiking packing list · Chatbot")
+    assert page.evaluate("window.__sameDocument"), "no reload"

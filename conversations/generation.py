@@ -373,7 +373,8 @@ async def name_conversation(prepared: Prepared) -> None:
         model=model,
         system=TITLE_INSTRUCTIONS,
         messages=[PromptMessage("user", prepared.first_question[:2000])],
-        max_tokens=64,
+        # Room for the thinking of reasoning models (GPT nano, Grok mini) before the few words; cleaned to 7 words.
+        max_tokens=512,
     )
     try:
         completion = await asyncio.wait_for(complete(prepared.provider, request), TITLE_TIMEOUT_SECONDS)

@@ -76,8 +76,8 @@ def test_a_later_reply_does_not_rename(live_client, fake_anthropic):
     assert len(title_requests(fake_anthropic)) == 1
 
 
-def run_title_step(conversation, fake, *, question: str = QUESTION) -> None:
-    provider = AnthropicProvider(api_key="sk-ant-title-test-0001", base_url=fake.url, user_base_url=False)
+def run_title_step(conversation, fake, *, question: str = QUESTION, provider=None, name: str = "anthropic") -> None:
+    provider = provider or AnthropicProvider(api_key="sk-ant-title-test-0001", base_url=fake.url, user_base_url=False)
 
     async def run():
         try:
@@ -85,8 +85,8 @@ def run_title_step(conversation, fake, *, question: str = QUESTION) -> None:
                 Prepared(
                     provider=provider,
                     request=None,
-                    provider_name="anthropic",
-                    model="claude-sonnet-5-5",
+                    provider_name=name,
+                    model="the-reply-model",
                     first_question=question,
                     conversation_id=conversation.id,
                     user_id=conversation.user_id,
@@ -192,3 +192,24 @@ def test_the_sidebar_heading_and_page_title_take_the_new_title_without_a_reload(
     expect(page.locator("h1.chat-title")).to_have_text("Alpine hiking packing list")
     expect(page).to_have_title("Alpine hiking packing list · Chatbot")
     assert page.evaluate("window.__sameDocument"), "no reload"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", [name for name in TITLE_MODELS if name != "anthropic"])
+def test_every_provider_with_a_small_model_names_through_it_and_logs_its_cost(name, fake_openai, fake_gemini):
+    from chatbot.llm.catalog import PROVIDERS
+    from chatbot.llm.providers import provider_for
+
+    fake = fake_gemini if name == "google" else fake_openai
+    base_url = fake.url if name == "google" else fake.base_url(name)
+    provider = provider_for(PROVIDERS[name], api_key=f"key-{name}-title-0001", base_url=base_url, user_base_url=False)
+    conversation = ConversationFactory(user=UserFactory(), provider=name, title=QUESTION[:80])
+    fake.behaviour.reply = "Packing for the Alps"
+    run_title_step(conversation, fake, provider=provider, name=name)
+    assert Conversation.objects.get(id=conversation.id).title == "Packing for the Alps"
+    assert len(fake.title_requests) == 1 and not fake.requests
+    if name == "mistral":
+        return  # the fake sends usage only when stream_options asks for it, which a request to Mistral does not
+    usage = UsageLog.objects.get(conversation=conversation)
+    assert (usage.provider, usage.model, usage.message_id) == (name, TITLE_MODELS[name], None)
+    assert usage.input_tokens > 0 and usage.output_tokens > 0 and usage.cost > 0

@@ -10,7 +10,7 @@ from accounts.selectors import default_chat_model
 from accounts.services import ClientInfo, key_use_failed, preferences_get, provider_credentials
 from chatbot.llm.base import ChatRequest, PromptMessage, ProviderError
 from chatbot.llm.catalog import PROVIDERS
-from chatbot.llm.providers import complete_text, provider_for
+from chatbot.llm.providers import complete_sync, provider_for
 from chatbot.netpolicy import BaseUrlRefused
 from documents.models import Document
 from documents.services import _first_version_from_file, suggestions_create
@@ -71,7 +71,7 @@ def suggest_improvements(*, document: Document, user: User) -> int:
     )
     prompt = PROMPT.format(content=version.content[:60_000])
     try:
-        text = complete_text(
+        completion = complete_sync(
             provider, ChatRequest(model=model, messages=[PromptMessage("user", prompt)], max_tokens=2000)
         )
     except ProviderError as exc:
@@ -79,4 +79,16 @@ def suggest_improvements(*, document: Document, user: User) -> int:
             key_use_failed(audit_id=credentials.key.audit_id, error=str(exc))
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.kind
         raise SuggestionsUnavailable(f"The model could not be asked for suggestions right now ({cause}).") from exc
-    return len(suggestions_create(version=version, user=user, items=_parse_items(text)))
+    if completion.input_tokens is not None or completion.output_tokens is not None:
+        from conversations.services import usage_log_write
+
+        # Paid for like a reply: the Usage page and the monthly budget count it.
+        usage_log_write(
+            user_id=user.id,
+            provider=provider_name,
+            model=model,
+            input_tokens=completion.input_tokens or 0,
+            output_tokens=completion.output_tokens or 0,
+            own_key=credentials.key is not None,
+        )
+    return len(suggestions_create(version=version, user=user, items=_parse_items(completion.text)))

@@ -213,3 +213,22 @@ def test_every_provider_with_a_small_model_names_through_it_and_logs_its_cost(na
     usage = UsageLog.objects.get(conversation=conversation)
     assert (usage.provider, usage.model, usage.message_id) == (name, TITLE_MODELS[name], None)
     assert usage.input_tokens > 0 and usage.output_tokens > 0 and usage.cost > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_document_suggestions_call_is_logged_with_its_cost_too(user_client, user, fake_anthropic):
+    """The same class of call as a title (one model call outside a reply): its tokens were dropped before."""
+    import json
+
+    from django.urls import reverse
+
+    from accounts.services import SYSTEM, provider_key_save
+    from tests.test_documents_views import TYPO_TEXT, manual_document
+
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-0123456789", client=SYSTEM)
+    document = manual_document(user, TYPO_TEXT)
+    fake_anthropic.behaviour.reply = json.dumps([{"original_text": "brwon", "suggested_text": "brown"}])
+    user_client.post(reverse("documents:suggest", args=[document.id]))
+    usage = UsageLog.objects.get(user=user)
+    assert (usage.provider, usage.conversation_id, usage.message_id, usage.own_key) == ("anthropic", None, None, True)
+    assert usage.input_tokens > 0 and usage.output_tokens > 0 and usage.cost > 0

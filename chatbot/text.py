@@ -9,6 +9,7 @@ Every boundary where outside text enters calls `clean_text`, so nothing later ha
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # C0 controls but tab and newline, DEL, and UTF-16 surrogates (lone ones reach us from JSON escapes).
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -61,9 +62,14 @@ _BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 
 def has_visible_text(text: str) -> bool:
     """Whether `text` shows anything: not only spaces, line breaks, zero-width and other format characters."""
-    import unicodedata
-
     return any(
         not char.isspace() and char not in _BLANK_LETTERS and unicodedata.category(char) not in {"Cf", "Cc", "Zs"}
         for char in text
     )
+
+
+def title_too_long(title: str, *, limit: int) -> str | None:
+    """Why a title is refused for its length (refused, never cut: a cut title says something else), or None."""
+    if len(title) <= limit:
+        return None
+    return f"A title can be {limit} characters long at most; this one has {len(title):,}."

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
-from chatbot.text import clean_text
+from chatbot.text import clean_text, title_too_long
 from conversations import selectors, services, streams
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
@@ -391,11 +391,11 @@ def conversation_shared(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     title = " ".join(clean_text(request.POST.get("title", "")).split())
-    problem = None
-    if not title:
-        problem = "A title cannot be empty: the conversation keeps its name."
-    elif len(title) > MAX_TITLE_LENGTH:
-        problem = f"A title can be {MAX_TITLE_LENGTH} characters long at most; this one has {len(title):,}."
+    problem = (
+        "A title cannot be empty: the conversation keeps its name."
+        if not title
+        else title_too_long(title, limit=MAX_TITLE_LENGTH)
+    )
     if problem:
         # Back to the conversation with the reason (a bare 400 page left the user stranded on the form's URL).
         messages.error(request, problem)

@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from accounts.models import User
 from chatbot.errors import UserFacingError
-from chatbot.text import clean_text
+from chatbot.text import clean_text, title_too_long
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 
 logger = logging.getLogger(__name__)
@@ -250,8 +250,9 @@ def document_rename(*, document: Document, title: str) -> Document:
     limit = Document._meta.get_field("title").max_length
     if not title:
         raise RenameRejected("A title cannot be empty.")
-    if len(title) > limit:
-        raise RenameRejected(f"A title can be {limit} characters long at most; this one has {len(title)}.")
+    too_long = title_too_long(title, limit=limit)
+    if too_long:
+        raise RenameRejected(too_long)
     with transaction.atomic():
         # Under the row lock ingestion takes to write metadata: neither write may undo the other.
         locked = Document.objects.select_for_update().get(id=document.id)

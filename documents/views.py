@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import registered_required
 from chatbot import downloads
-from chatbot.text import clean_text
+from chatbot.text import clean_text, title_too_long
 from documents import selectors, services
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
@@ -87,10 +87,8 @@ def document_new(request: HttpRequest) -> HttpResponse:
             messages.error(request, "A document needs a title and some text.")
             context = {"title": title, "content": content, "title_max_length": TITLE_MAX_LENGTH}
             return render(request, "documents/new.html", context, status=400)
-        problem = None
-        if len(title) > TITLE_MAX_LENGTH:  # refused, not cut: the writer sees their whole title again
-            problem = f"A title can be {TITLE_MAX_LENGTH} characters long at most; this one has {len(title):,}."
-        elif len(content) > services.MAX_DOCUMENT_CHARACTERS:
+        problem = title_too_long(title, limit=TITLE_MAX_LENGTH)  # the writer sees their whole title again
+        if not problem and len(content) > services.MAX_DOCUMENT_CHARACTERS:
             problem = "The document is too long to save (2 million characters at most)."
         if problem:
             messages.error(request, problem)

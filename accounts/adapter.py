@@ -8,7 +8,7 @@ from allauth.core.internal import ratelimit
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
-from accounts.devices import is_known_device, remember_device
+from accounts.devices import known_account_ids, remember_device
 from accounts.models import User
 
 
@@ -33,8 +33,9 @@ class AccountAdapter(DefaultAccountAdapter):
         """allauth's limits on failed sign-ins, but a browser the account signed in from before is held to the
         per-address limit only: a stranger's wrong passwords cannot lock the owner out of their own devices."""
         login = (credentials.get("email") or credentials.get("username") or "").strip()
-        user = User.objects.filter(email__iexact=login).only("id").first() if login else None
-        if user is None or not is_known_device(request, user_id=user.pk):
+        known = known_account_ids(request)  # most sign-ins come from no known device: no query for those
+        user = User.objects.filter(email__iexact=login, id__in=known).only("id").first() if login and known else None
+        if user is None:
             super().pre_authenticate(request, **credentials)
             return
         rates = app_settings.RATE_LIMITS.get("login_failed") or ""

@@ -26,10 +26,6 @@ def known_account_ids(request: HttpRequest) -> list[str]:
     return [part for part in value.split(",") if part][:MAX_ACCOUNTS]
 
 
-def is_known_device(request: HttpRequest, *, user_id) -> bool:
-    return str(user_id) in known_account_ids(request)
-
-
 def remember_device(request: HttpRequest, response: HttpResponseBase, *, user_id) -> None:
     """Mark this browser as one the user signed in from (most recent first)."""
     ids = [str(user_id), *(known for known in known_account_ids(request) if known != str(user_id))]

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
@@ -130,9 +131,7 @@ def _thread_response(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRe
 def _error_response(request: HttpRequest, message: str, status: int) -> HttpResponse:
     response = render(request, "conversations/partials/composer_error.html", {"error": message}, status=status)
     # htmx does not swap 4xx responses by default: point it at the composer's error slot explicitly.
-    response["HX-Retarget"] = "#composer-error"
-    response["HX-Reswap"] = "innerHTML"
-    return response
+    return reswap(retarget(response, "#composer-error"), "innerHTML")
 
 
 def _attempt(request: HttpRequest, action) -> tuple[services.Generation | None, HttpResponse | None]:
@@ -283,9 +282,7 @@ def _settings_error(request: HttpRequest, message: str) -> HttpResponse:
     if not request.htmx:
         return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
     response = render(request, "conversations/partials/settings_saved.html", {"error": message}, status=400)
-    response["HX-Retarget"] = "#settings-status"  # app.js swaps a 4xx that names its target
-    response["HX-Reswap"] = "innerHTML"
-    return response
+    return reswap(retarget(response, "#settings-status"), "innerHTML")  # app.js swaps a 4xx that names its target
 
 
 @login_required

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from accounts.decorators import registered_required
 from chatbot import downloads
@@ -160,9 +161,7 @@ def document_rename(request: HttpRequest, document_id: uuid.UUID) -> HttpRespons
         }
         if request.htmx:
             response = render(request, "documents/partials/document_heading.html", context, status=400)
-            response["HX-Retarget"] = "#document-heading"
-            response["HX-Reswap"] = "outerHTML"
-            return response
+            return reswap(retarget(response, "#document-heading"), "outerHTML")
         return render(request, "documents/detail.html", context, status=400)
     if request.htmx:
         context = {

@@ -1,7 +1,8 @@
 """One interface for every language model provider.
 
-A provider turns a ChatRequest into an async stream of events: TextDelta pieces as they arrive, then one
-Finished with usage and the stop reason. Failures are ProviderError with a `kind` the UI can explain.
+A provider turns a ChatRequest into an async stream of events: TextDelta pieces as they arrive (and ThinkingDelta
+pieces of the model's reasoning, when the request asked for some), then one Finished with usage and the stop reason.
+Failures are ProviderError with a `kind` the UI can explain.
 Adding a provider is one module with a class implementing `stream`, chosen in
 `conversations.generation.resolve_provider`.
 """
@@ -28,10 +29,20 @@ class ChatRequest:
     # Passages retrieved for this reply (documents.retrieval.Source); already in `system` for real models.
     sources: tuple = ()
     documents_searched: bool = False  # whether retrieval ran at all (on for the conversation and the user)
+    # "low", "medium" or "high" for a model whose catalogue capabilities include reasoning, else "" (none asked).
+    reasoning_effort: str = ""
 
 
 @dataclass(frozen=True)
 class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    """A piece of the model's reasoning (Anthropic thinking, OpenAI-compatible reasoning_content, Gemini thought
+    parts): shown apart from the answer and never sent back in a later prompt."""
+
     text: str
 
 
@@ -43,7 +54,7 @@ class Finished:
     provider_metadata: dict = field(default_factory=dict)
 
 
-Event = TextDelta | Finished
+Event = TextDelta | ThinkingDelta | Finished
 
 
 class ProviderError(Exception):

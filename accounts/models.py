@@ -7,9 +7,11 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models.functions import Lower
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
-from chatbot.db import choices_check
+from chatbot.db import choices_check, delete_file_after_commit
 
 
 class UserManager(BaseUserManager["User"]):
@@ -323,6 +325,8 @@ class Feedback(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="feedback")
     message = models.TextField()
+    # The page the form was opened from (a path on this site), so a report about "this page" can be found.
+    page = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -332,3 +336,51 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return self.message[:60]
+
+
+def data_export_path(instance: DataExport, filename: str) -> str:
+    return f"exports/{instance.user_id}/{uuid.uuid4().hex}/{filename[-100:]}"
+
+
+class DataExportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Being built"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DataExport(models.Model):
+    """A zip of everything a user owns, built by a Celery job; downloadable by its owner until `expires_at`, then
+    deleted by the cleanup job (with its file)."""
+
+    Status = DataExportStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to=data_export_path, max_length=500, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "data_exports"
+        constraints = [
+            choices_check("status", DataExportStatus, "data_exports_status_valid"),
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="data_exports_progress_percent"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="data_exports_user_created_idx"),
+            models.Index(fields=["expires_at"], name="data_exports_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"export of {self.user} ({self.status})"
+
+
+@receiver(post_delete, sender=DataExport)
+def _delete_export_file(sender: type, instance: DataExport, **kwargs) -> None:
+    delete_file_after_commit(instance.file)

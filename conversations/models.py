@@ -404,6 +404,20 @@ class UsageLog(models.Model):
         return f"{self.model}: {self.input_tokens} in / {self.output_tokens} out"
 
 
+class VoteDashboard(models.Model):
+    """Not a table: the admin's votes dashboard (per model, per day, satisfaction, the worst-rated replies) hangs
+    from it, so it is listed on the admin index and has a permission of its own to give to staff."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = "votes dashboard"
+        verbose_name_plural = "votes dashboard"
+
+    def __str__(self) -> str:
+        return "votes dashboard"
+
+
 @receiver(post_delete, sender=Attachment)
 def _delete_attachment_file(sender: type, instance: Attachment, **kwargs) -> None:
     delete_file_after_commit(instance.file)

@@ -19,7 +19,6 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.decorators import registered_required
 from accounts.forms import (
-    AutoApprovalSettingsForm,
     DeleteAccountForm,
     PreferencesForm,
     ProviderKeyForm,
@@ -67,10 +66,10 @@ def retrieval_settings(request: HttpRequest) -> HttpResponse:
 
 @registered_required
 def auto_approval_settings(request: HttpRequest) -> HttpResponse:
-    instance = services.auto_approval_settings_get(user=request.user)
-    return _settings_form(
-        request, form_class=AutoApprovalSettingsForm, instance=instance, title="Tool approval", section="tools"
-    )
+    # Settings → Tools lives with the tools (chatbot/tools/views.py): its per-tool choices come from the registry.
+    from chatbot.tools.views import tools_settings
+
+    return tools_settings(request)
 
 
 @require_POST

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("c/", include("conversations.urls")),
     path("documents/", include("documents.urls")),
+    path("tools/", include("chatbot.tools.urls")),
 ]
 
 # No route serves MEDIA_ROOT, not even in DEBUG: an upload reaches a browser only through a view that checks who

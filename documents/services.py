@@ -230,16 +230,26 @@ def document_fail(*, document_id: uuid.UUID, error: str) -> None:
 # --- Versions and suggestions ---------------------------------------------------------------------------------
 
 
-def document_create(*, owner: User, title: str, content: str) -> Document:
-    """A document written in the app: version 1 is its content; it is embedded like an upload."""
+def document_create(
+    *,
+    owner: User,
+    title: str,
+    content: str,
+    source: str = Document.Source.MANUAL,
+    created_by: str = DocumentVersion.Author.USER,
+) -> Document:
+    """A document written in the app (by the user, or by the assistant through a tool): version 1 is its content;
+    it is embedded like an upload."""
     with transaction.atomic():
         document = Document.objects.create(
             owner=owner,
             title=clean_text(title).strip()[:300] or "Untitled",
-            source=Document.Source.MANUAL,
+            source=source,
             mime_type="text/markdown",
         )
-        DocumentVersion.objects.create(document=document, number=1, content=clean_text(content), author=owner)
+        DocumentVersion.objects.create(
+            document=document, number=1, content=clean_text(content), author=owner, created_by=created_by
+        )
         _queue_ingestion(document)
     return document
 

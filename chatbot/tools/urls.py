@@ -1,0 +1,9 @@
+from django.urls import path
+
+from chatbot.tools import views
+
+app_name = "tools"
+
+urlpatterns = [
+    path("activity/", views.tool_activity, name="activity"),
+]

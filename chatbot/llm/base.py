@@ -31,6 +31,10 @@ class ChatRequest:
     documents_searched: bool = False  # whether retrieval ran at all (on for the conversation and the user)
     # "low", "medium" or "high" for a model whose catalogue capabilities include reasoning, else "" (none asked).
     reasoning_effort: str = ""
+    # Tools the model may call (chatbot/tools: {"name", "description", "parameters"} each) and the rounds of calls
+    # and results so far in this reply (ToolRound), which the provider sends back after `messages`.
+    tools: tuple = ()
+    tool_rounds: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,34 @@ class Finished:
     provider_metadata: dict = field(default_factory=dict)
 
 
-Event = TextDelta | ThinkingDelta | Finished
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for, its arguments whole (streamed as JSON pieces, parsed once complete; `arguments`
+    is None when they were not a JSON object)."""
+
+    id: str
+    name: str
+    arguments: dict | None
+    raw_arguments: str = ""
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ToolRound:
+    """One round of a tool loop: the model's text and calls, then what each call gave back."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+    outputs: tuple[ToolOutput, ...]
+
+
+Event = TextDelta | ThinkingDelta | ToolCall | Finished
 
 
 class ProviderError(Exception):

@@ -47,6 +47,7 @@ def conversation_list(
     limit: int = 50,
     project_id: uuid.UUID | None = None,
     include_archived: bool = False,
+    pinned: bool | None = None,
 ) -> ConversationPage:
     """A user's conversations, most recently active first, a page at a time.
 
@@ -58,6 +59,8 @@ def conversation_list(
         queryset = queryset.filter(archived_at__isnull=True)
     if project_id is not None:
         queryset = queryset.filter(project_id=project_id)
+    if pinned is not None:  # the sidebar lists pinned chats apart, above the pages of the others
+        queryset = queryset.filter(pinned=pinned)
     position = _decode_cursor(cursor) if cursor else None
     if position:
         updated_at, identifier = position

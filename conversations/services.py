@@ -416,3 +416,23 @@ def conversation_title_generate(*, conversation_id: uuid.UUID, title: str) -> bo
     if not title:
         return False
     return bool(Conversation.objects.filter(id=conversation_id, title_set_by_user=False).update(title=title))
+
+# --- Pin and archive (issue 16) --------------------------------------------------------------------------------
+
+
+def conversation_set_pinned(*, conversation: Conversation, pinned: bool) -> Conversation:
+    """Pin a chat above the others in the sidebar, or unpin it. Its place by activity (updated_at) is kept."""
+    conversation.pinned = pinned
+    conversation.save(update_fields=["pinned"])
+    return conversation
+
+
+def conversation_set_archived(*, conversation: Conversation, archived: bool) -> Conversation:
+    """Archive a chat (out of the sidebar, onto the Archived page) or restore it; pinned or not, it keeps that for
+    when it is restored. Archiving an archived chat keeps the time it was first archived."""
+    if archived and conversation.archived_at is None:
+        conversation.archived_at = timezone.now()
+    elif not archived:
+        conversation.archived_at = None
+    conversation.save(update_fields=["archived_at"])
+    return conversation

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import views, workspace_views
 
 app_name = "conversations"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("new/", views.chat_new, name="new"),
     path("list/", views.conversation_list_page, name="list"),
     path("search/", views.conversation_search, name="search"),
+    path("archived/", workspace_views.archived_list, name="archived"),
+    path("layout/", workspace_views.layout_switch, name="layout"),
     path("models/favourite/", views.model_favourite, name="model_favourite"),
     path("<uuid:conversation_id>/", views.chat_detail, name="detail"),
     path("<uuid:conversation_id>/messages/", views.message_create, name="message_create"),
@@ -22,6 +24,8 @@ urlpatterns = [
     path("<uuid:conversation_id>/share/", views.conversation_share, name="share"),
     path("shared/<uuid:conversation_id>/", views.conversation_shared, name="shared"),
     path("<uuid:conversation_id>/delete/", views.conversation_delete, name="delete"),
+    path("<uuid:conversation_id>/pin/", workspace_views.conversation_pin, name="pin"),
+    path("<uuid:conversation_id>/archive/", workspace_views.conversation_archive, name="archive"),
     path("streams/<uuid:stream_id>/events/", views.stream_events, name="stream_events"),
     path("streams/<uuid:stream_id>/stop/", views.stream_stop, name="stream_stop"),
 ]

@@ -56,10 +56,10 @@ def _thread_context(conversation: Conversation) -> dict:
 
 
 def _page_context(request: HttpRequest, conversation: Conversation | None) -> dict:
-    page = selectors.conversation_list(user=request.user, cursor=None, limit=50)
+    from conversations.workspace_views import sidebar_context
+
     context = {
-        "conversations": page.conversations,
-        "next_cursor": page.next_cursor,
+        **sidebar_context(request),  # the sidebar's groups and the preferences that shape the page
         "conversation": conversation,
         "thread": [],
         "model_menu": _model_menu(request.user, conversation),
@@ -111,12 +111,11 @@ def _message_to_show(request: HttpRequest, conversation: Conversation) -> Messag
 @login_required
 @require_GET
 def conversation_list_page(request: HttpRequest) -> HttpResponse:
-    page = selectors.conversation_list(user=request.user, cursor=request.GET.get("cursor"), limit=50)
-    return render(
-        request,
-        "conversations/partials/conversation_items.html",
-        {"conversations": page.conversations, "next_cursor": page.next_cursor},
-    )
+    """The sidebar's next page ("Show older"): the recent chats after the cursor, by day."""
+    from conversations.workspace_views import sidebar_context
+
+    context = sidebar_context(request, cursor=request.GET.get("cursor"))
+    return render(request, "conversations/partials/sidebar_recent.html", context)
 
 
 # --- Sending, regenerating, editing: async, because they start a generation on this event loop -------------

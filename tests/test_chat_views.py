@@ -30,7 +30,9 @@ def thread_of(page: str) -> str:
 
 
 def sidebar_titles(page: str) -> list[str]:
-    return [html.unescape(t) for t in re.findall(r'<li><a href="/c/[0-9a-f-]+/"[^>]*>([^<]*)</a></li>', page)]
+    return [
+        html.unescape(t) for t in re.findall(r'class="conversation-link" href="/c/[0-9a-f-]+/"[^>]*>([^<]*)</a>', page)
+    ]
 
 
 def counts() -> tuple[int, int, int]:

@@ -286,7 +286,8 @@
   }
 
   narrow.addEventListener("change", function (event) {
-    if (!event.matches && drawerOpen()) setDrawer(false, false); // widened: the list is simply there
+    // Widened: the list is simply there (in the full-screen layout it stays a drawer).
+    if (!event.matches && drawerOpen() && !document.body.classList.contains("layout-fullscreen")) setDrawer(false, false);
   });
 
   document.addEventListener("keydown", function (event) {

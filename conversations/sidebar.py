@@ -1,0 +1,163 @@
+"""Reads for the chat workspace: the sidebar (pinned chats, then recent ones in day buckets, a page at a time, each
+with its last message as a preview when the user wants it), the archived chats, and the preferences that shape the
+chat page. Always scoped to the owner."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Left
+from django.utils import formats, timezone
+
+from accounts.models import Preferences, User
+from chatbot.markdown import plain_text
+from conversations import selectors
+from conversations.models import Conversation, Message
+
+PAGE_SIZE = 50
+MAX_PINNED = 100  # pinned chats are listed whole, above the pages: a sanity cap, not a page
+PREVIEW_LENGTH = 120
+# Enough of a long message's start to make a preview from, without reading the whole of it from the database.
+_PREVIEW_SOURCE_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class WorkspacePreferences:
+    """The preferences the chat page reads, with the model's defaults for a user who never saved any."""
+
+    layout: str = Preferences._meta.get_field("layout").default
+    conversation_previews: bool = Preferences._meta.get_field("conversation_previews").default
+    prompt_suggestions: bool = Preferences._meta.get_field("prompt_suggestions").default
+
+    @property
+    def fullscreen(self) -> bool:
+        return self.layout == Preferences.Layout.FULLSCREEN
+
+
+def workspace_preferences(*, user: User) -> WorkspacePreferences:
+    """One query, no row created (reading a page must not write)."""
+    names = ["layout", "conversation_previews", "prompt_suggestions"]
+    row = Preferences.objects.filter(user=user).values(*names).first()
+    return WorkspacePreferences(**row) if row else WorkspacePreferences()
+
+
+@dataclass
+class SidebarGroup:
+    key: str
+    label: str
+    conversations: list[Conversation] = field(default_factory=list)
+    # The first group of a "Show older" page that goes on with the last group already on screen: its chats are
+    # appended to that group's list instead of repeating its heading.
+    continued: bool = False
+
+
+@dataclass(frozen=True)
+class Sidebar:
+    pinned: list[Conversation]
+    groups: list[SidebarGroup]
+    next_cursor: str | None
+    first_page: bool
+
+    @property
+    def empty(self) -> bool:
+        return self.first_page and not self.pinned and not any(group.conversations for group in self.groups)
+
+
+def day_bucket(*, moment: dt.datetime, today: dt.date) -> tuple[str, str]:
+    """The group a chat last active at `moment` is listed under: (key, heading). Days are the server's
+    (TIME_ZONE): the user's own time zone is not known."""
+    day = timezone.localdate(moment)
+    age = (today - day).days
+    if age <= 0:
+        return "today", "Today"
+    if age == 1:
+        return "yesterday", "Yesterday"
+    if age <= 7:
+        return "previous-7-days", "Previous 7 days"
+    if age <= 30:
+        return "previous-30-days", "Previous 30 days"
+    return f"month-{day:%Y-%m}", formats.date_format(day, "F Y")
+
+
+def _previews(conversation_ids: list) -> dict:
+    """Each conversation's last message with text, as plain text (a reply's Markdown left out): one query for
+    all of them (DISTINCT ON), however many are listed."""
+    if not conversation_ids:
+        return {}
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .exclude(content="")
+        .order_by("conversation_id", "-created_at", "-id")
+        .distinct("conversation_id")
+        .values_list("conversation_id", "role", Left("content", _PREVIEW_SOURCE_LENGTH))
+    )
+    previews = {}
+    for conversation_id, role, content in rows:
+        text = plain_text(content) if role == Message.Role.ASSISTANT else " ".join(content.split())
+        if len(text) > PREVIEW_LENGTH:
+            text = text[:PREVIEW_LENGTH].rsplit(" ", 1)[0] + "…"
+        previews[conversation_id] = text
+    return previews
+
+
+def sidebar_page(
+    *, user: User, cursor: str | None = None, previews: bool = False, limit: int = PAGE_SIZE, now=None
+) -> Sidebar:
+    """The sidebar's first page (cursor None: the pinned chats, then the most recent others in day buckets) or a
+    later one (only the next recent ones). Archived chats are not listed; keyset-paginated like
+    selectors.conversation_list. With `previews`, each chat gets `.preview`, its last message's start."""
+    page = selectors.conversation_list(user=user, cursor=cursor, limit=limit, pinned=False)
+    position = selectors._decode_cursor(cursor) if cursor else None
+    first_page = position is None  # an invalid cursor starts from the top, as conversation_list does
+    pinned = (
+        list(
+            Conversation.objects.filter(user=user, pinned=True, archived_at__isnull=True)
+            .select_related("project")
+            .order_by("-updated_at", "-id")[:MAX_PINNED]
+        )
+        if first_page
+        else []
+    )
+    today = timezone.localdate(now or timezone.now())
+    groups: list[SidebarGroup] = []
+    for conversation in page.conversations:
+        key, label = day_bucket(moment=conversation.updated_at, today=today)
+        if not groups or groups[-1].key != key:
+            groups.append(SidebarGroup(key=key, label=label))
+        groups[-1].conversations.append(conversation)
+    if groups and position is not None:
+        groups[0].continued = day_bucket(moment=position[0], today=today)[0] == groups[0].key
+    if previews:
+        texts = _previews([c.id for c in [*pinned, *page.conversations]])
+        for conversation in [*pinned, *page.conversations]:
+            conversation.preview = texts.get(conversation.id, "")
+    return Sidebar(pinned=pinned, groups=groups, next_cursor=page.next_cursor, first_page=first_page)
+
+
+@dataclass(frozen=True)
+class ArchivedPage:
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+def archived_list(*, user: User, query: str = "", cursor: str | None = None, limit: int = PAGE_SIZE) -> ArchivedPage:
+    """The user's archived chats, most recently active first, keyset-paginated; `query` keeps those whose title
+    holds it or whose messages match it (full text, as the search page)."""
+    queryset = Conversation.objects.filter(user=user, archived_at__isnull=False)
+    if query:
+        search = SearchQuery(query, search_type="websearch", config="english")
+        matching = Message.objects.filter(conversation=OuterRef("pk"), search_vector=search)
+        queryset = queryset.filter(Q(title__icontains=query) | Q(Exists(matching)))
+    position = selectors._decode_cursor(cursor) if cursor else None
+    if position:
+        updated_at, identifier = position
+        queryset = queryset.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=identifier))
+    rows = list(queryset.order_by("-updated_at", "-id")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return ArchivedPage(
+        conversations=rows, next_cursor=selectors._encode_cursor(rows[-1]) if has_more and rows else None
+    )

@@ -7,6 +7,8 @@ Behaviour is set per server (`server.behaviour`) or per request by a marker in t
   [[slow]]        tokens 60 ms apart                                  [[echo-system]] reply with the system prompt
   [[drop]]        the connection is cut after a few tokens (no end of the chunked body)
   [[truncate]]    the body ends cleanly after a few tokens, with no message_delta nor message_stop
+A request with `thinking: {"type": "enabled", ...}` gets a thinking block first (thinking_delta events at the token
+pace, then a signature_delta), its tokens counted in output_tokens, as the real API streams extended thinking.
 Keys: anything starting with "sk-ant-" is accepted, except "sk-ant-revoked..." (401 like the real API).
 """
 
@@ -29,6 +31,9 @@ class Behaviour:
     tokens: list[str] | None = None  # exact deltas; overrides reply
     fail: str | None = None  # "overloaded", "500", "429", "401"
     fail_after_tokens: int = 3
+    # Exact thinking deltas, streamed (as a `thinking` block, before the answer) when the request enables thinking,
+    # like the real API; None: "Let me think about: <last user message>".
+    thinking: list[str] | None = None
 
 
 @dataclass
@@ -37,6 +42,7 @@ class FakeAnthropic:
     requests: list[dict] = field(default_factory=list)
     # Calls naming a conversation after its first reply (issue 14's titles), kept apart from the replies'.
     title_requests: list[dict] = field(default_factory=list)
+    tool_script: list[dict] = field(default_factory=list)  # tool-calling replies, one step a request (fake_tools.py)
     host: str = "127.0.0.1"
     port: int = 0
 
@@ -64,6 +70,7 @@ class FakeAnthropic:
         self.behaviour = Behaviour()
         self.requests.clear()
         self.title_requests.clear()
+        self.tool_script.clear()
 
 
 def _text_of(content) -> str:
@@ -138,6 +145,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.server_state
         (state.title_requests if is_title_call(body) else state.requests).append(body)
+        if state.tool_script and not is_title_call(body):
+            from tests.fake_tools import stream_anthropic_step
+
+            stream_anthropic_step(self, body, state.tool_script.pop(0))
+            return
         behaviour = state.behaviour
         messages = body.get("messages", [])
         last_user = _text_of(messages[-1]["content"]) if messages else ""
@@ -165,14 +177,19 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 reply = behaviour.reply if behaviour.reply is not None else f"You said: {last_user}"
             tokens = split_tokens(reply)
-        self._stream(body, tokens, behaviour.first_token_delay, token_delay, fail, behaviour.fail_after_tokens)
+        thinking: list[str] = []
+        if (body.get("thinking") or {}).get("type") == "enabled":
+            thinking = list(behaviour.thinking or split_tokens(f"Let me think about: {last_user}"))
+        self._stream(
+            body, tokens, behaviour.first_token_delay, token_delay, fail, behaviour.fail_after_tokens, thinking
+        )
 
     def _event(self, name: str, data: dict) -> None:
         chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         self.wfile.flush()
 
-    def _stream(self, body, tokens, first_delay, token_delay, fail, fail_after) -> None:
+    def _stream(self, body, tokens, first_delay, token_delay, fail, fail_after, thinking=()) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -190,13 +207,29 @@ class _Handler(BaseHTTPRequestHandler):
                     "usage": {"input_tokens": input_tokens, "output_tokens": 1},
                 },
             })  # fmt: skip
+            index = 0
+            if thinking:
+                self._event("content_block_start", {
+                    "type": "content_block_start", "index": 0,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                })  # fmt: skip
+                for number, piece in enumerate(thinking):
+                    time.sleep(first_delay if number == 0 else token_delay)
+                    self._event("content_block_delta", {
+                        "type": "content_block_delta", "index": 0,
+                        "delta": {"type": "thinking_delta", "thinking": piece},
+                    })  # fmt: skip
+                signature = {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pk"}
+                self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": signature})
+                self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                index = 1
             self._event(
                 "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
             )
             self._event("ping", {"type": "ping"})
             for number, token in enumerate(tokens):
-                time.sleep(first_delay if number == 0 else token_delay)
+                time.sleep(first_delay if number == 0 and not thinking else token_delay)
                 if fail == "drop" and number == fail_after:
                     time.sleep(0.1)  # the tokens sent so far reach the client before the connection dies
                     self.close_connection = True
@@ -213,12 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._event(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}},
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": token}},
                 )
-            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self._event("content_block_stop", {"type": "content_block_stop", "index": index})
             self._event("message_delta", {
                 "type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(tokens)},
+                "usage": {"output_tokens": len(thinking) + len(tokens)},  # thinking is billed as output
             })  # fmt: skip
             self._event("message_stop", {"type": "message_stop"})
             self.wfile.write(b"0\r\n\r\n")

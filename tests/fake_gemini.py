@@ -9,6 +9,7 @@ marker in the last user message:
   [[429]] [[500]] [[503]] [[too-long]]  an HTTP error first        [[midstream]]  an error object after a few tokens
   [[drop]]  the connection cut after a few tokens                    [[truncate]]  the body ends with no finishReason
   [[echo-system]]  reply with the system instruction
+Thinking: with `generationConfig.thinkingConfig.includeThoughts`, parts with `thought: true` come first.
 Keys: any non-empty key is accepted except one containing "revoked".
 """
 
@@ -35,6 +36,10 @@ class Behaviour:
     tokens: list[str] | None = None
     fail: str | None = None
     fail_after_tokens: int = 3
+    # Thought parts, streamed before the answer when the request's thinkingConfig includes thoughts; None: "Let me
+    # think about: <last user message>". Counted in thoughtsTokenCount (apart from candidatesTokenCount, as the
+    # real API counts them) whenever the request has a thinkingConfig or this is set (a model thinking by default).
+    thinking: list[str] | None = None
 
 
 @dataclass
@@ -160,14 +165,22 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 reply = behaviour.reply if behaviour.reply is not None else f"You said: {last_user}"
             tokens = split_tokens(reply)
-        self._stream(match.group(1), body, tokens, fail)
+        thinking_config = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        thinking: list[str] = []
+        if thinking_config or behaviour.thinking is not None:
+            thinking = list(behaviour.thinking or split_tokens(f"Let me think about: {last_user}"))
+        # The API reads either spelling (the SDK sends this object's fields in snake_case).
+        show = thinking_config.get("includeThoughts", thinking_config.get("include_thoughts"))
+        self._stream(match.group(1), body, tokens, fail, thinking, bool(show))
 
     def _send(self, payload: dict) -> None:
         chunk = f"data: {json.dumps(payload)}\r\n\r\n".encode()
         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         self.wfile.flush()
 
-    def _stream(self, model: str, body: dict, tokens: list[str], fail: str | None) -> None:
+    def _stream(
+        self, model: str, body: dict, tokens: list[str], fail: str | None, thinking=(), show_thoughts=False
+    ) -> None:
         behaviour = self.server_state.behaviour
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
@@ -176,18 +189,28 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens = sum(len(_text_of(c).split()) for c in body.get("contents", [])) + 4
         response_id = uuid.uuid4().hex[:22]
 
-        def response(text: str, *, finish: str | None = None, output_tokens: int | None = None) -> dict:
-            candidate: dict = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        def response(
+            text: str, *, finish: str | None = None, output_tokens: int | None = None, thought: bool = False
+        ) -> dict:
+            part: dict = {"text": text, "thought": True} if thought else {"text": text}
+            candidate: dict = {"content": {"parts": [part], "role": "model"}, "index": 0}
             if finish:
                 candidate["finishReason"] = finish
-            usage = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens + (output_tokens or 0)}
+            total = prompt_tokens + (output_tokens or 0) + len(thinking)
+            usage = {"promptTokenCount": prompt_tokens, "totalTokenCount": total}
             if output_tokens is not None:
                 usage["candidatesTokenCount"] = output_tokens
+                if thinking:
+                    usage["thoughtsTokenCount"] = len(thinking)
             return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": response_id}
 
         try:
-            for number, token in enumerate(tokens):
+            for number, piece in enumerate(thinking if show_thoughts else ()):
                 time.sleep(behaviour.first_token_delay if number == 0 else behaviour.token_delay)
+                self._send(response(piece, thought=True))
+            for number, token in enumerate(tokens):
+                first = number == 0 and not (thinking and show_thoughts)
+                time.sleep(behaviour.first_token_delay if first else behaviour.token_delay)
                 if number == behaviour.fail_after_tokens and fail in {"drop", "midstream", "truncate"}:
                     if fail == "drop":
                         time.sleep(0.1)

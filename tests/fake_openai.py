@@ -12,6 +12,8 @@ usage, then `data: [DONE]`. Behaviour is set per server (`server.behaviour`) or 
   [[truncate]]   the body ends cleanly after a few tokens, with no finish reason nor [DONE]
   [[garbage]]    a `data:` line that is not JSON after a few tokens    [[slow]]  tokens 60 ms apart
   [[echo-system]]  reply with the system message
+Reasoning: a request with `reasoning_effort` (or a behaviour with `thinking`) gets deltas with `reasoning_content`
+(or `reasoning`) before the answer, counted in completion_tokens and completion_tokens_details.reasoning_tokens.
 Keys: any non-empty bearer token is accepted except one containing "revoked" (401 like the real API); under
 /ollama no key is needed. `/redirect/v1/...` answers 307 to the same path under `redirect_to` (a network-policy
 test: the guarded client must not follow it).
@@ -41,6 +43,10 @@ class Behaviour:
     tokens: list[str] | None = None  # exact deltas; overrides reply
     fail: str | None = None  # one of the markers, without brackets
     fail_after_tokens: int = 3
+    # Reasoning deltas, streamed before the answer when the request carries `reasoning_effort` (or always, when set
+    # here: a model that always reasons, like DeepSeek's reasoner); None: "Let me think about: <last user message>".
+    thinking: list[str] | None = None
+    reasoning_field: str = "reasoning_content"  # DeepSeek, vLLM, xAI; Ollama, OpenRouter and Groq say "reasoning"
 
 
 @dataclass
@@ -49,6 +55,7 @@ class FakeOpenAI:
     requests: list[dict] = field(default_factory=list)  # {"path", "authorization", "body"}
     # Calls naming a conversation after its first reply (issue 14's titles), kept apart from the replies'.
     title_requests: list[dict] = field(default_factory=list)
+    tool_script: list[dict] = field(default_factory=list)  # tool-calling replies, one step a request (fake_tools.py)
     host: str = "127.0.0.1"
     port: int = 0
     redirect_to: str = ""
@@ -81,6 +88,7 @@ class FakeOpenAI:
         self.behaviour = Behaviour()
         self.requests.clear()
         self.title_requests.clear()
+        self.tool_script.clear()
         self.redirect_to = ""
 
 
@@ -179,6 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
         (state.title_requests if is_title_call(body) else state.requests).append(
             {"path": self.path, "authorization": self.headers.get("authorization", ""), "body": body}
         )
+        if state.tool_script and not is_title_call(body):
+            from tests.fake_tools import stream_openai_step
+
+            stream_openai_step(self, body, state.tool_script.pop(0))
+            return
         behaviour = state.behaviour
         messages = body.get("messages", [])
         users = [m for m in messages if m.get("role") == "user"]
@@ -199,14 +212,19 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 reply = behaviour.reply if behaviour.reply is not None else f"You said: {last_user}"
             tokens = split_tokens(reply)
-        self._stream(body, tokens, behaviour.first_token_delay, token_delay, fail, behaviour.fail_after_tokens)
+        thinking: list[str] = []
+        if behaviour.thinking is not None or body.get("reasoning_effort"):
+            thinking = list(behaviour.thinking or split_tokens(f"Let me think about: {last_user}"))
+        self._stream(
+            body, tokens, behaviour.first_token_delay, token_delay, fail, behaviour.fail_after_tokens, thinking
+        )
 
     def _send(self, data: str) -> None:
         chunk = f"data: {data}\n\n".encode()
         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         self.wfile.flush()
 
-    def _stream(self, body, tokens, first_delay, token_delay, fail, fail_after) -> None:
+    def _stream(self, body, tokens, first_delay, token_delay, fail, fail_after, thinking=()) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -227,8 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._send(chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                                "finish_reason": None}]))  # fmt: skip
-            for number, token in enumerate(tokens):
+            field_name = self.server_state.behaviour.reasoning_field
+            for number, piece in enumerate(thinking):
                 time.sleep(first_delay if number == 0 else token_delay)
+                self._send(chunk([{"index": 0, "delta": {field_name: piece}, "logprobs": None,
+                                   "finish_reason": None}]))  # fmt: skip
+            for number, token in enumerate(tokens):
+                time.sleep(first_delay if number == 0 and not thinking else token_delay)
                 if number == fail_after and fail in {"drop", "midstream", "truncate", "garbage"}:
                     self._fail_midstream(fail)
                     return
@@ -236,8 +259,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
             if usage_asked:
                 prompt_tokens = sum(len(_text_of(m.get("content")).split()) for m in body.get("messages", [])) + 5
-                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
-                         "total_tokens": prompt_tokens + len(tokens)}  # fmt: skip
+                # As the real API counts them: reasoning tokens inside completion_tokens, and told apart.
+                completion = len(thinking) + len(tokens)
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                         "total_tokens": prompt_tokens + completion,
+                         "completion_tokens_details": {"reasoning_tokens": len(thinking)}}  # fmt: skip
                 self._send(chunk([], usage))
             self._send("[DONE]")
             self.wfile.write(b"0\r\n\r\n")

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 import anthropic
 import httpx2
 
-from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
+from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.catalog import known_models
 from chatbot.llm.http import anthropic_http_client
+from chatbot.llm.reasoning import thinking_budget
 from chatbot.netpolicy import refusal_in
+from chatbot.tools.wire import AnthropicToolCalls, anthropic_tool_params
 
 # The current generation of each family, as the installed SDK knows it (anthropic.types.ModelParam). Sonnet 4.5
 # reaches end of life on 2026-11-30 (the SDK warns) and Opus 4.1 is no longer listed: conversations and
@@ -68,6 +70,14 @@ class AnthropicProvider:
         }
         if request.system:
             params["system"] = request.system
+        params.update(anthropic_tool_params(request, params["messages"]))  # tools offered, rounds so far
+        tool_calls = AnthropicToolCalls()
+        budget = thinking_budget(request.reasoning_effort)
+        if budget is not None:
+            # Extended thinking: max_tokens counts the thinking too and must exceed the budget, so the answer keeps
+            # its own room on top. "summarized": some models default to omitting the thinking's text.
+            params["thinking"] = {"type": "enabled", "budget_tokens": budget, "display": "summarized"}
+            params["max_tokens"] = request.max_tokens + budget
         usage = {"input_tokens": None, "output_tokens": None}
         stop_reason, metadata, stopped = "end_turn", {}, False
         try:
@@ -78,6 +88,13 @@ class AnthropicProvider:
                 async for event in stream:
                     if event.type == "content_block_delta" and event.delta.type == "text_delta":
                         yield TextDelta(event.delta.text)
+                    elif event.type == "content_block_delta" and event.delta.type == "thinking_delta":
+                        # Shown, never sent back: the signed blocks are only needed again within a tool loop.
+                        yield ThinkingDelta(event.delta.thinking)
+                    elif event.type.startswith("content_block_"):  # a tool_use block, its input in JSON pieces
+                        call = tool_calls.read(event)
+                        if call is not None:
+                            yield call
                     elif event.type == "message_start":
                         usage["input_tokens"] = event.message.usage.input_tokens
                         metadata = {"id": event.message.id, "model": event.message.model}

@@ -10,8 +10,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
+from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.http import aiohttp_session, ssl_context
+from chatbot.llm.reasoning import thinking_budget
 from chatbot.netpolicy import refusal_in
 
 STOP_REASONS = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens", "SAFETY": "refusal", "PROHIBITED_CONTENT": "refusal"}
@@ -83,11 +84,16 @@ class GoogleProvider:
             types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)])
             for m in request.messages
         ]
+        budget = thinking_budget(request.reasoning_effort)
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
-            max_output_tokens=request.max_tokens,
+            # The output limit counts the thinking too: with a budget, the answer keeps its own room on top of it.
+            max_output_tokens=request.max_tokens + (budget or 0),
             # No tools are given; off, the SDK also skips a log line per reply.
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            thinking_config=(
+                types.ThinkingConfig(thinking_budget=budget, include_thoughts=True) if budget is not None else None
+            ),
         )
         input_tokens = output_tokens = None
         finish_reason, metadata = None, {}
@@ -99,8 +105,11 @@ class GoogleProvider:
                 if not metadata and (chunk.response_id or chunk.model_version):
                     metadata = {"id": chunk.response_id or "", "model": chunk.model_version or request.model}
                 if chunk.usage_metadata is not None:
-                    input_tokens = chunk.usage_metadata.prompt_token_count
-                    output_tokens = chunk.usage_metadata.candidates_token_count
+                    usage = chunk.usage_metadata
+                    input_tokens = usage.prompt_token_count
+                    # Thinking is billed as output but counted apart (Gemini's thinking models think by default).
+                    answer, thoughts = usage.candidates_token_count, usage.thoughts_token_count
+                    output_tokens = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
                 candidate = chunk.candidates[0] if chunk.candidates else None
                 if candidate is None:
                     feedback = chunk.prompt_feedback
@@ -108,8 +117,8 @@ class GoogleProvider:
                         raise ProviderError(ProviderError.OTHER, f"the prompt was blocked ({feedback.block_reason})")
                     continue
                 for part in (candidate.content.parts if candidate.content else None) or ():
-                    if part.text and not part.thought:
-                        yield TextDelta(part.text)
+                    if part.text:
+                        yield ThinkingDelta(part.text) if part.thought else TextDelta(part.text)
                 if candidate.finish_reason:
                     finish_reason = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
         except ProviderError:

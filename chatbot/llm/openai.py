@@ -9,14 +9,36 @@ from collections.abc import AsyncIterator
 import httpx2
 import openai
 
-from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta
+from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.http import openai_http_client
+from chatbot.llm.reasoning import thinking_budget
 from chatbot.netpolicy import refusal_in
+from chatbot.tools.wire import OpenAIToolCalls, openai_tool_params
 
 # Chat completions' finish reasons, in the words the rest of the app uses (Anthropic's).
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal", "tool_calls": "tool_use"}
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
 _CONTEXT_WORDS = ("maximum context length", "context length", "context window", "too many tokens", "too long")
+
+
+# Where the reasoning of an OpenAI-compatible server streams: DeepSeek, vLLM and xAI send `reasoning_content`;
+# Ollama, OpenRouter and Groq send `reasoning`. OpenAI's own chat completions stream none (its reasoning tokens are
+# only counted, inside completion_tokens).
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def reasoning_params(provider: str, model: str, effort: str) -> dict:
+    """The request's parameters for a reasoning effort on this provider; {} where its API has no such setting.
+
+    OpenAI, Groq, Ollama and Perplexity take `reasoning_effort` as is. xAI takes it on Grok 3 mini only, as "low" or
+    "high" (Grok 4 and later always reason and refuse it). DeepSeek's reasoner always reasons and Mistral validates
+    its parameters strictly: nothing is sent, and what they reason still streams into the Thinking section.
+    """
+    if not effort or provider in {"deepseek", "mistral"}:
+        return {}
+    if provider == "xai":
+        return {"reasoning_effort": "low" if effort == "low" else "high"} if model.startswith("grok-3-mini") else {}
+    return {"reasoning_effort": effort}
 
 
 def _error_body(exc: openai.APIError) -> dict:
@@ -56,20 +78,22 @@ def error_from(exc: Exception, *, provider: str = "openai") -> ProviderError:
     return ProviderError(ProviderError.OTHER, f"{provider}: {exc!r}")
 
 
-def _read_chunk(chunk: object, provider: str) -> tuple[str, str | None, tuple[int | None, int | None] | None, str]:
-    """(text, finish reason, (input, output tokens) or None, id) of a chat.completion.chunk; MALFORMED if it is not
-    one. Only the first choice is read: one is asked for."""
+def _read_chunk(chunk: object, provider: str) -> tuple[str, str, str | None, tuple[int | None, int | None] | None, str]:
+    """(text, reasoning, finish reason, (input, output tokens) or None, id) of a chat.completion.chunk; MALFORMED if
+    it is not one. Only the first choice is read: one is asked for. Output tokens include any reasoning tokens
+    (completion_tokens counts them), so the cost does too."""
     try:
         choices = chunk.get("choices") or []
         choice = next((c for c in choices if c.get("index", 0) == 0), None)
         delta = (choice.get("delta") or {}) if choice is not None else {}
         text = delta.get("content") or ""
+        reasoning = next((delta[name] for name in _REASONING_FIELDS if delta.get(name)), "")
         finish = choice.get("finish_reason") if choice is not None else None
         usage = chunk.get("usage")
         tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens")) if usage else None
-        if not isinstance(text, str) or not isinstance(finish, str | None):
-            raise TypeError("content or finish_reason is not a string")
-        return text, finish, tokens, str(chunk.get("id") or "")
+        if not isinstance(text, str) or not isinstance(reasoning, str) or not isinstance(finish, str | None):
+            raise TypeError("content, reasoning or finish_reason is not a string")
+        return text, reasoning, finish, tokens, str(chunk.get("id") or "")
     except (AttributeError, TypeError) as exc:
         detail = f"{provider}: not a chat completion chunk: {chunk!r:.200}"
         raise ProviderError(ProviderError.MALFORMED, detail) from exc
@@ -119,6 +143,13 @@ class OpenAICompatibleProvider:
         }
         if self.stream_usage_option:
             params["stream_options"] = {"include_usage": True}
+        params.update(openai_tool_params(request, params["messages"]))  # tools offered, rounds so far
+        tool_calls = OpenAIToolCalls()
+        effort = reasoning_params(self.name, request.model, request.reasoning_effort)
+        if effort:
+            params.update(effort)
+            # The token limit counts the reasoning too: the answer keeps its own room on top of it.
+            params[self.token_limit_param] = request.max_tokens + (thinking_budget(request.reasoning_effort) or 0)
         input_tokens = output_tokens = None
         finish_reason, metadata = None, {}
         try:
@@ -130,9 +161,12 @@ class OpenAICompatibleProvider:
             )
             async with stream:
                 async for chunk in stream:
-                    text, finish, usage, chunk_id = _read_chunk(chunk, self.name)
+                    text, reasoning, finish, usage, chunk_id = _read_chunk(chunk, self.name)
+                    tool_calls.add(chunk)
                     if chunk_id and not metadata:
                         metadata = {"id": chunk_id, "model": chunk.get("model") or request.model}
+                    if reasoning:
+                        yield ThinkingDelta(reasoning)
                     if text:
                         yield TextDelta(text)
                     if finish:
@@ -149,6 +183,8 @@ class OpenAICompatibleProvider:
             # The body ended without a finish reason: the reply was cut (a proxy, a crashed server). Saved as
             # complete, the cut-off text would pass for the whole answer.
             raise ProviderError(ProviderError.MALFORMED, f"{self.name}: the stream ended before the reply did")
+        for call in tool_calls.finish():
+            yield call
         yield Finished(
             input_tokens=input_tokens,
             output_tokens=output_tokens,

@@ -323,8 +323,12 @@ USER_BASE_URL_ALLOWED_HOSTS = env_list("USER_BASE_URL_ALLOWED_HOSTS", [])
 GUEST_DAILY_MESSAGE_LIMIT = env_int("GUEST_DAILY_MESSAGE_LIMIT", 20)
 USER_DAILY_MESSAGE_LIMIT = env_int("USER_DAILY_MESSAGE_LIMIT", 500)
 GUEST_RETENTION_DAYS = env_int("GUEST_RETENTION_DAYS", 30)
-# Conversations untouched this many days are deleted by the daily cleanup (pinned ones are kept); 0 keeps them.
+# Retention (seed 001; chatbot/cleanup.py, run daily): conversations untouched this many days are archived (the
+# user finds them under Archived and can restore them; pinned ones are kept); 0 never archives.
+CONVERSATION_ARCHIVE_DAYS = env_int("CONVERSATION_ARCHIVE_DAYS", 90)
+# Archived conversations are deleted this many days after archiving (and as long untouched); 0 keeps them.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 0)
+SYSTEM_MESSAGE_RETENTION_DAYS = env_int("SYSTEM_MESSAGE_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE["sweep-stale-generations"] = {
     "task": "conversations.tasks.sweep_stale_generations",
     "schedule": 60,

@@ -1,8 +1,9 @@
-"""Retention: `manage.py cleanup` and the daily beat job."""
+"""`manage.py cleanup` and the daily beat job (the rules themselves: tests/test_retention.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from io import StringIO
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Session
 from conversations.models import Conversation, Message, Stream
+from tests.clock import clock_fixture  # noqa: F401  (the clock fixture)
 from tests.factories import ConversationFactory, MessageFactory, SessionFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 def days_ago(days: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(days=days)
-
-
-def aged(conversation: Conversation, days: float) -> Conversation:
-    Conversation.objects.filter(id=conversation.id).update(updated_at=days_ago(days))  # auto_now on save
-    return conversation
 
 
 def finished_stream(days: float) -> Stream:
@@ -47,51 +44,61 @@ def test_expired_sessions_and_old_finished_streams_go_and_everything_current_sta
 
     output = run()
 
-    assert "deleted 1 expired sessions" in output and "deleted 1 finished reply streams" in output
+    assert "expired sessions: 1" in output and "finished reply streams: 1" in output
     assert list(Session.objects.values_list("session_key", flat=True)) == [current.session_key]
     assert set(Stream.objects.values_list("id", flat=True)) == {recent.id, running.id}
     assert not Session.objects.filter(session_key=expired.session_key).exists()
     assert Message.objects.filter(id=old.message_id).exists(), "the reply itself stays"
 
 
-def test_conversations_are_kept_forever_by_default():
-    assert settings.CONVERSATION_RETENTION_DAYS == 0
-    ancient = aged(ConversationFactory(), 3650)
-    output = run()
-    assert "inactive conversations" not in output
-    assert Conversation.objects.filter(id=ancient.id).exists()
+def test_the_defaults_archive_after_90_days_and_delete_nothing():
+    assert settings.CONVERSATION_ARCHIVE_DAYS == 90 and settings.CONVERSATION_RETENTION_DAYS == 0
+    assert settings.SYSTEM_MESSAGE_RETENTION_DAYS == 30
 
 
-def test_with_a_retention_inactive_conversations_go_with_their_messages_but_pinned_and_busy_ones_stay(settings):
-    settings.CONVERSATION_RETENTION_DAYS = 90
-    inactive = aged(ConversationFactory(), 91)
-    MessageFactory.create_batch(3, conversation=inactive)
-    recent = aged(ConversationFactory(), 89)
-    pinned = aged(ConversationFactory(pinned=True), 400)
-    busy = StreamFactory().conversation  # a reply is streaming in it right now
-    aged(busy, 200)
-
-    output = run()
-
-    assert "deleted 1 inactive conversations" in output
-    assert set(Conversation.objects.values_list("id", flat=True)) == {recent.id, pinned.id, busy.id}
-    assert not Message.objects.filter(conversation_id=inactive.id).exists()
-
-
-def test_a_dry_run_counts_and_deletes_nothing():
+def test_a_dry_run_prints_counts_per_rule_and_changes_nothing(clock, settings):
+    settings.CONVERSATION_RETENTION_DAYS = 30
     SessionFactory(expire_date=days_ago(1))
-    old = aged(ConversationFactory(), 40)
-    finished_stream(2)  # in a conversation of its own, touched today
+    idle = ConversationFactory()
+    archived = ConversationFactory(archived_at=timezone.now())
+    MessageFactory(conversation=idle, role="system")
+    finished_stream(2)
+    clock.advance(days=91)
 
-    output = run("--dry-run", "--conversation-days", "30")
+    output = run("--dry-run")
 
     assert output.splitlines() == [
-        "would delete 1 expired sessions",
-        "would delete 1 finished reply streams",
-        "would delete 1 inactive conversations",
+        "Dry run, nothing changed. What each rule would do:",
+        "expired sessions: 1",
+        "finished reply streams: 1",
+        "inactive conversations archived: 2",  # idle, and the stream's conversation
+        "archived conversations deleted: 1",
+        "system messages deleted: 1",
+        "orphaned files deleted: 0",
     ]
-    assert Session.objects.count() == 1 and Stream.objects.count() == 1
-    assert Conversation.objects.filter(id=old.id).exists() and Conversation.objects.count() == 2
+    assert Session.objects.count() == 1 and Stream.objects.count() == 1 and Message.objects.count() == 2
+    assert Conversation.objects.filter(archived_at__isnull=True).count() == 2
+    assert Conversation.objects.filter(id=archived.id).exists()
+
+
+def test_the_options_override_the_settings(clock):
+    idle = ConversationFactory()
+    clock.advance(days=10)
+    assert "inactive conversations archived" not in run("--archive-days", "0")
+    assert Conversation.objects.get(id=idle.id).archived_at is None
+    output = run("--archive-days", "5", "--retention-days", "1")
+    assert "inactive conversations archived: 1" in output and "archived conversations deleted: 0" in output
+    clock.advance(days=2)
+    assert "archived conversations deleted: 1" in run("--archive-days", "5", "--retention-days", "1")
+    assert not Conversation.objects.filter(id=idle.id).exists()
+
+
+def test_a_run_logs_what_it_did(clock, caplog):
+    ConversationFactory()
+    clock.advance(days=100)
+    with caplog.at_level(logging.INFO, logger="chatbot.cleanup"):
+        run()
+    assert "cleanup: inactive conversations archived: 1" in caplog.text
 
 
 def test_beat_runs_the_cleanup_daily():

@@ -47,6 +47,20 @@ class AccountAdapter(DefaultAccountAdapter):
             raise self.validation_error("too_many_login_attempts")
 
     def post_login(self, request: HttpRequest, user: User, **kwargs: Any) -> HttpResponse:
+        new_device = str(user.pk) not in known_account_ids(request)
         response = super().post_login(request, user, **kwargs)
         remember_device(request, response, user_id=user.pk)
+        if new_device and not kwargs.get("signup"):
+            # Read before this browser is remembered. A sign-up is the account's first device: nothing to report.
+            from django.urls import reverse
+
+            from accounts.middleware import client_ip
+            from accounts.notifications import send_security_email
+
+            context = {
+                "ip": client_ip(request),
+                "user_agent": request.headers.get("User-Agent", "")[:500],
+                "sessions_url": request.build_absolute_uri(reverse("accounts:sessions")),
+            }
+            send_security_email(user=user, kind="new_device_sign_in", context=context)
         return response

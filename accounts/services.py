@@ -76,7 +76,22 @@ def provider_key_save(
         key.config = config
     key.save()
     audit_log_write(user=user, provider=provider, action=Action.UPDATE if existing else Action.CREATE, client=client)
+    _notify_key_added(key=key, replaced=existing is not None, client=client)
     return key
+
+
+def _notify_key_added(*, key: ProviderKey, replaced: bool, client: ClientInfo) -> None:
+    """A security email once the key is saved (not for a save rolled back), when the user wants them."""
+    from accounts.notifications import send_security_email
+
+    context = {
+        "provider": key.get_provider_display(),
+        "key_hint": key.key_hint,
+        "replaced": replaced,
+        "ip": client.ip,
+        "user_agent": client.user_agent,
+    }
+    transaction.on_commit(lambda: send_security_email(user=key.user, kind="api_key_added", context=context))
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from django.utils.text import Truncator
 
 from accounts.models import (
     AutoApprovalSettings,
+    DataExport,
     Feedback,
     KeyAuditLog,
     Preferences,
@@ -232,10 +233,31 @@ class KeyAuditLogAdmin(ReadOnlyAdmin, BigTableAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
+    """What users wrote: read (and deletable, for spam), never rewritten or invented by staff."""
+
     autocomplete_fields = ("user",)
-    list_display = ("__str__", "user", "created_at")
+    list_display = ("__str__", "user", "page", "created_at")
     list_select_related = ("user",)
     search_fields = ("message", "user__email")
     date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(DataExport)
+class DataExportAdmin(ReadOnlyAdmin):
+    """Users' full exports, while they last (24 hours): their state only; the zip is its owner's to download."""
+
+    list_display = ("__str__", "user", "status", "progress", "size", "created_at", "expires_at")
+    list_select_related = ("user",)
+    list_filter = ("status",)
+    search_fields = ("user__email",)
+    exclude = ("file",)
     ordering = ("-created_at",)
     list_per_page = 50

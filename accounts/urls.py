@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from accounts import views
+from accounts import feedback_views, views
 from accounts.sessions import SessionKeyConverter
 
 register_converter(SessionKeyConverter, "session_key")
@@ -24,4 +24,5 @@ urlpatterns = [
     path("settings/sessions/revoke-others/", views.sessions_revoke_others, name="sessions_revoke_others"),
     path("settings/delete-account/", views.delete_account, name="delete_account"),
     path("guest/", views.guest_start, name="guest_start"),
+    path("feedback/", feedback_views.feedback, name="feedback"),
 ]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
@@ -20,6 +22,7 @@ from conversations.models import (
     ToolExecution,
     UsageLog,
     Vote,
+    VoteDashboard,
 )
 
 
@@ -86,6 +89,13 @@ class VoteAdmin(IdOrFullTextSearchMixin, BigTableAdmin):
     list_select_related = ("message", "conversation", "user")
     list_filter = ("is_upvoted", "rating")
     ordering = ("-created_at",)
+
+    # The user's own words and verdict: staff read them (and may delete one), never rewrite or invent one.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Vote | None = None) -> bool:
+        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Vote]:
         # Applies where the message is joined (the changelist's list_select_related); ignored elsewhere. Adding
@@ -162,3 +172,53 @@ class UsageLogAdmin(IdOrFullTextSearchMixin, ReadOnlyAdmin, BigTableAdmin):
     list_filter = ("provider", "own_key")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
+
+
+@admin.register(VoteDashboard)
+class VoteDashboardAdmin(admin.ModelAdmin):
+    """Thumbs up and down per model and per day, the satisfaction rate and the worst-rated replies (linked to their
+    conversation), for 7, 30 or 90 days. Staff with the dashboard's view permission (superusers) only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def get_urls(self) -> list:
+        from django.urls import path
+
+        view = self.admin_site.admin_view(self.changelist_view)
+        return [path("", view, name="conversations_votedashboard_changelist")]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        from django.core.exceptions import PermissionDenied
+
+        from accounts.models import Feedback
+        from catalog.selectors import PERIODS, usage_period
+        from conversations import votes
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        days = usage_period(request.GET.get("days"))
+        by_day = votes.votes_by_day(days=days)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Votes dashboard",
+            "opts": self.model._meta,
+            "days": days,
+            "periods": PERIODS,
+            "time_zone": timezone.get_current_timezone_name(),
+            "totals": votes.vote_totals(days=days),
+            "by_model": votes.votes_by_model(days=days),
+            "by_day": by_day,
+            "feedback": Feedback.objects.select_related("user").order_by("-created_at")[:10],
+            "worst": votes.worst_rated_replies(days=days),
+            "votes_url": reverse("admin:conversations_vote_changelist"),
+            "feedback_url": reverse("admin:accounts_feedback_changelist"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/conversations/vote_dashboard.html", context)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views, workspace_views
+from conversations import views, vote_views, workspace_views
 
 app_name = "conversations"
 
@@ -17,6 +17,12 @@ urlpatterns = [
     path("<uuid:conversation_id>/messages/<uuid:message_id>/regenerate/", views.message_regenerate, name="regenerate"),
     path("<uuid:conversation_id>/messages/<uuid:message_id>/edit/", views.message_edit, name="edit"),
     path("<uuid:conversation_id>/messages/<uuid:message_id>/switch/", views.message_switch, name="switch"),
+    path("<uuid:conversation_id>/messages/<uuid:message_id>/vote/", vote_views.message_vote, name="vote"),
+    path(
+        "<uuid:conversation_id>/messages/<uuid:message_id>/vote/feedback/",
+        vote_views.message_vote_feedback,
+        name="vote_feedback",
+    ),
     path("<uuid:conversation_id>/settings/", views.conversation_settings, name="settings"),
     path("<uuid:conversation_id>/model/", views.conversation_model, name="model"),
     path("<uuid:conversation_id>/rename/", views.conversation_rename, name="rename"),

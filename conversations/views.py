@@ -21,6 +21,7 @@ from chatbot.text import clean_text, title_too_long
 from conversations import selectors, services, streams
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
+from conversations.votes import conversation_votes_by_message
 
 _EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
@@ -52,6 +53,7 @@ def _thread_context(conversation: Conversation) -> dict:
         "conversation": conversation,
         "thread": selectors.conversation_thread(conversation=conversation, messages=messages),
         "active_streams": active,
+        "votes": conversation_votes_by_message(conversation=conversation),
     }
 
 

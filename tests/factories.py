@@ -105,6 +105,13 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
     message = factory.Faker("sentence")
 
 
+class DataExportFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = accounts.DataExport
+
+    user = factory.SubFactory(UserFactory)
+
+
 class ProjectFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = conversations.Project

@@ -165,6 +165,9 @@ class Chunk(models.Model):
     )
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
+    # "Title › Chapter › Section" of where the passage sits: embedded and indexed with the text (a passage of an
+    # option list rarely names its command), but not part of `text`, which stays the verbatim, citable slice.
+    heading = models.TextField(blank=True, default="", db_default="")
     chapter = models.CharField(max_length=300, blank=True)
     section = models.CharField(max_length=300, blank=True)
     page = models.PositiveIntegerField(
@@ -175,7 +178,7 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(default=0)
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     search_vector = models.GeneratedField(
-        expression=SearchVector("text", config="english"),
+        expression=SearchVector("heading", "text", config="english"),
         output_field=SearchVectorField(),
         db_persist=True,
     )

@@ -69,6 +69,10 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
     }
     if conversation is not None:
         context.update(_thread_context(conversation))
+    elif context["workspace"].prompt_suggestions:
+        from conversations.suggestions import prompt_suggestions
+
+        context["suggestions"] = prompt_suggestions(user=request.user)
     return context
 
 

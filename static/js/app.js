@@ -452,7 +452,14 @@
     syncComposer();
     document.querySelectorAll("[data-limit]").forEach(updateCount); // a restored draft may be long already
     const thread = document.getElementById("thread");
-    if (thread) thread.lastElementChild && thread.lastElementChild.scrollIntoView({ block: "end" });
+    // A link to one message (a search result, #message-<id>) shows that message, marked (CSS :target), not the
+    // thread's end; it takes the focus, so a screen reader starts there.
+    const linked = location.hash.indexOf("#message-") === 0 && document.getElementById(location.hash.slice(1));
+    if (thread && linked && thread.contains(linked)) {
+      linked.scrollIntoView({ block: "center" });
+      linked.setAttribute("tabindex", "-1");
+      linked.focus({ preventScroll: true });
+    } else if (thread) thread.lastElementChild && thread.lastElementChild.scrollIntoView({ block: "end" });
   });
 })();
 

@@ -1,0 +1,56 @@
+// The chat workspace (issue 16): starter prompts, the sidebar's chat menus. Loaded with defer; no inline scripts.
+(function () {
+  "use strict";
+
+  // A starter prompt goes through the composer, so it is sent on the model the composer shows (its form, used
+  // without script, starts a chat on the default model).
+  document.addEventListener("click", function (event) {
+    const suggestion = event.target.closest("[data-prompt-suggestion]");
+    if (!suggestion) return;
+    const composer = document.getElementById("composer");
+    const input = document.getElementById("composer-input");
+    if (!composer || !input) return;
+    event.preventDefault();
+    input.value = suggestion.form.elements.content.value;
+    input.dispatchEvent(new Event("input", { bubbles: true })); // the counter and the error slot follow
+    composer.requestSubmit();
+  });
+
+  function menus() {
+    return document.querySelectorAll("details.item-menu[open]");
+  }
+
+  // One chat menu open at a time; Escape closes it, the focus back on its button.
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (!details.matches || !details.matches("details.item-menu") || !details.open) return;
+    menus().forEach(function (other) { if (other !== details) other.open = false; });
+  }, true); // toggle does not bubble
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const details = event.target.closest && event.target.closest("details.item-menu[open]");
+    if (!details) return;
+    event.preventDefault();
+    event.stopPropagation(); // the drawer stays open: Escape closes the innermost thing first
+    details.open = false;
+    details.querySelector("summary").focus();
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    menus().forEach(function (details) { if (!details.contains(event.target)) details.open = false; });
+  });
+
+  // The sidebar was redrawn after a pin or an archive: the focus, on a button that is gone, goes to the chat's
+  // link in its new place (or, archived, to the list).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id !== "conversation-groups") return;
+    const button = event.detail.requestConfig && event.detail.requestConfig.elt &&
+      event.detail.requestConfig.elt.querySelector("[data-sidebar-action]");
+    const id = button && button.dataset.sidebarAction;
+    const link = id && document.getElementById("conversation-link-" + id);
+    const fallback = event.detail.target.querySelector("a[href]");
+    if (link) link.focus();
+    else if (fallback) fallback.focus();
+  });
+})();

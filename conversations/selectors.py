@@ -92,8 +92,29 @@ def recent_messages(*, conversation: Conversation, limit: int = 10) -> list[Mess
     return list(reversed(newest_first.defer("search_vector")))
 
 
-def message_search(*, user: User, query: str, limit: int = 20, role: str | None = None) -> QuerySet[Message]:
-    """Full-text search of the user's messages, best match first (uses the GIN index on search_vector).
+def _in_period(
+    queryset: QuerySet, field: str, *, since: dt.date | None = None, until: dt.date | None = None
+) -> QuerySet:
+    """Rows whose `field` falls between the two days, both included (days of TIME_ZONE)."""
+    if since:
+        queryset = queryset.filter(**{f"{field}__date__gte": since})
+    if until:
+        queryset = queryset.filter(**{f"{field}__date__lte": until})
+    return queryset
+
+
+def message_search(
+    *,
+    user: User,
+    query: str,
+    limit: int = 20,
+    role: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    project_id: uuid.UUID | None = None,
+) -> QuerySet[Message]:
+    """Full-text search of the user's messages, best match first (uses the GIN index on search_vector); `since`
+    and `until` (days, both included) and `project_id` narrow it.
 
     One message per turn: a question and its replies (a Retry adds a sibling reply, often word for word the same)
     would otherwise all be listed for one exchange. The turn's best match stands for it, the newest on a tie.
@@ -102,6 +123,9 @@ def message_search(*, user: User, query: str, limit: int = 20, role: str | None 
     queryset = Message.objects.filter(conversation__user=user, search_vector=search)
     if role:
         queryset = queryset.filter(role=role)
+    queryset = _in_period(queryset, "created_at", since=since, until=until)
+    if project_id is not None:
+        queryset = queryset.filter(conversation__project_id=project_id)
     # A reply belongs to the turn of the question it answers; a question (or a first message) starts one.
     turn = Case(When(Q(role=Message.Role.USER) | Q(parent__isnull=True), then=F("id")), default=F("parent_id"))
     best_of_each_turn = (
@@ -202,20 +226,37 @@ def _snippet(text: str, matches: set[str], length: int = SNIPPET_LENGTH) -> list
     return pieces
 
 
-def conversation_search(*, user: User, query: str, limit: int = 30) -> SearchResults:
+def conversation_search(
+    *,
+    user: User,
+    query: str,
+    limit: int = 30,
+    role: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    project_id: uuid.UUID | None = None,
+) -> SearchResults:
     """The user's conversations whose title matches, and their messages that do (one per turn), as plain-text
     snippets around the first match with the matching words marked. Replies are Markdown: their syntax is
-    left out of the snippet, as the reader never sees it."""
+    left out of the snippet, as the reader never sees it. Filters: a role (messages only: a title has none),
+    a period (a message's time; a conversation's last activity) and a project."""
     search = SearchQuery(query, search_type="websearch", config="english")
     title_vector = SearchVector("title", config="english")
-    conversations = list(
-        Conversation.objects.filter(user=user)
-        .annotate(title_vector=title_vector)
-        .filter(title_vector=search)
-        .annotate(rank=SearchRank(title_vector, search))
-        .order_by("-rank", "-updated_at")[:limit]
+    conversations = []
+    if not role:
+        titles = Conversation.objects.filter(user=user)
+        titles = _in_period(titles, "updated_at", since=since, until=until)
+        if project_id is not None:
+            titles = titles.filter(project_id=project_id)
+        conversations = list(
+            titles.annotate(title_vector=title_vector)
+            .filter(title_vector=search)
+            .annotate(rank=SearchRank(title_vector, search))
+            .order_by("-rank", "-updated_at")[:limit]
+        )
+    messages = list(
+        message_search(user=user, query=query, limit=limit, role=role, since=since, until=until, project_id=project_id)
     )
-    messages = list(message_search(user=user, query=query, limit=limit))
     texts = {
         message.id: plain_text(message.content) if message.role == Message.Role.ASSISTANT else message.content
         for message in messages

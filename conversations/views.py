@@ -438,9 +438,17 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @login_required
 @require_GET
 def conversation_search(request: HttpRequest) -> HttpResponse:
+    from conversations.search_filters import ROLES, search_filters
+
     query = clean_text(request.GET.get("q", "")).strip()[:200]
-    results = selectors.conversation_search(user=request.user, query=query, limit=30) if query else None
-    return render(request, "conversations/search.html", {"query": query, "results": results})
+    filters = search_filters(user=request.user, params=request.GET)
+    results = (
+        selectors.conversation_search(user=request.user, query=query, limit=30, **filters.as_kwargs())
+        if query
+        else None
+    )
+    context = {"query": query, "results": results, "filters": filters, "roles": ROLES}
+    return render(request, "conversations/search.html", context)
 
 
 # --- Streams --------------------------------------------------------------------------------------------------

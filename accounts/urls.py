@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 
 from accounts import feedback_views, views
 from accounts.sessions import SessionKeyConverter
+from conversations.portability import views as portability_views
 
 register_converter(SessionKeyConverter, "session_key")
 
@@ -25,4 +26,13 @@ urlpatterns = [
     path("settings/delete-account/", views.delete_account, name="delete_account"),
     path("guest/", views.guest_start, name="guest_start"),
     path("feedback/", feedback_views.feedback, name="feedback"),
+    path("settings/data/", portability_views.data_page, name="data"),
+    path("settings/data/export/", portability_views.data_export_start, name="data_export"),
+    path("settings/data/export/<uuid:export_id>/", portability_views.data_export_status, name="data_export_status"),
+    path(
+        "settings/data/export/<uuid:export_id>/download/",
+        portability_views.data_export_download,
+        name="data_export_download",
+    ),
+    path("settings/data/import/", portability_views.chats_import, name="chats_import"),
 ]

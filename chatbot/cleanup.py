@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from accounts.models import Session
 from conversations.models import Conversation, Message, Stream
+from conversations.portability.full_export import expired_data_exports
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def cleanup_run(
             Stream.objects.exclude(status=Stream.Status.ACTIVE).filter(finished_at__lt=now - FINISHED_STREAM_RETENTION),
             _delete_in_batches,
         ),
+        # A full export is downloadable for 24 hours (conversations/portability/full_export.py).
+        "expired data exports": (expired_data_exports(now=now), _delete_in_batches),
     }
     if archive_days > 0:
         rules["inactive conversations archived"] = (

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from conversations import views, vote_views, workspace_views
+from conversations.portability import views as portability_views
 
 app_name = "conversations"
 
@@ -30,6 +31,7 @@ urlpatterns = [
     path("<uuid:conversation_id>/share/", views.conversation_share, name="share"),
     path("shared/<uuid:conversation_id>/", views.conversation_shared, name="shared"),
     path("<uuid:conversation_id>/delete/", views.conversation_delete, name="delete"),
+    path("<uuid:conversation_id>/export.<str:kind>", portability_views.conversation_export, name="export"),
     path("<uuid:conversation_id>/pin/", workspace_views.conversation_pin, name="pin"),
     path("<uuid:conversation_id>/archive/", workspace_views.conversation_archive, name="archive"),
     path("streams/<uuid:stream_id>/events/", views.stream_events, name="stream_events"),

@@ -1,0 +1,212 @@
+"""A conversation as JSON (every branch, sources with their passages' ids, model, usage, votes) and as Markdown.
+
+The JSON is this app's own import format (conversations/portability/imports.py reads it back): a document with a
+`format` and `version`, and a list of conversations whose messages are listed parents first, each naming its parent
+by id. The Markdown is for people: the branch that was on screen, then every other branch from where it forks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from accounts.models import User
+from conversations.models import Conversation, Message, UsageLog, Vote
+from conversations.selectors import conversation_thread
+
+FORMAT = "chatbot.conversations"
+VERSION = 1
+SOURCE_FIELDS = ("n", "chunk_id", "document_id", "title", "chapter", "section", "page", "score", "char_start",
+                 "char_end", "text")  # fmt: skip
+
+
+def _stamp(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_queryset(*, user: User) -> Iterable[Conversation]:
+    """The user's conversations with everything an export writes, in a fixed number of queries."""
+    messages = Message.objects.order_by("created_at", "id").defer("search_vector")
+    return (
+        Conversation.objects.filter(user=user)
+        .select_related("project")
+        .prefetch_related(
+            Prefetch("messages", queryset=messages),
+            Prefetch("votes", queryset=Vote.objects.filter(user=user)),
+            Prefetch("usage_logs", queryset=UsageLog.objects.order_by("created_at")),
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def _sources(message: Message) -> list[dict]:
+    sources = (message.metadata or {}).get("sources") or []
+    return [{key: source.get(key) for key in SOURCE_FIELDS} for source in sources if isinstance(source, dict)]
+
+
+def _message(message: Message, vote: Vote | None, usage: list[UsageLog]) -> dict:
+    data = {
+        "id": str(message.id),
+        "parent": str(message.parent_id) if message.parent_id else None,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created_at": _stamp(message.created_at),
+    }
+    if message.role == Message.Role.ASSISTANT:
+        data.update(
+            {
+                "error": message.error,
+                "provider": message.provider,
+                "model": message.model,
+                "input_tokens": message.input_tokens,
+                "output_tokens": message.output_tokens,
+                "latency_ms": message.latency_ms,
+                "sources": _sources(message),
+                "usage": [
+                    {
+                        "provider": row.provider,
+                        "model": row.model,
+                        "input_tokens": row.input_tokens,
+                        "output_tokens": row.output_tokens,
+                        "cost_usd": str(row.cost) if row.cost is not None else None,
+                        "own_key": row.own_key,
+                    }
+                    for row in usage
+                ],
+            }
+        )
+    if vote is not None:
+        data["vote"] = {"is_upvoted": vote.is_upvoted, "rating": vote.rating, "comment": vote.comment}
+    return data
+
+
+def conversation_data(conversation: Conversation) -> dict:
+    """One conversation as the export's JSON object (its messages, votes and usage prefetched or queried)."""
+    messages = list(conversation.messages.all())
+    votes = {vote.message_id: vote for vote in conversation.votes.all() if vote.user_id == conversation.user_id}
+    usage: dict = {}
+    for row in conversation.usage_logs.all():
+        usage.setdefault(row.message_id, []).append(row)
+    thread = conversation_thread(conversation=conversation, messages=messages)
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "title_set_by_user": conversation.title_set_by_user,
+        "provider": conversation.provider,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "retrieval_enabled": conversation.retrieval_enabled,
+        "project": conversation.project.name if conversation.project_id else None,
+        "pinned": conversation.pinned,
+        "archived_at": _stamp(conversation.archived_at),
+        "created_at": _stamp(conversation.created_at),
+        "updated_at": _stamp(conversation.updated_at),
+        "active_leaf": str(thread[-1].message.id) if thread else None,
+        "messages": [_message(m, votes.get(m.id), usage.get(m.id, [])) for m in messages],
+    }
+
+
+def export_document(conversations: Iterable[Conversation]) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": _stamp(timezone.now()),
+        "conversations": [conversation_data(conversation) for conversation in conversations],
+    }
+
+
+def conversation_for_export(*, user: User, conversation_id) -> Conversation:
+    """One of the user's conversations, ready to export; 404 for anyone else's."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(export_queryset(user=user), id=conversation_id)
+
+
+# --- Markdown ----------------------------------------------------------------------------------------------------
+
+
+def _place(source: dict) -> str:
+    from documents.locations import passage_place
+
+    parts = passage_place(
+        chapter=source.get("chapter") or "", section=source.get("section") or "", under=source.get("title") or ""
+    )
+    label = " › ".join([source.get("title") or "Untitled", *parts])
+    if source.get("page"):
+        label += f", page {source['page']}"
+    return label
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.splitlines())
+
+
+def _message_markdown(message: Message, vote: Vote | None) -> list[str]:
+    if message.role == Message.Role.USER:
+        heading = "### You"
+    else:
+        heading = "### Assistant" + (f" ({message.model})" if message.model else "")
+    lines = [heading, ""]
+    if message.status == Message.Status.CANCELLED:
+        lines += ["*Stopped before the end.*", ""]
+    elif message.status == Message.Status.FAILED:
+        lines += [f"*Failed: {message.error or 'no reply'}*", ""]
+    lines += [message.content.strip() or "*(empty)*", ""]
+    sources = _sources(message)
+    if sources:
+        lines += ["Sources:", ""]
+        for place, source in enumerate(sources, start=1):
+            passage = f" (passage {source['chunk_id']})" if source.get("chunk_id") else ""
+            lines.append(f"{source.get('n') or place}. {_place(source)}{passage}")
+        lines.append("")
+    if vote is not None and vote.is_upvoted is not None:
+        verdict = "👍 Good reply" if vote.is_upvoted else "👎 Bad reply"
+        if vote.rating:
+            verdict += f", {vote.rating}/5"
+        lines += [f"*Your vote: {verdict}*" + (f" — {vote.comment}" if vote.comment else ""), ""]
+    return lines
+
+
+def conversation_markdown(conversation: Conversation) -> str:
+    """The branch that was on screen, then each other branch from the message where it forks."""
+    messages = list(conversation.messages.all())
+    votes = {vote.message_id: vote for vote in conversation.votes.all() if vote.user_id == conversation.user_id}
+    by_id = {message.id: message for message in messages}
+    children: dict = {}
+    for message in messages:
+        children.setdefault(message.parent_id, []).append(message)
+    thread = [item.message for item in conversation_thread(conversation=conversation, messages=messages)]
+    lines = [f"# {conversation.title or 'New conversation'}", ""]
+    model = f"{conversation.provider} / {conversation.model}" if conversation.model else conversation.provider
+    lines += [f"- Model: {model}", f"- Started: {conversation.created_at:%Y-%m-%d %H:%M} UTC"]
+    lines += [f"- Exported: {timezone.now():%Y-%m-%d %H:%M} UTC", ""]
+    if conversation.system_prompt:
+        lines += ["## Instructions", "", _quote(conversation.system_prompt), ""]
+    lines += ["## Conversation", ""]
+    written = set()
+    for message in thread:
+        lines += _message_markdown(message, votes.get(message.id))
+        written.add(message.id)
+    leaves = [message for message in messages if not children.get(message.id) and message.id not in written]
+    for number, leaf in enumerate(leaves, start=2):
+        path = []
+        node = leaf
+        while node is not None and node.id not in written:
+            path.append(node)
+            node = by_id.get(node.parent_id)
+        path.reverse()
+        fork = f"after “{_one_line(node.content)}”" if node is not None else "from the start"
+        lines += [f"## Other version {number}", "", f"*Branches off {fork}.*", ""]
+        for message in path:
+            lines += _message_markdown(message, votes.get(message.id))
+            written.add(message.id)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _one_line(text: str, length: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"

@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.services import ClientInfo, KeyUse, provider_credentials
-from chatbot.llm.base import ChatRequest, Finished, PromptMessage, Provider, ProviderError, TextDelta
+from chatbot.llm.base import ChatRequest, Finished, PromptMessage, Provider, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.catalog import PROVIDERS, TITLE_MODELS
 from chatbot.llm.offline import OfflineProvider
 from chatbot.llm.providers import Completion, complete, provider_for
@@ -130,9 +130,10 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         system=system_with_sources(conversation.system_prompt, sources),
         sources=tuple(sources),
         documents_searched=searched,
+        reasoning_effort=reply.reasoning_effort,  # set only for a model that can reason (conversations/reasoning.py)
     )
     metadata = {"sources": [source.as_metadata() for source in sources]} if sources else {}
-    return Prepared(
+    prepared = Prepared(
         provider=provider,
         request=request,
         provider_name=provider_name,
@@ -146,6 +147,19 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         conversation_id=conversation.id,
         user_id=conversation.user_id,
     )
+    if question is None and conversation.active_leaf_id == reply.id:
+        prepared.first_question = first_question_retried(reply)
+    return prepared
+
+
+def first_question_retried(reply: Message) -> str:
+    """The conversation's first question when `reply` answers it again (Retry, Regenerate) and no earlier answer to
+    it finished: a conversation whose first reply failed or was stopped is named after the retried one succeeds."""
+    parent = reply.parent if reply.parent_id else None
+    if parent is None or parent.parent_id is not None or parent.role != Message.Role.USER:
+        return ""
+    earlier = Message.objects.filter(parent_id=parent.id, status=Message.Status.COMPLETE).exclude(id=reply.id)
+    return "" if earlier.exists() else parent.content
 
 
 def _sources_for(conversation, history: list[Message]) -> tuple[list, bool]:
@@ -212,6 +226,7 @@ def finish_safely(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: 
     try:
         fallback = GenerationOutcome(
             text=outcome.text,
+            thinking=outcome.thinking,
             status=Message.Status.FAILED,
             error="Something went wrong while saving this reply. Retry to generate it again.",
             provider=outcome.provider,
@@ -243,7 +258,7 @@ async def in_thread(function, *args):
 
 async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Prepared | None = None) -> None:
     started = time.monotonic()
-    state: dict = {"parts": [], "first_token": None, "finished": None, "stopped": False}
+    state: dict = {"parts": [], "thinking": [], "first_token": None, "finished": None, "stopped": False}
     error = ""
     status = Message.Status.FAILED
     consumer: asyncio.Task | None = None
@@ -268,6 +283,13 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
                         state["first_token"] = time.monotonic()
                     state["parts"].append(text)
                     await publisher.add(text)
+                elif isinstance(event, ThinkingDelta):
+                    # Apart from the answer: its own SSE event and the reply's parts, never the next prompt.
+                    thinking = strip_unsafe(event.text)
+                    if thinking:
+                        state["first_token"] = state["first_token"] or time.monotonic()
+                        state["thinking"].append(thinking)
+                        await publisher.add_thinking(thinking)
                 elif isinstance(event, Finished):
                     state["finished"] = event
 
@@ -307,6 +329,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         first = state["first_token"]
         outcome = GenerationOutcome(
             text="".join(state["parts"]),
+            thinking="".join(state["thinking"]),
             status=status,
             error=error,
             provider=prepared.provider_name if prepared else "",
@@ -452,9 +475,10 @@ def sweep_stale_streams(*, older_than_seconds: int = 60) -> int:
 def _sweep_stream(client: redis.Redis, stream_id: uuid.UUID) -> int:
     if client.exists(streams.alive_key(stream_id)):
         return 0
-    text = streams.delta_text(client.xrange(streams.stream_key(stream_id)))
+    entries = client.xrange(streams.stream_key(stream_id))
     outcome = GenerationOutcome(
-        text=text,
+        text=streams.delta_text(entries),
+        thinking=streams.thinking_text(entries),
         status=Message.Status.FAILED,
         error="The reply was interrupted (the server stopped while writing it). Retry to generate it again.",
     )

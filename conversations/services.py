@@ -16,6 +16,7 @@ from accounts.services import key_use_failed, message_quota_consume, preferences
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_json, clean_text, has_visible_text
 from conversations.models import ContextOptimization, Conversation, Message, Stream, UsageLog
+from conversations.reasoning import effort_for, reply_parts
 
 MAX_MESSAGE_LENGTH = 20_000
 
@@ -142,6 +143,10 @@ def _start_reply(*, conversation: Conversation, parent: Message, also_save: tupl
         status=Message.Status.STREAMING,
         provider=conversation.provider,
         model=conversation.model,
+        # The question's effort, when this model can reason (a Retry after switching to one that cannot: none).
+        reasoning_effort=effort_for(
+            provider=conversation.provider, model=conversation.model, value=parent.reasoning_effort
+        ),
         # A microsecond later than its parent, so ordering by time is ordering by the tree.
         created_at=max(now, parent.created_at) + dt.timedelta(microseconds=1),
     )
@@ -184,9 +189,11 @@ def _clean_content(content: str) -> str:
 # No savepoint when the caller's transaction wraps this one (a new conversation and its first message): a refusal
 # rolls back both anyway, and the send path saves two round trips.
 @transaction.atomic(savepoint=False)
-def message_send(*, user: User, conversation_id: uuid.UUID, content: str, model: str = "") -> Generation:
+def message_send(
+    *, user: User, conversation_id: uuid.UUID, content: str, model: str = "", reasoning_effort: str = ""
+) -> Generation:
     """Save the user's message under the branch on screen and start the assistant's reply, on `model` (the model
-    menu's choice) when given.
+    menu's choice) when given, asked for `reasoning_effort` when that model can reason.
 
     Raises Conversation.DoesNotExist for a conversation that is not the user's.
     """
@@ -200,6 +207,7 @@ def message_send(*, user: User, conversation_id: uuid.UUID, content: str, model:
     user_message = Message(
         conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
         content=content,
+        reasoning_effort=effort_for(provider=conversation.provider, model=conversation.model, value=reasoning_effort),
     )  # fmt: skip
     if not conversation.title:
         conversation.title = title_from_words(content)
@@ -228,8 +236,9 @@ def message_edit(*, user: User, message: Message, content: str) -> Generation:
     _check_budget(user=user, conversation=conversation)
     _consume_quota(user)
     edited = Message(
-        conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content
-    )
+        conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content,
+        reasoning_effort=message.reasoning_effort,  # asked as the original was (the reply checks the model)
+    )  # fmt: skip
     return _start_reply(conversation=conversation, parent=edited)
 
 
@@ -279,6 +288,7 @@ class GenerationOutcome:
     # A user's key that the provider refused: (the audit row of that use, what the provider said).
     key_failure: tuple[uuid.UUID, str] | None = None
     own_key: bool = False  # the user's own key paid for the call, not the operator's
+    thinking: str = ""  # the model's reasoning, saved in the reply's parts (conversations/reasoning.py)
 
 
 STREAM_STATUS = {
@@ -323,7 +333,11 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     message.time_to_first_token_ms = outcome.time_to_first_token_ms
     message.provider_metadata = clean_json(outcome.provider_metadata or {})
     message.metadata = {**message.metadata, **clean_json(outcome.metadata or {})}
-    message.save(update_fields=FINISHED_MESSAGE_FIELDS)
+    fields = FINISHED_MESSAGE_FIELDS
+    if outcome.thinking:
+        message.parts = reply_parts(thinking=clean_text(outcome.thinking), text=message.content)
+        fields = [*fields, "parts"]
+    message.save(update_fields=fields)
     if outcome.key_failure is not None:
         audit_id, error = outcome.key_failure
         key_use_failed(audit_id=audit_id, error=clean_text(error))

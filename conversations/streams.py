@@ -1,7 +1,9 @@
 """Reply streams in Redis: the generation appends deltas, any web process relays them as Server-Sent Events.
 
 Keys, per Stream row id:
-  chat:stream:<id>        a Redis stream of entries {t: "delta", x: text} ... then {t: "done", s: status, h: html}
+  chat:stream:<id>        a Redis stream of entries {t: "delta", x: text} ... then {t: "done", s: status, h: html};
+                          a reply's thinking, when it has some, comes as {t: "thinking", x: text} entries (SSE event
+                          "thinking"), kept apart from the answer's deltas
   chat:stream:<id>:stop   set by the Stop button; the generation checks it between deltas
   chat:stream:<id>:alive  refreshed by the running generation; the sweep treats its absence as a dead process
 Entry ids are the SSE event ids, so a reconnecting browser (Last-Event-ID) resumes with no gap or duplicate.
@@ -113,8 +115,17 @@ def delta_text(entries) -> str:
     return "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "delta")
 
 
+def thinking_text(entries) -> str:
+    """The reply's thinking carried by a stream's entries (shown apart from the answer, saved in its parts)."""
+    return "".join(fields.get("x", "") for _, fields in entries if fields.get("t") == "thinking")
+
+
 def delta_payload(text: str) -> dict:
     return {"t": "delta", "x": text}
+
+
+def thinking_payload(text: str) -> dict:
+    return {"t": "thinking", "x": text}
 
 
 def done_payload(*, status: str, html_fragment: str) -> dict:
@@ -134,6 +145,7 @@ class Publisher:
         self.alive_key = alive_key(stream_id)
         self.on_stop = on_stop
         self.buffer: list[str] = []
+        self.thinking: list[str] = []  # sent before the buffer's text in a tick: thinking precedes the answer
         self.sent_any = False
         self.stopped = False
         self.alive_at = -math.inf
@@ -148,6 +160,14 @@ class Publisher:
         self.sent_any = True
         # Shielded: cancelling mid-command would leave a reply unread on a pooled connection.
         await asyncio.shield(self.outbox.client.xadd(self.key, delta_payload(text)))
+
+    async def add_thinking(self, text: str) -> None:
+        if self.sent_any:
+            self.thinking.append(text)
+            self.outbox.schedule(self)
+            return
+        self.sent_any = True
+        await asyncio.shield(self.outbox.client.xadd(self.key, thinking_payload(text)))
 
     def stop(self) -> None:
         if not self.stopped:
@@ -167,6 +187,10 @@ class Publisher:
         """Send what is buffered now and leave the outbox (in order: after any send already under way)."""
         self.outbox.remove(self)
         await self.outbox.settled(self)
+        if self.thinking:
+            thinking = "".join(self.thinking)
+            self.thinking.clear()
+            await asyncio.shield(self.outbox.client.xadd(self.key, thinking_payload(thinking)))
         if self.buffer:
             text = "".join(self.buffer)
             self.buffer.clear()
@@ -228,12 +252,19 @@ class Outbox:
 
     async def _send(self, *, check: bool) -> None:
         now = time.monotonic()
-        batch = [p for p in self.pending if p.buffer]
+        batch = [p for p in self.pending if p.buffer or p.thinking]
         self.pending.clear()
         pipe = self.client.pipeline(transaction=False)
+        entries = 0
         for publisher in batch:
-            pipe.xadd(publisher.key, delta_payload("".join(publisher.buffer)))
-            publisher.buffer.clear()
+            if publisher.thinking:
+                pipe.xadd(publisher.key, thinking_payload("".join(publisher.thinking)))
+                publisher.thinking.clear()
+                entries += 1
+            if publisher.buffer:
+                pipe.xadd(publisher.key, delta_payload("".join(publisher.buffer)))
+                publisher.buffer.clear()
+                entries += 1
         checks: list[tuple[Publisher, bool]] = []  # (publisher, its alive mark refreshed in this pipeline)
         for publisher in self.publishers.values() if check else ():
             pipe.exists(publisher.stop_key)
@@ -254,7 +285,7 @@ class Outbox:
         finally:
             self.sending = None
             done.set_result(None)
-        replies = iter(results[len(batch) :])
+        replies = iter(results[entries:])
         for publisher, refreshed in checks:
             stopped = next(replies)
             if refreshed:
@@ -442,6 +473,8 @@ async def relay(stream_id, *, last_event_id: str = "0-0"):
             for entry_id, fields in entries:
                 if fields.get("t") == "delta":
                     events.append(sse_event("delta", delta_html(fields.get("x", "")), entry_id))
+                elif fields.get("t") == "thinking":
+                    events.append(sse_event("thinking", delta_html(fields.get("x", "")), entry_id))
                 elif fields.get("t") == "done":
                     events.append(sse_event("done", fields.get("h", ""), entry_id))
                     yield b"".join(events)

@@ -154,6 +154,7 @@ def _attempt(request: HttpRequest, action) -> tuple[services.Generation | None, 
 def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     content = request.POST.get("content", "")
     model = request.POST.get("model", "")  # the composer's model menu: the reply is written by what it shows
+    effort = request.POST.get("reasoning_effort", "")  # beside it, for a model that can reason (else ignored)
     if conversation_id is None and not content.strip():
         return _error_response(request, "Write a message first.", 400), None
 
@@ -161,8 +162,12 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     def send() -> services.Generation:
         if conversation_id is None:
             conversation = services.conversation_create(user=request.user, model=model)
-            return services.message_send(user=request.user, conversation_id=conversation.id, content=content)
-        return services.message_send(user=request.user, conversation_id=conversation_id, content=content, model=model)
+            return services.message_send(
+                user=request.user, conversation_id=conversation.id, content=content, reasoning_effort=effort
+            )
+        return services.message_send(
+            user=request.user, conversation_id=conversation_id, content=content, model=model, reasoning_effort=effort
+        )
 
     try:
         generation, error = _attempt(request, send)

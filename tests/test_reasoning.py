@@ -5,6 +5,7 @@ never sent back in a later prompt."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -147,3 +148,189 @@ def test_without_an_effort_no_provider_is_asked_to_think(fake_anthropic, fake_op
     assert "reasoning_effort" not in fake_openai.requests[-1]["body"] and thinking == ""
     run_stream(google(fake_gemini))
     assert "thinkingConfig" not in fake_gemini.requests[-1]["body"].get("generationConfig", {})
+
+
+# --- Through the app: the control, the saved thinking, the next prompt ------------------------------------------
+
+
+def anthropic_user():
+    from tests.factories import UserFactory
+    from tests.test_chat_streaming import with_key
+
+    return with_key(UserFactory())
+
+
+def new_chat(client, content: str, **data):
+    from conversations.models import Conversation
+    from tests.test_chat_streaming import latest_stream_url
+
+    response = client.post("/c/new/", {"content": content, **data})
+    assert response.status_code == 204, response.text
+    conversation = Conversation.objects.get(user=client.user)
+    return conversation, latest_stream_url(conversation)
+
+
+@pytest.mark.slow
+def test_a_reply_with_effort_streams_its_thinking_apart_saves_it_and_never_sends_it_back(live_client, fake_anthropic):
+    from conversations.models import Message, UsageLog
+    from tests.test_chat_streaming import reply_of, send
+
+    client = live_client(anthropic_user())
+    fake_anthropic.behaviour.thinking = ["The", " user", " asks", " about", " Paris."]
+    fake_anthropic.behaviour.reply = "Paris is the capital of **France**."
+    conversation, url = new_chat(client, "What is the capital of France?", reasoning_effort="high")
+    assert (conversation.provider, conversation.model) == ("anthropic", "claude-sonnet-5-5")
+    events = list(client.events(url))
+    kinds = [event.event for event in events]
+    assert "".join(e.data for e in events if e.event == "thinking") == "The user asks about Paris."
+    assert "".join(e.data for e in events if e.event == "delta") == "Paris is the capital of **France**."
+    assert kinds.index("thinking") < kinds.index("delta"), "the thinking comes first, as the model wrote it"
+    assert fake_anthropic.requests[-1]["thinking"]["budget_tokens"] == THINKING_BUDGETS["high"]
+    reply = reply_of(conversation)
+    question = Message.objects.get(conversation=conversation, role="user")
+    assert (question.reasoning_effort, reply.reasoning_effort) == ("high", "high")
+    assert reply.content == "Paris is the capital of **France**."  # the answer alone
+    assert reply.parts == [
+        {"type": "thinking", "text": "The user asks about Paris."},
+        {"type": "text", "text": "Paris is the capital of **France**."},
+    ]
+    # The finished bubble (and a reload) shows it collapsed, above the answer.
+    done = events[-1].data
+    assert '<details class="thinking"><summary>Thinking</summary>' in done
+    assert done.index("The user asks about Paris.") < done.index("<strong>France</strong>")
+    page = client.get(f"/c/{conversation.id}/").text
+    assert (
+        '<details class="thinking"><summary>Thinking</summary><div class="thinking-text">The user asks about Paris.'
+        in page
+    )
+    # The usage counts the thinking tokens (billed as output).
+    usage = UsageLog.objects.get(message=reply)
+    assert usage.output_tokens == 5 + 6 and usage.cost > 0
+    # The next prompt carries the answer, never the thinking.
+    fake_anthropic.behaviour.reply = "About two million."
+    _, later = send(client, conversation, f"/c/{conversation.id}/messages/", {"content": "How many people live there?"})
+    list(client.events(later))
+    prompt = fake_anthropic.requests[-1]["messages"]
+    assert prompt[1] == {"role": "assistant", "content": "Paris is the capital of **France**."}
+    assert "user asks about" not in str(prompt)
+    # No effort chosen this time: nothing asked, nothing saved beside the answer.
+    assert "thinking" not in fake_anthropic.requests[-1]
+    assert reply_of(conversation).parts == []
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_reason_gets_no_effort_and_no_control(live_client, fake_openai):
+    from conversations.models import Message
+    from tests.test_providers import with_key
+
+    client = live_client(with_key(anthropic_user(), "openai"))
+    conversation, url = new_chat(client, "Hello there", model="openai:gpt-4.1", reasoning_effort="high")
+    list(client.events(url))
+    body = fake_openai.requests[-1]["body"]
+    assert "reasoning_effort" not in body and body["max_completion_tokens"] == 2048
+    assert set(Message.objects.filter(conversation=conversation).values_list("reasoning_effort", flat=True)) == {""}
+    page = client.get(f"/c/{conversation.id}/").text
+    # The control is there for script to show when a reasoning model is picked, but hidden and not sent now.
+    assert '<span class="effort-picker" data-effort-control hidden>' in page
+    assert 'name="reasoning_effort" data-effort-select' in page and " disabled>" in page
+    reasoning = re.search(r'data-reasoning-models="([^"]*)"', page).group(1).split()
+    assert "openai:gpt-5.5" in reasoning and "openai:gpt-4.1" not in reasoning
+
+
+@pytest.mark.slow
+def test_the_control_shows_for_a_reasoning_model_with_the_last_effort_and_regenerate_keeps_it(
+    live_client, fake_anthropic
+):
+    from tests.test_chat_streaming import reply_of, send
+
+    client = live_client(anthropic_user())
+    conversation, url = new_chat(client, "Plan a trip", reasoning_effort="medium")
+    list(client.events(url))
+    page = client.get(f"/c/{conversation.id}/").text
+    assert '<span class="effort-picker" data-effort-control>' in page
+    assert '<option value="medium" selected>Medium</option>' in page
+    first = reply_of(conversation)
+    _, again = send(client, conversation, f"/c/{conversation.id}/messages/{first.id}/regenerate/")
+    list(client.events(again))
+    assert reply_of(conversation).reasoning_effort == "medium"
+    assert fake_anthropic.requests[-1]["thinking"]["budget_tokens"] == THINKING_BUDGETS["medium"]
+
+
+@pytest.mark.parametrize("value", ["extreme", "HIGH", " high\x00", "x" * 200])
+def test_an_effort_that_is_not_a_level_is_none(db, value):
+    from conversations.reasoning import effort_for
+
+    assert effort_for(provider="anthropic", model="claude-sonnet-5-5", value=value) == ""
+    assert effort_for(provider="anthropic", model="claude-sonnet-5-5", value="high") == "high"
+    assert effort_for(provider="offline", model="offline", value="high") == ""
+
+
+@pytest.mark.django_db
+def test_the_shared_page_shows_the_thinking_collapsed(client):
+    from conversations.models import Message
+    from tests.factories import ConversationFactory
+
+    conversation = ConversationFactory(visibility="public")
+    question = Message.objects.create(conversation=conversation, role="user", content="Why?")
+    Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", content="Because <b>so</b>.",
+        parts=[{"type": "thinking", "text": "Hmm <script>x</script>"}, {"type": "text", "text": "Because."}],
+    )  # fmt: skip
+    conversation.active_leaf = Message.objects.get(role="assistant", conversation=conversation)
+    conversation.save()
+    page = client.get(f"/c/shared/{conversation.id}/").content.decode()
+    assert '<details class="thinking"><summary>Thinking</summary>' in page
+    assert '<details class="thinking" open' not in page
+    assert "Hmm &lt;script&gt;x&lt;/script&gt;" in page  # the model's text, escaped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_keeps_the_thinking_of_a_reply_whose_process_died(settings):
+    import datetime as dt
+
+    import redis
+    from django.utils import timezone
+
+    from conversations import streams
+    from conversations.generation import sweep_stale_streams
+    from tests.factories import StreamFactory
+
+    stream = StreamFactory(created_at=timezone.now() - dt.timedelta(minutes=5))
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    client.xadd(streams.stream_key(stream.id), streams.thinking_payload("Working it out"))
+    client.xadd(streams.stream_key(stream.id), streams.delta_payload("Half a reply"))
+    assert sweep_stale_streams() >= 1
+    stream.message.refresh_from_db()
+    assert stream.message.content == "Half a reply"
+    assert stream.message.parts[0] == {"type": "thinking", "text": "Working it out"}
+
+
+# --- Titles: a first reply that failed, retried -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_conversation_whose_first_reply_failed_is_named_after_the_retried_reply(live_client, fake_anthropic):
+    from conversations.models import Conversation
+    from tests.test_chat_streaming import reply_of, send, wait_for
+
+    client = live_client(anthropic_user())
+    fake_anthropic.behaviour.fail = "500"
+    question = "What should I pack for a week of hiking in the Alps?"
+    conversation, url = new_chat(client, question)
+    events = list(client.events(url))
+    assert reply_of(conversation).status == "failed" and "/title/" not in events[-1].data
+    assert not fake_anthropic.title_requests
+    fake_anthropic.behaviour.fail = None
+    fake_anthropic.behaviour.reply = "Alpine hiking packing list"
+    failed = reply_of(conversation)
+    _, again = send(client, conversation, f"/c/{conversation.id}/messages/{failed.id}/regenerate/")
+    retried = list(client.events(again))
+    assert reply_of(conversation).status == "complete"
+    assert f'hx-get="/c/{conversation.id}/title/"' in retried[-1].data  # the page gets it without a reload
+    wait_for(lambda: Conversation.objects.filter(id=conversation.id, title="Alpine hiking packing list").exists())
+    assert len(fake_anthropic.title_requests) == 1
+    # A further regenerate, the first answer having succeeded, does not name it again.
+    fake_anthropic.behaviour.reply = "Something else entirely now"
+    _, third = send(client, conversation, f"/c/{conversation.id}/messages/{reply_of(conversation).id}/regenerate/")
+    assert "/title/" not in list(client.events(third))[-1].data
+    assert len(fake_anthropic.title_requests) == 1

@@ -33,6 +33,8 @@ from chatbot.llm.providers import Completion, complete, provider_for
 from chatbot.logging import request_id_var
 from chatbot.netpolicy import BaseUrlRefused
 from chatbot.text import strip_unsafe
+from chatbot.tools.loop import AwaitingApproval, reply_events
+from chatbot.tools.waiting import is_waiting
 from conversations import streams
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
@@ -275,7 +277,9 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
 
     async def consume() -> None:
         assert prepared is not None and prepared.provider is not None and prepared.request is not None
-        async with contextlib.aclosing(prepared.provider.stream(prepared.request)) as events:
+        # The provider's events, with the tool rounds the model asks for run in between (chatbot/tools/loop.py).
+        events = reply_events(prepared, stream_id=stream_id, publisher=publisher, parts=state["parts"])
+        async with contextlib.aclosing(events) as events:
             async for event in events:
                 text = strip_unsafe(event.text) if isinstance(event, TextDelta) else ""
                 if text:
@@ -309,6 +313,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             if not state["stopped"]:
                 raise
             status = Message.Status.CANCELLED
+        except AwaitingApproval:
+            state["waiting"] = True
     except ProviderError as exc:
         logger.warning("generation %s failed: %s", stream_id, exc)
         error = exc.user_message
@@ -325,6 +331,11 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         logger.exception("generation %s crashed", stream_id)
         error = "Something went wrong while generating this reply."
     finally:
+        if state.get("waiting"):
+            # A tool call waits for the user: the stream stays open and its state is in the database; whoever
+            # answers resumes the reply (chatbot/tools/waiting.py). Nothing is in flight here (it was handled).
+            await publisher.drain()
+            return  # noqa: B012
         finished: Finished | None = state["finished"]
         first = state["first_token"]
         outcome = GenerationOutcome(
@@ -473,7 +484,7 @@ def sweep_stale_streams(*, older_than_seconds: int = 60) -> int:
 
 
 def _sweep_stream(client: redis.Redis, stream_id: uuid.UUID) -> int:
-    if client.exists(streams.alive_key(stream_id)):
+    if client.exists(streams.alive_key(stream_id)) or is_waiting(stream_id):  # alive, or waiting for an approval
         return 0
     entries = client.xrange(streams.stream_key(stream_id))
     outcome = GenerationOutcome(

@@ -132,6 +132,11 @@ def done_payload(*, status: str, html_fragment: str) -> dict:
     return {"t": "done", "s": status, "h": html_fragment}
 
 
+def tool_payload(html_fragment: str) -> dict:
+    """A tool call's card (chatbot/tools): shown, or replaced by its id, in the reply's bubble as it changes."""
+    return {"t": "tool", "h": html_fragment}
+
+
 # --- Writing: one pipeline per tick for every reply generated on this loop -------------------------------------
 
 
@@ -160,6 +165,18 @@ class Publisher:
         self.sent_any = True
         # Shielded: cancelling mid-command would leave a reply unread on a pooled connection.
         await asyncio.shield(self.outbox.client.xadd(self.key, delta_payload(text)))
+
+    async def add_entry(self, payload: dict) -> None:
+        """An entry other than text (a tool card), in order: after the text buffered until now."""
+        await self.outbox.settled(self)
+        pipe = self.outbox.client.pipeline(transaction=False)
+        if self.buffer:
+            pipe.xadd(self.key, delta_payload("".join(self.buffer)))
+            self.buffer.clear()
+            self.outbox.pending.pop(self, None)
+        pipe.xadd(self.key, payload)
+        self.sent_any = True
+        await asyncio.shield(pipe.execute())
 
     async def add_thinking(self, text: str) -> None:
         if self.sent_any:
@@ -475,6 +492,8 @@ async def relay(stream_id, *, last_event_id: str = "0-0"):
                     events.append(sse_event("delta", delta_html(fields.get("x", "")), entry_id))
                 elif fields.get("t") == "thinking":
                     events.append(sse_event("thinking", delta_html(fields.get("x", "")), entry_id))
+                elif fields.get("t") == "tool":
+                    events.append(sse_event("tool", fields.get("h", ""), entry_id))
                 elif fields.get("t") == "done":
                     events.append(sse_event("done", fields.get("h", ""), entry_id))
                     yield b"".join(events)

@@ -513,4 +513,7 @@ async def stream_stop(request: HttpRequest, stream_id: uuid.UUID) -> HttpRespons
     stream = await _owned_stream(request, stream_id)
     if stream.status == Stream.Status.ACTIVE:
         await streams.request_stop(stream.id)
+        from chatbot.tools.waiting import stop_waiting
+
+        await stop_waiting(stream.id)  # a reply waiting for a tool approval has no generation to stop: ended here
     return HttpResponse(status=204)

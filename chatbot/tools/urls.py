@@ -6,4 +6,5 @@ app_name = "tools"
 
 urlpatterns = [
     path("activity/", views.tool_activity, name="activity"),
+    path("executions/<uuid:execution_id>/decide/", views.tool_decide, name="decide"),
 ]

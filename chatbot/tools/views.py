@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
 from accounts.decorators import registered_required
+from accounts.services import ClientInfo
 from chatbot.tools import mcp
 from chatbot.tools.forms import ToolSettingsForm
 from chatbot.tools.registry import available_tools
+from conversations.models import ToolExecution
 
 APPROVAL_TIMEOUT_MINUTES = 10
 
@@ -43,3 +48,38 @@ def tool_activity(request: HttpRequest) -> HttpResponse:
 
     page = Paginator(tool_execution_list(user=request.user), 50).get_page(request.GET.get("page"))
     return render(request, "accounts/tools_activity.html", {"page": page, "section": "tool_activity"})
+
+
+@require_POST
+async def tool_decide(request: HttpRequest, execution_id: uuid.UUID) -> HttpResponse:
+    """Approve, approve always, or deny a call: its owner only (404 for anyone else). Answering the round's last
+    open call resumes the reply, in this process, whichever process started it."""
+    from chatbot.tools.loop import in_thread
+    from chatbot.tools.selectors import tool_execution_get
+    from chatbot.tools.waiting import APPROVE, APPROVE_ALWAYS, DENY, ArgumentsChanged, answer, card_html
+    from conversations.generation import start_generation
+
+    user = await request.auser()
+    if not user.is_authenticated:
+        raise Http404
+    decision = request.POST.get("decision", "")
+    expected = request.POST.get("arguments_hash", "")
+
+    def save() -> uuid.UUID | None:
+        execution = tool_execution_get(user=user, execution_id=execution_id)
+        if decision not in (APPROVE, APPROVE_ALWAYS, DENY):
+            raise ValueError("Unknown decision.")
+        return answer(user=user, execution=execution, decision=decision, expected_hash=expected)
+
+    try:
+        stream_id = await in_thread(save)
+    except ValueError:
+        return HttpResponse("Approve, approve always or deny.", status=400)
+    except ArgumentsChanged:
+        return HttpResponse("These are not the arguments of this call any more: reload the page.", status=409)
+    if stream_id is not None:
+        start_generation(stream_id, ClientInfo.from_request(request))
+    html = await in_thread(
+        lambda: card_html(execution=ToolExecution.objects.select_related("conversation").get(id=execution_id))
+    )
+    return HttpResponse(html)

@@ -1,0 +1,38 @@
+// Tool call cards in a reply (chatbot/tools): each "tool" event of the reply's stream carries one card, shown in
+// place of the card with the same id (an approval card becomes its call's result card) or added after the others.
+(function () {
+  "use strict";
+
+  function cardFrom(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content.querySelector("[id^='tool-']");
+  }
+
+  function focusCard(card) {
+    // After an answer the buttons are gone: the focus goes to what replaced them, not to the top of the page.
+    const target = card.querySelector("summary, button") || card;
+    if (target === card) card.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (event.detail.type !== "tool") return;
+    event.preventDefault();
+    const card = cardFrom(event.detail.data);
+    if (!card) return;
+    const container = event.target.closest(".tool-calls") || event.target;
+    const existing = document.getElementById(card.id);
+    const hadFocus = existing && existing.contains(document.activeElement);
+    if (existing) existing.replaceWith(card);
+    else container.appendChild(card);
+    if (window.htmx) window.htmx.process(card);
+    if (hadFocus) focusCard(card);
+  });
+
+  // The answer's own response replaces the card (hx-target): keep the keyboard where it was.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const card = event.detail.target && event.detail.target.id && document.getElementById(event.detail.target.id);
+    if (card && card.id.indexOf("tool-") === 0 && card.matches(".tool-card")) focusCard(card);
+  });
+})();

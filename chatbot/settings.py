@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatbot.middleware.request_id_middleware",
+    "chatbot.metrics.metrics_middleware",
     "django.middleware.security.SecurityMiddleware",
     "chatbot.middleware.StaticFilesMiddleware",
     "chatbot.middleware.content_security_policy_middleware",
@@ -177,6 +178,10 @@ ADMIN_LOGIN_RATE_WINDOW = env_int("ADMIN_LOGIN_RATE_WINDOW", 300)
 SESSION_ENGINE = "accounts.sessions"
 # How many reverse proxies in front of the app add to X-Forwarded-For (0: use the socket address).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# /metrics (chatbot/metrics.py) answers a bearer token, or addresses in these networks (e.g. "10.0.0.0/8");
+# with neither set it does not exist.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
 
 # --- Internationalisation -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -214,7 +219,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PROD
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True

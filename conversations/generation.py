@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.services import ClientInfo, KeyUse, provider_credentials
+from chatbot import metrics
 from chatbot.llm.base import ChatRequest, Finished, PromptMessage, Provider, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.catalog import PROVIDERS, TITLE_MODELS
 from chatbot.llm.offline import OfflineProvider
@@ -357,6 +358,10 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         await publisher.drain()  # what is still buffered goes out before the database write
         only_child = prepared.only_child if prepared else False
         final_status, html_fragment = await in_thread(finish_safely, stream_id, outcome, only_child)
+        metrics.reply_finished(
+            provider=outcome.provider, status=final_status, time_to_first_token_ms=outcome.time_to_first_token_ms,
+            error_kind=failure.get("failure", {}).get("kind", ""),
+        )  # fmt: skip
         naming = final_status == Message.Status.COMPLETE and prepared is not None and will_name(prepared)
         if naming:
             # Marked pending before the page hears of the reply: the watcher in the done fragment asks until then.

@@ -53,6 +53,7 @@ def fake_anthropic(fake_anthropic_server, settings):
     return fake_anthropic_server
 
 
+LIVE_METRICS_TOKEN = "live-metrics-token-for-tests"
 OPENAI_COMPATIBLE = ("openai", "xai", "groq", "deepseek", "mistral", "perplexity")
 
 
@@ -133,6 +134,7 @@ def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, fake_ope
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(email_dir),
         MEDIA_ROOT=str(tmp_path_factory.mktemp("live-media")),
+        METRICS_TOKEN=LIVE_METRICS_TOKEN,
     )
 
     def ready() -> bool:

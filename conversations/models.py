@@ -34,6 +34,13 @@ class Project(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # Added to the system prompt of every chat in the project (conversations/prompting.py, delimited).
+    instructions = models.TextField(blank=True)
+    # The project's knowledge: the owner's documents its chats search first (documents/retrieval.py). Many to many:
+    # one document can serve several projects without a copy, and leaving a project does not delete it.
+    documents = models.ManyToManyField(
+        "documents.Document", blank=True, related_name="projects", db_table="project_documents"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

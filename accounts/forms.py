@@ -38,7 +38,10 @@ class PreferencesForm(forms.ModelForm):
         widgets = {"default_system_prompt": forms.Textarea(attrs={"rows": 4})}
         help_texts = {
             "default_system_prompt": "Instructions given to the model at the start of every new conversation.",
+            "multi_model_enabled": "The composer offers “Compare with…”: two or three models answer one question "
+            "side by side, and you continue with the answer you choose. Each answer counts as a message.",
         }
+        labels = {"multi_model_enabled": "Side-by-side answers"}
 
     def __init__(self, *args, user, **kwargs) -> None:
         from accounts.selectors import model_key, offered_models, resolve_model_choice

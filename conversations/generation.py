@@ -37,6 +37,7 @@ from chatbot.text import strip_unsafe
 from chatbot.tools.loop import AwaitingApproval, reply_events
 from chatbot.tools.waiting import is_waiting
 from conversations import streams
+from conversations.compare import compare_column
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
 from conversations.selectors import message_path
@@ -74,10 +75,11 @@ class Prepared:
 
 
 def resolve_provider(
-    *, conversation, client: ClientInfo
+    *, conversation, client: ClientInfo, name: str = ""
 ) -> tuple[Provider | None, str, ProviderError | None, KeyUse | None]:
-    """The provider for a conversation: the user's own key first (audited), then the operator's."""
-    name = conversation.provider
+    """The provider for a conversation (or `name`, a reply's own): the user's own key first (audited), then the
+    operator's."""
+    name = name or conversation.provider
     if name == ChatProvider.OFFLINE:
         return OfflineProvider(guest=conversation.user.is_guest), ChatProvider.OFFLINE, None, None
     spec = PROVIDERS.get(name)
@@ -115,9 +117,15 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         history = [question]  # a conversation's first message: nothing before it to read
     else:
         history = message_path(leaf_id=reply.parent_id) if reply.parent_id else []
-    fitted = fit_history(
-        history=history, system=conversation.system_prompt, context_window=conversation.context_window_size
-    )
+    # The reply's own model: side-by-side answers (conversations/compare.py) are each on another one than the
+    # conversation's, with its own context window.
+    provider_name, model = reply.provider or conversation.provider, reply.model or conversation.model
+    context_window = conversation.context_window_size
+    if (provider_name, model) != (conversation.provider, conversation.model):
+        from catalog.selectors import context_window_for
+
+        context_window = context_window_for(provider=provider_name, model=model)
+    fitted = fit_history(history=history, system=conversation.system_prompt, context_window=context_window)
     if fitted.left_out:
         context_optimization_record(
             conversation=conversation,
@@ -125,10 +133,10 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
             tokens_after=fitted.tokens_after,
             left_out=fitted.left_out,
         )
-    provider, provider_name, error, key = resolve_provider(conversation=conversation, client=client)
+    provider, provider_name, error, key = resolve_provider(conversation=conversation, client=client, name=provider_name)
     sources, searched = _sources_for(conversation, history) if error is None else ([], False)
     request = ChatRequest(
-        model=conversation.model,
+        model=model,
         messages=fitted.messages,
         system=system_with_sources(conversation.system_prompt, sources),
         sources=tuple(sources),
@@ -140,13 +148,16 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         provider=provider,
         request=request,
         provider_name=provider_name,
-        model=conversation.model,
+        model=model,
         error=error,
         metadata=metadata,
         only_child=question is not None,
         key=key,
         guest=conversation.user.is_guest,
-        first_question=question.content if question is not None and question.parent_id is None else "",
+        # One title per conversation: of side-by-side answers, the one on screen (the first) names it.
+        first_question=question.content
+        if question is not None and question.parent_id is None and conversation.active_leaf_id == reply.id
+        else "",
         conversation_id=conversation.id,
         user_id=conversation.user_id,
     )
@@ -198,7 +209,9 @@ def render_reply(message: Message, *, only_child: bool = False) -> str:
         )
     )
     return render_to_string(
-        "conversations/partials/message.html", {"item": ThreadItem(message=message, siblings=siblings)}
+        "conversations/partials/message.html",
+        # A side-by-side answer finishes in its column, with the actions of one (conversations/compare.py).
+        {"item": ThreadItem(message=message, siblings=siblings), "compare_column": compare_column(message)},
     )
 
 

@@ -107,16 +107,21 @@ def _consume_quota(user: User) -> None:
 
 
 def _check_budget(*, user: User, conversation: Conversation) -> None:
+    _check_budget_for(user=user, provider=conversation.provider, model=conversation.model)
+
+
+def _check_budget_for(*, user: User, provider: str, model: str) -> None:
     """Refuse a reply on a model the operator pays for once the user's monthly budget is spent. Free models (the
-    offline assistant, Ollama, a zero price) and the user's own keys are theirs to use whatever the budget."""
-    if user.monthly_budget is None or conversation.provider == "offline":
+    offline assistant, Ollama, a zero price) and the user's own keys are theirs to use whatever the budget. Per
+    reply: side-by-side answers (conversations/compare.py) check each of their models."""
+    if user.monthly_budget is None or provider == "offline":
         return
     from catalog.selectors import is_free_model, month_spend, next_month_start
     from catalog.templatetags.usage import format_usd
 
-    if is_free_model(provider=conversation.provider, model=conversation.model):
+    if is_free_model(provider=provider, model=model):
         return
-    if ProviderKey.objects.filter(user=user, provider=conversation.provider, is_active=True).exists():
+    if ProviderKey.objects.filter(user=user, provider=provider, is_active=True).exists():
         return
     spent = month_spend(user_id=user.id)
     if spent < user.monthly_budget:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views, vote_views, workspace_views
+from conversations import compare_views, views, vote_views, workspace_views
 from conversations.portability import views as portability_views
 
 app_name = "conversations"
@@ -18,6 +18,16 @@ urlpatterns = [
     path("<uuid:conversation_id>/messages/<uuid:message_id>/regenerate/", views.message_regenerate, name="regenerate"),
     path("<uuid:conversation_id>/messages/<uuid:message_id>/edit/", views.message_edit, name="edit"),
     path("<uuid:conversation_id>/messages/<uuid:message_id>/switch/", views.message_switch, name="switch"),
+    path(
+        "<uuid:conversation_id>/messages/<uuid:message_id>/compare/retry/",
+        compare_views.compare_retry,
+        name="compare_retry",
+    ),
+    path(
+        "<uuid:conversation_id>/messages/<uuid:message_id>/compare/continue/",
+        compare_views.compare_continue,
+        name="compare_continue",
+    ),
     path("<uuid:conversation_id>/messages/<uuid:message_id>/vote/", vote_views.message_vote, name="vote"),
     path(
         "<uuid:conversation_id>/messages/<uuid:message_id>/vote/feedback/",

@@ -19,6 +19,7 @@ from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
 from chatbot.text import clean_text, title_too_long
 from conversations import selectors, services, streams
+from conversations.compare import compare_turn, multi_model_enabled
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
 from conversations.votes import conversation_votes_by_message
@@ -49,11 +50,14 @@ def _thread_context(conversation: Conversation) -> dict:
             Stream.objects.filter(message_id__in=streaming).order_by("created_at").values_list("id", "message_id")
         ):
             active[message_id] = stream_id  # the newest stream of a reply wins
+    thread = selectors.conversation_thread(conversation=conversation, messages=messages)
     return {
         "conversation": conversation,
-        "thread": selectors.conversation_thread(conversation=conversation, messages=messages),
+        "thread": thread,
         "active_streams": active,
         "votes": conversation_votes_by_message(conversation=conversation),
+        # Side-by-side answers not continued yet, shown as columns (conversations/compare.py).
+        "compare": compare_turn(thread=thread, messages=messages),
     }
 
 
@@ -66,6 +70,7 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
         "thread": [],
         "model_menu": _model_menu(request.user, conversation),
         "message_limit": services.MAX_MESSAGE_LENGTH,
+        "compare_enabled": multi_model_enabled(user=request.user),  # the composer's "Compare with…"
     }
     if conversation is not None:
         context.update(_thread_context(conversation))
@@ -155,6 +160,11 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     content = request.POST.get("content", "")
     model = request.POST.get("model", "")  # the composer's model menu: the reply is written by what it shows
     effort = request.POST.get("reasoning_effort", "")  # beside it, for a model that can reason (else ignored)
+    compare_with = [value for value in request.POST.getlist("compare_model") if value.strip()]
+    if compare_with:  # side-by-side answers: one reply per model (conversations/compare_views.py)
+        from conversations.compare_views import compare_send
+
+        return compare_send(request, conversation_id, models=[model, *compare_with])
     if conversation_id is None and not content.strip():
         return _error_response(request, "Write a message first.", 400), None
 
@@ -234,22 +244,23 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
 
     def save_and_prepare():
         if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path()), None, None, None
+            return redirect_to_login(request.get_full_path()), [], [], None
         response, generation = handler(request, *args)
-        prepared = None
-        if generation is not None:
-            prepared = prepare_generation(generation.stream.id, ClientInfo.from_request(request), generation=generation)
+        # One reply, or one per model for side-by-side answers (conversations/compare.py).
+        generations = generation if isinstance(generation, list) else [] if generation is None else [generation]
+        client = ClientInfo.from_request(request)
+        prepared = [prepare_generation(g.stream.id, client, generation=g) for g in generations]
         render_error = None
         if callable(response):  # a fragment to render
             try:
                 response = response()
             except Exception as exc:  # the reply is saved as streaming: it must still run, or it blocks the chat
                 render_error = exc
-        return response, generation, prepared, render_error
+        return response, generations, prepared, render_error
 
-    response, generation, prepared, render_error = await sync_to_async(save_and_prepare)()
-    if generation is not None:
-        start_generation(generation.stream.id, ClientInfo.from_request(request), prepared=prepared)
+    response, generations, prepared, render_error = await sync_to_async(save_and_prepare)()
+    for generation, ready in zip(generations, prepared, strict=True):
+        start_generation(generation.stream.id, ClientInfo.from_request(request), prepared=ready)
     if render_error is not None:
         raise render_error
     return response

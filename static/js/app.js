@@ -320,8 +320,8 @@
     }
     const stop = event.target.closest("[data-composer-stop]");
     if (stop) {
-      const button = document.querySelector(".message[data-streaming] [data-stop-stream]");
-      if (button) button.click();
+      // Every reply streaming: side-by-side answers stream two or three at once.
+      document.querySelectorAll(".message[data-streaming] [data-stop-stream]").forEach(function (button) { button.click(); });
       return;
     }
     const confirmButton = event.target.closest("[data-confirm]");

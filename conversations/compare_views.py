@@ -1,0 +1,113 @@
+"""Side-by-side answers in the chat (conversations/compare.py): sending to two or three models, Retry in one column,
+Continue with one answer. Every lookup is by owner: another user's conversation or message is a 404."""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from conversations import compare, selectors, services, streams, views
+from conversations.models import Conversation
+
+
+def compare_send(request: HttpRequest, conversation_id: uuid.UUID | None, *, models: list[str]):
+    """views._send's handler when the composer names models to compare with: (response, generations)."""
+    content = request.POST.get("content", "")
+    if conversation_id is None and not content.strip():
+        return views._error_response(request, "Write a message first.", 400), None
+
+    @transaction.atomic  # a refused first message leaves no empty conversation behind
+    def send() -> list[services.Generation]:
+        target = conversation_id
+        if target is None:
+            target = services.conversation_create(user=request.user, model=models[0]).id
+        return compare.compare_send(user=request.user, conversation_id=target, content=content, models=models)
+
+    try:
+        generations, error = views._attempt(request, send)
+    except Conversation.DoesNotExist:
+        raise Http404 from None  # another user's conversation looks exactly like a missing one
+    if error:
+        return error, None
+    url = reverse("conversations:detail", args=[generations[0].stream.conversation_id])
+    if conversation_id is None or not request.htmx:
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response, generations
+        return redirect(url), generations
+    return partial(_new_turn_response, request, generations), generations
+
+
+def _new_turn_response(request: HttpRequest, generations: list[services.Generation]) -> HttpResponse:
+    """The question and its answers in columns, appended to the thread."""
+    question = generations[0].user_message
+    columns = [
+        selectors.ThreadItem(message=generation.assistant_message, siblings=[generation.assistant_message.id])
+        for generation in generations
+    ]
+    return render(
+        request,
+        "conversations/partials/messages.html",
+        {
+            "thread": [selectors.ThreadItem(message=question, siblings=[question.id]), columns[0]],
+            "compare": compare.CompareTurn(question_id=question.id, columns=columns),
+            "active_streams": {generation.assistant_message.id: generation.stream.id for generation in generations},
+        },
+    )
+
+
+def _retry(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
+    message = views._own_message(request, conversation_id, message_id)
+    generation, error = views._attempt(request, lambda: compare.compare_retry(user=request.user, message=message))
+    return (error, None) if error else (partial(_column_response, request, generation), generation)
+
+
+def _column_response(request: HttpRequest, generation: services.Generation) -> HttpResponse:
+    """The new reply, streaming in place of the one retried; the other columns are left as they are."""
+    reply = generation.assistant_message
+    return render(
+        request,
+        "conversations/partials/message.html",
+        {
+            "item": selectors.ThreadItem(message=reply, siblings=[reply.id]),
+            "stream_id": generation.stream.id,
+            "compare_column": True,
+        },
+    )
+
+
+@require_POST
+async def compare_retry(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    return await views._run(request, _retry, conversation_id, message_id)
+
+
+@require_POST
+async def compare_continue(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    """Continue with this answer: the thread comes back on its branch (the others behind the arrows); the answers
+    still streaming beside it are stopped (they are kept, marked stopped, with what they had written)."""
+
+    def choose() -> tuple[HttpResponse, list[uuid.UUID]]:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path()), []
+        message = views._own_message(request, conversation_id, message_id)
+        try:
+            to_stop = compare.compare_continue(user=request.user, message=message)
+        except ValueError as exc:
+            return views._error_response(request, str(exc), 400), []
+        if not request.htmx:
+            return redirect("conversations:detail", conversation_id), to_stop
+        return views._thread_response(request, conversation_id), to_stop
+
+    response, to_stop = await sync_to_async(choose)()
+    for stream_id in to_stop:
+        await streams.request_stop(stream_id)
+    return response

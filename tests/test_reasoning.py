@@ -15,6 +15,7 @@ from chatbot.llm.google import GoogleProvider
 from chatbot.llm.http import close_http_clients
 from chatbot.llm.openai import OpenAICompatibleProvider
 from chatbot.llm.reasoning import THINKING_BUDGETS
+from conversations.reasoning import reply_parts
 
 EFFORTS = ["low", "medium", "high"]
 
@@ -334,3 +335,49 @@ def test_a_conversation_whose_first_reply_failed_is_named_after_the_retried_repl
     _, third = send(client, conversation, f"/c/{conversation.id}/messages/{reply_of(conversation).id}/regenerate/")
     assert "/title/" not in list(client.events(third))[-1].data
     assert len(fake_anthropic.title_requests) == 1
+
+
+# --- Exports and imports keep the thinking apart, as the page does ----------------------------------------------
+
+
+def conversation_with_thinking(user):
+    from conversations.models import Conversation, Message
+
+    conversation = Conversation.objects.create(user=user, provider="anthropic", model="claude-x", title="Sky")
+    question = Message.objects.create(
+        conversation=conversation, role="user", content="Why blue?", reasoning_effort="high"
+    )
+    answer = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", content="Rayleigh scattering.",
+        reasoning_effort="high", parts=reply_parts(thinking="Short waves <b>scatter</b>.", text="Rayleigh scattering."),
+    )  # fmt: skip
+    conversation.active_leaf = answer
+    conversation.save()
+    return conversation
+
+
+@pytest.mark.django_db
+def test_exports_carry_the_thinking_apart_and_an_import_gives_it_back(user_client, user):
+    import json
+
+    from django.core.files.base import ContentFile
+    from django.urls import reverse
+
+    from conversations.models import Conversation
+
+    conversation = conversation_with_thinking(user)
+    markdown = user_client.get(reverse("conversations:export", args=[conversation.id, "md"])).content.decode()
+    assert "<details><summary>Thinking</summary>\n\n> Short waves &lt;b&gt;scatter&lt;/b&gt;.\n\n</details>" in markdown
+    assert markdown.index("Thinking") < markdown.index("Rayleigh scattering.")
+    exported = user_client.get(reverse("conversations:export", args=[conversation.id, "json"])).content
+    answer = next(m for m in json.loads(exported)["conversations"][0]["messages"] if m["role"] == "assistant")
+    assert (answer["content"], answer["thinking"]) == ("Rayleigh scattering.", "Short waves <b>scatter</b>.")
+    assert answer["reasoning_effort"] == "high"
+    conversation.delete()
+    response = user_client.post(reverse("accounts:chats_import"), {"file": ContentFile(exported, name="chat.json")})
+    assert response.status_code == 302
+    imported = Conversation.objects.get(user=user).messages.get(role="assistant")
+    assert imported.parts == reply_parts(thinking="Short waves <b>scatter</b>.", text="Rayleigh scattering.")
+    assert imported.reasoning_effort == "high"
+    page = user_client.get(response.url).content.decode()
+    assert '<details class="thinking"><summary>Thinking</summary>' in page and "Short waves &lt;b&gt;" in page

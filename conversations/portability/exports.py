@@ -8,6 +8,7 @@ by id. The Markdown is for people: the branch that was on screen, then every oth
 from __future__ import annotations
 
 import datetime as dt
+import html
 from collections.abc import Iterable
 
 from django.db.models import Prefetch
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from conversations.models import Conversation, Message, UsageLog, Vote
+from conversations.reasoning import thinking_of
 from conversations.selectors import conversation_thread
 
 FORMAT = "chatbot.conversations"
@@ -65,6 +67,9 @@ def _message(message: Message, vote: Vote | None, usage: list[UsageLog]) -> dict
                 "input_tokens": message.input_tokens,
                 "output_tokens": message.output_tokens,
                 "latency_ms": message.latency_ms,
+                # Its reasoning, apart from the answer as on the page (conversations/reasoning.py).
+                "reasoning_effort": message.reasoning_effort,
+                "thinking": thinking_of(message),
                 "sources": _sources(message),
                 "usage": [
                     {
@@ -155,6 +160,11 @@ def _message_markdown(message: Message, vote: Vote | None) -> list[str]:
         lines += ["*Stopped before the end.*", ""]
     elif message.status == Message.Status.FAILED:
         lines += [f"*Failed: {message.error or 'no reply'}*", ""]
+    thinking = thinking_of(message).strip()
+    if thinking:
+        # Collapsed, as on the page (GitHub and most renderers fold <details>); escaped: the model's text, not markup.
+        quoted = _quote(html.escape(thinking, quote=False))
+        lines += ["<details><summary>Thinking</summary>", "", quoted, "", "</details>", ""]
     lines += [message.content.strip() or "*(empty)*", ""]
     sources = _sources(message)
     if sources:

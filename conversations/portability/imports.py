@@ -23,9 +23,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from chatbot.llm.reasoning import EFFORTS
 from chatbot.text import clean_text, has_visible_text
 from conversations.models import ChatProvider, Conversation, Message, Vote
 from conversations.portability.exports import FORMAT, SOURCE_FIELDS
+from conversations.reasoning import reply_parts
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 MAX_CONVERSATIONS = 5_000
@@ -54,6 +56,8 @@ class ParsedMessage:
     output_tokens: int | None = None
     sources: list[dict] = field(default_factory=list)
     vote: dict | None = None
+    reasoning_effort: str = ""
+    thinking: str = ""  # saved in the reply's parts, shown collapsed, never in a prompt (conversations/reasoning.py)
 
 
 @dataclass
@@ -252,6 +256,9 @@ def _app_message(value: object, where: str, seen: set[str]) -> ParsedMessage:
             for n, source in enumerate(_list(data.get("sources"), f"{where}.sources", limit=MAX_SOURCES))
         ],
         vote=_vote(data.get("vote"), f"{where}.vote") if role == Message.Role.ASSISTANT else None,
+        # An effort this app does not know is dropped, not refused: it only said how long the model thought.
+        reasoning_effort=effort if (effort := data.get("reasoning_effort")) in EFFORTS else "",
+        thinking=_text(data.get("thinking"), f"{where}.thinking") if role == Message.Role.ASSISTANT else "",
     )
 
 
@@ -460,6 +467,8 @@ def conversations_import(*, user: User, conversations: list[ParsedConversation])
                     model=item.model,
                     input_tokens=item.input_tokens,
                     output_tokens=item.output_tokens,
+                    reasoning_effort=item.reasoning_effort,
+                    parts=reply_parts(thinking=item.thinking, text=item.content) if item.thinking else [],
                     metadata=metadata,
                     created_at=stamp,
                 )

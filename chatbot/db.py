@@ -17,4 +17,15 @@ def delete_file_after_commit(file: FieldFile | None) -> None:
     if not file or not file.name:
         return
     storage, name = file.storage, file.name
-    transaction.on_commit(lambda: storage.delete(name))
+
+    def delete() -> None:
+        # A chat attachment's stored file is shared by the rows of the same content (and a document made from
+        # it): it goes with the last of them (conversations/attachments.py).
+        if name.startswith("attachments/"):
+            from conversations.attachments import file_in_use
+
+            if file_in_use(name):
+                return
+        storage.delete(name)
+
+    transaction.on_commit(delete)

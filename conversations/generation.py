@@ -37,6 +37,7 @@ from chatbot.text import strip_unsafe
 from chatbot.tools.loop import AwaitingApproval, reply_events
 from chatbot.tools.waiting import is_waiting
 from conversations import streams
+from conversations.attachments import prompt_attachments, question_attachments
 from conversations.compare import compare_column
 from conversations.models import ChatProvider, Message, Stream
 from conversations.prompting import fit_history, system_with_sources
@@ -125,7 +126,11 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         from catalog.selectors import context_window_for
 
         context_window = context_window_for(provider=provider_name, model=model)
-    fitted = fit_history(history=history, system=conversation.system_prompt, context_window=context_window)
+    attached = prompt_attachments(history=history, provider=provider_name, model=model)
+    fitted = fit_history(
+        history=history, system=conversation.system_prompt, context_window=context_window, attachments=attached
+    )
+    quotes, attachment_notice = question_attachments(attached=attached, history=history)
     if fitted.left_out:
         context_optimization_record(
             conversation=conversation,
@@ -142,8 +147,10 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         sources=tuple(sources),
         documents_searched=searched,
         reasoning_effort=reply.reasoning_effort,  # set only for a model that can reason (conversations/reasoning.py)
+        attachment_texts=quotes,
     )
     metadata = {"sources": [source.as_metadata() for source in sources]} if sources else {}
+    metadata.update(attachment_notice)  # the bubble says which files went as text (conversations/attachments.py)
     prepared = Prepared(
         provider=provider,
         request=request,

@@ -24,18 +24,25 @@ class FittedPrompt:
     left_out: list  # ids of the messages dropped to fit
 
 
-def fit_history(*, history: list[Message], system: str, context_window: int) -> FittedPrompt:
-    """Keep the newest turns that fit; the message being answered is always kept."""
+def fit_history(
+    *, history: list[Message], system: str, context_window: int, attachments: dict | None = None
+) -> FittedPrompt:
+    """Keep the newest turns that fit; the message being answered is always kept.
+
+    `attachments` (conversations.attachments.prompt_attachments) maps a message id to its files as sent: they
+    count in the turn's tokens, their text stand-ins follow its text and their native blocks go with it.
+    """
+    attachments = attachments or {}
     # A failed reply's partial text is shown to the user but is not a turn the model should build on.
     usable = [
         m
         for m in history
         if m.role in (Message.Role.USER, Message.Role.ASSISTANT)
-        and m.content.strip()
+        and (m.content.strip() or m.id in attachments)
         and not (m.role == Message.Role.ASSISTANT and m.status == Message.Status.FAILED)
     ]
     budget = max(context_window - REPLY_TOKEN_RESERVE - estimate_tokens(system), 256)
-    costs = [estimate_tokens(m.content) for m in usable]
+    costs = [estimate_tokens(m.content) + (attachments[m.id].tokens if m.id in attachments else 0) for m in usable]
     kept_from = len(usable)
     used = 0
     for index in range(len(usable) - 1, -1, -1):
@@ -49,15 +56,23 @@ def fit_history(*, history: list[Message], system: str, context_window: int) -> 
         kept = kept[1:]
     merged: list[PromptMessage] = []
     for message in kept:
+        extra = attachments.get(message.id)
+        content = "\n\n".join(part for part in (message.content, extra.text if extra else "") if part)
+        native = extra.native if extra else ()
         if merged and merged[-1].role == message.role:
-            merged[-1] = PromptMessage(role=message.role, content=merged[-1].content + "\n\n" + message.content)
+            previous = merged[-1]
+            merged[-1] = PromptMessage(
+                role=message.role,
+                content=previous.content + "\n\n" + content,
+                attachments=previous.attachments + native,
+            )
         else:
-            merged.append(PromptMessage(role=message.role, content=message.content))
+            merged.append(PromptMessage(role=message.role, content=content, attachments=native))
     kept_ids = {m.id for m in kept}
     return FittedPrompt(
         messages=merged,
         tokens_before=sum(costs),
-        tokens_after=sum(estimate_tokens(m.content) for m in kept),
+        tokens_after=sum(cost for m, cost in zip(usable, costs, strict=True) if m.id in kept_ids),
         left_out=[m.id for m in usable if m.id not in kept_ids],
     )
 

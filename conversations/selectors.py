@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
-from django.db.models import Case, Count, F, Max, Min, Prefetch, Q, QuerySet, When, Window
+from django.db.models import Case, Count, F, Max, Min, Prefetch, Q, QuerySet, When, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
 from chatbot.markdown import plain_text
-from conversations.models import Conversation, Message, Vote
+from conversations.models import Attachment, Conversation, Message, Vote
 
 
 @dataclass(frozen=True)
@@ -331,6 +331,8 @@ def conversation_thread(*, conversation: Conversation, messages: list[Message] |
         path.append(message)
         leaf_id = message.parent_id
     path.reverse()
+    # The files shown under each question, in one query for the branch (partials/attachment_list.html).
+    prefetch_related_objects(path, Prefetch("attachments", queryset=Attachment.objects.order_by("created_at", "id")))
     return [ThreadItem(message=m, siblings=[s.id for s in children.get(m.parent_id, [])]) for m in path]
 
 

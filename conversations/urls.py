@@ -1,6 +1,12 @@
 from django.urls import path
 
 from conversations import compare_views, views, vote_views, workspace_views
+from conversations.attachment_views import (
+    attachment_file,
+    attachment_remove,
+    attachment_to_document,
+    attachment_upload,
+)
 from conversations.portability import views as portability_views
 
 app_name = "conversations"
@@ -44,6 +50,10 @@ urlpatterns = [
     path("<uuid:conversation_id>/export.<str:kind>", portability_views.conversation_export, name="export"),
     path("<uuid:conversation_id>/pin/", workspace_views.conversation_pin, name="pin"),
     path("<uuid:conversation_id>/archive/", workspace_views.conversation_archive, name="archive"),
+    path("attachments/", attachment_upload, name="attachment_upload"),
+    path("attachments/<uuid:attachment_id>/", attachment_file, name="attachment_file"),
+    path("attachments/<uuid:attachment_id>/remove/", attachment_remove, name="attachment_remove"),
+    path("attachments/<uuid:attachment_id>/document/", attachment_to_document, name="attachment_document"),
     path("streams/<uuid:stream_id>/events/", views.stream_events, name="stream_events"),
     path("streams/<uuid:stream_id>/stop/", views.stream_stop, name="stream_stop"),
 ]

@@ -19,6 +19,7 @@ from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
 from chatbot.text import clean_text, title_too_long
 from conversations import selectors, services, streams
+from conversations.attachments import attachments_claim
 from conversations.compare import compare_turn, multi_model_enabled
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
@@ -179,8 +180,14 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
             user=request.user, conversation_id=conversation_id, content=content, model=model, reasoning_effort=effort
         )
 
+    @transaction.atomic  # an attachment refused (not the sender's, already sent) leaves no message behind
+    def send_with_attachments() -> services.Generation:
+        generation = send()
+        attachments_claim(user=request.user, message=generation.user_message, ids=request.POST.getlist("attachment"))
+        return generation
+
     try:
-        generation, error = _attempt(request, send)
+        generation, error = _attempt(request, send_with_attachments)
     except Conversation.DoesNotExist:
         raise Http404 from None  # another user's conversation looks exactly like a missing one
     if error:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import anthropic
 import httpx2
 
+from chatbot.llm.attachment_blocks import anthropic_content
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.catalog import known_models
 from chatbot.llm.http import anthropic_http_client
@@ -66,13 +67,15 @@ class AnthropicProvider:
         params: dict = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [{"role": m.role, "content": anthropic_content(m)} for m in request.messages],
         }
         if request.system:
             params["system"] = request.system
         params.update(anthropic_tool_params(request, params["messages"]))  # tools offered, rounds so far
         tool_calls = AnthropicToolCalls()
-        budget = thinking_budget(request.reasoning_effort)
+        # Only a turn's first call thinks: later calls of a tool loop would have to send back the signed thinking
+        # blocks of the rounds before (the API refuses them without), which the rounds do not keep.
+        budget = thinking_budget(request.reasoning_effort) if not request.tool_rounds else None
         if budget is not None:
             # Extended thinking: max_tokens counts the thinking too and must exceed the budget, so the answer keeps
             # its own room on top. "summarized": some models default to omitting the thinking's text.

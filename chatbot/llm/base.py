@@ -15,9 +15,21 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class PromptAttachment:
+    """A file sent to the model in its own content block (conversations/attachments.py decides which can be)."""
+
+    kind: str  # "image" or "pdf"
+    mime_type: str
+    data: bytes
+    name: str
+
+
+@dataclass(frozen=True)
 class PromptMessage:
     role: str  # "user" or "assistant"
     content: str
+    # Images and PDFs the model reads natively, sent beside `content` (chatbot/llm/attachment_blocks.py).
+    attachments: tuple[PromptAttachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,8 @@ class ChatRequest:
     # and results so far in this reply (ToolRound), which the provider sends back after `messages`.
     tools: tuple = ()
     tool_rounds: tuple = ()
+    # The question's attached files as (name, extracted text), for the offline assistant to quote.
+    attachment_texts: tuple = ()
 
 
 @dataclass(frozen=True)

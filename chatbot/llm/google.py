@@ -10,6 +10,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from chatbot.llm.attachment_blocks import gemini_parts
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.http import aiohttp_session, ssl_context
 from chatbot.llm.reasoning import thinking_budget
@@ -81,7 +82,7 @@ class GoogleProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         contents = [
-            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)])
+            types.Content(role="model" if m.role == "assistant" else "user", parts=gemini_parts(m))
             for m in request.messages
         ]
         budget = thinking_budget(request.reasoning_effort)

@@ -29,9 +29,25 @@ def no_model_notice(*, guest: bool = False) -> str:
     )
 
 
+def attachment_quotes(request: ChatRequest) -> str:
+    """The start of each file attached to the question, quoted, so the reader sees what the model would read."""
+    lines = []
+    for name, text in getattr(request, "attachment_texts", ()) or ():
+        excerpt = " ".join(text.split())
+        if len(excerpt) > 600:
+            excerpt = excerpt[:600].rsplit(" ", 1)[0] + " …"
+        label = " ".join(name.replace("*", "").replace("`", "").split())
+        lines += [f"> {excerpt}", f"> — *{label}*", ""]
+    if not lines:
+        return ""
+    return "\n".join(["From your attached files:", "", *lines]).rstrip()
+
+
 def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
     sources = getattr(request, "sources", None) or []
     notice = no_model_notice(guest=guest)
+    if quoted := attachment_quotes(request):
+        notice += "\n\n" + quoted
     if not sources:
         # Only a search that ran can have found nothing; a guest has no documents of their own to search.
         if guest or not getattr(request, "documents_searched", False):

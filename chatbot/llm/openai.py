@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import openai
 
+from chatbot.llm.attachment_blocks import openai_content
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.http import openai_http_client
 from chatbot.llm.reasoning import thinking_budget
@@ -125,7 +126,7 @@ class OpenAICompatibleProvider:
 
     def messages(self, request: ChatRequest) -> list[dict]:
         system = [{"role": "system", "content": request.system}] if request.system else []
-        return system + [{"role": m.role, "content": m.content} for m in request.messages]
+        return system + [{"role": m.role, "content": openai_content(m)} for m in request.messages]
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         client = openai.AsyncOpenAI(

@@ -92,6 +92,27 @@ def split_tokens(text: str) -> list[str]:
     return tokens
 
 
+THINKING_BLOCKS_MISSING = (
+    "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is "
+    "enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of "
+    "`tool_use` and `tool_result` blocks)."
+)
+
+
+def _thinking_without_its_blocks(body: dict) -> bool:
+    """The real API's refusal of a tool loop's next call that enables thinking without the signed thinking blocks
+    of the assistant turn it continues."""
+    if (body.get("thinking") or {}).get("type") != "enabled":
+        return False
+    messages = body.get("messages", [])
+    last = messages[-1].get("content") if messages else None
+    if not isinstance(last, list) or not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last):
+        return False
+    assistant = messages[-2].get("content") if len(messages) > 1 else None
+    first = assistant[0] if isinstance(assistant, list) and assistant else {}
+    return not (isinstance(first, dict) and first.get("type") in {"thinking", "redacted_thinking"})
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # the listen backlog: the benchmark opens a hundred streams at once
@@ -145,6 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.server_state
         (state.title_requests if is_title_call(body) else state.requests).append(body)
+        if _thinking_without_its_blocks(body):
+            error = {"type": "invalid_request_error", "message": THINKING_BLOCKS_MISSING}
+            self._json(400, {"type": "error", "error": error})
+            return
         if state.tool_script and not is_title_call(body):
             from tests.fake_tools import stream_anthropic_step
 

@@ -381,3 +381,32 @@ def test_exports_carry_the_thinking_apart_and_an_import_gives_it_back(user_clien
     assert imported.reasoning_effort == "high"
     page = user_client.get(response.url).content.decode()
     assert '<details class="thinking"><summary>Thinking</summary>' in page and "Short waves &lt;b&gt;" in page
+
+
+# --- Thinking inside a tool loop ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_tool_loop_with_thinking_goes_on_after_the_call(live_client, fake_anthropic):
+    """Anthropic wants the signed thinking blocks of a tool loop's earlier rounds sent back when thinking is on; the
+    rounds keep none, so only the turn's first call thinks (the real API, and the fake, refuse the alternative)."""
+    from accounts.models import AutoApprovalSettings
+    from tests.fake_tools import last_tool_results
+    from tests.test_chat_streaming import reply_of
+
+    client = live_client(anthropic_user())
+    AutoApprovalSettings.objects.update_or_create(
+        user=client.user, defaults={"require_approval_for_new_tools": False, "low_risk_operations": True}
+    )
+    fake_anthropic.tool_script[:] = [
+        {"text": "Let me compute that.", "calls": [{"name": "calculator", "input": {"expression": "6 * 7"}}]},
+        {"text": lambda body: "The answer is " + " | ".join(last_tool_results(body))},
+    ]
+    conversation, url = new_chat(client, "What is six times seven?", reasoning_effort="low")
+    events = list(client.events(url))
+    assert events[-1].event == "done"
+    reply = reply_of(conversation)
+    assert (reply.status, reply.content) == ("complete", "Let me compute that.\n\nThe answer is 42")
+    first, second = fake_anthropic.requests
+    assert first["thinking"]["budget_tokens"] == THINKING_BUDGETS["low"]
+    assert "thinking" not in second

@@ -115,6 +115,8 @@ def compare_choices(
 
 
 def _new_reply(*, conversation: Conversation, question: Message, choice: tuple[str, str], at: dt.datetime) -> Message:
+    from conversations.reasoning import effort_for
+
     return Message(
         conversation=conversation,
         parent=question,
@@ -122,6 +124,8 @@ def _new_reply(*, conversation: Conversation, question: Message, choice: tuple[s
         status=Message.Status.STREAMING,
         provider=choice[0],
         model=choice[1],
+        # The question's effort for each model that can reason; none for one that cannot.
+        reasoning_effort=effort_for(provider=choice[0], model=choice[1], value=question.reasoning_effort),
         metadata={"compare": True},
         created_at=at,
     )
@@ -129,14 +133,18 @@ def _new_reply(*, conversation: Conversation, question: Message, choice: tuple[s
 
 # No savepoint, as message_send: a refusal rolls back the new conversation of a first message too.
 @transaction.atomic(savepoint=False)
-def compare_send(*, user: User, conversation_id: uuid.UUID, content: str, models: list[str]) -> list:
+def compare_send(
+    *, user: User, conversation_id: uuid.UUID, content: str, models: list[str], reasoning_effort: str = ""
+) -> list:
     """The user's message and one streaming reply per model (`models`: the composer's model, then up to two to
-    compare with), each reply its own Stream. The conversation moves to the composer's model; the first reply is
-    the active leaf until the user continues with another. Quota and budget apply per reply.
+    compare with), each reply its own Stream, asked for `reasoning_effort` when its model can reason. The
+    conversation moves to the composer's model; the first reply is the active leaf until the user continues with
+    another. Quota and budget apply per reply.
 
     Raises Conversation.DoesNotExist for a conversation that is not the user's; ValueError for a refusal.
     """
     from conversations import services
+    from conversations.reasoning import effort_for
 
     content = services._clean_content(content)
     conversation = services._conversation_lock(user=user, conversation_id=conversation_id)
@@ -149,9 +157,11 @@ def compare_send(*, user: User, conversation_id: uuid.UUID, content: str, models
         services._check_budget_for(user=user, provider=provider, model=model)
     for _ in choices:
         services._consume_quota(user)
+    # Kept on the question when any of the models can reason: each reply takes it as its model allows.
+    efforts = {effort_for(provider=provider, model=model, value=reasoning_effort) for provider, model in choices}
     question = Message(
         conversation=conversation, parent_id=conversation.active_leaf_id, author=user, role=Message.Role.USER,
-        content=content,
+        content=content, reasoning_effort=max(efforts),
     )  # fmt: skip
     if not conversation.title:
         conversation.title = services.title_from_words(content)

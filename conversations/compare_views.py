@@ -29,7 +29,13 @@ def compare_send(request: HttpRequest, conversation_id: uuid.UUID | None, *, mod
         target = conversation_id
         if target is None:
             target = services.conversation_create(user=request.user, model=models[0]).id
-        return compare.compare_send(user=request.user, conversation_id=target, content=content, models=models)
+        return compare.compare_send(
+            user=request.user,
+            conversation_id=target,
+            content=content,
+            models=models,
+            reasoning_effort=request.POST.get("reasoning_effort", ""),  # the Thinking menu, for models that reason
+        )
 
     try:
         generations, error = views._attempt(request, send)

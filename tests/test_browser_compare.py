@@ -68,6 +68,7 @@ def test_two_models_answer_side_by_side_and_the_user_continues_with_the_second(n
     expect(page.locator("[data-send]")).to_be_disabled()  # the composer waits for both
 
     expect(page.locator(".message[data-streaming]")).to_have_count(0, timeout=20_000)
+    expect(page.locator("#chat-announcer")).to_contain_text("Answer from")  # each says whose it is
     first_box, second_box = columns.nth(0).bounding_box(), columns.nth(1).bounding_box()
     if width < 700:
         assert second_box["y"] >= first_box["y"] + first_box["height"], "stacked on a phone"
@@ -89,6 +90,7 @@ def test_two_models_answer_side_by_side_and_the_user_continues_with_the_second(n
     expect(reply).to_have_count(1)
     expect(reply.locator(".badge")).to_have_text("grok-4")
     expect(reply.locator(".branch-position")).to_have_text("2/2")
+    expect(reply).to_be_focused()  # the keyboard goes on from the answer chosen, not from the top of the page
     expect(page.locator("[data-send]")).to_be_enabled()
 
     conversation = Conversation.objects.get(user=user)

@@ -77,6 +77,29 @@ def test_one_question_gets_one_streaming_reply_per_model_as_siblings(no_operator
 
 
 @pytest.mark.django_db
+def test_each_reply_is_asked_for_the_reasoning_effort_its_model_can_take(no_operator_keys):
+    user = comparing(UserFactory(), "openai")
+    conversation = conversation_create(user=user, model="openai:gpt-4.1")
+    with transaction.atomic():
+        compare.compare_send(
+            user=user,
+            conversation_id=conversation.id,
+            content="Think hard",
+            models=["openai:gpt-4.1", "openai:gpt-5.5"],  # the composer's model cannot reason, the other can
+            reasoning_effort="high",
+        )
+    question = Message.objects.get(role="user")
+    assert question.reasoning_effort == "high", "kept: one of the models takes it"
+    assert [(reply.model, reply.reasoning_effort) for reply in replies_of(question)] == [
+        ("gpt-4.1", ""), ("gpt-5.5", "high")
+    ]  # fmt: skip
+    Message.objects.filter(parent=question).update(status="failed")
+    Stream.objects.update(status="failed")
+    retried = compare.compare_retry(user=user, message=replies_of(question)[1]).assistant_message
+    assert (retried.model, retried.reasoning_effort) == ("gpt-5.5", "high"), "a Retry asks as the question did"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("enabled", "models", "error"),
     [

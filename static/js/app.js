@@ -422,7 +422,10 @@
     const body = reply.querySelector(".markdown");
     let text = body ? body.textContent.replace(/\s+/g, " ").trim() : "";
     if (text.length > 1000) text = text.slice(0, 1000) + "… (the reply continues in the conversation)";
-    announce((reply.matches(".message-cancelled") ? "Reply stopped: " : "Reply: ") + text);
+    // Side-by-side answers finish one by one: each says whose it is (its column's label, "Answer from …").
+    const column = event.target.closest ? event.target.closest(".compare-column") : null;
+    const whose = column ? column.getAttribute("aria-label") + ". " : "";
+    announce(whose + (reply.matches(".message-cancelled") ? "Reply stopped: " : "Reply: ") + text);
   });
 
   function addCopyButtons(root) {
@@ -444,6 +447,15 @@
     // A sent message is appended to the thread: bring the new reply into view.
     if (event.target.id === "thread" && event.target.lastElementChild) {
       event.target.lastElementChild.scrollIntoView({ block: "end" });
+    }
+    // An action naming what takes the focus once its swap settles (data-focus-after, a selector): "Continue with
+    // this answer" replaces the thread, itself included, and the keyboard goes on from the answer chosen.
+    const trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
+    const selector = trigger && trigger.dataset ? trigger.dataset.focusAfter : "";
+    const focusTarget = selector && document.querySelector(selector);
+    if (focusTarget) {
+      focusTarget.setAttribute("tabindex", "-1");
+      focusTarget.focus();
     }
   });
   document.addEventListener("htmx:sseClose", syncComposer);

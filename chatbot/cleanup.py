@@ -39,7 +39,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Session
-from conversations.models import Conversation, Message, Stream
+from conversations.models import Attachment, Conversation, Message, Stream
 from conversations.portability.full_export import expired_data_exports
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,12 @@ def cleanup_run(
         ),
         # A full export is downloadable for 24 hours (conversations/portability/full_export.py).
         "expired data exports": (expired_data_exports(now=now), _delete_in_batches),
+        # Uploads never sent (a composer closed with files on it); their bytes go after commit with the last row
+        # naming them (conversations/attachments.py).
+        "unsent attachments deleted": (
+            Attachment.objects.filter(message__isnull=True, created_at__lt=now - ORPHAN_FILE_GRACE),
+            _delete_in_batches,
+        ),
     }
     if archive_days > 0:
         rules["inactive conversations archived"] = (

@@ -281,17 +281,6 @@ def file_in_use(name: str) -> bool:
     return Attachment.objects.filter(file=name).exists() or Document.objects.filter(file=name).exists()
 
 
-def orphans_delete(*, older_than) -> int:
-    """Unsent attachments uploaded before `older_than` (a composer closed without sending): rows and bytes."""
-    doomed = Attachment.objects.filter(message__isnull=True, created_at__lt=older_than)
-    count = 0
-    for attachment in doomed.iterator():
-        with transaction.atomic():
-            attachment.delete()
-        count += 1
-    return count
-
-
 # --- Selectors --------------------------------------------------------------------------------------------------
 
 

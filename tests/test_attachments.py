@@ -269,7 +269,9 @@ def test_orphaned_unsent_uploads_are_cleaned_after_a_day(transactional_db):
     fresh = attachments.attachment_upload(user=user, filename="new.txt", data=b"being written")
     Attachment.objects.filter(id=old.id).update(created_at=timezone.now() - dt.timedelta(days=2))
     path = stored_path(old)
-    assert attachments.orphans_delete(older_than=timezone.now() - dt.timedelta(days=1)) == 1
+    from chatbot.cleanup import cleanup_run
+
+    assert cleanup_run()["unsent attachments deleted"] == 1
     assert not path.exists() and list(Attachment.objects.values_list("id", flat=True)) == [fresh.id]
 
 

@@ -40,7 +40,7 @@ from conversations import streams
 from conversations.attachments import prompt_attachments, question_attachments
 from conversations.compare import compare_column
 from conversations.models import ChatProvider, Message, Stream
-from conversations.prompting import fit_history, system_with_sources
+from conversations.prompting import fit_history, system_with_project, system_with_sources
 from conversations.selectors import message_path
 from conversations.services import (
     Generation,
@@ -143,7 +143,8 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
     request = ChatRequest(
         model=model,
         messages=fitted.messages,
-        system=system_with_sources(conversation.system_prompt, sources),
+        # A chat in a project follows the project's instructions too, delimited like the sources (prompting.py).
+        system=system_with_sources(system_with_project(conversation.system_prompt, _project_of(conversation)), sources),
         sources=tuple(sources),
         documents_searched=searched,
         reasoning_effort=reply.reasoning_effort,  # set only for a model that can reason (conversations/reasoning.py)
@@ -183,6 +184,11 @@ def first_question_retried(reply: Message) -> str:
     return "" if earlier.exists() else parent.content
 
 
+def _project_of(conversation):
+    """The conversation's project (one query, only for a chat in one), for its instructions."""
+    return conversation.project if conversation.project_id else None
+
+
 def _sources_for(conversation, history: list[Message]) -> tuple[list, bool]:
     """Passages of the user's readable documents for the question being answered, and whether they were searched
     (retrieval on for the conversation and in the user's settings)."""
@@ -191,7 +197,7 @@ def _sources_for(conversation, history: list[Message]) -> tuple[list, bool]:
     question = next((m.content for m in reversed(history) if m.role == Message.Role.USER), "")
     if not conversation.retrieval_enabled or not question:
         return [], False
-    options = RetrievalOptions.for_user(conversation.user)
+    options = RetrievalOptions.for_conversation(conversation)  # its project's documents first, when in one
     if not options.enabled:
         return [], False
     try:

@@ -96,6 +96,27 @@ def _attribute(text: str) -> str:
     return " ".join(_neutralise(text).replace('"', "″").split())
 
 
+PROJECT_INSTRUCTION = (
+    "This chat belongs to the user's project named below. The user wrote the project's instructions, between "
+    "the <project_instructions> tags, for every chat of the project: follow them, as you would their own words."
+)
+
+
+def system_with_project(system: str, project) -> str:
+    """The conversation's system prompt after its project's instructions (when it is in a project with some), in a
+    delimited block whose name and text cannot end it early (angle brackets and quotes neutralised)."""
+    if project is None or not project.instructions.strip():
+        return system
+    block = (
+        f'<project_instructions project="{_attribute(project.name)}">\n'
+        f"{_neutralise(project.instructions.strip())}\n</project_instructions>"
+    )
+    parts = [PROJECT_INSTRUCTION, block]
+    if system.strip():
+        parts.append(system.strip())
+    return "\n\n".join(parts)
+
+
 def system_with_sources(system: str, sources) -> str:
     """The conversation's system prompt plus the retrieved passages in numbered, delimited blocks."""
     if not sources:

@@ -48,6 +48,7 @@ def conversation_list(
     project_id: uuid.UUID | None = None,
     include_archived: bool = False,
     pinned: bool | None = None,
+    in_project: bool | None = None,
 ) -> ConversationPage:
     """A user's conversations, most recently active first, a page at a time.
 
@@ -61,6 +62,8 @@ def conversation_list(
         queryset = queryset.filter(project_id=project_id)
     if pinned is not None:  # the sidebar lists pinned chats apart, above the pages of the others
         queryset = queryset.filter(pinned=pinned)
+    if in_project is not None:  # the sidebar lists a project's chats under it, not among the recent ones
+        queryset = queryset.filter(project__isnull=not in_project)
     position = _decode_cursor(cursor) if cursor else None
     if position:
         updated_at, identifier = position

@@ -106,10 +106,11 @@ def _previews(conversation_ids: list) -> dict:
 def sidebar_page(
     *, user: User, cursor: str | None = None, previews: bool = False, limit: int = PAGE_SIZE, now=None
 ) -> Sidebar:
-    """The sidebar's first page (cursor None: the pinned chats, then the most recent others in day buckets) or a
-    later one (only the next recent ones). Archived chats are not listed; keyset-paginated like
+    """The sidebar's first page (cursor None: the pinned chats, then the most recent others outside projects in day
+    buckets) or a later one (only the next recent ones). Archived chats are not listed; keyset-paginated like
     selectors.conversation_list. With `previews`, each chat gets `.preview`, its last message's start."""
-    page = selectors.conversation_list(user=user, cursor=cursor, limit=limit, pinned=False)
+    # A project's chats are listed under it (sidebar_projects.html), not again among the recent ones.
+    page = selectors.conversation_list(user=user, cursor=cursor, limit=limit, pinned=False, in_project=False)
     position = selectors._decode_cursor(cursor) if cursor else None
     first_page = position is None  # an invalid cursor starts from the top, as conversation_list does
     pinned = (

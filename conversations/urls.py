@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import compare_views, views, vote_views, workspace_views
+from conversations import compare_views, project_views, views, vote_views, workspace_views
 from conversations.attachment_views import (
     attachment_file,
     attachment_remove,
@@ -50,6 +50,17 @@ urlpatterns = [
     path("<uuid:conversation_id>/export.<str:kind>", portability_views.conversation_export, name="export"),
     path("<uuid:conversation_id>/pin/", workspace_views.conversation_pin, name="pin"),
     path("<uuid:conversation_id>/archive/", workspace_views.conversation_archive, name="archive"),
+    path("<uuid:conversation_id>/project/", project_views.conversation_move, name="move"),
+    path("projects/", project_views.project_list, name="projects"),
+    path("projects/<uuid:project_id>/", project_views.project_detail, name="project"),
+    path("projects/<uuid:project_id>/edit/", project_views.project_edit, name="project_edit"),
+    path("projects/<uuid:project_id>/delete/", project_views.project_delete, name="project_delete"),
+    path("projects/<uuid:project_id>/documents/", project_views.project_documents_add, name="project_documents"),
+    path(
+        "projects/<uuid:project_id>/documents/<uuid:document_id>/remove/",
+        project_views.project_document_remove,
+        name="project_document_remove",
+    ),
     path("attachments/", attachment_upload, name="attachment_upload"),
     path("attachments/<uuid:attachment_id>/", attachment_file, name="attachment_file"),
     path("attachments/<uuid:attachment_id>/remove/", attachment_remove, name="attachment_remove"),

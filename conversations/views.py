@@ -85,7 +85,12 @@ def _page_context(request: HttpRequest, conversation: Conversation | None) -> di
 @login_required
 @require_GET
 def chat_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "conversations/chat.html", _page_context(request, None))
+    context = _page_context(request, None)
+    if request.GET.get("project"):  # a new chat started inside a project (its page's "New chat"): the owner's only
+        from conversations.projects import project_get
+
+        context["new_chat_project"] = project_get(user=request.user, project_id=request.GET["project"])
+    return render(request, "conversations/chat.html", context)
 
 
 @login_required
@@ -168,11 +173,18 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
         return compare_send(request, conversation_id, models=[model, *compare_with])
     if conversation_id is None and not content.strip():
         return _error_response(request, "Write a message first.", 400), None
+    project = None
+    if conversation_id is None and request.POST.get("project"):  # a new chat inside one of the user's projects
+        from conversations.projects import project_get
+
+        project = project_get(user=request.user, project_id=request.POST["project"])
 
     @transaction.atomic  # a refused first message (too long, over quota) leaves no empty conversation behind
     def send() -> services.Generation:
         if conversation_id is None:
-            conversation = services.conversation_create(user=request.user, model=model)
+            conversation = services.conversation_create(
+                user=request.user, model=model, project_id=project.id if project else None
+            )
             return services.message_send(
                 user=request.user, conversation_id=conversation.id, content=content, reasoning_effort=effort
             )

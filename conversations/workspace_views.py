@@ -45,7 +45,10 @@ def sidebar_context(request: HttpRequest, *, cursor: str | None = None) -> dict:
     """What the sidebar's partials need: a page of it, in the user's preferences."""
     preferences = sidebar.workspace_preferences(user=request.user)
     page = sidebar.sidebar_page(user=request.user, cursor=cursor, previews=preferences.conversation_previews)
-    return {"sidebar": page, "workspace": preferences}
+    # The Projects group (each project with its latest chats), and the projects each chat's menu can move it to.
+    from conversations.projects import sidebar_projects
+
+    return {"sidebar": page, "workspace": preferences, "sidebar_projects": sidebar_projects(user=request.user)}
 
 
 def _sidebar_response(request: HttpRequest) -> HttpResponse:

@@ -14,6 +14,10 @@
   rank fusion does); the similarity threshold (a chunk with every word of the question passes it: codes and
   names are what embeddings blur); preferred documents first; a document's further passages weighed down so
   that other documents get places.
+- Project scope (issue 16): a chat inside a project searches the project's documents first. They get legs of their
+  own (vector and keyword, over their chunks only), so a big library cannot crowd them out of the candidates, and
+  rank ahead of the rest; the user's settings apply to them as to any passage (retrieval off, the number of
+  results, the similarity threshold, excluded documents, preferred ones first within the project's).
   docs/decisions.md ("Retrieval quality") has the measurements behind each choice.
 """
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -150,6 +154,8 @@ class RetrievalOptions:
     include_shared: bool = True
     enabled: bool = True
     legs: frozenset[str] = frozenset({"vector", "text"})  # one leg alone: for tests and the benchmark
+    # The documents of the chat's project, searched first (the owner's own only: see for_conversation).
+    project_documents: tuple[uuid.UUID, ...] = ()
 
     # Whether the user can read any passage at all, when known (for_user reads it fresh: a document that
     # finished ingesting a second ago counts).
@@ -189,6 +195,17 @@ class RetrievalOptions:
             enabled=enabled,
             has_passages=own_passages or (include_shared and shared_passages),
         )
+
+    @classmethod
+    def for_conversation(cls, conversation) -> RetrievalOptions:
+        """The owner's settings, plus the documents of the conversation's project (if any) to search first."""
+        options = cls.for_user(conversation.user)
+        if conversation.project_id is None:
+            return options
+        from documents.models import Document
+
+        ids = Document.objects.filter(projects=conversation.project_id, owner_id=conversation.user_id)
+        return replace(options, project_documents=tuple(ids.values_list("id", flat=True)))
 
 
 def _has_passages(user: User, *, include_shared: bool) -> bool:
@@ -258,6 +275,28 @@ def search(
         legs.append(_vector_leg("c.owner_id IS NULL", exact=shared_exact))
         uses_index = uses_index or not shared_exact
     scope = "(c.owner_id = %(user)s" + (" OR c.owner_id IS NULL)" if options.include_shared else ")")
+    # The project's documents (the owner's own: the owner condition stands) get legs of their own, exact: a
+    # project holds a few documents, and a large library must not push their passages out of the candidates.
+    project_legs = (
+        """,
+        project_vec AS (
+            SELECT c.id FROM chunks c
+            WHERE c.owner_id = %(user)s AND c.document_id = ANY(%(project_ids)s)
+              AND NOT (c.document_id = ANY(%(excluded_ids)s))
+            ORDER BY (c.embedding <=> %(q)s::vector) + 0 LIMIT %(k_vector)s
+        ),
+        project_txt AS (
+            SELECT s.id FROM scored s JOIN chunks c ON c.id = s.id
+            WHERE c.document_id = ANY(%(project_ids)s) ORDER BY s.bm25 DESC, s.id LIMIT %(k_text)s
+        )"""
+        if options.project_documents
+        else ""
+    )
+    found_vec, found_txt = (
+        ("SELECT id FROM vec UNION SELECT id FROM project_vec", "SELECT id FROM txt UNION SELECT id FROM project_txt")
+        if options.project_documents
+        else ("SELECT id FROM vec", "SELECT id FROM txt")
+    )
     # Only constant fragments are formatted in; every value is a bound parameter.
     sql = f"""
         WITH vec AS (
@@ -266,17 +305,17 @@ def search(
         {_keyword_leg(scope)},
         txt AS (
             SELECT id FROM scored ORDER BY bm25 DESC, id LIMIT %(k_text)s
-        ),
+        ){project_legs},
         candidates AS MATERIALIZED (  -- first the few dozen candidates, then the per-candidate work below
             SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
                    1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector,
-                   d.title = ANY(%(preferred)s) AS preferred
-            FROM (SELECT id FROM vec UNION SELECT id FROM txt) AS found
+                   d.title = ANY(%(preferred)s) AS preferred, d.id = ANY(%(project_ids)s) AS in_project
+            FROM ({found_vec} UNION {found_txt}) AS found
             JOIN chunks c ON c.id = found.id JOIN documents d ON d.id = c.document_id
         )
         SELECT c.id, c.document_id, c.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
                c.similarity, COALESCE(k.bm25, 0), k.words = (SELECT count(*) FROM terms), c.preferred,
-               c.id IN (SELECT id FROM vec), c.id IN (SELECT id FROM txt)
+               c.id IN ({found_vec}), c.id IN ({found_txt}), c.in_project
         FROM candidates c
         -- Every candidate's BM25 (not only the keyword leg's), scored as `scored` does.
         CROSS JOIN LATERAL (
@@ -294,6 +333,7 @@ def search(
         "preferred": options.preferred,
         "excluded_ids": _excluded_document_ids(user, options.excluded),
         "keyword_budget": tuning.keyword_budget,
+        "project_ids": list(options.project_documents),
     }
     with transaction.atomic(), connection.cursor() as cursor:
         if uses_index and "vector" in options.legs:
@@ -338,6 +378,7 @@ class _Candidate:
     preferred: bool
     in_vector: bool
     in_text: bool
+    in_project: bool = False
 
 
 def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) -> list[tuple[float, _Candidate]]:
@@ -370,6 +411,16 @@ def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) 
         count = ahead.get(row.document_id, 0)
         ahead[row.document_id] = count + 1
         adjusted.append((score * tuning.same_document**count, score, row))
-    # Preferred documents rank first (the setting's promise), then by adjusted score.
-    adjusted.sort(key=lambda item: (not item[2].preferred, -item[0], -item[1], -item[2].similarity, str(item[2].id)))
+    # The chat's project's documents rank first (project knowledge), then preferred documents (the setting's
+    # promise), then by adjusted score.
+    adjusted.sort(
+        key=lambda item: (
+            not item[2].in_project,
+            not item[2].preferred,
+            -item[0],
+            -item[1],
+            -item[2].similarity,
+            str(item[2].id),
+        )
+    )
     return [(score, row) for _, score, row in adjusted[: options.max_results]]

@@ -7,6 +7,7 @@ process holds nothing while a call waits), Stop, the round and cost limits, a fa
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import httpx
@@ -24,6 +25,20 @@ from tests.fake_tools import last_tool_results
 from tests.test_chat_streaming import reply_of, start_chat, wait_for, with_key
 
 pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _titles_written_before_the_flush(fake_anthropic, fake_openai):
+    """A first reply's title is written by the web process after the reply's done event: waited for, so the end
+    of the test's database flush cannot deadlock with it."""
+    yield
+    first_replies = Message.objects.filter(role="assistant", status="complete", parent__parent__isnull=True).count()
+    deadline = time.monotonic() + 10
+    while len(fake_anthropic.title_requests) + len(fake_openai.title_requests) < first_replies:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
 
 
 def rules(user, **fields) -> None:

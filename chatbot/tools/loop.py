@@ -147,15 +147,16 @@ def render_card(execution, *, tool: Tool | None, show: bool, reason: str = "") -
     )
 
 
-async def publish_card(publisher, execution_id: uuid.UUID, state: LoopState, reason: str = "") -> None:
+def card_of(execution_id: uuid.UUID, state: LoopState, reason: str = "") -> str:
     from conversations.models import ToolExecution
+
+    execution = ToolExecution.objects.get(id=execution_id)
+    return render_card(execution, tool=state.tools.get(execution.tool_name), show=state.show_cards, reason=reason)
+
+
+async def publish_card(publisher, html: str) -> None:
     from conversations.streams import tool_payload
 
-    def render() -> str:
-        execution = ToolExecution.objects.get(id=execution_id)
-        return render_card(execution, tool=state.tools.get(execution.tool_name), show=state.show_cards, reason=reason)
-
-    html = await in_thread(render)
     await publisher.add_entry(tool_payload(html))
 
 
@@ -176,19 +177,26 @@ def _run_tool(tool: Tool, arguments: dict, context: ToolContext) -> ToolResult:
     return tool.run(context, arguments)
 
 
-async def execute(execution_id: uuid.UUID, call: dict, state: LoopState, source_base: int) -> None:
-    """Run an approved call (once: approved → executing is claimed first) and record its result or error."""
+def _claim(execution_id: uuid.UUID) -> dict | None:
+    """The call's arguments, once it is moved from approved to executing (None: not this caller's to run)."""
     from conversations.models import ToolExecution
 
-    if not await in_thread(lambda: executions.execution_start(execution_id=execution_id)):
-        return
+    if not executions.execution_start(execution_id=execution_id):
+        return None
+    return ToolExecution.objects.values_list("parameters", flat=True).get(id=execution_id)
+
+
+async def execute(execution_id: uuid.UUID, call: dict, state: LoopState, source_base: int) -> str:
+    """Run an approved call (once: approved → executing is claimed first), record its result or error; its card."""
+    arguments = await in_thread(_claim, execution_id)
+    if arguments is None:
+        return await in_thread(card_of, execution_id, state)
     tool = state.tools.get(call["name"])
     started = time.monotonic()
     result, error = None, ""
     try:
         if tool is None:
             raise ToolFailed(f"The tool {call['name']} is no longer available.")
-        arguments = await in_thread(lambda: ToolExecution.objects.get(id=execution_id).parameters)
         context = ToolContext(
             user=state.user, conversation_id=state.conversation_id, next_source_number=source_base + 1
         )
@@ -208,11 +216,14 @@ async def execute(execution_id: uuid.UUID, call: dict, state: LoopState, source_
         error = "The tool failed unexpectedly."
         cost = None
     elapsed = int((time.monotonic() - started) * 1000)
-    await in_thread(
-        lambda: executions.execution_finish(
+
+    def finish() -> str:
+        executions.execution_finish(
             execution_id=execution_id, result=result, error=error, elapsed_ms=elapsed, cost=cost
         )
-    )
+        return card_of(execution_id, state)
+
+    return await in_thread(finish)
 
 
 def outputs_of(round_: dict) -> tuple[ToolOutput, ...]:
@@ -242,8 +253,8 @@ def as_round(round_: dict, outputs: tuple[ToolOutput, ...]) -> ToolRound:
     return ToolRound(text=round_.get("text", ""), calls=calls, outputs=outputs)
 
 
-def open_round(state: LoopState, text: str, calls: list[ToolCall]) -> list[tuple[dict, str, str]]:
-    """Rows for a round's calls, each decided by the policy: [(call, verdict, reason)]."""
+def open_round(state: LoopState, text: str, calls: list[ToolCall]) -> list[tuple[dict, str, str, str]]:
+    """Rows for a round's calls, each decided by the policy: [(call, verdict, reason, its card)]."""
     from chatbot.tools.registry import MAX_ARGUMENTS_CHARS
 
     decided = []
@@ -268,14 +279,15 @@ def open_round(state: LoopState, text: str, calls: list[ToolCall]) -> list[tuple
             validate_arguments(tool, arguments)
         except ToolFailed as exc:
             executions.execution_reject(execution_id=execution.id, error=str(exc))
-            decided.append((entry, "failed", str(exc)))
+            decided.append((entry, "failed", str(exc), card_of(execution.id, state)))
             continue
         decision = decision_for(user=state.user, tool=tool, overrides=state.overrides)
         if decision.verdict == RUN:
             executions.execution_approve(execution=execution)
         elif decision.verdict == DENY:
             executions.execution_cancel(execution_id=execution.id, reason=decision.reason)
-        decided.append((entry, decision.verdict, decision.reason))
+        reason = decision.reason if decision.verdict != RUN else ""
+        decided.append((entry, decision.verdict, decision.reason, card_of(execution.id, state, reason)))
     state.pending = round_
     return decided
 
@@ -296,9 +308,8 @@ async def settle(state: LoopState, publisher, base_sources: int) -> ToolRound:
     assert round_ is not None
     for call in round_["calls"]:
         execution_id = uuid.UUID(call["execution"])
-        before = len(state.sources)
-        await execute(execution_id, call, state, base_sources + before)
-        await publish_card(publisher, execution_id, state)
+        html = await execute(execution_id, call, state, base_sources + len(state.sources))
+        await publish_card(publisher, html)
     outputs = await in_thread(outputs_of, round_)
     state.rounds.append(round_)
     state.pending = None
@@ -353,9 +364,9 @@ async def reply_events(prepared, *, stream_id: uuid.UUID, publisher, parts: list
             if not calls:
                 break
             decided = await in_thread(open_round, state, "".join(round_text), calls)
-            for entry, verdict, reason in decided:
-                await publish_card(publisher, uuid.UUID(entry["execution"]), state, reason if verdict != RUN else "")
-            if any(verdict == ASK for _, verdict, _ in decided):
+            for *_, html in decided:
+                await publish_card(publisher, html)
+            if any(verdict == ASK for _, verdict, _, _ in decided):
                 await in_thread(save_waiting, state)
                 raise AwaitingApproval
             rounds.append(await settle(state, publisher, base_sources))

@@ -72,6 +72,7 @@ def test_a_dry_run_prints_counts_per_rule_and_changes_nothing(clock, settings):
         "expired sessions: 1",
         "finished reply streams: 1",
         "expired data exports: 0",
+        "unsent attachments deleted: 0",
         "inactive conversations archived: 2",  # idle, and the stream's conversation
         "archived conversations deleted: 1",
         "system messages deleted: 1",

@@ -160,7 +160,8 @@ def test_system_messages_older_than_30_days_go_and_the_replies_under_them_stay(c
 
 
 def test_orphaned_files_older_than_a_day_are_deleted_and_referenced_or_new_ones_kept(clock, settings):
-    attachment = factories.AttachmentFactory()
+    # A sent one: an upload never sent is deleted with its row after a day (the "unsent attachments" rule).
+    attachment = factories.AttachmentFactory(message=factories.MessageFactory())
     document = factories.DocumentFactory(file=ContentFile(b"handbook", name="handbook.txt"))
     root = Path(settings.MEDIA_ROOT)
     orphans = [root / "attachments" / "gone" / "a.txt", root / "exports" / str(uuid.uuid4()) / "export.zip"]

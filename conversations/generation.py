@@ -50,6 +50,7 @@ from conversations.services import (
     generation_finish,
     usage_log_write,
 )
+from conversations.summaries import ContextPlan, plan_context, summarise_before_reply
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Prepared:
     first_question: str = ""
     conversation_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
+    # A summary of the branch's oldest turns is due before the reply (conversations/summaries.py).
+    context_plan: ContextPlan | None = None
 
 
 def resolve_provider(
@@ -131,7 +134,12 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         history=history, system=conversation.system_prompt, context_window=context_window, attachments=attached
     )
     quotes, attachment_notice = question_attachments(attached=attached, history=history)
-    if fitted.left_out:
+    plan = plan_context(
+        conversation=conversation, history=history, fitted=fitted, context_window=context_window,
+        provider_name=provider_name, attachments=attached,
+    )  # fmt: skip
+    fitted = plan.fitted  # the branch's summary and the turns after it, when it has one
+    if fitted.left_out and not plan.summarise:  # a due summary records the truncation only if it fails
         context_optimization_record(
             conversation=conversation,
             tokens_before=fitted.tokens_before,
@@ -144,7 +152,7 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         model=model,
         messages=fitted.messages,
         # A chat in a project follows the project's instructions too, delimited like the sources (prompting.py).
-        system=system_with_sources(system_with_project(conversation.system_prompt, _project_of(conversation)), sources),
+        system=system_with_sources(system_with_project(plan.system, _project_of(conversation)), sources),
         sources=tuple(sources),
         documents_searched=searched,
         reasoning_effort=reply.reasoning_effort,  # set only for a model that can reason (conversations/reasoning.py)
@@ -168,6 +176,7 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
         else "",
         conversation_id=conversation.id,
         user_id=conversation.user_id,
+        context_plan=plan if plan.summarise and error is None else None,
     )
     if question is None and conversation.active_leaf_id == reply.id:
         prepared.first_question = first_question_retried(reply)
@@ -329,6 +338,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             prepared = await in_thread(prepare_generation, stream_id, client)
         if prepared.error is not None:
             raise prepared.error
+        if prepared.context_plan is not None and not state["stopped"]:
+            await summarise_before_reply(prepared)
         if not state["stopped"]:  # stopped while the prompt was being prepared
             consumer = asyncio.create_task(consume())
         try:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import compare_views, project_views, views, vote_views, workspace_views
+from conversations import compare_views, project_views, summary_views, views, vote_views, workspace_views
 from conversations.attachment_views import (
     attachment_file,
     attachment_remove,
@@ -43,6 +43,7 @@ urlpatterns = [
     path("<uuid:conversation_id>/settings/", views.conversation_settings, name="settings"),
     path("<uuid:conversation_id>/model/", views.conversation_model, name="model"),
     path("<uuid:conversation_id>/rename/", views.conversation_rename, name="rename"),
+    path("<uuid:conversation_id>/summarise/", summary_views.conversation_summarise, name="summarise"),
     path("<uuid:conversation_id>/title/", views.conversation_title, name="title"),
     path("<uuid:conversation_id>/share/", views.conversation_share, name="share"),
     path("shared/<uuid:conversation_id>/", views.conversation_shared, name="shared"),

@@ -300,9 +300,10 @@ if not KEY_ENCRYPTION_KEYS:
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", "")
 ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", "")
 ANTHROPIC_DEFAULT_MODEL = env("ANTHROPIC_DEFAULT_MODEL", "claude-sonnet-5-5")
-# MCP tool servers the model may call (chatbot/tools/mcp.py): a JSON file of {"name", "command" or "url", "risk",
-# "cost_per_call"} entries, the operator's only (users choose allow / ask / deny per tool in Settings → Tools).
-MCP_SERVERS_FILE = env("MCP_SERVERS_FILE", "")
+# MCP tool servers the model may call (chatbot/tools/mcp.py): a JSON list of {"name", "command" or "url", "risk",
+# "cost_per_call"} entries (MCP_SERVERS_FILE: a file holding it), the operator's only; users choose allow / ask /
+# deny per tool in Settings → Tools.
+MCP_SERVERS = env("MCP_SERVERS", "")
 # The other providers (chatbot/llm/catalog.py): the operator's key for everyone, and the endpoint. A base URL set
 # here is trusted (it is the operator's); one set by a user goes through chatbot/netpolicy.py.
 OPENAI_API_KEY = env("OPENAI_API_KEY", "")

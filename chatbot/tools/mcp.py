@@ -1,7 +1,7 @@
 """Operator-configured MCP servers through the official `mcp` SDK: their tools offered beside the built-ins.
 
-Configured by the operator, never by users: settings.MCP_SERVERS, read from the JSON file named by the
-MCP_SERVERS_FILE environment variable, a list of
+Configured by the operator, never by users: settings.MCP_SERVERS, from the MCP_SERVERS environment variable (or the
+file MCP_SERVERS_FILE names), a JSON list of
     {"name": "files", "command": ["python", "server.py"], "env": {...}}       a stdio server, started per use
     {"name": "search", "url": "https://mcp.example.com/mcp"}                   a streamable HTTP server
 with optional "risk" ("read_only", "low_risk"; anything else is "write") and "cost_per_call" (dollars, for the
@@ -24,7 +24,6 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from django.conf import settings
 
@@ -65,13 +64,12 @@ class ServerStatus:
 
 
 def _configs() -> list[ServerConfig]:
-    raw = getattr(settings, "MCP_SERVERS", None)
-    if raw is None:
-        path = getattr(settings, "MCP_SERVERS_FILE", "")
+    raw = getattr(settings, "MCP_SERVERS", None) or []
+    if isinstance(raw, str):
         try:
-            raw = json.loads(Path(path).read_text()) if path else []
-        except (OSError, json.JSONDecodeError):
-            logger.exception("MCP_SERVERS_FILE %s could not be read", path)
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            logger.exception("MCP_SERVERS is not JSON: no MCP server is used")
             raw = []
     configs = []
     for entry in raw if isinstance(raw, list) else []:

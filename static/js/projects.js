@@ -23,7 +23,7 @@
 
   restore(document);
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target.id === "conversation-groups") restore(event.detail.target);
+    if (event.detail.target && event.detail.target.id === "conversation-groups") restore(event.detail.target);
   });
 
   // Drag and drop: the chat's own move form (in its menu) says where to post; the drop target says the project.
@@ -43,13 +43,16 @@
     document.querySelectorAll(".drop-target").forEach(function (el) { el.classList.remove("drop-target"); });
   });
 
-  // The project a drop lands on: a project's entry (its id), another group of the sidebar ("": out of any), or none.
+  // The project a drop lands on: a project's entry (its id), elsewhere in the list ("": out of any), or none.
   function target(event) {
     if (!dragged || !event.target.closest) return null;
     const project = event.target.closest("[data-project-drop]");
     if (project) return { element: project, value: project.dataset.projectDrop };
-    const group = event.target.closest("#conversation-groups .sidebar-group:not(.sidebar-projects)");
-    if (group) return { element: group, value: "" };
+    // Anywhere else in the list but the Projects group (a group of recent chats, or the space under them).
+    const list = event.target.closest("#conversation-groups");
+    if (list && !event.target.closest(".sidebar-projects")) {
+      return { element: event.target.closest(".sidebar-group") || list, value: "" };
+    }
     return null;
   }
 

@@ -108,3 +108,33 @@ def test_two_models_answer_side_by_side_and_the_user_continues_with_the_second(n
     page.locator(".message-assistant").first.get_by_role("button", name="Previous version").click()
     expect(page.locator(".message-assistant").first.locator(".badge")).to_have_text("gpt-4.1")
     expect(page.locator(".message-assistant").first.locator(".branch-position")).to_have_text("1/2")
+
+
+def test_the_composers_stop_stops_every_answer_streaming(new_page, live_app, fake_openai):
+    """It stopped only the first streaming reply on the page: beside it, the other answers went on."""
+    user = UserFactory()
+    for provider in ("openai", "xai"):
+        provider_key_save(user=user, provider=provider, api_key=f"key-{provider}-0123456789-abcd", client=SYSTEM)
+    Preferences.objects.create(user=user, multi_model_enabled=True)
+    fake_openai.behaviour.reply = ANSWER
+    fake_openai.behaviour.token_delay = 0.1
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.goto("/c/")
+    page.get_by_role("combobox", name="Model", exact=True).select_option("openai:gpt-4.1")
+    page.get_by_text("Compare with…").click()
+    page.get_by_role("combobox", name="Second model").select_option("xai:grok-4")
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill(QUESTION)
+    box.press("Enter")
+    page.wait_for_url("**/c/*-*/")
+    page.wait_for_function(BOTH_GROWING, arg=[0, 0])
+
+    page.locator("[data-composer-stop]").click()
+    expect(page.locator(".message[data-streaming]")).to_have_count(0)
+    columns = page.locator(".compare-column")
+    for number in range(2):
+        expect(columns.nth(number).locator(".badge", has_text="Stopped")).to_be_visible()
+    conversation = Conversation.objects.get(user=user)
+    statuses = Message.objects.filter(conversation=conversation, role="assistant").values_list("status", flat=True)
+    assert sorted(statuses) == ["cancelled", "cancelled"]

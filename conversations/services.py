@@ -453,5 +453,8 @@ def conversation_set_archived(*, conversation: Conversation, archived: bool) -> 
         conversation.archived_at = timezone.now()
     elif not archived:
         conversation.archived_at = None
-    conversation.save(update_fields=["archived_at"])
+        # Restoring is using it: the daily cleanup archives chats untouched for CONVERSATION_ARCHIVE_DAYS, and would
+        # archive a restored one again at once (chatbot/cleanup.py).
+        conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["archived_at", "updated_at"])
     return conversation

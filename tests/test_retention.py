@@ -54,6 +54,19 @@ def test_untouched_conversations_are_archived_after_the_archive_days_and_active_
     assert cleanup_run()["inactive conversations archived"] == 0, "archived once"
 
 
+def test_a_chat_restored_from_the_archive_is_not_archived_again_by_the_next_run(clock, settings, client):
+    settings.CONVERSATION_ARCHIVE_DAYS = 90
+    conversation = factories.ConversationFactory()
+    clock.advance(days=91)
+    assert cleanup_run()["inactive conversations archived"] == 1
+    client.force_login(conversation.user)
+    response = client.post(f"/c/{conversation.id}/archive/", {"archived": "0"})
+    assert response.status_code == 302 and reload(conversation).archived_at is None
+    clock.advance(days=1)
+    assert cleanup_run()["inactive conversations archived"] == 0
+    assert reload(conversation).archived_at is None
+
+
 def test_no_archiving_when_the_archive_days_are_zero(clock, settings):
     settings.CONVERSATION_ARCHIVE_DAYS = 0
     conversation = factories.ConversationFactory()

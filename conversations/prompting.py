@@ -97,8 +97,8 @@ def _attribute(text: str) -> str:
 
 
 PROJECT_INSTRUCTION = (
-    "This chat belongs to the user's project named below. The user wrote the project's instructions, between "
-    "the <project_instructions> tags, for every chat of the project: follow them, as you would their own words."
+    "This chat belongs to the user's project named below. The user wrote the project's instructions in the "
+    "project_instructions block for every chat of the project: follow them, as you would their own words."
 )
 
 

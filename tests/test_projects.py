@@ -363,3 +363,44 @@ def test_a_chat_in_a_project_sends_its_instructions_to_the_model(live_client, fa
     other = Conversation.objects.filter(user=user, project__isnull=True, messages__isnull=False).distinct().get()
     list(client.events(latest_stream_url(other), timeout=60))
     assert "project_instructions" not in fake_anthropic.requests[-1].get("system", "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_search_documents_tool_in_a_projects_chat_searches_its_documents_first():
+    from chatbot.tools.registry import ToolContext, builtin_tools
+
+    retrieval._count_cache.clear()
+    owner = UserFactory()
+    for n in range(4):
+        document = DocumentFactory(owner=owner, title=f"Other {n}")
+        ChunkFactory(document=document, text="pgvector similarity. pgvector similarity. pgvector similarity.")
+    notes = DocumentFactory(owner=owner, title="Project notes")
+    ChunkFactory(document=notes, text="Our team uses pgvector for similarity, among many other tools and services.")
+    project = ProjectFactory(user=owner)
+    project.documents.add(notes)
+    in_project = ConversationFactory(user=owner, project=project)
+    tool = builtin_tools()["search_documents"]
+
+    def first(context) -> str:
+        return tool.run(context, {"query": "pgvector similarity", "k": 1}).sources[0].title
+
+    assert first(ToolContext(user=owner)) != "Project notes"
+    assert first(ToolContext(user=owner, conversation_id=in_project.id)) == "Project notes"
+    # Another user's conversation id gives no project scope (nor any of its documents).
+    intruder = UserFactory()
+    assert tool.run(ToolContext(user=intruder, conversation_id=in_project.id), {"query": "pgvector"}).sources == ()
+
+
+@pytest.mark.django_db
+def test_the_full_export_keeps_a_projects_instructions_and_documents(user):
+    import json
+
+    from accounts.models import DataExport
+    from conversations.portability import full_export
+    from tests.test_export_import import read_zip
+
+    project = ProjectFactory(user=user, name="Garden", instructions="Use metric units.")
+    project.documents.add(DocumentFactory(owner=user, title="Soil notes"))
+    built = full_export.data_export_build(export_id=DataExport.objects.create(user=user).id)
+    [saved] = json.loads(read_zip(built)["projects.json"])
+    assert (saved["name"], saved["instructions"], saved["documents"]) == ("Garden", "Use metric units.", ["Soil notes"])

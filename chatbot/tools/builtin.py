@@ -27,6 +27,15 @@ def _document_id(arguments: dict) -> uuid.UUID:
         raise ToolFailed(NO_DOCUMENT) from exc
 
 
+def _own_conversation(context: ToolContext):
+    """The conversation the tool runs in, when it is the user's (owner-scoped, as every lookup)."""
+    if context.conversation_id is None:
+        return None
+    from conversations.models import Conversation
+
+    return Conversation.objects.filter(id=context.conversation_id, user=context.user).select_related("user").first()
+
+
 def search_documents(context: ToolContext, arguments: dict) -> ToolResult:
     from conversations.prompting import system_with_sources
     from documents.retrieval import RetrievalOptions, retrieve
@@ -36,7 +45,10 @@ def search_documents(context: ToolContext, arguments: dict) -> ToolResult:
         raise ToolFailed("The query is empty.")
     k = arguments.get("k", 5)
     k = max(1, min(int(k) if isinstance(k, int) else 5, MAX_SEARCH_RESULTS))
-    options = replace(RetrievalOptions.for_user(context.user), max_results=k)
+    # In a project's chat, the project's documents first, as for the reply's own retrieval (documents/retrieval.py).
+    conversation = _own_conversation(context)
+    base = RetrievalOptions.for_conversation(conversation) if conversation else RetrievalOptions.for_user(context.user)
+    options = replace(base, max_results=k)
     found = retrieve(user=context.user, query=query, options=options)
     if not found:
         return ToolResult(text="No passage of the user's documents matches this query.")

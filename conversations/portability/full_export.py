@@ -194,10 +194,18 @@ def _write_zip(export: DataExport, archive: zipfile.ZipFile) -> None:
         _progress(export, done * 90 // steps)
     archive.writestr("documents/documents.json", _json(listing))
     archive.writestr("settings.json", _json(_settings_data(user)))
-    archive.writestr(
-        "projects.json",
-        _json(list(Project.objects.filter(user=user).values("name", "description", "created_at").order_by("name"))),
-    )
+    # A project's instructions and the titles of its documents (the documents themselves are under documents/).
+    projects = [
+        {
+            "name": project.name,
+            "description": project.description,
+            "instructions": project.instructions,
+            "documents": sorted(document.title for document in project.documents.all()),
+            "created_at": project.created_at,
+        }
+        for project in Project.objects.filter(user=user).prefetch_related("documents").order_by("name")
+    ]
+    archive.writestr("projects.json", _json(projects))
     archive.writestr(
         "feedback.json",
         _json(list(Feedback.objects.filter(user=user).values("message", "page", "created_at").order_by("created_at"))),

@@ -44,7 +44,8 @@
   // The sidebar was redrawn after a pin or an archive: the focus, on a button that is gone, goes to the chat's
   // link in its new place (or, archived, to the list).
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target.id !== "conversation-groups") return;
+    // The SSE extension's swaps carry no target in their detail: only the sidebar's own swap matters here.
+    if (!event.detail.target || event.detail.target.id !== "conversation-groups") return;
     const button = event.detail.requestConfig && event.detail.requestConfig.elt &&
       event.detail.requestConfig.elt.querySelector("[data-sidebar-action]");
     const id = button && button.dataset.sidebarAction;

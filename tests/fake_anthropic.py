@@ -295,6 +295,7 @@ def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.0)
     parser.add_argument("--tokens", type=int, default=0, help="reply with this many tokens ' t0', ' t1', ...")
     args = parser.parse_args()
+    standalone_django()
     fake = FakeAnthropic(port=args.port)
     fake.behaviour = Behaviour(
         first_token_delay=args.first_token_delay,
@@ -309,6 +310,17 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def standalone_django() -> None:
+    """A fake run as its own process (benchmarks) still tells title calls apart: is_title_call reads the app's
+    title instructions, whose module needs Django's apps loaded."""
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+    django.setup()
 
 
 def is_title_call(body: dict) -> bool:

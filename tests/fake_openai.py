@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
-from tests.fake_anthropic import _Server, is_title_call, split_tokens
+from tests.fake_anthropic import _Server, is_title_call, split_tokens, standalone_django
 
 OLLAMA_MODELS = ["llama3.2:latest", "qwen3:8b"]
 
@@ -296,6 +296,7 @@ def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.0)
     parser.add_argument("--tokens", type=int, default=0, help="reply with this many tokens ' t0', ' t1', ...")
     args = parser.parse_args()
+    standalone_django()
     fake = FakeOpenAI(port=args.port)
     fake.behaviour = Behaviour(
         first_token_delay=args.first_token_delay,

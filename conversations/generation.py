@@ -50,7 +50,7 @@ from conversations.services import (
     generation_finish,
     usage_log_write,
 )
-from conversations.summaries import ContextPlan, plan_context, summarise_before_reply
+from conversations.summaries import ContextPlan, marker_out_of_band, plan_context, summarise_before_reply
 
 logger = logging.getLogger(__name__)
 
@@ -395,6 +395,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         await publisher.drain()  # what is still buffered goes out before the database write
         only_child = prepared.only_child if prepared else False
         final_status, html_fragment = await in_thread(finish_safely, stream_id, outcome, only_child)
+        html_fragment += await in_thread(marker_out_of_band, prepared)  # a summary made for this reply shows
         metrics.reply_finished(
             provider=outcome.provider, status=final_status, time_to_first_token_ms=outcome.time_to_first_token_ms,
             error_kind=failure.get("failure", {}).get("kind", ""),

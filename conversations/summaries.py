@@ -284,7 +284,7 @@ async def summarise_before_reply(prepared) -> None:
         logger.warning("summarising conversation %s failed, truncating: %s", plan.conversation_id, exc)
         await in_thread(truncation_record, plan)
         return
-    _, fitted = await in_thread(
+    row, fitted = await in_thread(
         lambda: summary_save(
             plan=plan,
             summary=summary,
@@ -298,6 +298,29 @@ async def summarise_before_reply(prepared) -> None:
     prepared.request = dataclasses.replace(
         prepared.request, messages=fitted.messages, system=_swap_summary(prepared.request.system, plan, summary)
     )
+    # On the reply: which summary its prompt carried; and its done event brings the thread's new marker.
+    prepared.metadata["context_summary"] = str(row.id)
+
+
+def marker_out_of_band(prepared) -> str:
+    """The thread's marker, to go out of band with the done event of a reply whose prompt was just summarised
+    (no "Summarise now" form in it: there is no request, so no CSRF token, to render one with)."""
+    if not prepared or not prepared.metadata.get("context_summary"):
+        return ""
+    from django.template.loader import render_to_string
+
+    from conversations.selectors import conversation_thread
+    from conversations.templatetags.summaries import marker_context
+
+    try:  # never in the way of the done event: the marker then shows at the next page load
+        conversation = Conversation.objects.get(id=prepared.conversation_id)
+        context = marker_context(conversation=conversation, thread=conversation_thread(conversation=conversation))
+        return render_to_string(
+            "conversations/partials/summary_marker.html", {**context, "can_summarise": False, "oob": True}
+        )
+    except Exception:
+        logger.exception("rendering the summary marker of conversation %s failed", prepared.conversation_id)
+        return ""
 
 
 def _swap_summary(sent: str, plan: ContextPlan, summary: str) -> str:

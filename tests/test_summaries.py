@@ -284,6 +284,52 @@ def test_the_marker_belongs_to_its_branch(owner_chat):
     assert "Earlier messages summarised" not in page and "Branch one" not in page
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_the_marker_appears_with_the_reply_opens_by_keyboard_and_summarise_now_works(
+    new_page, live_app, fake_anthropic
+):
+    from playwright.sync_api import expect
+
+    from tests.live import session_for
+
+    owner = with_key(UserFactory())
+    conversation = ConversationFactory(
+        user=owner, provider="anthropic", model="claude-sonnet-5-5", context_window_size=WINDOW, system_prompt=""
+    )
+    grow(conversation, turns("turn", 10))
+    fake_anthropic.behaviour.reply = "They talked about lorem ipsum."
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(owner), "url": live_app.url}])
+    page.goto(f"/c/{conversation.id}/")
+    marker = page.locator("#summary-marker")
+    expect(marker.get_by_text("Earlier messages summarised")).to_have_count(0)
+
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("Latest question")
+    box.press("Enter")
+    # With the reply's done event, without a reload.
+    expect(marker.get_by_text("Earlier messages summarised")).to_be_visible(timeout=15_000)
+    expect(marker.get_by_text("They talked about lorem ipsum.")).to_be_hidden()
+    marker.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(marker.get_by_text("They talked about lorem ipsum.")).to_be_visible()
+    expect(marker).to_contain_text("(6 messages)")
+
+    # More turns later: "Summarise now" folds them in, in place.
+    answer = Message.objects.get(conversation=conversation, content="Latest question").children.get()
+    grow(conversation, turns("later", 8), parent=answer)
+    fake_anthropic.behaviour.reply = "Now about more lorem ipsum."
+    page.reload()
+    page.get_by_role("button", name="Summarise now").click()
+    expect(marker).to_contain_text("Summarised.")
+    expect(marker.locator("summary")).to_contain_text("Earlier messages summarised")
+    assert ContextOptimization.objects.filter(conversation=conversation, trigger_reason="user_request").exists()
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375, "no sideways scrolling on a phone"
+
+
 def signed_in(user):
     from django.test import Client
 

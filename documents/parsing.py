@@ -764,6 +764,13 @@ _HTML_BLOCKS = frozenset(
 )  # fmt: skip
 _HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _WHITESPACE = re.compile(r"\s+")
+# Page furniture outside <nav>/<footer> elements, named by the id or class generators and themes give it: a site
+# footer ("Last updated ..."), a table of contents repeating every heading, breadcrumbs. Whole tokens only, so that
+# "footer-note" in an article's own markup stays.
+_HTML_FURNITURE = frozenset(
+    {"footer", "site-footer", "page-footer", "toc", "table-of-contents", "breadcrumb", "breadcrumbs", "skip-link"}
+)
+_HTML_FURNITURE_ROLES = '[role="navigation"], [role="contentinfo"], [role="search"]'
 
 
 def _parse_html(text: str, builder: _Builder) -> None:
@@ -776,8 +783,15 @@ def _parse_html(text: str, builder: _Builder) -> None:
     builder.titles.append(title_tag.get_text(" ") if title_tag else "")
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
-    for tag in soup.select('[hidden], [role="navigation"]'):
+    for tag in soup.select(f"[hidden], {_HTML_FURNITURE_ROLES}"):
         tag.decompose()
+    for tag in soup.find_all(_is_furniture):
+        tag.decompose()
+    # A page that marks its main content (one <main>, or role="main") is read from there only: what is around it
+    # is the site's, repeated on every page (headers, menus, sidebars), and would crowd out the page's own text.
+    mains = soup.find_all("main") or soup.select('[role="main"]')
+    if len(mains) == 1 and mains[0].get_text(strip=True):
+        soup = mains[0]
 
     line: list[str] = []
 
@@ -824,6 +838,14 @@ def _parse_html(text: str, builder: _Builder) -> None:
                 flush_line()
             stack.append((iter(child.children), block))
     flush_line()
+
+
+def _is_furniture(tag) -> bool:
+    if tag.name in ("html", "body", "main"):
+        return False
+    names = tag.get("class") or []
+    identifier = tag.get("id")
+    return any(name.lower() in _HTML_FURNITURE for name in [*names, *([identifier] if identifier else [])])
 
 
 # --- Markdown -------------------------------------------------------------------------------------------------

@@ -576,6 +576,41 @@ def test_html_structure_and_noise_removal():
         assert noise not in parsed.text
 
 
+def test_html_page_furniture_is_left_out():
+    """Footers, tables of contents and breadcrumbs named by id or class (generators rarely use <footer>/<nav>):
+    a documentation site's "Last updated" line otherwise became a passage of every page."""
+    page = b"""<html><head><title>git-stash(1)</title></head><body>
+      <div id="header"><h1>git-stash(1) Manual Page</h1><h2>NAME</h2><p>git-stash - Stash the changes</p></div>
+      <div class="breadcrumbs"><a href="/">Docs</a> / Stash</div>
+      <div id="toc" class="toc"><a href="#d">DESCRIPTION</a> <a href="#o">OPTIONS</a></div>
+      <div id="content"><h2>DESCRIPTION</h2><p>Use git stash to record the current state.</p>
+        <p class="footer-note">A note of the page itself.</p></div>
+      <div role="contentinfo">Site map</div>
+      <div id="footer"><div id="footer-text">Last updated 2024-05-31</div></div>
+    </body></html>"""
+    parsed = parse_document(page, "git-stash.html")
+    assert [(s.section, s.text) for s in parsed.sections] == [
+        ("NAME", "git-stash - Stash the changes"),
+        ("DESCRIPTION", "Use git stash to record the current state.\n\nA note of the page itself."),
+    ]
+    for furniture in ("Last updated", "Docs", "OPTIONS", "Site map"):
+        assert furniture not in parsed.text
+
+
+def test_html_page_with_one_main_element_is_read_from_it():
+    page = b"""<html><head><title>Opening hours</title></head><body>
+      <div class="site-menu"><h1>City library</h1><p>Catalogue Events Contact</p></div>
+      <main><h1>Opening hours</h1><p>Monday to Friday, 9 to 18.</p></main>
+      <div class="sidebar"><h2>Popular</h2><p>Summer reading</p></div>
+    </body></html>"""
+    parsed = parse_document(page, "hours.html")
+    assert parsed.title == "Opening hours"
+    assert [(s.chapter, s.text) for s in parsed.sections] == [("Opening hours", "Monday to Friday, 9 to 18.")]
+    # Two <main> elements (or none) say nothing about which part is the page's own: all of it is read.
+    twice = page.replace(b'<div class="sidebar">', b"<main>").replace(b"Summer reading</p></div>", b"x</p></main>")
+    assert "Catalogue" in parse_document(twice, "hours.html").text
+
+
 def test_html_title_falls_back_to_first_h1():
     assert parse_document(b"<html><h1>Heading</h1><p>x</p></html>", "a.html").title == "Heading"
 

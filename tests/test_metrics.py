@@ -119,3 +119,31 @@ def test_the_live_app_counts_a_reply_its_time_to_first_token_and_a_provider_erro
     assert grew("chatbot_replies_total", provider="anthropic", status="complete") == 1
     assert grew("chatbot_reply_time_to_first_token_seconds_count", provider="anthropic") >= 1
     assert grew("chatbot_provider_errors_total", provider="anthropic", kind="rate_limited") == 1
+
+
+def test_several_worker_processes_are_summed_in_multiprocess_mode(tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR (docker-compose sets it for gunicorn's workers) every process writes its
+    counts there and a scrape of any one of them sums them all."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "prometheus"  # created by chatbot.metrics itself on import
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "DJANGO_SETTINGS_MODULE": "chatbot.settings"}
+    count_one = (
+        "import django; django.setup(); from chatbot import metrics; assert metrics.MULTIPROCESS; "
+        "metrics.reply_finished(provider='anthropic', status='complete', time_to_first_token_ms=300, "
+        "error_kind='')"
+    )
+    for _ in range(2):  # two workers, one reply each
+        subprocess.run([sys.executable, "-c", count_one], env=environment, check=True, timeout=120)
+    scrape = (
+        "import django; django.setup(); from prometheus_client import CollectorRegistry, generate_latest; "
+        "from prometheus_client.multiprocess import MultiProcessCollector; registry = CollectorRegistry(); "
+        "MultiProcessCollector(registry); print(generate_latest(registry).decode())"
+    )
+    text = subprocess.run(
+        [sys.executable, "-c", scrape], env=environment, check=True, timeout=120, capture_output=True, text=True
+    ).stdout
+    assert value(text, "chatbot_replies_total", provider="anthropic", status="complete") == 2
+    assert value(text, "chatbot_reply_time_to_first_token_seconds_count", provider="anthropic") == 2

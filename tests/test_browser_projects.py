@@ -100,3 +100,8 @@ def test_a_new_chat_in_a_project_and_its_page_on_a_phone(new_page, live_app):
     expect(page).to_have_url(re.compile(r"/c/[0-9a-f-]{36}/$"))
     new = Conversation.objects.exclude(title="Tomatoes").get(user=user)
     assert new.project_id == project.id
+    # The chat's header names its project, and the composer stays on a phone's screen.
+    expect(page.get_by_text("In the project")).to_be_visible()
+    expect(page.locator("#composer-input")).to_be_in_viewport()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the chat page scrolls sideways on a phone ({width}px)"

@@ -101,7 +101,9 @@ if env_bool("DATABASE_POOL", default=True):
     _database["OPTIONS"]["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
-        "timeout": env_float("DATABASE_POOL_TIMEOUT", 5.0),
+        # A burst (a hundred chats at once) queues for the pool: a request must wait its turn, not fail with a 500
+        # (an event stream refused once is never retried by the browser). Well under a proxy's 60 s.
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0),
     }
 _database["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
 _database["TEST"] = {"NAME": env("DATABASE_TEST_NAME", f"test_{_database['NAME']}")}

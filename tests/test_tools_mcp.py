@@ -108,3 +108,58 @@ def test_a_failing_or_unreachable_mcp_tool_fails_its_call_not_the_reply(transact
     assert message.status == "complete"
     assert message.content.startswith("Sorry: The tool failed: The tool server fake reported an error")
     assert ToolExecution.objects.get(message=message).status == "failed"
+
+
+def _slow_reply(user, fake_anthropic, seconds: float):
+    from accounts.models import AutoApprovalSettings
+
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-mcp-000003", client=SYSTEM)
+    AutoApprovalSettings.objects.create(user=user, specific_tools={"fake__slow": "allow"})
+    conversation = ConversationFactory(user=user, provider="anthropic", model="claude-sonnet-5-5")
+    fake_anthropic.tool_script[:] = [
+        {"text": "Waiting.", "calls": [{"name": "fake__slow", "input": {"seconds": seconds}}]},
+        {"text": lambda body: "Then: " + last_tool_results(body)[0]},
+    ]
+    return message_send(user=user, conversation_id=conversation.id, content="Be slow")
+
+
+@pytest.mark.slow
+def test_a_call_past_the_execution_timeout_fails_with_a_message(transactional_db, servers, fake_anthropic, monkeypatch):
+    from chatbot.tools import loop
+    from chatbot.tools.waiting import resume_blocking
+
+    servers(FAKE)
+    monkeypatch.setattr(loop, "EXECUTION_TIMEOUT_SECONDS", 1.0)
+    generation = _slow_reply(UserFactory(), fake_anthropic, seconds=6)
+    resume_blocking(generation.stream.id)
+    message = Message.objects.get(id=generation.assistant_message.id)
+    execution = ToolExecution.objects.get(message=message)
+    assert execution.status == "failed" and execution.error_message == "The tool did not answer within 1 seconds."
+    assert message.content == "Waiting.\n\nThen: The tool failed: The tool did not answer within 1 seconds."
+
+
+@pytest.mark.slow
+def test_stop_cancels_a_running_call(transactional_db, servers, fake_anthropic):
+    import threading
+
+    import redis
+    from django.conf import settings
+
+    from chatbot.tools.waiting import resume_blocking
+    from conversations import streams
+    from tests.test_chat_streaming import wait_for
+
+    servers(FAKE)
+    generation = _slow_reply(UserFactory(), fake_anthropic, seconds=8)
+    worker = threading.Thread(target=resume_blocking, args=(generation.stream.id,))
+    worker.start()
+    wait_for(lambda: ToolExecution.objects.filter(message=generation.assistant_message, status="executing").exists(),
+             timeout=30)  # fmt: skip
+    redis.Redis.from_url(settings.REDIS_URL).set(streams.stop_key(generation.stream.id), "1")  # the Stop button
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    message = Message.objects.get(id=generation.assistant_message.id)
+    execution = ToolExecution.objects.get(message=message)
+    assert (message.status, message.content) == ("cancelled", "Waiting.")
+    assert execution.status == "cancelled" and execution.error_message == "Stopped."
+    assert len(fake_anthropic.requests) == 1, "the model was not asked again"

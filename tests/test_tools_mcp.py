@@ -37,10 +37,10 @@ def servers(settings):
 def test_the_servers_tools_are_listed_on_the_settings_page_default_ask(user_client, user, servers):
     servers(FAKE, DOWN)
     page = user_client.get(reverse("accounts:tools")).content.decode()
-    for name in ("fake__add", "fake__shout", "fake__broken"):
+    for name in ("fake__add", "fake__slow", "fake__shout", "fake__broken"):
         assert f'name="tool__{name}"' in page
     assert "Ask me (default)" in page
-    assert "<strong>fake</strong>" in page and "Reachable" in page and "3 tools" in page
+    assert "<strong>fake</strong>" in page and "Reachable" in page and "4 tools" in page
     assert "<strong>down</strong>" in page and "Unreachable" in page
     add = available_tools()["fake__add"]
     assert decision_for(user=user, tool=add).verdict == ASK, "an MCP tool asks by default"

@@ -11,6 +11,7 @@ answered, from whichever process the answer reaches, even after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -25,6 +26,7 @@ from django.template.loader import render_to_string
 
 from chatbot.llm.base import Finished, TextDelta, ToolCall, ToolOutput, ToolRound
 from chatbot.llm.catalog import PROVIDERS
+from chatbot.text import strip_unsafe
 from chatbot.tools import executions
 from chatbot.tools.policy import ASK, DENY, RUN, decision_for
 from chatbot.tools.registry import Tool, ToolContext, ToolFailed, ToolResult, available_tools, validate_arguments
@@ -323,8 +325,10 @@ async def reply_events(prepared, *, stream_id: uuid.UUID, publisher, parts: list
     """
     provider, request = prepared.provider, prepared.request
     if not offers_tools(provider_name=prepared.provider_name, guest=prepared.guest):
-        async for event in provider.stream(request):
-            yield event
+        # Closed with this generator (Stop): the provider's connection must not outlive the reply.
+        async with contextlib.aclosing(provider.stream(request)) as events:
+            async for event in events:
+                yield event
         return
     state = await in_thread(load_state, stream_id)
     base_sources = len(request.sources)
@@ -340,22 +344,23 @@ async def reply_events(prepared, *, stream_id: uuid.UUID, publisher, parts: list
             asked = replace(request, tools=schemas, tool_rounds=tuple(rounds))
             calls: list[ToolCall] = []
             round_text: list[str] = []
-            async for event in provider.stream(asked):
-                if isinstance(event, ToolCall):
-                    calls.append(event)
-                elif isinstance(event, Finished):
-                    last = event
-                    state.input_tokens += event.input_tokens or 0
-                    state.output_tokens += event.output_tokens or 0
-                elif isinstance(event, TextDelta):
-                    if not round_text and rounds and state.text and not state.text[-1:].isspace():
-                        yield TextDelta("\n\n")  # a new round's text starts a new paragraph
-                        state.text += "\n\n"
-                    round_text.append(event.text)
-                    state.text += event.text
-                    yield event
-                else:
-                    yield event
+            async with contextlib.aclosing(provider.stream(asked)) as events:
+                async for event in events:
+                    if isinstance(event, ToolCall):
+                        calls.append(event)
+                    elif isinstance(event, Finished):
+                        last = event
+                        state.input_tokens += event.input_tokens or 0
+                        state.output_tokens += event.output_tokens or 0
+                    elif isinstance(event, TextDelta):
+                        if not round_text and rounds and state.text and not state.text[-1:].isspace():
+                            yield TextDelta("\n\n")  # a new round's text starts a new paragraph
+                            state.text += "\n\n"
+                        round_text.append(event.text)
+                        state.text += strip_unsafe(event.text)  # as the generation keeps it (its parts)
+                        yield event
+                    else:
+                        yield event
             if calls and len(rounds) >= MAX_ROUNDS:
                 note = ROUNDS_LIMIT_NOTE.format(limit=MAX_ROUNDS)
                 state.text += note

@@ -32,7 +32,7 @@ from chatbot.tools.registry import LOW_RISK, READ_ONLY, WRITE, Tool, ToolContext
 logger = logging.getLogger(__name__)
 
 LISTING_TTL_SECONDS = 60
-CONNECT_TIMEOUT_SECONDS = 8.0
+CONNECT_TIMEOUT_SECONDS = 15.0  # a stdio server is a process to start: seconds on a busy machine
 CALL_TIMEOUT_SECONDS = 25.0  # under the loop's own per-execution timeout
 MAX_TOOLS_PER_SERVER = 50
 _NAME = re.compile(r"[^A-Za-z0-9_-]+")

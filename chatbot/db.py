@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import models, transaction
+from asgiref.sync import sync_to_async
+from django.db import connections, models, transaction
 from django.db.models.fields.files import FieldFile
 
 
@@ -29,3 +30,19 @@ def delete_file_after_commit(file: FieldFile | None) -> None:
         storage.delete(name)
 
     transaction.on_commit(delete)
+
+
+async def in_thread(function, *args):
+    """Run database work of an async view or a generation in a worker thread, its connection returned after.
+
+    Not asgiref's single thread-sensitive executor: with many replies at once it would queue them all behind
+    one another.
+    """
+
+    def call():
+        try:
+            return function(*args)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(call, thread_sensitive=False)()

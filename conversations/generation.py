@@ -18,15 +18,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import redis
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.services import ClientInfo, KeyUse, provider_credentials
 from chatbot import metrics
+from chatbot.db import in_thread
 from chatbot.llm.base import ChatRequest, Finished, PromptMessage, Provider, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.catalog import PROVIDERS, TITLE_MODELS
 from chatbot.llm.offline import OfflineProvider
@@ -276,22 +275,6 @@ def finish_safely(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: 
         # once the database is back (the stream's alive mark goes with the done entry).
         logger.exception("saving generation %s as failed failed too", stream_id)
         return Message.Status.FAILED, UNSAVED_REPLY_HTML
-
-
-async def in_thread(function, *args):
-    """Run database work of a generation in a worker thread, returning its connection to the pool after.
-
-    Not asgiref's single thread-sensitive executor: with many replies at once it would queue them all behind
-    one another.
-    """
-
-    def call():
-        try:
-            return function(*args)
-        finally:
-            connections.close_all()
-
-    return await sync_to_async(call, thread_sensitive=False)()
 
 
 async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Prepared | None = None) -> None:

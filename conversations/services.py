@@ -436,6 +436,7 @@ def conversation_title_generate(*, conversation_id: uuid.UUID, title: str) -> bo
         return False
     return bool(Conversation.objects.filter(id=conversation_id, title_set_by_user=False).update(title=title))
 
+
 # --- Pin and archive (issue 16) --------------------------------------------------------------------------------
 
 

@@ -268,7 +268,7 @@ def truncation_record(plan: ContextPlan) -> None:
 async def summarise_before_reply(prepared) -> None:
     """Run a reply's due summary call and send the reply with it; on any failure send the truncated prompt
     planned as the fallback, and record that truncation. Never raises."""
-    from conversations.generation import in_thread
+    from chatbot.db import in_thread
 
     plan: ContextPlan = prepared.context_plan
     model = TITLE_MODELS.get(prepared.provider_name, "")

@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
-from django.db import connections, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 
+from chatbot.db import in_thread
 from chatbot.llm.base import Finished, TextDelta, ToolCall, ToolOutput, ToolRound
 from chatbot.llm.catalog import PROVIDERS
 from chatbot.text import strip_unsafe
@@ -59,18 +59,6 @@ def offers_tools(*, provider_name: str, guest: bool) -> bool:
     whose tool calling the app speaks."""
     spec = PROVIDERS.get(provider_name)
     return bool(spec and spec.protocol in TOOL_PROTOCOLS and provider_name not in NO_TOOLS and not guest)
-
-
-async def in_thread(function, *args):
-    """Database work off the event loop, its connection returned after (as conversations.generation.in_thread)."""
-
-    def call():
-        try:
-            return function(*args)
-        finally:
-            connections.close_all()
-
-    return await sync_to_async(call, thread_sensitive=False)()
 
 
 @dataclass

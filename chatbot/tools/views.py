@@ -54,7 +54,7 @@ def tool_activity(request: HttpRequest) -> HttpResponse:
 async def tool_decide(request: HttpRequest, execution_id: uuid.UUID) -> HttpResponse:
     """Approve, approve always, or deny a call: its owner only (404 for anyone else). Answering the round's last
     open call resumes the reply, in this process, whichever process started it."""
-    from chatbot.tools.loop import in_thread
+    from chatbot.db import in_thread
     from chatbot.tools.selectors import tool_execution_get
     from chatbot.tools.waiting import APPROVE, APPROVE_ALWAYS, DENY, ArgumentsChanged, answer, card_html
     from conversations.generation import start_generation

@@ -122,7 +122,7 @@ def claim_stop(*, message_id: uuid.UUID) -> bool:
 
 async def stop_waiting(stream_id: uuid.UUID) -> None:
     """The Stop button on a reply that waits for an approval: finished as stopped, its listeners told."""
-    from chatbot.tools.loop import in_thread
+    from chatbot.db import in_thread
     from conversations import streams
     from conversations.models import MessageStatus
 

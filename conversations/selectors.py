@@ -64,6 +64,14 @@ def conversation_list(
         queryset = queryset.filter(pinned=pinned)
     if in_project is not None:  # the sidebar lists a project's chats under it, not among the recent ones
         queryset = queryset.filter(project__isnull=not in_project)
+    return keyset_page(queryset, cursor=cursor, limit=limit)
+
+
+def keyset_page(queryset: QuerySet[Conversation], *, cursor: str | None, limit: int) -> ConversationPage:
+    """One page of conversations, newest activity first, after `cursor` (an invalid one starts from the top).
+
+    Keyset, not OFFSET: a chat moving to the top while someone scrolls neither repeats nor skips a row.
+    """
     position = _decode_cursor(cursor) if cursor else None
     if position:
         updated_at, identifier = position

@@ -138,13 +138,9 @@ def sidebar_page(
     return Sidebar(pinned=pinned, groups=groups, next_cursor=page.next_cursor, first_page=first_page)
 
 
-@dataclass(frozen=True)
-class ArchivedPage:
-    conversations: list[Conversation]
-    next_cursor: str | None
-
-
-def archived_list(*, user: User, query: str = "", cursor: str | None = None, limit: int = PAGE_SIZE) -> ArchivedPage:
+def archived_list(
+    *, user: User, query: str = "", cursor: str | None = None, limit: int = PAGE_SIZE
+) -> selectors.ConversationPage:
     """The user's archived chats, most recently active first, keyset-paginated; `query` keeps those whose title
     holds it or whose messages match it (full text, as the search page)."""
     queryset = Conversation.objects.filter(user=user, archived_at__isnull=False)
@@ -152,13 +148,4 @@ def archived_list(*, user: User, query: str = "", cursor: str | None = None, lim
         search = SearchQuery(query, search_type="websearch", config="english")
         matching = Message.objects.filter(conversation=OuterRef("pk"), search_vector=search)
         queryset = queryset.filter(Q(title__icontains=query) | Q(Exists(matching)))
-    position = selectors._decode_cursor(cursor) if cursor else None
-    if position:
-        updated_at, identifier = position
-        queryset = queryset.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=identifier))
-    rows = list(queryset.order_by("-updated_at", "-id")[: limit + 1])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return ArchivedPage(
-        conversations=rows, next_cursor=selectors._encode_cursor(rows[-1]) if has_more and rows else None
-    )
+    return selectors.keyset_page(queryset, cursor=cursor, limit=limit)

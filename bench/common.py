@@ -143,6 +143,11 @@ def synthetic_paragraph(rng: random.Random, sentences: int = 6) -> str:
     return " ".join(out)
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, to print beside timings taken on a shared machine."""
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]

@@ -73,8 +73,14 @@ def upload_limit_display() -> str:
     return f"{limit} byte{'s' if limit != 1 else ''}"
 
 
-def document_upload(*, owner: User | None, filename: str, data: bytes, title: str = "") -> UploadResult:
-    """Store an upload and queue its ingestion; the same content again (same owner) is the same document."""
+def document_upload(
+    *, owner: User | None, filename: str, data: bytes, title: str = "", queue: bool = True
+) -> UploadResult:
+    """Store an upload and queue its ingestion; the same content again (same owner) is the same document.
+
+    queue=False stores it without queueing: for a caller that ingests it itself (`manage.py ingest`), which would
+    otherwise have every document embedded twice, once by it and once by a worker.
+    """
     filename = uploaded_name(filename)
     if not data:
         raise UploadRejected(f"{filename}: the file is empty.")
@@ -91,7 +97,7 @@ def document_upload(*, owner: User | None, filename: str, data: bytes, title: st
     if existing is not None:
         return UploadResult(document=existing, duplicate=True)
     try:
-        document = _store_upload(owner, filename, data, title, kind, mime_type, content_hash)
+        document = _store_upload(owner, filename, data, title, kind, mime_type, content_hash, queue=queue)
     except IntegrityError:
         # The same bytes uploaded twice at once (two tabs, a double drop): the other upload won the race.
         return UploadResult(document=Document.objects.get(owner=owner, content_hash=content_hash), duplicate=True)
@@ -99,7 +105,15 @@ def document_upload(*, owner: User | None, filename: str, data: bytes, title: st
 
 
 def _store_upload(
-    owner: User | None, filename: str, data: bytes, title: str, kind: str, mime_type: str, content_hash: str
+    owner: User | None,
+    filename: str,
+    data: bytes,
+    title: str,
+    kind: str,
+    mime_type: str,
+    content_hash: str,
+    *,
+    queue: bool,
 ) -> Document:
     document = Document(
         owner=owner,
@@ -118,7 +132,8 @@ def _store_upload(
     try:
         with transaction.atomic():
             document.save()
-            _queue_ingestion(document)
+            if queue:
+                _queue_ingestion(document)
     except IntegrityError:
         document.file.delete(save=False)  # the row lost the race; its file must not linger
         raise
@@ -155,14 +170,15 @@ def _source_text(document: Document):
     return parse_document(data, document.original_name or document.file.name)
 
 
-def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int], None] | None = None) -> Document:
+def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int], None] | None = None) -> Document:
     """Parse, chunk and embed a document, then replace its chunks in one transaction.
 
     Idempotent: running it twice leaves the same chunks. A document that cannot be parsed is marked failed
-    with a reason a person can act on; nothing half-indexed is ever visible.
+    with a reason a person can act on; nothing half-indexed is ever visible. on_progress(chunks embedded,
+    chunks in the document) follows the embedding batch by batch (the ingest command's progress bar).
     """
     from documents.chunking import chunk_document
-    from documents.embedding import embed_texts
+    from documents.embedding import embed_array
     from documents.parsing import ParseError
 
     document = Document.objects.get(id=document_id)
@@ -179,14 +195,19 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int], None
         document.refresh_from_db()
         return document
     _set_progress(document.id, progress=15)
-    vectors: list[list[float]] = []
-    batch = settings.EMBEDDING_BATCH_SIZE
-    for start in range(0, len(drafts), batch):
-        vectors.extend(embed_texts([draft.text for draft in drafts[start : start + batch]]))
-        progress = 15 + int(80 * len(vectors) / len(drafts))
-        _set_progress(document.id, progress=progress)
+    reported = {"progress": 15}
+
+    def embedded(count: int) -> None:
+        progress = 15 + int(80 * count / len(drafts))
+        if progress != reported["progress"]:  # one small UPDATE per visible step, not per batch
+            _set_progress(document.id, progress=progress)
+            reported["progress"] = progress
         if on_progress:
-            on_progress(progress)
+            on_progress(count, len(drafts))
+
+    # The whole document in one call: its chunks are embedded in length-sorted micro-batches (embedding.py),
+    # and its vectors kept as one float32 array (1.5 KB a chunk), not as lists of Python floats (12 KB).
+    vectors = embed_array([draft.text for draft in drafts], on_progress=embedded)
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(id=document.id)
         Chunk.objects.filter(document=locked).delete()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.urls import reverse
 
 from documents.models import Chunk, Document
+from documents.services import document_upload
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -79,3 +82,54 @@ def test_uploads_are_ingested_by_a_real_worker_and_bad_files_fail_with_a_reason(
 
     page = client.get(reverse("documents:list")).content.decode()
     assert "zip bomb" in page and "Retry" in page and "Ready" in page
+
+
+def queued_ingestions() -> list[str]:
+    """The document ids of the ingestion tasks waiting in the broker's default queue (no worker is running)."""
+    from chatbot.celery import app
+
+    with app.connection_for_read() as connection:
+        messages = connection.default_channel.client.lrange("celery", 0, -1)
+    found = []
+    for raw in messages:
+        headers = json.loads(raw).get("headers", {})
+        if headers.get("task") == "documents.tasks.ingest_document":
+            found.append(headers.get("argsrepr", ""))
+    return found
+
+
+def test_the_ingest_command_embeds_each_file_once_and_queues_nothing(tmp_path):
+    folder = tmp_path / "corpus"  # not tmp_path itself: the uploads' media folder is in it
+    (folder / "guide").mkdir(parents=True)
+    (folder / "guide" / "ovens.md").write_text("# Ovens\n\n## Steam\n\n" + "Steam the deck oven for crust. " * 80)
+    (folder / "notes.txt").write_text("Opening hours of the warehouse: 8 to 18 on weekdays.")
+    (folder / "ignored.bin").write_bytes(b"\0\1")
+    # An earlier run stopped after storing this file, before embedding it: the next run must finish it.
+    interrupted = document_upload(
+        owner=None, filename="later.md", data=(folder / "guide" / "ovens.md").read_bytes() + b"\n\nMore.", queue=False
+    ).document
+    (folder / "later.md").write_bytes(interrupted.file.open("rb").read())
+    assert interrupted.status == "pending"
+    before = queued_ingestions()
+
+    out = io.StringIO()
+    call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())
+
+    documents = Document.objects.filter(owner=None)
+    assert documents.count() == 3 and all(d.status == "ready" for d in documents)
+    total = Chunk.objects.filter(owner=None).count()
+    assert total == sum(d.chunk_count for d in documents) > 3
+    # Embedded here, and nothing queued for a worker to embed a second time (it was, once per file).
+    assert queued_ingestions() == before
+    output = out.getvalue()
+    # The bar: its total known up front (3 files), moving within a file as chunks are embedded, ending at 3/3.
+    frames = [frame for frame in output.split("\r") if frame.startswith("ingest [")]
+    assert frames and all("/3 files" in frame for frame in frames)
+    assert frames[-1].startswith("ingest [" + "#" * 30 + "] 3/3 files")
+    assert f"{total} chunks" in frames[-1]
+    assert f"added 3, already there 0, failed 0; {total} chunks embedded" in output
+
+    out = io.StringIO()
+    call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())  # again: nothing new to embed
+    assert "added 0, already there 3, failed 0; 0 chunks embedded" in out.getvalue()
+    assert Chunk.objects.filter(owner=None).count() == total

@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,7 +11,10 @@ SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm"}
 
 
 class Command(BaseCommand):
-    help = "Add every supported file under PATH to the shared knowledge base (owned by no user), embedding now."
+    help = (
+        "Add every supported file under PATH to the shared knowledge base (owned by no user), embedding them here "
+        "(no Celery task is queued). Resumable: a file stored by an interrupted run is ingested by the next."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
@@ -21,26 +25,39 @@ class Command(BaseCommand):
         files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.suffix.lower() in SUFFIXES)
         if not files:
             raise CommandError(f"no .txt, .md, .pdf, .docx or .html files under {path}")
-        bar = ProgressBar(len(files), label="ingest", stream=self.stdout)
-        added = duplicates = failed = 0
-        for file in files:
+        # The bar counts files (known up front) and moves within a file as its chunks are embedded.
+        bar = ProgressBar(len(files), label="ingest", stream=self.stdout, unit="files")
+        started = time.monotonic()
+        added = duplicates = failed = chunks = 0
+        for position, file in enumerate(files):
             try:
-                result = document_upload(owner=None, filename=file.name, data=file.read_bytes())
+                # Not queued: this process embeds it now, so the command ends with everything searchable; a
+                # queued task as well would have a running worker embed every file a second time.
+                result = document_upload(owner=None, filename=file.name, data=file.read_bytes(), queue=False)
             except UploadRejected as exc:
                 failed += 1
                 self.stderr.write(f"\n{exc.user_message}")
                 bar.advance(note=file.name)
                 continue
-            if result.duplicate:
+            # Known already: ready, or failed (`manage.py reindex --failed-only` retries those).
+            if result.duplicate and result.document.status in {Document.Status.READY, Document.Status.FAILED}:
                 duplicates += 1
+                bar.advance(note=file.name)
+                continue
+
+            def embedded(done: int, total: int, position=position, name=file.name, before=chunks) -> None:
+                rate = (before + done) / max(time.monotonic() - started, 1e-6)
+                bar.update(position + done / total, note=name, detail=f"{before + done} chunks, {rate:.1f}/s")
+
+            # New, or stored by a run that stopped before embedding it: ingested now.
+            document = document_ingest(document_id=result.document.id, on_progress=embedded)
+            if document.status == Document.Status.FAILED:
+                failed += 1
+                self.stderr.write(f"\n{file.name}: {document.error}")
             else:
-                # Embedded here, in this process, so the command ends with everything searchable.
-                document = document_ingest(document_id=result.document.id)
-                if document.status == Document.Status.FAILED:
-                    failed += 1
-                    self.stderr.write(f"\n{file.name}: {document.error}")
-                else:
-                    added += 1
-            bar.advance(note=file.name)
+                added += 1
+                chunks += document.chunk_count
+            rate = chunks / max(time.monotonic() - started, 1e-6)
+            bar.update(position + 1, note=file.name, detail=f"{chunks} chunks, {rate:.1f}/s")
         bar.close()
-        self.stdout.write(f"added {added}, already there {duplicates}, failed {failed}")
+        self.stdout.write(f"added {added}, already there {duplicates}, failed {failed}; {chunks} chunks embedded")

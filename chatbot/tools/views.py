@@ -83,3 +83,32 @@ async def tool_decide(request: HttpRequest, execution_id: uuid.UUID) -> HttpResp
         lambda: card_html(execution=ToolExecution.objects.select_related("conversation").get(id=execution_id))
     )
     return HttpResponse(html)
+
+
+@registered_required
+def conversation_tools(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The chat's own tool choices: its owner only (404 for anyone else). Loaded into the chat's settings panel
+    when opened (listing MCP servers' tools may take a moment, not paid on every chat page), a page of its own
+    without JavaScript; saving goes back to the chat."""
+    from chatbot.tools.overrides import ConversationToolsForm, conversation_tools_set
+    from conversations import selectors as conversation_selectors
+
+    conversation = conversation_selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    tools = available_tools()
+    form = ConversationToolsForm(
+        request.POST or None,
+        tools=tools,
+        overrides=conversation.auto_approval,
+        user_tools=account_services.auto_approval_settings_get(user=request.user).specific_tools,
+        auto_id="chat-tools-%s",  # ids apart from the chat page's own fields
+    )
+    saved = False
+    if request.method == "POST" and form.is_valid():
+        conversation_tools_set(conversation=conversation, choices=form.choices(), tools=tools)
+        if not request.htmx:
+            messages.success(request, "Tools in this chat saved.")
+            return redirect("conversations:detail", conversation.id)
+        saved = True
+    context = {"conversation": conversation, "form": form, "saved": saved}
+    template = "conversations/partials/chat_tools.html" if request.htmx else "conversations/chat_tools.html"
+    return render(request, template, context, status=400 if form.errors else 200)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from django.db.models import Prefetch
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from accounts.models import User
-from conversations.models import Conversation, Message, UsageLog, Vote
+from conversations.models import Attachment, Conversation, Message, UsageLog, Vote
 from conversations.reasoning import thinking_of
 from conversations.selectors import conversation_thread
 
@@ -31,7 +34,11 @@ def _stamp(value: dt.datetime | None) -> str | None:
 
 def export_queryset(*, user: User) -> Iterable[Conversation]:
     """The user's conversations with everything an export writes, in a fixed number of queries."""
-    messages = Message.objects.order_by("created_at", "id").defer("search_vector")
+    messages = (
+        Message.objects.order_by("created_at", "id")
+        .defer("search_vector")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("created_at", "id")))
+    )
     return (
         Conversation.objects.filter(user=user)
         .select_related("project")
@@ -49,7 +56,25 @@ def _sources(message: Message) -> list[dict]:
     return [{key: source.get(key) for key in SOURCE_FIELDS} for source in sources if isinstance(source, dict)]
 
 
-def _message(message: Message, vote: Vote | None, usage: list[UsageLog]) -> dict:
+def _attachments(message: Message, files: dict[str, str] | None) -> list[dict]:
+    """A message's files as metadata; `files` (stored name → path in the full export's zip) adds where each is.
+    Names recorded by an import whose file was not in it (metadata "attachments_missing") go on as names only."""
+    listed = [
+        {
+            "name": row.original_name,
+            "mime_type": row.mime_type,
+            "size": row.size,
+            "kind": row.metadata.get("kind", ""),
+            **({"file": files[row.file.name]} if files and row.file.name in files else {}),
+        }
+        for row in message.attachments.all()
+    ]
+    missing = (message.metadata or {}).get("attachments_missing") or []
+    listed += [{"name": name, "missing": True} for name in missing if isinstance(name, str)]
+    return listed
+
+
+def _message(message: Message, vote: Vote | None, usage: list[UsageLog], files: dict[str, str] | None = None) -> dict:
     data = {
         "id": str(message.id),
         "parent": str(message.parent_id) if message.parent_id else None,
@@ -58,6 +83,8 @@ def _message(message: Message, vote: Vote | None, usage: list[UsageLog]) -> dict
         "status": message.status,
         "created_at": _stamp(message.created_at),
     }
+    if message.role == Message.Role.USER:
+        data["attachments"] = _attachments(message, files)
     if message.role == Message.Role.ASSISTANT:
         data.update(
             {
@@ -89,8 +116,9 @@ def _message(message: Message, vote: Vote | None, usage: list[UsageLog]) -> dict
     return data
 
 
-def conversation_data(conversation: Conversation) -> dict:
-    """One conversation as the export's JSON object (its messages, votes and usage prefetched or queried)."""
+def conversation_data(conversation: Conversation, files: dict[str, str] | None = None) -> dict:
+    """One conversation as the export's JSON object (its messages, votes and usage prefetched or queried); `files`
+    maps stored attachment files to their paths in the full export's zip."""
     messages = list(conversation.messages.all())
     votes = {vote.message_id: vote for vote in conversation.votes.all() if vote.user_id == conversation.user_id}
     usage: dict = {}
@@ -111,16 +139,16 @@ def conversation_data(conversation: Conversation) -> dict:
         "created_at": _stamp(conversation.created_at),
         "updated_at": _stamp(conversation.updated_at),
         "active_leaf": str(thread[-1].message.id) if thread else None,
-        "messages": [_message(m, votes.get(m.id), usage.get(m.id, [])) for m in messages],
+        "messages": [_message(m, votes.get(m.id), usage.get(m.id, []), files) for m in messages],
     }
 
 
-def export_document(conversations: Iterable[Conversation]) -> dict:
+def export_document(conversations: Iterable[Conversation], *, files: dict[str, str] | None = None) -> dict:
     return {
         "format": FORMAT,
         "version": VERSION,
         "exported_at": _stamp(timezone.now()),
-        "conversations": [conversation_data(conversation) for conversation in conversations],
+        "conversations": [conversation_data(conversation, files) for conversation in conversations],
     }
 
 
@@ -150,7 +178,12 @@ def _quote(text: str) -> str:
     return "\n".join("> " + line if line else ">" for line in text.splitlines())
 
 
-def _message_markdown(message: Message, vote: Vote | None) -> list[str]:
+def _markdown_text(text: str) -> str:
+    """A file name as literal Markdown text: escaped so it cannot become a link, markup or HTML."""
+    return re.sub(r"([\\`*_\[\]()!|<>~])", r"\\\1", " ".join(text.split()))
+
+
+def _message_markdown(message: Message, vote: Vote | None, files: dict[str, str] | None = None) -> list[str]:
     if message.role == Message.Role.USER:
         heading = "### You"
     else:
@@ -166,6 +199,18 @@ def _message_markdown(message: Message, vote: Vote | None) -> list[str]:
         quoted = _quote(html.escape(thinking, quote=False))
         lines += ["<details><summary>Thinking</summary>", "", quoted, "", "</details>", ""]
     lines += [message.content.strip() or "*(empty)*", ""]
+    if message.role == Message.Role.USER and (attached := _attachments(message, files)):
+        lines += ["Attachments:", ""]
+        for item in attached:
+            name = _markdown_text(item["name"])
+            if item.get("missing"):
+                lines.append(f"- {name} (the file was not imported)")
+                continue
+            size = filesizeformat(item["size"]).replace("\xa0", " ")
+            # In the full export, a link to the file next to the chat (chats/ and attachments/ are siblings).
+            label = f"[{name}](../{quote(item['file'])})" if item.get("file") else name
+            lines.append(f"- {label} ({item['mime_type'] or 'file'}, {size})")
+        lines.append("")
     sources = _sources(message)
     if sources:
         lines += ["Sources:", ""]
@@ -181,8 +226,9 @@ def _message_markdown(message: Message, vote: Vote | None) -> list[str]:
     return lines
 
 
-def conversation_markdown(conversation: Conversation) -> str:
-    """The branch that was on screen, then each other branch from the message where it forks."""
+def conversation_markdown(conversation: Conversation, files: dict[str, str] | None = None) -> str:
+    """The branch that was on screen, then each other branch from the message where it forks; `files` as for
+    conversation_data (the full export links each attachment to its file)."""
     messages = list(conversation.messages.all())
     votes = {vote.message_id: vote for vote in conversation.votes.all() if vote.user_id == conversation.user_id}
     by_id = {message.id: message for message in messages}
@@ -199,7 +245,7 @@ def conversation_markdown(conversation: Conversation) -> str:
     lines += ["## Conversation", ""]
     written = set()
     for message in thread:
-        lines += _message_markdown(message, votes.get(message.id))
+        lines += _message_markdown(message, votes.get(message.id), files)
         written.add(message.id)
     leaves = [message for message in messages if not children.get(message.id) and message.id not in written]
     for number, leaf in enumerate(leaves, start=2):
@@ -212,7 +258,7 @@ def conversation_markdown(conversation: Conversation) -> str:
         fork = f"after “{_one_line(node.content)}”" if node is not None else "from the start"
         lines += [f"## Other version {number}", "", f"*Branches off {fork}.*", ""]
         for message in path:
-            lines += _message_markdown(message, votes.get(message.id))
+            lines += _message_markdown(message, votes.get(message.id), files)
             written.add(message.id)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -127,6 +127,32 @@ def _settings_data(user: User) -> dict:
     }
 
 
+def _write_attachments(conversations: list, archive: zipfile.ZipFile) -> dict[str, str]:
+    """Each stored file the messages' attachments name, once (rows share a stored file), under attachments/;
+    returns stored name → path in the zip, which conversations.json records so that an import finds the files.
+    A file missing from the storage is left out: the JSON then lists its name only."""
+    paths: dict[str, str] = {}
+    for conversation in conversations:
+        for message in conversation.messages.all():
+            for row in message.attachments.all():
+                if not row.file.name or row.file.name in paths:
+                    continue
+                path = f"attachments/{row.content_hash[:16] or str(row.id)[:8]}/{safe_filename(row.original_name)}"
+                if path in archive.NameToInfo:  # the same name and start of hash twice: keep them apart
+                    path = f"attachments/{str(row.id)[:8]}/{safe_filename(row.original_name)}"
+                try:
+                    with (
+                        row.file.storage.open(row.file.name, "rb") as handle,
+                        archive.open(path, "w", force_zip64=True) as target,
+                    ):
+                        while chunk := handle.read(1024 * 1024):
+                            target.write(chunk)
+                except FileNotFoundError:
+                    continue
+                paths[row.file.name] = path
+    return paths
+
+
 def _write_zip(export: DataExport, archive: zipfile.ZipFile) -> None:
     from accounts.models import Feedback, KeyAuditLog
     from conversations.models import Project
@@ -144,16 +170,18 @@ def _write_zip(export: DataExport, archive: zipfile.ZipFile) -> None:
         "conversations.json  every chat with all its branches, sources, models, usage and votes. Import this zip\n"
         "                    (Settings → Your data) to get the chats back.\n"
         "chats/              each chat as Markdown.\n"
+        "attachments/        the files attached to your messages (each stored file once).\n"
         "documents/          each document's original file, its versions and details.\n"
         "settings.json       your account details, preferences and settings.\n"
         "projects.json       your projects.\n"
         "feedback.json       the feedback you sent.\n"
         "key_audit_log.json  what was done with your API keys (never the keys themselves).\n",
     )
-    archive.writestr("conversations.json", _json(export_document(conversations)))
+    files = _write_attachments(conversations, archive)
+    archive.writestr("conversations.json", _json(export_document(conversations, files=files)))
     for conversation in conversations:
         stem = f"{conversation.created_at:%Y-%m-%d}-{_slug(conversation.title, 'chat')}-{str(conversation.id)[:8]}"
-        archive.writestr(f"chats/{stem}.md", conversation_markdown(conversation))
+        archive.writestr(f"chats/{stem}.md", conversation_markdown(conversation, files))
         done += 1
         _progress(export, done * 90 // steps)
     listing = []

@@ -25,7 +25,8 @@ from django.utils import timezone
 from accounts.models import User
 from chatbot.llm.reasoning import EFFORTS
 from chatbot.text import clean_text, has_visible_text
-from conversations.models import ChatProvider, Conversation, Message, Vote
+from conversations.attachments import MAX_ATTACHMENTS_PER_MESSAGE, MAX_FILE_BYTES
+from conversations.models import Attachment, ChatProvider, Conversation, Message, Vote
 from conversations.portability.exports import FORMAT, SOURCE_FIELDS
 from conversations.reasoning import reply_parts
 
@@ -35,10 +36,18 @@ MAX_MESSAGES = 100_000  # in the whole file
 MAX_TEXT = 200_000  # characters of one message
 MAX_SHORT = 500  # a title, a model name
 MAX_SOURCES = 50
+# Attachment bytes read out of a zip in one import, all files together (each is also limited by its type's size).
+MAX_ATTACHMENT_BYTES = 4 * MAX_IMPORT_BYTES
 
 
 class ImportRefused(ValueError):
     """The file cannot be imported; the text says why (and where), and nothing was imported."""
+
+
+@dataclass
+class ParsedAttachment:
+    name: str
+    file: str = ""  # its path in the full export's zip; empty when the export did not hold the file
 
 
 @dataclass
@@ -58,6 +67,7 @@ class ParsedMessage:
     vote: dict | None = None
     reasoning_effort: str = ""
     thinking: str = ""  # saved in the reply's parts, shown collapsed, never in a prompt (conversations/reasoning.py)
+    attachments: list[ParsedAttachment] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +103,14 @@ def read_upload(*, name: str, data: bytes) -> object:
         raise ImportRefused("The file is nested too deeply to be a conversation export.") from None
     except ValueError as exc:
         raise ImportRefused(f"The file is not valid JSON ({exc}).") from None
+
+
+def read_upload_with_files(*, name: str, data: bytes) -> tuple[object, zipfile.ZipFile | None]:
+    """read_upload, and the zip itself when the upload is one (the full export holds the attachments' files)."""
+    document = read_upload(name=name, data=data)
+    if data[:4] != b"PK\x03\x04":
+        return document, None
+    return document, zipfile.ZipFile(io.BytesIO(data))  # opened once already by read_upload: not damaged
 
 
 def _from_zip(data: bytes) -> bytes:
@@ -220,6 +238,14 @@ def _vote(value: object, where: str) -> dict | None:
     return {"is_upvoted": up, "rating": rating, "comment": comment}
 
 
+def _attachment(value: object, where: str) -> ParsedAttachment:
+    data = _object(value, where)
+    name = _text(data.get("name"), f"{where}.name", limit=255, required=True).strip()
+    if not name:
+        raise ImportRefused(f"{where}.name should not be empty.")
+    return ParsedAttachment(name=name, file=_text(data.get("file"), f"{where}.file", limit=MAX_SHORT))
+
+
 def _app_message(value: object, where: str, seen: set[str]) -> ParsedMessage:
     data = _object(value, where)
     key = _key(data.get("id"), f"{where}.id")
@@ -259,6 +285,14 @@ def _app_message(value: object, where: str, seen: set[str]) -> ParsedMessage:
         # An effort this app does not know is dropped, not refused: it only said how long the model thought.
         reasoning_effort=effort if (effort := data.get("reasoning_effort")) in EFFORTS else "",
         thinking=_text(data.get("thinking"), f"{where}.thinking") if role == Message.Role.ASSISTANT else "",
+        attachments=[
+            _attachment(item, f"{where}.attachments[{n}]")
+            for n, item in enumerate(
+                _list(data.get("attachments"), f"{where}.attachments", limit=MAX_ATTACHMENTS_PER_MESSAGE)
+            )
+        ]
+        if role == Message.Role.USER
+        else [],
     )
 
 
@@ -412,9 +446,72 @@ def parse(document: object) -> list[ParsedConversation]:
     return parsed
 
 
+class _ZipFiles:
+    """The attachments' files of a full export's zip, read with a cap per file and for the whole import."""
+
+    def __init__(self, archive: zipfile.ZipFile | None) -> None:
+        self.archive = archive
+        self.budget = MAX_ATTACHMENT_BYTES
+
+    def read(self, path: str) -> bytes | None:
+        if self.archive is None or not path:
+            return None
+        try:
+            info = self.archive.getinfo(path)
+        except KeyError:
+            return None
+        if info.file_size > MAX_FILE_BYTES or info.file_size > self.budget:
+            return None  # too big for any attachment (the zip says so; read with a cap anyway, in case it lies)
+        try:
+            with self.archive.open(info) as handle:
+                data = handle.read(min(MAX_FILE_BYTES, self.budget) + 1)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError):
+            return None
+        if len(data) > min(MAX_FILE_BYTES, self.budget):
+            return None
+        self.budget -= len(data)
+        return data
+
+
+def _attachments_import(
+    *, user: User, conversation: Conversation, message_id: uuid.UUID, items: list[ParsedAttachment], files: _ZipFiles,
+    saved: list[str],
+) -> list[str]:  # fmt: skip
+    """Attach the files the zip holds to the imported message, checked as any upload (type by bytes, limits, EXIF
+    stripped, stored once per user and content); returns the names that could not be brought back."""
+    from conversations.attachments import AttachmentRejected, attachment_upload
+
+    missing = []
+    for item in items:
+        data = files.read(item.file)
+        if data is None:
+            missing.append(item.name)
+            continue
+        try:
+            row = attachment_upload(user=user, filename=item.name, data=data, conversation_id=conversation.id)
+        except AttachmentRejected:
+            missing.append(item.name)
+            continue
+        saved.append(row.file.name)
+        Attachment.objects.filter(id=row.id).update(message_id=message_id)
+    return missing
+
+
 @transaction.atomic
-def conversations_import(*, user: User, conversations: list[ParsedConversation]) -> list[Conversation]:
-    """Write the parsed conversations as new ones of `user` (new ids throughout), all or none."""
+def conversations_import(
+    *,
+    user: User,
+    conversations: list[ParsedConversation],
+    archive: zipfile.ZipFile | None = None,
+    saved: list[str] | None = None,
+) -> list[Conversation]:
+    """Write the parsed conversations as new ones of `user` (new ids throughout), all or none.
+
+    Attachments come back from `archive` (the full export's zip) where it holds their files; otherwise, or when a
+    file fails the upload checks, the message's metadata keeps their names ("attachments_missing"). `saved` collects
+    the stored files written, for the caller to remove if the transaction rolls back."""
+    files = _ZipFiles(archive)
+    saved = [] if saved is None else saved
     from accounts.services import preferences_get
     from catalog.selectors import context_window_for
     from conversations.services import title_from_words
@@ -474,6 +571,17 @@ def conversations_import(*, user: User, conversations: list[ParsedConversation])
                 )
             )
         Message.objects.bulk_create(rows)
+        for item in parsed.messages:
+            if not item.attachments:
+                continue
+            missing = _attachments_import(
+                user=user, conversation=conversation, message_id=ids[item.key], items=item.attachments, files=files,
+                saved=saved,
+            )  # fmt: skip
+            if missing:
+                row = next(row for row in rows if row.id == ids[item.key])
+                row.metadata = {**row.metadata, "attachments_missing": missing}
+                Message.objects.filter(id=row.id).update(metadata=row.metadata)
         Vote.objects.bulk_create(
             [
                 Vote(conversation=conversation, message_id=ids[item.key], user=user, **item.vote)
@@ -493,4 +601,18 @@ def conversations_import(*, user: User, conversations: list[ParsedConversation])
 
 def import_file(*, user: User, name: str, data: bytes) -> list[Conversation]:
     """Read, check and import a file in one transaction; raises ImportRefused (nothing imported) with the reason."""
-    return conversations_import(user=user, conversations=parse(read_upload(name=name, data=data)))
+    document, archive = read_upload_with_files(name=name, data=data)
+    parsed = parse(document)
+    saved: list[str] = []
+    try:
+        return conversations_import(user=user, conversations=parsed, archive=archive, saved=saved)
+    except BaseException:
+        # Rolled back: the attachments' files written meanwhile are named by no row (unless they were already).
+        from django.core.files.storage import default_storage
+
+        from conversations.attachments import file_in_use
+
+        for stored in set(saved):
+            if not file_in_use(stored):
+                default_storage.delete(stored)
+        raise

@@ -39,4 +39,9 @@ def tool_cards(context, message) -> str:
     user_id = message.conversation.user_id
     show = Preferences.objects.filter(user_id=user_id).values_list("show_tool_invocations", flat=True).first()
     tools = available_tools(include_mcp=False)
-    return mark_safe("".join(render_card(row, tool=tools.get(row.tool_name), show=show is not False) for row in rows))  # noqa: S308
+    request = context.get("request")
+    return mark_safe(  # noqa: S308
+        "".join(
+            render_card(row, tool=tools.get(row.tool_name), show=show is not False, request=request) for row in rows
+        )
+    )

@@ -128,12 +128,15 @@ def save_waiting(state: LoopState) -> None:
 # --- Cards -----------------------------------------------------------------------------------------------------
 
 
-def render_card(execution, *, tool: Tool | None, show: bool, reason: str = "") -> str:
+def render_card(execution, *, tool: Tool | None, show: bool, reason: str = "", request=None) -> str:
     """A call's card: the approval card while it waits (always shown), else the compact card (or, with
-    show_tool_invocations off, an empty placeholder that replaces the approval card once it is answered)."""
+    show_tool_invocations off, an empty placeholder that replaces the approval card once it is answered).
+    With `request` (a page), the approval form carries its CSRF token and works without JavaScript; a card sent
+    over the event stream has none and posts through htmx, whose header carries the token."""
     return render_to_string(
         "conversations/partials/tool_card.html",
         {"execution": execution, "tool": tool, "show": show, "reason": reason},
+        request=request,
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
@@ -65,20 +66,34 @@ async def tool_decide(request: HttpRequest, execution_id: uuid.UUID) -> HttpResp
     decision = request.POST.get("decision", "")
     expected = request.POST.get("arguments_hash", "")
 
+    conversation_id = None
+
     def save() -> uuid.UUID | None:
+        nonlocal conversation_id
         execution = tool_execution_get(user=user, execution_id=execution_id)
+        conversation_id = execution.conversation_id
         if decision not in (APPROVE, APPROVE_ALWAYS, DENY):
             raise ValueError("Unknown decision.")
         return answer(user=user, execution=execution, decision=decision, expected_hash=expected)
 
+    def back_to_chat(error: str = "") -> HttpResponse:
+        # Without JavaScript the card's form posted the page away: back to the chat, at the card.
+        if error:
+            messages.error(request, error)
+        return redirect(reverse("conversations:detail", args=[conversation_id]) + f"#tool-{execution_id}")
+
     try:
         stream_id = await in_thread(save)
     except ValueError:
-        return HttpResponse("Approve, approve always or deny.", status=400)
+        error = "Approve, approve always or deny."
+        return back_to_chat(error) if not request.htmx else HttpResponse(error, status=400)
     except ArgumentsChanged:
-        return HttpResponse("These are not the arguments of this call any more: reload the page.", status=409)
+        error = "These are not the arguments of this call any more: reload the page."
+        return back_to_chat(error) if not request.htmx else HttpResponse(error, status=409)
     if stream_id is not None:
         start_generation(stream_id, ClientInfo.from_request(request))
+    if not request.htmx:
+        return back_to_chat()
     html = await in_thread(
         lambda: card_html(execution=ToolExecution.objects.select_related("conversation").get(id=execution_id))
     )

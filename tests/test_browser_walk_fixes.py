@@ -1,0 +1,38 @@
+"""Defects a new user's walk through the app found, each checked in a real chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import UserFactory
+from tests.live import session_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+PHONE = {"width": 375, "height": 740}
+
+
+def signed_in_page(new_page, live_app, user=None):
+    user = user or UserFactory()
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    return page, user
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).bounding_box()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE], ids=["desktop", "phone"])
+def test_the_message_box_keeps_the_composers_width_beside_send_with_attach_files_under_it(new_page, live_app, viewport):
+    page, _ = signed_in_page(new_page, live_app)
+    page.set_viewport_size(viewport)
+    page.goto("/c/")
+    page.get_by_role("button", name="Attach files").wait_for()  # attachments.js has shown it
+
+    composer, textarea = box(page, "#composer"), box(page, "#composer-input")
+    send, attach = box(page, "[data-send]"), box(page, "[data-attachment-button]")
+    # The attachment row took the grid's narrow column beside the box, which shrank to a few letters' width.
+    assert textarea["width"] > composer["width"] - send["width"] - 40, "the box fills the row beside Send"
+    assert send["x"] > textarea["x"] + textarea["width"] - 1, "Send stands beside the box"
+    assert attach["y"] >= textarea["y"] + textarea["height"], "Attach files is under the box"
+    assert attach["x"] == pytest.approx(textarea["x"], abs=1)

@@ -36,3 +36,21 @@ def test_the_message_box_keeps_the_composers_width_beside_send_with_attach_files
     assert send["x"] > textarea["x"] + textarea["width"] - 1, "Send stands beside the box"
     assert attach["y"] >= textarea["y"] + textarea["height"], "Attach files is under the box"
     assert attach["x"] == pytest.approx(textarea["x"], abs=1)
+
+
+def test_a_new_chat_on_a_phone_keeps_send_on_screen_under_the_starter_prompts(new_page, live_app):
+    page, _ = signed_in_page(new_page, live_app)
+    page.set_viewport_size(PHONE)
+    page.goto("/c/")
+    page.locator(".prompt-suggestion").first.wait_for()
+
+    # The welcome and its four starter prompts outgrew the screen: the chat column scrolled as a whole, the
+    # Conversations button went off the top and Send off the bottom.
+    send, toggle = box(page, "[data-send]"), box(page, ".drawer-toggle")
+    assert send["y"] + send["height"] <= PHONE["height"], "Send is on screen"
+    assert toggle["y"] >= 0, "the Conversations button is on screen"
+    assert page.evaluate("document.documentElement.scrollHeight") <= PHONE["height"], "the page does not scroll"
+    # The prompts are still all reachable, by scrolling the welcome.
+    last = page.locator(".prompt-suggestion").last
+    last.scroll_into_view_if_needed()
+    assert last.is_visible() and box(page, "[data-send]") == send

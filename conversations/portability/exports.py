@@ -134,6 +134,7 @@ def conversation_data(conversation: Conversation, files: dict[str, str] | None =
         "system_prompt": conversation.system_prompt,
         "retrieval_enabled": conversation.retrieval_enabled,
         "project": conversation.project.name if conversation.project_id else None,
+        "project_id": str(conversation.project_id) if conversation.project_id else None,  # projects.json's "id"
         "pinned": conversation.pinned,
         "archived_at": _stamp(conversation.archived_at),
         "created_at": _stamp(conversation.created_at),

@@ -225,6 +225,7 @@ def _write_zip(export: DataExport, archive: zipfile.ZipFile) -> None:
     # A project's instructions and the titles of its documents (the documents themselves are under documents/).
     projects = [
         {
+            "id": str(project.id),  # what a chat's "project_id" names
             "name": project.name,
             "description": project.description,
             "instructions": project.instructions,

@@ -81,6 +81,8 @@ class ParsedConversation:
     title_set_by_user: bool = True
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    project: str = ""  # its project's name, and its id in the file (conversations/portability/project_import.py)
+    project_key: str = ""
 
 
 # --- Reading the file ----------------------------------------------------------------------------------------------
@@ -323,6 +325,8 @@ def parse_app_export(document: dict) -> list[ParsedConversation]:
                 title_set_by_user=data.get("title_set_by_user") is not False,
                 created_at=_iso_time(data.get("created_at"), f"{where}.created_at"),
                 updated_at=_iso_time(data.get("updated_at"), f"{where}.updated_at"),
+                project=_text(data.get("project"), f"{where}.project", limit=MAX_SHORT).strip(),
+                project_key=_key(data["project_id"], f"{where}.project_id") if data.get("project_id") else "",
             )
         )
     return parsed
@@ -504,12 +508,17 @@ def conversations_import(
     conversations: list[ParsedConversation],
     archive: zipfile.ZipFile | None = None,
     saved: list[str] | None = None,
+    projects: list | None = None,
 ) -> list[Conversation]:
     """Write the parsed conversations as new ones of `user` (new ids throughout), all or none.
 
     Attachments come back from `archive` (the full export's zip) where it holds their files; otherwise, or when a
     file fails the upload checks, the message's metadata keeps their names ("attachments_missing"). `saved` collects
-    the stored files written, for the caller to remove if the transaction rolls back."""
+    the stored files written, for the caller to remove if the transaction rolls back. `projects` (the full export's
+    projects.json, parsed) are made again, and each chat goes back into its project."""
+    from conversations.portability.project_import import projects_import
+
+    links = projects_import(user=user, projects=projects or [])
     files = _ZipFiles(archive)
     saved = [] if saved is None else saved
     from accounts.services import preferences_get
@@ -536,6 +545,7 @@ def conversations_import(
             model=model,
             context_window_size=context_window_for(provider=provider, model=model),
             system_prompt=parsed.system_prompt,
+            project=links.find(key=parsed.project_key, name=parsed.project),
             created_at=parsed.created_at or now,
             updated_at=parsed.updated_at or parsed.created_at or now,
         )
@@ -601,11 +611,14 @@ def conversations_import(
 
 def import_file(*, user: User, name: str, data: bytes) -> list[Conversation]:
     """Read, check and import a file in one transaction; raises ImportRefused (nothing imported) with the reason."""
+    from conversations.portability.project_import import read_projects
+
     document, archive = read_upload_with_files(name=name, data=data)
     parsed = parse(document)
+    projects = read_projects(archive)
     saved: list[str] = []
     try:
-        return conversations_import(user=user, conversations=parsed, archive=archive, saved=saved)
+        return conversations_import(user=user, conversations=parsed, archive=archive, saved=saved, projects=projects)
     except BaseException:
         # Rolled back: the attachments' files written meanwhile are named by no row (unless they were already).
         from django.core.files.storage import default_storage

@@ -207,6 +207,70 @@ def embed_cached(texts: list[str], cache: Path) -> np.ndarray:
     return vectors
 
 
+def cache_app_embeddings(path: Path) -> None:
+    """The app's ingestion embeds through a per-text cache on disk (for measuring chunking variants: a variant
+    re-embeds only the passages it changed). Vectors are the model's for the same text, so results are the same."""
+    from django.conf import settings
+
+    from documents import embedding
+
+    model_embed = getattr(embedding, "embed_array", None)
+    if model_embed is None:  # before embed_array: lists of floats
+        model_embed = lambda texts, on_progress=None: np.array(embedding.embed_texts(texts), dtype=np.float32)  # noqa: E731
+    backend = embedding.backend_in_use() if hasattr(embedding, "backend_in_use") else "sentence-transformers"
+    cache: dict[str, np.ndarray] = {}
+    if path.exists():
+        stored = np.load(path)
+        cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+    pending = {"new": 0}
+
+    def key(text: str) -> str:
+        model = settings.EMBEDDING_MODEL
+        if backend != "sentence-transformers":  # keys of torch's vectors are those of the first cached runs
+            model += f"\0{backend}"
+        return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:24]
+
+    def save() -> None:
+        keys = list(cache)
+        np.savez(path, keys=np.array(keys), vectors=np.array([cache[k] for k in keys], dtype=np.float32))
+        pending["new"] = 0
+
+    def embed_array(texts: list[str], *, on_progress=None) -> np.ndarray:
+        missing = list(dict.fromkeys(text for text in texts if key(text) not in cache))
+        if missing:
+            for text, vector in zip(missing, model_embed(missing), strict=True):
+                cache[key(text)] = np.asarray(vector, dtype=np.float32)
+        pending["new"] += len(missing)
+        if pending["new"] >= 500:
+            save()
+        if on_progress:
+            on_progress(len(texts))
+        return np.array([cache[key(text)] for text in texts], dtype=np.float32).reshape(len(texts), -1)
+
+    embedding.embed_array = embed_array
+    embedding.embed_texts = lambda texts, *, batch_size=None: embed_array(texts).tolist()
+    CACHE_SAVERS.append(save)
+
+
+CACHE_SAVERS: list = []
+
+
+def apply_variant(chunking: str, *, heading_embedding: bool, furniture: bool) -> None:
+    """Chunking variants for --chunking, --no-heading-embedding and --no-furniture-drop (measuring levers)."""
+    from functools import partial
+
+    from documents import chunking as chunking_module
+    from documents import parsing
+
+    if chunking:
+        options = {name: int(value) for name, value in (pair.split("=") for pair in chunking.split(","))}
+        chunking_module.chunk_document = partial(chunking_module.chunk_document, **options)
+    if not heading_embedding:
+        chunking_module.ChunkDraft.embedding_text = property(lambda draft: draft.text)
+    if not furniture:
+        parsing._HTML_FURNITURE = frozenset()
+
+
 # --- Metrics ----------------------------------------------------------------------------------------------------
 
 
@@ -306,6 +370,12 @@ def main() -> None:
     parser.add_argument("--levers", action="store_true", help="also measure retrieval variants on the tune half")
     parser.add_argument("--levers-only", action="store_true", help="only the variants (tuning the app)")
     parser.add_argument("--grid", action="store_true", help="with --levers-only: vector_weight x same_document")
+    parser.add_argument("--tune-only", action="store_true", help="only the app's default, on the tune half")
+    parser.add_argument("--only", default="", help="with --levers-only: the levers whose names hold one of these")
+    parser.add_argument("--embedding-cache", action="store_true", help="the app's passages embedded through a cache")
+    parser.add_argument("--chunking", default="", help='chunk_document options, e.g. "size=800,min_size=0"')
+    parser.add_argument("--no-heading-embedding", action="store_true", help="embed the passage without its heading")
+    parser.add_argument("--no-furniture-drop", action="store_true", help="keep HTML footers and tables of contents")
     args = parser.parse_args()
 
     from chatbot.embedded import var_dir
@@ -328,7 +398,14 @@ def main() -> None:
         from documents.embedding import embed_texts
         from documents.models import Chunk, Document
 
+        if args.embedding_cache:
+            cache_app_embeddings(var_dir() / "bench" / "app-embeddings.npz")
+        apply_variant(
+            args.chunking, heading_embedding=not args.no_heading_embedding, furniture=not args.no_furniture_drop
+        )
         user = ingest(pages)
+        for save in CACHE_SAVERS:
+            save()
         retrieval._count_cache.clear()
         pages_by_document = dict(Document.objects.filter(owner=user).values_list("id", "original_name"))
         stats = (
@@ -338,9 +415,17 @@ def main() -> None:
         )
         print(f"app chunks: {stats['n']}, {stats['short']} under 100 characters, {stats['average']:.0f} on average")
 
-        if args.levers_only:
+        if args.levers_only or args.tune_only:
             vectors = embed_texts([q["question"] for q in questions])
-            measure_levers(user, questions, pages_by_document, vectors, grid=args.grid)
+            measure_levers(
+                user,
+                questions,
+                pages_by_document,
+                vectors,
+                grid=args.grid,
+                only_default=args.tune_only,
+                only=[name for name in args.only.split(",") if name],
+            )
             return
 
         names = list(pages)
@@ -390,8 +475,12 @@ def main() -> None:
             measure_levers(user, questions, pages_by_document, vectors)
 
 
-def measure_levers(user, questions, pages_by_document, vectors, grid: bool = False) -> None:
+def measure_levers(
+    user, questions, pages_by_document, vectors, grid: bool = False, only_default: bool = False, only=()
+) -> None:
     """The tune half under variations of the app's retrieval: one lever at a time from the default."""
+    from functools import partial
+
     import retrieval_before
 
     from documents.retrieval import TUNING
@@ -460,24 +549,49 @@ def measure_levers(user, questions, pages_by_document, vectors, grid: bool = Fal
         print(f"\ngrid, tune half only, from {TUNING}")
         print_table(rows, splits=("tune",))
         return
-    rows = [
-        ("before: hybrid, RRF, pooled keyword leg", before()),
-        ("before: keyword leg alone", before(legs=frozenset({"text"}))),
-        ("before: vector leg alone", before(legs=frozenset({"vector"}))),
-        ("now: the default Tuning (below)", run()),
-        ("now: keyword leg alone (BM25)", run(legs=frozenset({"text"}))),
-        ("now: vector leg alone", run(legs=frozenset({"vector"}))),
-        ("fusion rrf", run(tuning=replace(TUNING, fusion="rrf"))),
-        ("fusion rrf, several passages a page", run(tuning=replace(TUNING, fusion="rrf", same_document=1.0))),
+    if only_default:
+        print_table([("the default Tuning", run())], splits=("tune",))
+        return
+    levers = [
+        ("before: hybrid, RRF, pooled keyword leg", lambda: before()),
+        ("before: keyword leg alone", lambda: before(legs=frozenset({"text"}))),
+        ("before: vector leg alone", lambda: before(legs=frozenset({"vector"}))),
+        ("now: the default Tuning (below)", lambda: run()),
+        ("now: keyword leg alone (BM25)", lambda: run(legs=frozenset({"text"}))),
+        ("now: vector leg alone", lambda: run(legs=frozenset({"vector"}))),
+        ("fusion rrf", lambda: run(tuning=replace(TUNING, fusion="rrf"))),
+        ("fusion rrf, several passages a page", lambda: run(tuning=replace(TUNING, fusion="rrf", same_document=1.0))),
     ]
-    rows += [(f"vector_weight {w}", run(tuning=replace(TUNING, vector_weight=w))) for w in (0.6, 0.8, 0.9)]
-    rows += [(f"same_document {d}", run(tuning=replace(TUNING, same_document=d))) for d in (0.0, 0.8, 1.0)]
-    rows += [(f"keyword_budget {n}", run(tuning=replace(TUNING, keyword_budget=n))) for n in (500, 1000, 4000, 10**9)]
-    rows += [(f"overfetch {n}", run(tuning=replace(TUNING, overfetch=n))) for n in (2, 8)]
-    rows += [("keyword_bypass off", run(tuning=replace(TUNING, keyword_bypass=False)))]
-    rows += [(f"threshold {t}", run(similarity_threshold=t)) for t in (0.0, 0.35)]
+    levers += [(f"vector_weight {w}", partial(run, tuning=replace(TUNING, vector_weight=w))) for w in (0.6, 0.8, 0.9)]
+    levers += [(f"same_document {d}", partial(run, tuning=replace(TUNING, same_document=d))) for d in (0.0, 0.8, 1.0)]
+    levers += [
+        (f"keyword_budget {n}", partial(run, tuning=replace(TUNING, keyword_budget=n)))
+        for n in (500, 1000, 4000, 10**9)
+    ]
+    levers += [(f"overfetch {n}", partial(run, tuning=replace(TUNING, overfetch=n))) for n in (2, 8)]
+    levers += [("keyword_bypass off", partial(run, tuning=replace(TUNING, keyword_bypass=False)))]
+    levers += [(f"threshold {t}", partial(run, similarity_threshold=t)) for t in (0.0, 0.35)]
+    levers += [("headings out of the keyword index", lambda: without_headings_in_the_index(user, run))]
+    rows = [(name, measure()) for name, measure in levers if not only or any(part in name for part in only)]
     print(f"\nlevers, tune half only, each changed alone from {TUNING}")
     print_table(rows, splits=("tune",))
+
+
+def without_headings_in_the_index(user, run) -> dict:
+    """The tune half with Chunk.heading emptied (the search_vector and term statistics follow), then put back."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE saved_headings AS SELECT id, heading FROM chunks WHERE owner_id = %s", [user.id]
+        )
+        cursor.execute("UPDATE chunks SET heading = '' WHERE owner_id = %s", [user.id])
+    try:
+        return run()
+    finally:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE chunks c SET heading = s.heading FROM saved_headings s WHERE s.id = c.id")
+            cursor.execute("DROP TABLE saved_headings")
 
 
 if __name__ == "__main__":

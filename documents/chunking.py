@@ -1,9 +1,19 @@
 """Split a ParsedDocument into overlapping passages for embedding and retrieval.
 
-Every chunk lies inside one Section, so its chapter/section labels and PDF page are exact, and its offsets index
-into `parsed.text` (the sections joined with SECTION_SEPARATOR): `parsed.text[c.char_start:c.char_end] == c.text`.
-A chunk is a verbatim slice of its section (only trimmed of surrounding whitespace), never re-joined text,
-which is what keeps that equality exact and lets the UI highlight a cited passage in the original text.
+A chunk's offsets index into `parsed.text` (the sections joined with SECTION_SEPARATOR):
+`parsed.text[c.char_start:c.char_end] == c.text`. A chunk is a verbatim slice of the text (only trimmed of
+surrounding whitespace), never re-joined text, which is what keeps that equality exact and lets the UI highlight a
+cited passage in the original text.
+
+A section shorter than `min_size` (a one-line NAME, a "See also" line, a page's closing line) is not a passage
+of its own: it runs on into the next section (or, at the end, is joined to the one before), as long as both are
+on the same page. Such a chunk is labelled with the chapter/section/page where it starts, and its heading names
+the further sections it covers. Alone these fragments were 1 in 10 chunks of a documentation corpus, each
+embedded without the context that says what it is about.
+
+Every chunk carries its heading path ("Title › Chapter › Section") in `heading`: embedded and indexed for
+keywords with the text (`embedding_text`, Chunk.heading), as the passages of an option list or a numbered step
+rarely repeat what they are about. docs/decisions.md ("Retrieval quality") has the measurements.
 """
 
 from __future__ import annotations
@@ -11,9 +21,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from documents.parsing import SECTION_SEPARATOR, ParsedDocument
+from documents.locations import passage_location
+from documents.parsing import SECTION_SEPARATOR, ParsedDocument, Section
 
-__all__ = ["ChunkDraft", "chunk_document"]
+__all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
+
+# Bumped whenever chunk_document's output for the same file changes: `manage.py reindex` re-chunks the documents
+# ingested by an older version (Document.metadata["chunker"]) and skips the others, so an interrupted run resumes.
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -26,6 +41,12 @@ class ChunkDraft:
     char_end: int
     token_count: int  # an estimate (whitespace-separated words), not the embedding model's tokenizer count
     page: int | None = None  # its section's page (a PDF section never crosses a page), for citations
+    heading: str = ""  # "Title › Chapter › Section" (and any further sections it runs into)
+
+    @property
+    def embedding_text(self) -> str:
+        """What the embedding model reads: the heading path, then the passage."""
+        return f"{self.heading}\n\n{self.text}" if self.heading else self.text
 
 
 # Break candidates, best first. Each match's `end` position is where a chunk may stop; all of them require a
@@ -38,45 +59,106 @@ _WORD_START = re.compile(r"(?<=\s)\S")
 _NON_SPACE = re.compile(r"\S")
 
 
-def chunk_document(parsed: ParsedDocument, *, size: int = 800, overlap: int = 100) -> list[ChunkDraft]:
+def chunk_document(
+    parsed: ParsedDocument, *, size: int = 1000, overlap: int = 100, min_size: int = 100
+) -> list[ChunkDraft]:
     """Chunks of at most `size` characters, repeating up to `overlap` characters of the previous chunk.
 
     Within a section the cut prefers a paragraph break, then a sentence end, then a line break, then any
     whitespace; a word is cut only when it alone is longer than `size`. The repeated overlap starts at a word
-    boundary (so it may be a little shorter than `overlap`, or empty after a cut through a long word).
+    boundary (so it may be a little shorter than `overlap`, or empty after a cut through a long word). Sections
+    shorter than `min_size` are joined to a neighbour on the same page, and a section's last chunk is at least
+    `min_size` long when the section is (it starts further back, repeating more of the chunk before it).
     """
     if size <= 0:
         raise ValueError("size must be positive")
     if not 0 <= overlap < size:
         raise ValueError("overlap must be at least 0 and smaller than size")
+    if min_size < 0:
+        raise ValueError("min_size must not be negative")
+    min_size = min(min_size, size)
     drafts: list[ChunkDraft] = []
-    base = 0  # offset of the current section in parsed.text
-    for section in parsed.sections:
-        for start, end in _split(section.text, size, overlap):
-            text = section.text[start:end]
+    for base, sections in _blocks(parsed.sections, min_size):
+        # The block's text is a slice of parsed.text: its sections with the separators between them.
+        text = SECTION_SEPARATOR.join(section.text for section in sections)
+        bounds = list(_section_starts(sections))
+        for start, end in _split(text, size, overlap, min_size):
+            covered = [
+                section
+                for offset, section in bounds
+                if offset < end and offset + len(section.text) > start and section.text.strip()
+            ]
+            first = next(section for offset, section in reversed(bounds) if offset <= start)
+            chunk = text[start:end]
             drafts.append(
                 ChunkDraft(
                     ordinal=len(drafts),
-                    text=text,
-                    chapter=section.chapter,
-                    section=section.section,
+                    text=chunk,
+                    chapter=first.chapter,
+                    section=first.section,
                     char_start=base + start,
                     char_end=base + end,
-                    token_count=len(text.split()),
-                    page=section.page,
+                    token_count=len(chunk.split()),
+                    page=first.page,
+                    heading=_heading(parsed.title, [first, *(s for s in covered if s is not first)]),
                 )
             )
-        base += len(section.text) + len(SECTION_SEPARATOR)
     return drafts
 
 
-def _split(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
-    """(start, end) spans of one section's text; each starts and ends on non-space and is at most `size` long."""
+def _blocks(sections: list[Section], min_size: int) -> list[tuple[int, list[Section]]]:
+    """(offset in parsed.text, sections) runs to split: a short section runs on into the next one on its page."""
+    blocks: list[tuple[int, list[Section]]] = []
+    base = 0
+    for section in sections:
+        if blocks and _open(blocks[-1][1], min_size) and blocks[-1][1][-1].page == section.page:
+            blocks[-1][1].append(section)
+        else:
+            blocks.append((base, [section]))
+        base += len(section.text) + len(SECTION_SEPARATOR)
+    # A short last block (a closing line) joins the one before it on its page.
+    if len(blocks) > 1 and _open(blocks[-1][1], min_size) and blocks[-2][1][-1].page == blocks[-1][1][0].page:
+        blocks[-2][1].extend(blocks.pop()[1])
+    return blocks
+
+
+def _open(sections: list[Section], min_size: int) -> bool:
+    """Whether a block is still too short to stand alone (empty sections count for nothing)."""
+    return sum(len(section.text.strip()) for section in sections) < min_size
+
+
+def _section_starts(sections: list[Section]):
+    offset = 0
+    for section in sections:
+        yield offset, section
+        offset += len(section.text) + len(SECTION_SEPARATOR)
+
+
+def _heading(title: str, sections: list[Section]) -> str:
+    """'Title › Chapter › Section' of the first section, then the names of the further ones (each named once)."""
+    first, *rest = sections
+    path = passage_location(title=title, chapter=first.chapter, section=first.section)
+    named = {part.casefold() for part in path.split(" › ")}
+    more = []
+    for section in rest:
+        for part in (section.chapter, section.section):
+            if part and part.casefold() not in named:
+                named.add(part.casefold())
+                more.append(part)
+    return ", ".join([path, *more]) if path else ", ".join(more)
+
+
+def _split(text: str, size: int, overlap: int, min_size: int = 0) -> list[tuple[int, int]]:
+    """(start, end) spans of one block's text; each starts and ends on non-space and is at most `size` long."""
     spans: list[tuple[int, int]] = []
     length = len(text)
     start = _skip_space(text, 0)
     previous_end = start  # cuts must land beyond the previous chunk, or the loop would not progress
     while start < length:
+        if spans and length - start < min_size:
+            # A short tail starts further back (a word start after the previous chunk's), so it has some context.
+            earlier = _WORD_START.search(text, max(length - min_size, spans[-1][0] + 1), start)
+            start = earlier.start() if earlier else start
         # The rest fits: take it all; otherwise cut within the window, beyond what the previous chunk covered.
         end = length if length - start <= size else _cut(text, start, start + size, max(previous_end, start))
         end = start + len(text[start:end].rstrip())

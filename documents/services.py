@@ -177,7 +177,7 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
     with a reason a person can act on; nothing half-indexed is ever visible. on_progress(chunks embedded,
     chunks in the document) follows the embedding batch by batch (the ingest command's progress bar).
     """
-    from documents.chunking import chunk_document
+    from documents.chunking import CHUNKER_VERSION, chunk_document
     from documents.embedding import embed_array
     from documents.parsing import ParseError
 
@@ -207,7 +207,7 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
 
     # The whole document in one call: its chunks are embedded in length-sorted micro-batches (embedding.py),
     # and its vectors kept as one float32 array (1.5 KB a chunk), not as lists of Python floats (12 KB).
-    vectors = embed_array([draft.text for draft in drafts], on_progress=embedded)
+    vectors = embed_array([draft.embedding_text for draft in drafts], on_progress=embedded)
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(id=document.id)
         Chunk.objects.filter(document=locked).delete()
@@ -218,6 +218,7 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
                     owner_id=locked.owner_id,
                     ordinal=draft.ordinal,
                     text=draft.text,
+                    heading=draft.heading,
                     chapter=draft.chapter[:300],
                     section=draft.section[:300],
                     page=draft.page,
@@ -232,7 +233,8 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         )
         # The file's own title (its <title>, H1, PDF or Word metadata) replaces the file name's; an edited
         # document is parsed from its Markdown, whose first heading is a chapter, not the title.
-        metadata, title = locked.metadata, {}
+        # The chunker's version: `manage.py reindex` skips documents already chunked by the current one.
+        metadata, title = {**locked.metadata, "chunker": CHUNKER_VERSION}, {}
         if parsed.title and not locked.versions.exists():
             if _title_is_automatic(locked):
                 title = {"title": parsed.title}

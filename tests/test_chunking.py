@@ -1,4 +1,4 @@
-"""documents.chunking: exact offsets into parsed.text, size limits, overlap, and section boundaries."""
+"""documents.chunking: exact offsets into parsed.text, size limits, overlap, section boundaries and heading paths."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def section_spans(parsed: ParsedDocument) -> list[tuple[int, int]]:
     return spans
 
 
-def assert_invariants(parsed: ParsedDocument, chunks: list[ChunkDraft], size: int) -> None:
+def assert_invariants(parsed: ParsedDocument, chunks: list[ChunkDraft], size: int, min_size: int = 100) -> None:
     text = parsed.text
     spans = section_spans(parsed)
     assert [chunk.ordinal for chunk in chunks] == list(range(len(chunks)))
@@ -46,11 +46,22 @@ def assert_invariants(parsed: ParsedDocument, chunks: list[ChunkDraft], size: in
         assert chunk.text and chunk.text == chunk.text.strip()
         assert len(chunk.text) <= size
         assert chunk.token_count == len(chunk.text.split())
-        # Inside exactly one section, and labelled with that section's headings.
-        owners = [i for i, (start, end) in enumerate(spans) if start <= chunk.char_start and chunk.char_end <= end]
-        assert len(owners) == 1
-        owner = parsed.sections[owners[0]]
-        assert (chunk.chapter, chunk.section) == (owner.chapter, owner.section)
+        # Labelled with the headings and page of the section it starts in; it runs on into other sections only
+        # from a short one (under min_size), never onto another page, and its heading names those it covers.
+        covered = [
+            i
+            for i, (start, end) in enumerate(spans)
+            if start < chunk.char_end and chunk.char_start < end and parsed.sections[i].text.strip()
+        ]
+        owner = parsed.sections[covered[0]]
+        assert spans[covered[0]][0] <= chunk.char_start
+        assert (chunk.chapter, chunk.section, chunk.page) == (owner.chapter, owner.section, owner.page)
+        assert {parsed.sections[i].page for i in covered} == {owner.page}
+        for a, b in itertools.pairwise(covered):  # a short section runs on, a short last one joins the one before
+            assert min(len(parsed.sections[a].text.strip()), len(parsed.sections[b].text.strip())) < min_size
+        for i in covered:
+            for label in (parsed.sections[i].chapter, parsed.sections[i].section):
+                assert label.casefold() in chunk.heading.casefold()
     starts = [chunk.char_start for chunk in chunks]
     assert starts == sorted(starts)
     # Every non-space character of the document is in some chunk.
@@ -85,21 +96,24 @@ def test_long_generated_document():
     parsed = parse_document(source.encode(), "long.md")
     assert len(parsed.text) > 28_000
     chunks = chunk_document(parsed)
-    assert len(chunks) > 30
-    assert_invariants(parsed, chunks, 800)
+    assert len(chunks) > 25
+    assert_invariants(parsed, chunks, 1000)
     for chunk in chunks:
-        # Markers (whole or cut by the chunk's edges) only ever come from the chunk's own section.
+        # Markers (whole or cut by the chunk's edges) come from the chunk's own section or one its heading names.
         for marker in re.findall(r"\[m\d+-\d+-\d+\]", chunk.text):
-            assert owners[marker] == (chunk.chapter, chunk.section)
-    assert {(c.chapter, c.section) for c in chunks} == {(s.chapter, s.section) for s in parsed.sections}
+            chapter, section = owners[marker]
+            assert chapter in chunk.heading and section in chunk.heading
+    # Every section is named by the heading of a passage.
+    for section in parsed.sections:
+        assert any(section.chapter in c.heading and section.section in c.heading for c in chunks)
 
 
 def test_consecutive_chunks_of_a_section_overlap_from_a_word_boundary():
     source, _ = long_markdown(seed=3)
     parsed = parse_document(source.encode(), "long.md")
     text = parsed.text
-    chunks = chunk_document(parsed, size=500, overlap=120)
-    assert_invariants(parsed, chunks, 500)
+    chunks = chunk_document(parsed, size=500, overlap=120, min_size=0)
+    assert_invariants(parsed, chunks, 500, min_size=0)
     pairs = [(a, b) for a, b in itertools.pairwise(chunks) if (a.chapter, a.section) == (b.chapter, b.section)]
     assert len(pairs) > 20
     for previous, current in pairs:
@@ -146,25 +160,72 @@ def test_long_word_between_normal_words():
     assert chunks[-1].text.endswith("the end.")
 
 
-def test_chunks_never_cross_sections_and_tiny_sections_are_kept():
+def test_without_a_minimum_chunks_never_cross_sections_and_tiny_sections_are_kept():
     parsed = doc(
         Section("One", "", "Short."),
         Section("One", "A", "word " * 400),
         Section("Two", "", "Tiny too."),
     )
-    chunks = chunk_document(parsed, size=300, overlap=40)
-    assert_invariants(parsed, chunks, 300)
+    chunks = chunk_document(parsed, size=300, overlap=40, min_size=0)
+    assert_invariants(parsed, chunks, 300, min_size=0)
     assert chunks[0].text == "Short." and (chunks[0].chapter, chunks[0].section) == ("One", "")
     assert chunks[-1].text == "Tiny too." and chunks[-1].chapter == "Two"
     assert {c.section for c in chunks[1:-1]} == {"A"}
 
 
+def test_a_short_section_runs_on_into_the_next_and_a_short_last_one_joins_the_one_before():
+    """A one-line NAME, a "See also" line, a page's closing line: not passages of their own, which would be
+    embedded without the context that says what they are about."""
+    body = "The widget spins at a steady rate when the lever is held down for a while. " * 5
+    parsed = ParsedDocument(
+        kind="html",
+        mime_type="text/html",
+        title="widget(1)",
+        sections=[
+            Section("widget(1) Manual Page", "NAME", "widget - spin things"),
+            Section("widget(1) Manual Page", "DESCRIPTION", body.strip()),
+            Section("widget(1) Manual Page", "GIT", "Part of the widget suite"),
+        ],
+    )
+    chunks = chunk_document(parsed, size=1000, overlap=100, min_size=200)
+    assert_invariants(parsed, chunks, 1000)
+    assert [c.text for c in chunks] == [parsed.text]
+    [chunk] = chunks
+    assert (chunk.chapter, chunk.section) == ("widget(1) Manual Page", "NAME")  # where it starts
+    assert chunk.heading == "widget(1) › widget(1) Manual Page › NAME, DESCRIPTION, GIT"
+    assert chunk.embedding_text == f"{chunk.heading}\n\n{chunk.text}"
+
+
+def test_a_sections_short_tail_repeats_more_of_the_chunk_before_it():
+    words = " ".join(f"w{i}" for i in range(130))  # 609 characters: 500, then a tail of about 110 without a minimum
+    parsed = doc(Section("C", "S", words))
+    short = chunk_document(parsed, size=500, overlap=50, min_size=0)
+    assert len(short[-1].text) < 150
+    chunks = chunk_document(parsed, size=500, overlap=50, min_size=200)
+    assert_invariants(parsed, chunks, 500)
+    assert [c.char_start for c in chunks][:1] == [0] and len(chunks) == 2
+    assert 190 <= len(chunks[-1].text) <= 200 and chunks[-1].char_end == len(words)
+    assert chunks[-1].text.startswith("w")
+
+
+def test_the_heading_path_names_each_part_once():
+    parsed = parse_document(b"# Guide\n\nIntro text.\n\n## Install\n\n" + b"Run the installer. " * 20, "guide.md")
+    chunks = chunk_document(parsed, min_size=0)
+    # The first heading is the document's title and its chapter: named once.
+    assert [c.heading for c in chunks] == ["Guide", "Guide › Install"]
+    assert chunk_document(doc(Section("", "", "No headings at all.")))[0].heading == ""
+    assert chunk_document(doc(Section("", "", "No headings at all.")))[0].embedding_text == "No headings at all."
+
+
 def test_offsets_account_for_empty_and_padded_sections():
     parsed = doc(Section("A", "", "first"), Section("B", "", ""), Section("C", "", "  indented\n  code  "))
-    chunks = chunk_document(parsed)
-    assert_invariants(parsed, chunks, 800)
+    chunks = chunk_document(parsed, min_size=0)
+    assert_invariants(parsed, chunks, 800, min_size=0)
     assert [c.text for c in chunks] == ["first", "indented\n  code"]
     assert chunks[1].char_start == len("first\n\n\n\n  ")
+    [joined] = chunk_document(parsed)  # short sections run on into the next
+    assert_invariants(parsed, [joined], 1000)
+    assert joined.text == "first\n\n\n\n  indented\n  code" and joined.heading == "A, C"
 
 
 def test_a_huge_whitespace_run_does_not_stall():
@@ -190,14 +251,15 @@ def test_short_document_is_one_chunk():
             char_start=0,
             char_end=19,
             token_count=3,
+            heading="Notes",
         )
     ]
 
 
-@pytest.mark.parametrize(("size", "overlap"), [(0, 0), (100, 100), (100, -1)])
-def test_invalid_arguments(size, overlap):
+@pytest.mark.parametrize(("size", "overlap", "min_size"), [(0, 0, 0), (100, 100, 0), (100, -1, 0), (100, 10, -1)])
+def test_invalid_arguments(size, overlap, min_size):
     with pytest.raises(ValueError):
-        chunk_document(doc(Section("", "", "text")), size=size, overlap=overlap)
+        chunk_document(doc(Section("", "", "text")), size=size, overlap=overlap, min_size=min_size)
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -211,7 +273,9 @@ def test_random_documents_keep_the_invariants(seed):
     parsed = doc(*sections)
     size = rng.randint(20, 900)
     overlap = rng.randint(0, size - 1)
-    assert_invariants(parsed, chunk_document(parsed, size=size, overlap=overlap), size)
+    min_size = rng.choice([0, rng.randint(0, size)])
+    chunks = chunk_document(parsed, size=size, overlap=overlap, min_size=min_size)
+    assert_invariants(parsed, chunks, size, min_size=min_size)
 
 
 def test_parsed_files_of_every_kind_chunk_cleanly():

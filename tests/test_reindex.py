@@ -1,0 +1,93 @@
+"""`manage.py reindex`: re-chunks the documents an older chunker indexed, with progress, and resumes when re-run."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from documents.chunking import CHUNKER_VERSION
+from documents.models import Chunk, Document
+from documents.services import document_create, document_ingest
+from tests.factories import DocumentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BODY = "The north field drains slowly after rain and needs deeper ditches before the autumn sowing. " * 4
+
+
+def ingested(owner, title: str) -> Document:
+    document = document_create(owner=owner, title=title, content=f"# {title}\n\n## Drainage\n\n{BODY}")
+    return document_ingest(document_id=document.id)
+
+
+def as_if_indexed_by(document: Document, version: int | None) -> None:
+    """What an older release left behind: its chunker's version (or none recorded) and passages without headings."""
+    metadata = {key: value for key, value in document.metadata.items() if key != "chunker"}
+    if version is not None:
+        metadata["chunker"] = version
+    Document.objects.filter(id=document.id).update(metadata=metadata)
+    Chunk.objects.filter(document=document).update(heading="")
+
+
+def chunk_ids(document: Document) -> set:
+    return set(Chunk.objects.filter(document=document).values_list("id", flat=True))
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("reindex", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_ingestion_records_the_chunker_version_and_the_heading_path():
+    document = ingested(UserFactory(), "Field notes")
+    assert document.metadata["chunker"] == CHUNKER_VERSION
+    headings = set(Chunk.objects.filter(document=document).values_list("heading", flat=True))
+    assert headings == {"Field notes › Drainage"}
+
+
+def test_reindex_redoes_only_what_an_older_chunker_indexed_and_a_rerun_resumes():
+    owner = UserFactory()
+    current, older, unrecorded = (ingested(owner, title) for title in ("Current", "Older", "Unrecorded"))
+    as_if_indexed_by(older, CHUNKER_VERSION - 1)
+    as_if_indexed_by(unrecorded, None)  # ingested before versions were recorded
+    before = {document.id: chunk_ids(document) for document in (current, older, unrecorded)}
+
+    output = run()
+    assert "1 of 3 document(s) already indexed by chunker" in output
+    assert "2/2" in output and "reindexed 2 document(s), 0 failed" in output
+    assert chunk_ids(current) == before[current.id]  # untouched
+    for document in (older, unrecorded):
+        document.refresh_from_db()
+        assert document.metadata["chunker"] == CHUNKER_VERSION and document.status == Document.Status.READY
+        assert chunk_ids(document).isdisjoint(before[document.id])
+        assert not Chunk.objects.filter(document=document, heading="").exists()
+
+    # Interrupted or finished, a second run only does what is left: here, nothing.
+    after = {document.id: chunk_ids(document) for document in (current, older, unrecorded)}
+    output = run()
+    assert "3 of 3 document(s) already indexed by chunker" in output and "reindexed 0 document(s)" in output
+    assert {document.id: chunk_ids(document) for document in (current, older, unrecorded)} == after
+
+
+def test_reindex_all_redoes_every_document():
+    document = ingested(UserFactory(), "Current")
+    before = chunk_ids(document)
+    output = run("--all")
+    assert "reindexed 1 document(s), 0 failed" in output
+    assert chunk_ids(document).isdisjoint(before)
+
+
+def test_a_document_that_cannot_be_read_does_not_stop_the_others():
+    owner = UserFactory()
+    lost = DocumentFactory(owner=owner, metadata={})  # an upload whose file is gone: nothing to read
+    older = ingested(owner, "Older")
+    as_if_indexed_by(older, CHUNKER_VERSION - 1)
+    output = run()
+    assert "reindexed 1 document(s), 1 failed" in output
+    older.refresh_from_db()
+    assert older.metadata["chunker"] == CHUNKER_VERSION
+    lost.refresh_from_db()
+    assert "chunker" not in lost.metadata  # tried again by the next run

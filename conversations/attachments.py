@@ -245,6 +245,33 @@ def attachments_claim(*, user: User, message: Message, ids: list[str]) -> list[A
     return rows
 
 
+def attachments_carry(*, source: Message, target: Message, keep: list[str] | None = None) -> list[Attachment]:
+    """An edit's new message gets the original's files (those in `keep` when the edit form listed them): new rows
+    naming the same stored files, so deleting either branch leaves the other's files in place."""
+    rows = list(source.attachments.order_by("created_at", "id"))
+    if keep is not None:
+        wanted = {str(value) for value in keep}
+        rows = [row for row in rows if str(row.id) in wanted]
+    copies = []
+    for row in rows:
+        metadata = dict(row.metadata)
+        metadata.pop("document_id", None)
+        copies.append(
+            Attachment(
+                user_id=row.user_id,
+                conversation_id=target.conversation_id,
+                message=target,
+                file=row.file.name,
+                original_name=row.original_name,
+                mime_type=row.mime_type,
+                size=row.size,
+                content_hash=row.content_hash,
+                metadata=metadata,
+            )
+        )
+    return Attachment.objects.bulk_create(copies)
+
+
 @transaction.atomic
 def attachment_to_document(*, attachment: Attachment):
     """ "Add to my documents": a Document naming the same stored file, indexed like an upload (same bytes once)."""

@@ -180,9 +180,11 @@ def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversatio
     return conversation
 
 
-def _clean_content(content: str) -> str:
+def _clean_content(content: str, *, allow_empty: bool = False) -> str:
     content = clean_text(content or "").strip()
     if not has_visible_text(content):  # empty, or only zero-width and other invisible characters
+        if allow_empty:  # a message of attached files only: the files are the question
+            return ""
         raise ValueError("Write a message first.")
     if len(content) > MAX_MESSAGE_LENGTH:
         raise ValueError(
@@ -195,14 +197,21 @@ def _clean_content(content: str) -> str:
 # rolls back both anyway, and the send path saves two round trips.
 @transaction.atomic(savepoint=False)
 def message_send(
-    *, user: User, conversation_id: uuid.UUID, content: str, model: str = "", reasoning_effort: str = ""
+    *,
+    user: User,
+    conversation_id: uuid.UUID,
+    content: str,
+    model: str = "",
+    reasoning_effort: str = "",
+    allow_empty: bool = False,
 ) -> Generation:
     """Save the user's message under the branch on screen and start the assistant's reply, on `model` (the model
-    menu's choice) when given, asked for `reasoning_effort` when that model can reason.
+    menu's choice) when given, asked for `reasoning_effort` when that model can reason. `allow_empty`: the caller
+    attaches files to it (conversations.attachments.attachments_claim, in the same transaction).
 
     Raises Conversation.DoesNotExist for a conversation that is not the user's.
     """
-    content = _clean_content(content)
+    content = _clean_content(content, allow_empty=allow_empty)
     conversation = _conversation_lock(user=user, conversation_id=conversation_id)
     also_save: tuple[str, ...] = ()
     if model and _switch_model(conversation=conversation, value=model):
@@ -232,9 +241,19 @@ def message_regenerate(*, user: User, message: Message) -> Generation:
 
 
 @transaction.atomic
-def message_edit(*, user: User, message: Message, content: str) -> Generation:
-    """The edited text as a new user message beside the original (a new branch), and a reply to it."""
-    content = _clean_content(content)
+def message_edit(
+    *, user: User, message: Message, content: str, keep_attachments: list[str] | None = None
+) -> Generation:
+    """The edited text as a new user message beside the original (a new branch), and a reply to it.
+
+    The original's attached files go with it (`keep_attachments`: only those, when the edit form listed them); a
+    message keeping files needs no text."""
+    from conversations.attachments import attachments_carry
+
+    carried = message.attachments.all() if keep_attachments is None else message.attachments.filter(
+        id__in=[value for value in keep_attachments if _is_uuid(value)]
+    )  # fmt: skip
+    content = _clean_content(content, allow_empty=carried.exists())
     if message.role != Message.Role.USER:
         raise ValueError("Only your own messages can be edited.")
     conversation = _conversation_lock(user=user, conversation_id=message.conversation_id)
@@ -244,7 +263,17 @@ def message_edit(*, user: User, message: Message, content: str) -> Generation:
         conversation=conversation, parent_id=message.parent_id, author=user, role=Message.Role.USER, content=content,
         reasoning_effort=message.reasoning_effort,  # asked as the original was (the reply checks the model)
     )  # fmt: skip
-    return _start_reply(conversation=conversation, parent=edited)
+    generation = _start_reply(conversation=conversation, parent=edited)
+    attachments_carry(source=message, target=edited, keep=keep_attachments)
+    return generation
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def branch_switch(*, user: User, message: Message) -> Conversation:

@@ -171,7 +171,8 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
         from conversations.compare_views import compare_send
 
         return compare_send(request, conversation_id, models=[model, *compare_with])
-    if conversation_id is None and not content.strip():
+    attached = request.POST.getlist("attachment")  # a message of files only needs no text
+    if conversation_id is None and not content.strip() and not attached:
         return _error_response(request, "Write a message first.", 400), None
     project = None
     if conversation_id is None and request.POST.get("project"):  # a new chat inside one of the user's projects
@@ -186,16 +187,18 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
                 user=request.user, model=model, project_id=project.id if project else None
             )
             return services.message_send(
-                user=request.user, conversation_id=conversation.id, content=content, reasoning_effort=effort
-            )
+                user=request.user, conversation_id=conversation.id, content=content, reasoning_effort=effort,
+                allow_empty=bool(attached),
+            )  # fmt: skip
         return services.message_send(
-            user=request.user, conversation_id=conversation_id, content=content, model=model, reasoning_effort=effort
-        )
+            user=request.user, conversation_id=conversation_id, content=content, model=model, reasoning_effort=effort,
+            allow_empty=bool(attached),
+        )  # fmt: skip
 
     @transaction.atomic  # an attachment refused (not the sender's, already sent) leaves no message behind
     def send_with_attachments() -> services.Generation:
         generation = send()
-        attachments_claim(user=request.user, message=generation.user_message, ids=request.POST.getlist("attachment"))
+        attachments_claim(user=request.user, message=generation.user_message, ids=attached)
         return generation
 
     try:
@@ -248,8 +251,11 @@ def _regenerate(request: HttpRequest, conversation_id: uuid.UUID, message_id: uu
 def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
     message = _own_message(request, conversation_id, message_id)
     content = request.POST.get("content", "")
+    # The edit form lists the message's files as "keep" checkboxes (attachment_keep.html): only the ticked ones go.
+    keep = request.POST.getlist("keep_attachment") if request.POST.get("attachments_listed") else None
     generation, error = _attempt(
-        request, lambda: services.message_edit(user=request.user, message=message, content=content)
+        request,
+        lambda: services.message_edit(user=request.user, message=message, content=content, keep_attachments=keep),
     )
     return (error, None) if error else (partial(_thread_response, request, message.conversation_id), generation)
 

@@ -30,7 +30,8 @@ def anthropic_content(message: PromptMessage) -> str | list[dict]:
             blocks.append({"type": "image", "source": source})
         else:
             blocks.append({"type": "document", "source": source, "title": attachment.name})
-    blocks.append({"type": "text", "text": message.content})
+    if message.content:  # a message of files only: Anthropic refuses an empty text block
+        blocks.append({"type": "text", "text": message.content})
     return blocks
 
 
@@ -38,7 +39,7 @@ def openai_content(message: PromptMessage) -> str | list[dict]:
     """Chat Completions: image_url parts with data URLs, PDFs as file parts (file_data), then the text."""
     if not message.attachments:
         return message.content
-    parts: list[dict] = [{"type": "text", "text": message.content}]
+    parts: list[dict] = [{"type": "text", "text": message.content}] if message.content else []
     for attachment in message.attachments:
         url = _data_url(attachment.mime_type, attachment.data)
         if attachment.kind == "image":
@@ -56,5 +57,6 @@ def gemini_parts(message: PromptMessage) -> list:
         types.Part(inline_data=types.Blob(mime_type=attachment.mime_type, data=attachment.data))
         for attachment in message.attachments
     ]
-    parts.append(types.Part(text=message.content))
+    if message.content:
+        parts.append(types.Part(text=message.content))
     return parts

@@ -155,7 +155,9 @@
     const form = event.detail.elt;
     const input = form && form.matches && form.matches("form") ? messageInput(form) : null;
     if (!input) return;
-    if (!input.value.trim()) {
+    // Files alone are a message too (chips in the composer, files kept by an edit).
+    const files = form.querySelector('input[name="attachment"], input[name="keep_attachment"]:checked');
+    if (!input.value.trim() && !files) {
       event.preventDefault();
       showError(form, "Write a message first.", "empty");
     } else if (overLimit(input)) {

@@ -54,3 +54,28 @@ def test_a_new_chat_on_a_phone_keeps_send_on_screen_under_the_starter_prompts(ne
     last = page.locator(".prompt-suggestion").last
     last.scroll_into_view_if_needed()
     assert last.is_visible() and box(page, "[data-send]") == send
+
+
+def test_the_vote_thumbs_are_drawn_without_an_emoji_font_and_take_the_pressed_colour(new_page, live_app):
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="Thumbs")
+    question = MessageFactory(conversation=conversation, role="user", content="Hi")
+    reply = MessageFactory(conversation=conversation, parent=question, role="assistant", content="Hello.", model="x")
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.goto(f"/c/{conversation.id}/")
+    bubble = page.locator(f"#message-{reply.id}")
+
+    # 👍/👎 were emoji: empty boxes on a machine without a colour-emoji font (this chromium's, many desktops').
+    for name in ("Good reply", "Bad reply"):
+        button = bubble.get_by_role("button", name=name)
+        icon = button.locator("svg.vote-icon")
+        assert icon.count() == 1 and icon.bounding_box()["width"] >= 14
+    down = bubble.get_by_role("button", name="Bad reply")
+    down.click()
+    bubble.locator('[aria-pressed="true"]').wait_for()
+    colours = bubble.get_by_role("button", name="Bad reply").evaluate(
+        "b => [getComputedStyle(b).color, getComputedStyle(b.querySelector('svg')).stroke]"
+    )
+    assert colours[0] == colours[1], "the thumb is drawn in the pressed button's colour"

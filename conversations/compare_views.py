@@ -21,20 +21,30 @@ from conversations.models import Conversation
 def compare_send(request: HttpRequest, conversation_id: uuid.UUID | None, *, models: list[str]):
     """views._send's handler when the composer names models to compare with: (response, generations)."""
     content = request.POST.get("content", "")
-    if conversation_id is None and not content.strip():
+    attached = request.POST.getlist("attachment")  # the composer's files go to every model (compare.compare_send)
+    if conversation_id is None and not content.strip() and not attached:
         return views._error_response(request, "Write a message first.", 400), None
+    project = None
+    if conversation_id is None and request.POST.get("project"):
+        # A new chat started inside a project, as views._send makes one: its instructions and documents go with it.
+        from conversations.projects import project_get
+
+        project = project_get(user=request.user, project_id=request.POST["project"])  # 404 for another user's
 
     @transaction.atomic  # a refused first message leaves no empty conversation behind
     def send() -> list[services.Generation]:
         target = conversation_id
         if target is None:
-            target = services.conversation_create(user=request.user, model=models[0]).id
+            target = services.conversation_create(
+                user=request.user, model=models[0], project_id=project.id if project else None
+            ).id
         return compare.compare_send(
             user=request.user,
             conversation_id=target,
             content=content,
             models=models,
             reasoning_effort=request.POST.get("reasoning_effort", ""),  # the Thinking menu, for models that reason
+            attachment_ids=attached,
         )
 
     try:

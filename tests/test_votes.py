@@ -173,6 +173,14 @@ def test_the_header_links_to_feedback_from_every_page(user_client):
     assert f'href="{reverse("accounts:feedback")}?from=/settings/"' in page
 
 
+def test_the_feedback_pages_own_header_link_does_not_nest_where_it_came_from(user_client):
+    # Each visit used to wrap the current address in another from=, an endless chain of new URLs for a crawler.
+    url = f"{reverse('accounts:feedback')}?from=/settings/"
+    page = user_client.get(url).content.decode()
+    assert f'href="{url}" aria-current="page"' in page
+    assert "from%3D" not in page and "from=/feedback/" not in page
+
+
 @pytest.mark.parametrize(
     "page", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "/\\evil.example", "x" * 600]
 )

@@ -134,19 +134,27 @@ def _new_reply(*, conversation: Conversation, question: Message, choice: tuple[s
 # No savepoint, as message_send: a refusal rolls back the new conversation of a first message too.
 @transaction.atomic(savepoint=False)
 def compare_send(
-    *, user: User, conversation_id: uuid.UUID, content: str, models: list[str], reasoning_effort: str = ""
+    *,
+    user: User,
+    conversation_id: uuid.UUID,
+    content: str,
+    models: list[str],
+    reasoning_effort: str = "",
+    attachment_ids: list[str] | None = None,
 ) -> list:
     """The user's message and one streaming reply per model (`models`: the composer's model, then up to two to
     compare with), each reply its own Stream, asked for `reasoning_effort` when its model can reason. The
     conversation moves to the composer's model; the first reply is the active leaf until the user continues with
-    another. Quota and budget apply per reply.
+    another. Quota and budget apply per reply. `attachment_ids`: the user's unsent uploads, attached to the question
+    (each model is sent them as it can take them, conversations.attachments.prompt_attachments); with them, the
+    question needs no text.
 
     Raises Conversation.DoesNotExist for a conversation that is not the user's; ValueError for a refusal.
     """
     from conversations import services
     from conversations.reasoning import effort_for
 
-    content = services._clean_content(content)
+    content = services._clean_content(content, allow_empty=bool(attachment_ids))
     conversation = services._conversation_lock(user=user, conversation_id=conversation_id)
     choices = compare_choices(user=user, conversation=conversation, primary=models[0] if models else "",
                               extras=models[1:])  # fmt: skip
@@ -175,6 +183,10 @@ def compare_send(
     ]  # fmt: skip
     question.metadata = {"compare": {"replies": [str(reply.id) for reply in replies], "chosen": None}}
     Message.objects.bulk_create([question, *replies])
+    if attachment_ids:
+        from conversations.attachments import attachments_claim
+
+        attachments_claim(user=user, message=question, ids=attachment_ids)
     streams = Stream.objects.bulk_create([Stream(conversation=conversation, message=reply) for reply in replies])
     conversation.active_leaf = replies[0]
     conversation.updated_at = timezone.now()

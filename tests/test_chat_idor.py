@@ -297,7 +297,7 @@ def test_an_active_stream_is_closed_to_another_user_and_leaks_no_delta(live_clie
 
     # Wait until deltas are flowing, so the stream is certainly active with data to leak.
     first = list(owner.events(url, limit=2))
-    assert [e.data for e in first] == tokens[:2]
+    assert "".join(tokens).startswith("".join(e.data for e in first))  # deltas may coalesce under load
 
     started = time.monotonic()
     for headers in ({}, {"Last-Event-ID": "0-0"}, {"Accept": "text/event-stream"}):
@@ -314,7 +314,7 @@ def test_an_active_stream_is_closed_to_another_user_and_leaks_no_delta(live_clie
     assert stream.status == Stream.Status.ACTIVE, "the stream was still running while the intruder knocked"
 
     rest = list(owner.events(url, last_event_id=first[-1].id))
-    assert [e.data for e in rest if e.event == "delta"] == tokens[2:]
+    assert "".join(e.data for e in [*first, *rest] if e.event == "delta") == "".join(tokens)
     message = reply_of(conversation)
     assert message.status == Message.Status.COMPLETE, "the intruder's Stop was ignored"
     assert message.content == "".join(tokens)

@@ -101,11 +101,14 @@ def test_a_dropped_connection_does_not_stop_the_reply_and_resume_has_no_gap_or_d
     fake_anthropic.behaviour.token_delay = 0.03
     conversation, url = start_chat(client, "Count slowly")
     first = list(client.events(url, limit=5))  # then the connection closes, as a tab would
-    assert [e.data for e in first] == words[:5]
+    # Under load the relay coalesces deltas, so compare text, not events: what arrived before plus what the
+    # resumed stream sends is the whole reply, once.
+    before = "".join(e.data for e in first)
+    assert before and "".join(words).startswith(before)
     message = wait_for(lambda: Message.objects.filter(id=reply_of(conversation).id, status="complete").first())
     assert message.content == "".join(words), "the reply completed without anyone listening"
     rest = list(client.events(url, last_event_id=first[-1].id))
-    assert [e.data for e in rest if e.event == "delta"] == words[5:]
+    assert before + "".join(e.data for e in rest if e.event == "delta") == "".join(words)
     assert rest[-1].event == "done"
 
 

@@ -128,3 +128,44 @@ def test_a_message_of_files_only_is_sent_and_the_prompt_has_no_empty_text(user_c
     assert Attachment.objects.get(id=other.id).message.content == ""
     response = user_client.post(url, {"content": ""})
     assert response.status_code == 400 and "Write a message first." in response.content.decode()
+
+
+# --- Side-by-side answers -----------------------------------------------------------------------------------------
+
+
+def test_side_by_side_answers_send_the_files_to_each_model_as_it_can_take_them(
+    user_client, user, fake_anthropic, fake_openai
+):
+    from accounts.models import Preferences
+
+    Preferences.objects.update_or_create(user=user, defaults={"multi_model_enabled": True})
+    key(key(user, "anthropic"), "deepseek")
+    conversation = ConversationFactory(user=user, provider="anthropic", model="claude-sonnet-5-5")
+    image = attachments.attachment_upload(user=user, filename="a.png", data=png_bytes())
+    notes = attachments.attachment_upload(user=user, filename="n.txt", data=b"Seven years.")
+    stranger = attachments.attachment_upload(user=UserFactory(), filename="x.txt", data=b"not yours")
+    url = reverse("conversations:message_create", args=[conversation.id])
+    models = {"model": "anthropic:claude-sonnet-5-5", "compare_model": "deepseek:deepseek-chat"}
+    # Another user's upload refuses the whole send: nothing saved.
+    response = user_client.post(url, {**models, "content": "", "attachment": [str(image.id), str(stranger.id)]})
+    assert response.status_code == 400 and not Message.objects.filter(conversation=conversation).exists()
+    response = user_client.post(url, {**models, "content": "", "attachment": [str(image.id), str(notes.id)]})
+    assert response.status_code in (200, 302)
+    question = Message.objects.get(conversation=conversation, role="user")
+    assert question.content == "" and [a.id for a in question.attachments.order_by("created_at")] == [
+        image.id,
+        notes.id,
+    ]
+    # Each reply's request, as the view's worker sends it, against the fakes.
+    Stream.objects.filter(conversation=conversation).update(status=Stream.Status.ACTIVE)
+    generations = [
+        services.Generation(user_message=question, assistant_message=reply, stream=reply.streams.get())
+        for reply in Message.objects.filter(parent=question).order_by("created_at")
+    ]
+    run_request(generations[0])
+    claude = fake_anthropic.requests[-1]["messages"][-1]["content"]
+    assert [block["type"] for block in claude] == ["image", "text"] and "Seven years." in claude[1]["text"]
+    prepared = run_request(generations[1])
+    deepseek = fake_openai.requests[-1]["body"]["messages"][-1]["content"]
+    assert isinstance(deepseek, str) and "cannot see images" in deepseek and "Seven years." in deepseek
+    assert prepared.metadata["attachments_unseen"] == ["a.png"], "its bubble says it could not see the image"

@@ -79,3 +79,13 @@ def test_the_vote_thumbs_are_drawn_without_an_emoji_font_and_take_the_pressed_co
         "b => [getComputedStyle(b).color, getComputedStyle(b.querySelector('svg')).stroke]"
     )
     assert colours[0] == colours[1], "the thumb is drawn in the pressed button's colour"
+
+
+def test_a_checkboxs_help_text_sits_under_it_not_squeezed_beside_its_label(new_page, live_app):
+    page, _ = signed_in_page(new_page, live_app)
+    page.goto("/settings/")
+    label = page.get_by_text("Side-by-side answers", exact=True)
+    help_text = page.locator("#id_multi_model_enabled_helptext")
+    label_box, help_box = label.bounding_box(), help_text.bounding_box()
+    assert help_box["y"] >= label_box["y"] + label_box["height"] - 1, "the help is under the label"
+    assert help_box["width"] > 600, "the help takes the form's width"

@@ -13,11 +13,6 @@ sys.setswitchinterval(0.001)
 
 django_application = get_asgi_application()
 
-from chatbot.threads import in_request_thread  # noqa: E402 - after Django is set up
-
-# Request threads reused (chatbot/threads.py); BENCH_THREAD_PER_REQUEST=1 measures asgiref's thread per request.
-_REUSE_THREADS = not os.environ.get("BENCH_THREAD_PER_REQUEST")
-
 
 def _tune_garbage_collector() -> None:
     """Leave the modules' objects out of every later garbage collection, and collect the young less often.
@@ -43,10 +38,7 @@ _tune_garbage_collector()
 async def application(scope, receive, send) -> None:
     """Django, plus the ASGI lifespan: on shutdown, running replies are saved as interrupted and clients closed."""
     if scope["type"] != "lifespan":
-        if _REUSE_THREADS:
-            await in_request_thread(django_application, scope, receive, send)
-        else:
-            await django_application(scope, receive, send)
+        await django_application(scope, receive, send)
         return
     while True:
         message = await receive()

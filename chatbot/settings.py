@@ -287,6 +287,10 @@ EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # ONNX Runtime's threads pe
 # Web and worker processes load the model in the background as they start (readiness says "warming" meanwhile).
 EMBEDDING_PRELOAD = env_bool("EMBEDDING_PRELOAD", True)
 DOCUMENT_MAX_UPLOAD_BYTES = env_int("DOCUMENT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# Files attached in the chat (conversations/attachments.py): the storage each user's attachments may take (a file
+# stored once counts once), and the uploads a user may send an hour (each is typed, decoded and parsed).
+ATTACHMENT_QUOTA_MB = env_int("ATTACHMENT_QUOTA_MB", 500)
+ATTACHMENT_UPLOADS_PER_HOUR = env_int("ATTACHMENT_UPLOADS_PER_HOUR", 120)
 # Form bodies (not files) up to 10 MB: the document editor saves up to two million characters at once.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Retrieval: exact search when the chunks a user may read are this few; HNSW (with a raised ef_search) above.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import registered_required
 from chatbot import downloads
+from chatbot.ratelimit import hit
 from conversations import attachments
 from conversations.models import Attachment, Conversation
 
@@ -29,6 +31,19 @@ def attachment_upload(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None:
         return _error(request, "Choose a file to attach.")
+    # Counted before the file is read: each upload is typed, decoded and parsed, which costs the server.
+    allowed, retry_after = hit(
+        scope="attachment-upload", key=str(request.user.id), limit=settings.ATTACHMENT_UPLOADS_PER_HOUR,
+        window_seconds=3600,
+    )  # fmt: skip
+    if not allowed:
+        minutes = max(1, -(-retry_after // 60))
+        return _error(
+            request,
+            f"{upload.name or 'file'}: you have attached {settings.ATTACHMENT_UPLOADS_PER_HOUR} files this hour, "
+            f"the most an hour allows; try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            status=429,
+        )
     conversation_id = None
     if value := request.POST.get("conversation"):
         try:
@@ -43,6 +58,8 @@ def attachment_upload(request: HttpRequest) -> HttpResponse:
         attachment = attachments.attachment_upload(
             user=request.user, filename=upload.name or "file", data=upload.read(), conversation_id=conversation_id
         )
+    except attachments.AttachmentQuotaExceeded as exc:
+        return _error(request, exc.user_message, status=413)
     except attachments.AttachmentRejected as exc:
         return _error(request, exc.user_message)
     return render(request, "conversations/partials/attachment_chip.html", {"attachment": attachment}, status=201)

@@ -48,6 +48,10 @@ class AttachmentRejected(UserFacingError):
     """An upload that cannot be attached; the message says why, for the person who sent it."""
 
 
+class AttachmentQuotaExceeded(AttachmentRejected):
+    """The user's attachments already take their storage (settings.ATTACHMENT_QUOTA_MB)."""
+
+
 def _size_text(size: int) -> str:
     for unit, step in (("MB", 1024 * 1024), ("KB", 1024)):
         if size >= step:
@@ -193,13 +197,37 @@ def attachment_upload(
         return attachment
     checked = check_upload(data=data, filename=filename)
     attachment.mime_type, attachment.size, attachment.metadata = checked.mime_type, len(checked.data), checked.metadata
-    attachment.file.save(_stored_name(filename, checked), ContentFile(checked.data), save=False)
-    try:
-        attachment.save()
-    except BaseException:
-        attachment.file.storage.delete(attachment.file.name)  # nothing half-saved: no file without its row
-        raise
+    with transaction.atomic():
+        # The user's row locked: two uploads at once cannot both fit in the room left for one.
+        User.objects.select_for_update().filter(id=user.id).first()
+        _check_quota(user=user, filename=filename, size=attachment.size)
+        attachment.file.save(_stored_name(filename, checked), ContentFile(checked.data), save=False)
+        try:
+            attachment.save()
+        except BaseException:
+            attachment.file.storage.delete(attachment.file.name)  # nothing half-saved: no file without its row
+            raise
     return attachment
+
+
+def attachment_storage_used(*, user: User) -> int:
+    """Bytes the user's attachments take in the storage: each stored file once, however many rows name it."""
+    from django.db.models import Max
+
+    sizes = Attachment.objects.filter(user=user).exclude(file="").order_by().values("file").annotate(size=Max("size"))
+    return sum(row["size"] for row in sizes)
+
+
+def _check_quota(*, user: User, filename: str, size: int) -> None:
+    from django.conf import settings
+
+    quota = settings.ATTACHMENT_QUOTA_MB * 1024 * 1024
+    used = attachment_storage_used(user=user)
+    if used + size > quota:
+        raise AttachmentQuotaExceeded(
+            f"{filename}: your attached files already take {_size_text(used)} of your {_size_text(quota)}, and this "
+            f"one ({_size_text(size)}) does not fit. Delete chats whose files you no longer need, then attach it again."
+        )
 
 
 def _stored_name(filename: str, checked: Checked) -> str:

@@ -89,3 +89,36 @@ def test_a_checkboxs_help_text_sits_under_it_not_squeezed_beside_its_label(new_p
     label_box, help_box = label.bounding_box(), help_text.bounding_box()
     assert help_box["y"] >= label_box["y"] + label_box["height"] - 1, "the help is under the label"
     assert help_box["width"] > 600, "the help takes the form's width"
+
+
+CONTRAST = """el => {
+  const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = c => { const [r, g, b] = rgb(c).map(channel); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  let back = el, bg;
+  while (back && (bg = getComputedStyle(back).backgroundColor) === 'rgba(0, 0, 0, 0)') back = back.parentElement;
+  const [a, b] = [lum(getComputedStyle(el).color), lum(bg)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_sent_files_name_and_a_danger_button_are_readable_in_both_themes(new_page, live_app, scheme):
+    from tests.factories import AttachmentFactory, ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="Files")
+    question = MessageFactory(conversation=conversation, role="user", content="Read this")
+    MessageFactory(conversation=conversation, parent=question, role="assistant", content="Read.", model="x")
+    AttachmentFactory(conversation=conversation, message=question)
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"/c/{conversation.id}/")
+
+    # The chip inherited the user's bubble's text colour: white on light grey, near-black on dark grey.
+    name = page.locator(".message-user .bubble .attachment-file .attachment-name")
+    assert name.inner_text() == "notes.txt"
+    assert name.evaluate(CONTRAST) >= 4.5
+    # White on the dark theme's light red was 2:1.
+    page.get_by_text("Conversation settings").click()
+    assert page.get_by_role("button", name="Delete conversation").evaluate(CONTRAST) >= 4.5

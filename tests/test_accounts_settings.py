@@ -213,11 +213,11 @@ def test_a_per_tool_limit_above_the_hourly_limit_is_refused(user_client, user):
 # --- Guests and anonymous visitors ---------------------------------------------------------------------------
 
 
-def test_guests_see_only_preferences_in_the_settings_nav(client):
+def test_guests_see_only_preferences_and_feedback_in_the_settings_nav(client):
     client.force_login(factories.GuestFactory())
     page = client.get(reverse("accounts:preferences")).content.decode()
     nav = page[page.index('<nav class="settings-nav"') : page.index("</nav>", page.index('<nav class="settings-nav"'))]
-    assert re.findall(r'<a href="([^"]+)"', nav) == [reverse("accounts:preferences")]
+    assert re.findall(r'<a href="([^"]+)"', nav) == [reverse("accounts:preferences"), reverse("accounts:feedback")]
     for hidden in ("Document search", "API keys", "Sessions", "Delete account", "Two-factor"):
         assert hidden not in nav
     assert "Sign up to keep your chats" in page

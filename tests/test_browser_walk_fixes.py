@@ -70,13 +70,15 @@ def test_the_vote_thumbs_are_drawn_without_an_emoji_font_and_take_the_pressed_co
     # 👍/👎 were emoji: empty boxes on a machine without a colour-emoji font (this chromium's, many desktops').
     for name in ("Good reply", "Bad reply"):
         button = bubble.get_by_role("button", name=name)
-        icon = button.locator("svg.vote-icon")
+        icon = button.locator(".vote-icon")
         assert icon.count() == 1 and icon.bounding_box()["width"] >= 14
+        assert "thumbs-" in icon.evaluate("i => getComputedStyle(i).maskImage || getComputedStyle(i).webkitMaskImage")
+        assert page.request.get(f"{live_app.url}/static/img/thumbs-up.svg").ok
     down = bubble.get_by_role("button", name="Bad reply")
     down.click()
     bubble.locator('[aria-pressed="true"]').wait_for()
     colours = bubble.get_by_role("button", name="Bad reply").evaluate(
-        "b => [getComputedStyle(b).color, getComputedStyle(b.querySelector('svg')).stroke]"
+        "b => [getComputedStyle(b).color, getComputedStyle(b.querySelector('.vote-icon')).backgroundColor]"
     )
     assert colours[0] == colours[1], "the thumb is drawn in the pressed button's colour"
 

@@ -35,18 +35,11 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from common import reference_loop_ms  # noqa: E402 (bench/, the script's own folder, is on the path)
+
 FIRST_TOKEN_DELAY = 0.100
 TOKENS = 200
 TOKEN_GAP = 0.010
-
-
-def reference_loop_ms() -> float:
-    """A fixed pure-Python loop: this VM's speed drifts by a third within minutes, so each figure comes with it."""
-    began = time.perf_counter()
-    total = 0
-    for number in range(5_000_000):
-        total += number
-    return (time.perf_counter() - began) * 1000
 
 
 def percentile(values: list[float], q: float) -> float:

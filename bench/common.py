@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,3 +152,12 @@ def load_average() -> str:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def reference_loop_ms() -> float:
+    """A fixed pure-Python loop: this VM's speed drifts by a third within minutes, so each figure comes with it."""
+    began = time.perf_counter()
+    total = 0
+    for number in range(5_000_000):
+        total += number
+    return (time.perf_counter() - began) * 1000

@@ -18,17 +18,9 @@ import argparse
 import os
 import time
 
-from common import load_average, percentile, scratch_database
+from common import load_average, percentile, reference_loop_ms, scratch_database
 
 ROUNDS = 3
-
-
-def reference_loop_ms() -> float:
-    began = time.perf_counter()
-    total = 0
-    for number in range(5_000_000):
-        total += number
-    return (time.perf_counter() - began) * 1000
 
 
 def main() -> None:

@@ -4,13 +4,13 @@ import contextlib
 import uuid
 
 from django.contrib import admin
-from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from accounts.admin import ReadOnlyAdmin
 from catalog import selectors
 from catalog.charts import bar_chart
 from catalog.models import ChatModel, UsageDashboard
@@ -54,18 +54,9 @@ class ChatModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageDashboard)
-class UsageDashboardAdmin(admin.ModelAdmin):
+class UsageDashboardAdmin(ReadOnlyAdmin):
     """Tokens and cost per day, per model and per user, and the top spenders, for 7, 30 or 90 days; `?user=`
     narrows it to one user. Staff with the dashboard's view permission (superusers) only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def get_urls(self) -> list:
         from django.urls import path

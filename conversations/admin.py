@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
@@ -175,18 +175,9 @@ class UsageLogAdmin(IdOrFullTextSearchMixin, ReadOnlyAdmin, BigTableAdmin):
 
 
 @admin.register(VoteDashboard)
-class VoteDashboardAdmin(admin.ModelAdmin):
+class VoteDashboardAdmin(ReadOnlyAdmin):
     """Thumbs up and down per model and per day, the satisfaction rate and the worst-rated replies (linked to their
     conversation), for 7, 30 or 90 days. Staff with the dashboard's view permission (superusers) only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def get_urls(self) -> list:
         from django.urls import path

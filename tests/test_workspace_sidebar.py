@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Preferences
 from conversations import services, sidebar
 from conversations.models import Conversation
+from tests.clock import clock_fixture  # noqa: F401  (the clock fixture)
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,10 @@ def test_day_buckets():
     assert sidebar.day_bucket(moment=at(dt.date(2024, 12, 1)), today=today) == ("month-2024-12", "December 2024")
 
 
-def test_the_sidebar_lists_pinned_chats_first_then_recent_ones_by_day_and_never_archived_ones(user, user_client):
+def test_the_sidebar_lists_pinned_chats_first_then_recent_ones_by_day_and_never_archived_ones(user, user_client, clock):
+    # At noon, so "5 minutes ago" is today whenever the suite runs (it failed a run just after midnight).
+    noon = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
+    clock.advance(seconds=(noon - timezone.now()).total_seconds())
     ConversationFactory(user=user, title="Old pinned", pinned=True, updated_at=ago(days=90))
     ConversationFactory(user=user, title="Fresh", updated_at=ago(minutes=5))
     ConversationFactory(user=user, title="Of yesterday", updated_at=ago(days=1))

@@ -62,7 +62,9 @@ def test_the_web_process_loads_the_embedding_model_as_it_starts_and_readiness_sa
     url = f"http://127.0.0.1:{port}"
     with running(
         uvicorn(port),
-        environment=child_environment(EMBEDDING_PRELOAD="true"),
+        # The torch backend takes seconds to load, long enough to see "warming"; ONNX (the default) loads in about
+        # one, often before the first probe.
+        environment=child_environment(EMBEDDING_PRELOAD="true", EMBEDDING_BACKEND="sentence-transformers"),
         ready=lambda: fetch(url + "/healthz")[0] == 200,
     ):
         status, body = fetch(url + "/readyz")

@@ -47,15 +47,16 @@ def test_a_pdf_gets_its_own_title_and_each_passage_cites_its_page(
     assert document.status == "ready", document.error
     assert document.title == "Soil Survey of the North Field", "not the file name's 'scan 0001'"
     chunks = list(Chunk.objects.filter(document=document).order_by("ordinal"))
+    # Each page's short sections run together (chunking's minimum size, never across a page), the passage naming
+    # the first and its heading path the others.
     assert [(c.chapter, c.section, c.page) for c in chunks] == [
         ("Soil Survey of the North Field", "", 1),
-        ("1 Introduction", "", 1),
         ("1 Introduction", "", 2),
-        ("2 Methods", "", 2),
         ("2 Methods", "", 3),
-        ("2 Methods", "2.1 Sampling", 3),
         ("2 Methods", "2.1 Sampling", 4),
     ]
+    assert chunks[0].heading == "Soil Survey of the North Field, 1 Introduction"
+    assert chunks[2].heading == "Soil Survey of the North Field › 2 Methods, 2.1 Sampling"
     page = user_client.get(reverse("documents:list")).content.decode()
     assert "Soil Survey of the North Field" in page
 

@@ -11,25 +11,23 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from conversations import compare, selectors, services, streams, views
-from conversations.models import Conversation
+from conversations.models import Conversation, Project
 
 
-def compare_send(request: HttpRequest, conversation_id: uuid.UUID | None, *, models: list[str]):
-    """views._send's handler when the composer names models to compare with: (response, generations)."""
-    content = request.POST.get("content", "")
-    attached = request.POST.getlist("attachment")  # the composer's files go to every model (compare.compare_send)
-    if conversation_id is None and not content.strip() and not attached:
-        return views._error_response(request, "Write a message first.", 400), None
-    project = None
-    if conversation_id is None and request.POST.get("project"):
-        # A new chat started inside a project, as views._send makes one: its instructions and documents go with it.
-        from conversations.projects import project_get
-
-        project = project_get(user=request.user, project_id=request.POST["project"])  # 404 for another user's
+def compare_send(
+    request: HttpRequest,
+    conversation_id: uuid.UUID | None,
+    *,
+    models: list[str],
+    content: str,
+    attached: list[str],
+    project: Project | None,
+):
+    """views._send's handler, once it has checked the message and looked up the project of a new chat, when the
+    composer names models to compare with: (response, generations). The files go to every model."""
 
     @transaction.atomic  # a refused first message leaves no empty conversation behind
     def send() -> list[services.Generation]:
@@ -53,14 +51,10 @@ def compare_send(request: HttpRequest, conversation_id: uuid.UUID | None, *, mod
         raise Http404 from None  # another user's conversation looks exactly like a missing one
     if error:
         return error, None
-    url = reverse("conversations:detail", args=[generations[0].stream.conversation_id])
-    if conversation_id is None or not request.htmx:
-        if request.htmx:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = url
-            return response, generations
-        return redirect(url), generations
-    return partial(_new_turn_response, request, generations), generations
+    leave = views.redirect_after_send(
+        request, conversation_id=conversation_id, target_id=generations[0].stream.conversation_id
+    )
+    return leave or partial(_new_turn_response, request, generations), generations
 
 
 def _new_turn_response(request: HttpRequest, generations: list[services.Generation]) -> HttpResponse:

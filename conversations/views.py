@@ -166,11 +166,6 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     content = request.POST.get("content", "")
     model = request.POST.get("model", "")  # the composer's model menu: the reply is written by what it shows
     effort = request.POST.get("reasoning_effort", "")  # beside it, for a model that can reason (else ignored)
-    compare_with = [value for value in request.POST.getlist("compare_model") if value.strip()]
-    if compare_with:  # side-by-side answers: one reply per model (conversations/compare_views.py)
-        from conversations.compare_views import compare_send
-
-        return compare_send(request, conversation_id, models=[model, *compare_with])
     attached = request.POST.getlist("attachment")  # a message of files only needs no text
     if conversation_id is None and not content.strip() and not attached:
         return _error_response(request, "Write a message first.", 400), None
@@ -179,6 +174,13 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
         from conversations.projects import project_get
 
         project = project_get(user=request.user, project_id=request.POST["project"])
+    compare_with = [value for value in request.POST.getlist("compare_model") if value.strip()]
+    if compare_with:  # side-by-side answers: one reply per model (conversations/compare_views.py)
+        from conversations.compare_views import compare_send
+
+        return compare_send(
+            request, conversation_id, models=[model, *compare_with], content=content, attached=attached, project=project
+        )
 
     @transaction.atomic  # a refused first message (too long, over quota) leaves no empty conversation behind
     def send() -> services.Generation:
@@ -207,14 +209,23 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
         raise Http404 from None  # another user's conversation looks exactly like a missing one
     if error:
         return error, None
-    url = reverse("conversations:detail", args=[generation.stream.conversation_id])
-    if conversation_id is None or not request.htmx:
-        if request.htmx:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = url
-            return response, generation
-        return redirect(url), generation
-    return partial(_new_turn_response, request, generation), generation
+    leave = redirect_after_send(request, conversation_id=conversation_id, target_id=generation.stream.conversation_id)
+    return leave or partial(_new_turn_response, request, generation), generation
+
+
+def redirect_after_send(
+    request: HttpRequest, *, conversation_id: uuid.UUID | None, target_id: uuid.UUID
+) -> HttpResponse | None:
+    """A new chat, or a send without htmx, goes to the chat's page (None: an htmx send in an open chat, which gets
+    the new turn's fragment instead)."""
+    if conversation_id is not None and request.htmx:
+        return None
+    url = reverse("conversations:detail", args=[target_id])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def _new_turn_response(request: HttpRequest, generation: services.Generation) -> HttpResponse:

@@ -94,3 +94,13 @@ def parse_sse(lines, *, limit: int | None = None):
                 event["data"].append(value)
             elif name in {"event", "id"}:
                 event[name] = value
+
+
+def scrolls_sideways(page) -> bool:
+    """Whether the page is wider than its viewport, measured once its stylesheets have loaded.
+
+    A click that navigates returns when the new page commits; its text can be found before its CSS arrives, and an
+    unstyled page (a table at full width) is wider than a phone. CI caught that once under load.
+    """
+    page.wait_for_load_state("load")
+    return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Attachment, Message
 from tests.factories import ConversationFactory, UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -69,7 +69,7 @@ def test_a_pasted_screenshot_is_sent_with_the_message_and_shown_in_the_thread(ne
     sent = Message.objects.get(conversation=conversation, role="user")
     attachment = Attachment.objects.get(user=user)
     assert attachment.message_id == sent.id and attachment.mime_type == "image/png"
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert not scrolls_sideways(page)
 
 
 def test_a_refused_file_is_explained_and_a_chip_is_removed_by_keyboard(new_page, live_app):

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Message
 from tests.factories import ConversationFactory, UserFactory
+from tests.live import scrolls_sideways
 from tests.test_browser_attachments import PASTE, open_chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -42,4 +43,4 @@ def test_a_screenshot_alone_is_sent_and_an_edit_keeps_it(new_page, live_app, wid
     expect(edited.get_by_role("img", name="screen.png (opens full size)")).to_be_visible()
     latest = Message.objects.filter(conversation=conversation, role="user").latest("created_at")
     assert latest.content == "Now with words" and latest.attachments.get().original_name == "screen.png"
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert not scrolls_sideways(page)

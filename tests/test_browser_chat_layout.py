@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from accounts.services import SYSTEM, provider_key_save
 from conversations.services import conversation_create
 from tests.factories import MessageFactory, UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"  # UserFactory's
@@ -21,10 +21,6 @@ PHONE = {"width": 375, "height": 740}
 
 def box(page, selector: str) -> dict:
     return page.locator(selector).bounding_box()
-
-
-def scrolls_sideways(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
 
 
 def test_the_sign_in_notice_leaves_the_sidebar_and_the_chat_in_their_columns(new_page, live_app, settings):

@@ -12,7 +12,7 @@ from accounts.models import Preferences
 from accounts.services import SYSTEM, provider_key_save
 from conversations.models import Conversation, Message
 from tests.factories import UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +75,7 @@ def test_two_models_answer_side_by_side_and_the_user_continues_with_the_second(n
     else:
         assert second_box["x"] >= first_box["x"] + first_box["width"], "side by side on a wide screen"
         assert abs(second_box["y"] - first_box["y"]) < 2
-    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert not scrolls_sideways(page)
     for column, model in ((columns.nth(0), "gpt-4.1"), (columns.nth(1), "grok-4")):
         expect(column.locator(".badge")).to_have_text(model)
         expect(column).to_contain_text("THE END")

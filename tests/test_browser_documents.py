@@ -9,7 +9,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.factories import UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -113,7 +113,7 @@ def test_the_document_page_fits_a_phone_in_both_themes(new_page, live_app, fake_
     page.locator("summary", has_text="Rename").click()
     for theme in ("light", "dark"):
         page.evaluate("theme => document.documentElement.dataset.theme = theme", theme)
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), theme
+        assert not scrolls_sideways(page), theme
         for name in ("Download original", "Save title"):
             box = page.get_by_role("link" if name.startswith("Download") else "button", name=name).bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 360, (theme, name, box)

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from accounts.services import SYSTEM, provider_key_save
 from conversations.models import Conversation, Message
 from tests.factories import UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -49,7 +49,7 @@ def test_pick_star_and_switch_models_by_keyboard(new_page, live_app, fake_openai
     expect(star).to_have_attribute("aria-pressed", "true")
     expect(star).to_be_focused()  # redrawn, the focus kept where it was
     expect(menu).to_have_value("xai:grok-4")
-    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert not scrolls_sideways(page)
 
     box = page.get_by_role("textbox", name="Your message")
     box.fill("Who are you?")
@@ -81,4 +81,4 @@ def test_pick_star_and_switch_models_by_keyboard(new_page, live_app, fake_openai
 
     page.reload()
     expect(page.get_by_role("combobox", name="Model")).to_have_value("openai:gpt-4.1")
-    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert not scrolls_sideways(page)

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from accounts.models import ProviderKey
 from accounts.services import SYSTEM, provider_key_save
 from tests.factories import GuestFactory, KeyAuditLogFactory, SessionFactory, UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 375, "height": 740}
@@ -38,10 +38,6 @@ def on_one_line(locator) -> bool:
 def in_view(locator) -> bool:
     box = locator.bounding_box()
     return bool(box) and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-
-
-def scrolls_sideways(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
 
 
 def test_a_sessions_sign_out_button_keeps_its_words_on_one_line(new_page, live_app):

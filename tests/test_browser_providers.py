@@ -13,7 +13,7 @@ from accounts.models import ProviderKey
 from accounts.services import SYSTEM, provider_key_save
 from tests.factories import UserFactory
 from tests.fake_openai import OLLAMA_MODELS
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +45,7 @@ def test_add_an_ollama_server_then_chat_with_it(new_page, live_app, fake_openai,
     expect(page.get_by_text("Ollama server saved.")).to_be_visible()
     expect(page.get_by_text(f"It lists {len(OLLAMA_MODELS)} models")).to_be_visible()
     expect(page.locator("table tr", has_text="Ollama")).to_contain_text(fake_openai.base_url("ollama"))
-    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), (
+    assert not scrolls_sideways(page), (
         "the keys page must not scroll sideways (its table scrolls on its own, hidden labels and all)"
     )
 

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.services import SYSTEM, provider_key_save
 from tests.factories import UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +32,7 @@ def test_the_thinking_section_grows_while_streaming_and_stays_collapsed(new_page
     expect(model).to_have_value("openai:gpt-5.5")  # reasons: the menu is offered
     expect(effort).to_be_visible()
     expect(effort).to_have_value("")
-    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert not scrolls_sideways(page)
     model.select_option("openai:gpt-4.1")  # does not reason: no menu, nothing sent
     hidden = page.locator("#composer-effort")  # out of the accessibility tree now: found by id
     expect(hidden).to_be_hidden()

@@ -11,7 +11,7 @@ from conversations.models import ToolExecution
 from documents.models import Document
 from tests.factories import UserFactory
 from tests.fake_tools import last_tool_results
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -65,5 +65,5 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     expect(page.locator(".tool-card-pending")).to_have_count(0)
     assert Document.objects.get(owner=user).title == "Groceries"
     assert ToolExecution.objects.get(conversation__user=user).status == "completed"
-    width_ok = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    width_ok = not scrolls_sideways(page)
     assert width_ok, "no sideways scrolling"

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Vote
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -57,7 +57,7 @@ def test_vote_down_with_a_rating_and_a_comment_then_change_and_take_it_back(new_
     vote = Vote.objects.get(message=reply, user=user)
     assert (vote.is_upvoted, vote.rating, vote.comment) == (False, 2, "It named the wrong index type.")
     # Nothing overflows sideways on a phone.
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert not scrolls_sideways(page)
 
     # A reload shows it; a thumbs up replaces it (and its comment); the same thumb again takes it back.
     page.reload()

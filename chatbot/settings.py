@@ -106,6 +106,9 @@ if env_bool("DATABASE_POOL", default=True):
         "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0),
     }
 _database["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+# Requests running Django's synchronous code at once, per web process; the others wait their turn on the event loop,
+# which keeps streaming replies meanwhile (chatbot/admission.py). 0: no limit.
+REQUEST_SLOTS = env_int("REQUEST_SLOTS", 2)
 _database["TEST"] = {"NAME": env("DATABASE_TEST_NAME", f"test_{_database['NAME']}")}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -114,7 +117,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL") or embedded_redis_url(VAR_DIR)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "chatbot.cache.SharedPoolRedisCache",  # one connection pool per process
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", "chatbot"),
     }

@@ -33,7 +33,7 @@ from chatbot.llm.providers import Completion, complete, provider_for
 from chatbot.logging import request_id_var
 from chatbot.netpolicy import BaseUrlRefused
 from chatbot.text import strip_unsafe
-from chatbot.tools.loop import AwaitingApproval, reply_events
+from chatbot.tools.loop import AwaitingApproval, LoopState, offers_tools, reply_events, state_for
 from chatbot.tools.waiting import is_waiting
 from conversations import streams
 from conversations.attachments import prompt_attachments, question_attachments
@@ -75,6 +75,8 @@ class Prepared:
     user_id: uuid.UUID | None = None
     # A summary of the branch's oldest turns is due before the reply (conversations/summaries.py).
     context_plan: ContextPlan | None = None
+    # The tool loop's state, made with the prompt for a reply that may call tools (else loaded when it starts).
+    loop_state: LoopState | None = None
 
 
 def resolve_provider(
@@ -179,6 +181,8 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
     )
     if question is None and conversation.active_leaf_id == reply.id:
         prepared.first_question = first_question_retried(reply)
+    if error is None and offers_tools(provider_name=provider_name, guest=prepared.guest):
+        prepared.loop_state = state_for(conversation=conversation, message=reply)
     return prepared
 
 
@@ -242,6 +246,14 @@ def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_chi
         message = Stream.objects.select_related("message").get(id=stream_id).message
         only_child = False
     return message.status, render_reply(message, only_child=only_child)
+
+
+def finish_reply(stream_id: uuid.UUID, outcome: GenerationOutcome, prepared: Prepared | None) -> tuple[str, str]:
+    """The reply saved and rendered, with the thread's marker when a summary was made for it: one worker-thread
+    trip for both (on a busy server each trip waits its turn for the GIL)."""
+    only_child = prepared.only_child if prepared else False
+    final_status, html_fragment = finish_safely(stream_id, outcome, only_child)
+    return final_status, html_fragment + marker_out_of_band(prepared)
 
 
 UNSAVED_REPLY_HTML = (
@@ -376,9 +388,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             own_key=prepared is not None and prepared.key is not None,
         )
         await publisher.drain()  # what is still buffered goes out before the database write
-        only_child = prepared.only_child if prepared else False
-        final_status, html_fragment = await in_thread(finish_safely, stream_id, outcome, only_child)
-        html_fragment += await in_thread(marker_out_of_band, prepared)  # a summary made for this reply shows
+        final_status, html_fragment = await in_thread(finish_reply, stream_id, outcome, prepared)
         metrics.reply_finished(
             provider=outcome.provider, status=final_status, time_to_first_token_ms=outcome.time_to_first_token_ms,
             error_kind=failure.get("failure", {}).get("kind", ""),
@@ -386,7 +396,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         naming = final_status == Message.Status.COMPLETE and prepared is not None and will_name(prepared)
         if naming:
             # Marked pending before the page hears of the reply: the watcher in the done fragment asks until then.
-            await cache.aset(title_pending_key(prepared.conversation_id), 1, TITLE_TIMEOUT_SECONDS + 10)
+            await title_pending_set(prepared.conversation_id, pending=True)
             html_fragment += render_to_string(
                 "conversations/partials/title_watch.html", {"conversation_id": prepared.conversation_id}
             )
@@ -396,7 +406,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         try:
             await name_conversation(prepared)
         finally:
-            await cache.adelete(title_pending_key(prepared.conversation_id))
+            await title_pending_set(prepared.conversation_id, pending=False)
 
 
 TITLE_TIMEOUT_SECONDS = 20
@@ -407,7 +417,22 @@ TITLE_INSTRUCTIONS = (
 
 
 def title_pending_key(conversation_id: uuid.UUID) -> str:
+    """The cache key (read with Django's cache by the title view) saying a conversation's title is being written."""
     return f"conversation-title-pending:{conversation_id}"
+
+
+async def title_pending_set(conversation_id: uuid.UUID, *, pending: bool) -> None:
+    """Mark or clear `title_pending_key` through this loop's Redis client.
+
+    Not `cache.aset`: Django's async cache methods run the sync ones in a new worker thread, each with a new Redis
+    connection, two thread hops and two connections per first reply (bench/chat_latency.py's profile). The value
+    is the one Django's cache would store: its Redis serializer keeps integers as they are, so `cache.get` reads 1.
+    """
+    key = cache.make_and_validate_key(title_pending_key(conversation_id))
+    if pending:
+        await streams.redis_client().set(key, 1, ex=TITLE_TIMEOUT_SECONDS + 10)
+    else:
+        await streams.redis_client().delete(key)
 
 
 def will_name(prepared: Prepared) -> bool:

@@ -91,18 +91,26 @@ class LoopState:
 
 
 def load_state(stream_id: uuid.UUID) -> LoopState:
-    from accounts.models import Preferences
     from conversations.models import Stream
 
     stream = Stream.objects.select_related("message", "conversation__user").get(id=stream_id)
-    user = stream.conversation.user
-    saved = (stream.message.metadata or {}).get("tool_loop") or {}
+    return state_for(conversation=stream.conversation, message=stream.message)
+
+
+def state_for(*, conversation, message) -> LoopState:
+    """The loop of a reply (`message`, in `conversation` with its user loaded): as saved when it paused for an
+    approval, or new. A reply just sent gets it with its prompt, in the request's worker-thread trip
+    (conversations/generation.py), instead of a trip of its own when it starts."""
+    from accounts.models import Preferences
+
+    user = conversation.user
+    saved = (message.metadata or {}).get("tool_loop") or {}
     show = Preferences.objects.filter(user=user).values_list("show_tool_invocations", flat=True).first()
     return LoopState(
-        message_id=stream.message_id,
-        conversation_id=stream.conversation_id,
+        message_id=message.id,
+        conversation_id=conversation.id,
         user=user,
-        overrides=stream.conversation.auto_approval or {},
+        overrides=conversation.auto_approval or {},
         show_cards=show is not False,
         tools=available_tools(),
         rounds=list(saved.get("rounds") or []),
@@ -321,7 +329,7 @@ async def reply_events(prepared, *, stream_id: uuid.UUID, publisher, parts: list
             async for event in events:
                 yield event
         return
-    state = await in_thread(load_state, stream_id)
+    state = prepared.loop_state if prepared.loop_state is not None else await in_thread(load_state, stream_id)
     base_sources = len(request.sources)
     rounds: list[ToolRound] = [as_round(r, await in_thread(outputs_of, r)) for r in state.rounds]
     if state.text:

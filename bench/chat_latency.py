@@ -212,6 +212,8 @@ def main() -> None:
     name, url = setup_database()
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+    # The bench's users get a key each, and with it a security email: not printed a hundred times.
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.dummy.EmailBackend")
     # Shared by this process (which makes the users, their sessions and keys) and the production web processes.
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(40)
     os.environ["KEY_ENCRYPTION_KEYS"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()

@@ -401,6 +401,7 @@ def main() -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
     # Shared by this process (which makes the users, their sessions and keys) and the web processes.
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.dummy.EmailBackend")  # no email per bench user
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(40)
     os.environ["KEY_ENCRYPTION_KEYS"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     fake = subprocess.Popen(

@@ -29,6 +29,9 @@ class Behaviour:
     token_delay: float = 0.0
     reply: str | None = None  # None: "You said: <last user message>"
     tokens: list[str] | None = None  # exact deltas; overrides reply
+    # A title call's deltas (benchmarks: a real model names a conversation in a few words, not a whole reply);
+    # None: a title call is answered like a reply.
+    title: list[str] | None = None
     fail: str | None = None  # "overloaded", "500", "429", "401"
     fail_after_tokens: int = 3
     # Exact thinking deltas, streamed (as a `thinking` block, before the answer) when the request enables thinking,
@@ -193,7 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fail == "429":
             self._json(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}})
             return
-        if behaviour.tokens is not None:
+        if behaviour.title is not None and is_title_call(body):
+            tokens = list(behaviour.title)
+        elif behaviour.tokens is not None:
             tokens = list(behaviour.tokens)
         else:
             if "[[echo-system]]" in last_user:
@@ -301,6 +306,7 @@ def main() -> None:
         first_token_delay=args.first_token_delay,
         token_delay=args.token_delay,
         tokens=[f" t{i}" for i in range(args.tokens)] if args.tokens else None,
+        title=split_tokens("Benchmark conversation"),
     )
     fake.start()
     print(f"fake Anthropic API on {fake.url}", flush=True)

@@ -41,6 +41,9 @@ class Behaviour:
     token_delay: float = 0.0
     reply: str | None = None  # None: "You said: <last user message>"
     tokens: list[str] | None = None  # exact deltas; overrides reply
+    # A title call's deltas (benchmarks: a real model names a conversation in a few words, not a whole reply);
+    # None: a title call is answered like a reply.
+    title: list[str] | None = None
     fail: str | None = None  # one of the markers, without brackets
     fail_after_tokens: int = 3
     # Reasoning deltas, streamed before the answer when the request carries `reasoning_effort` (or always, when set
@@ -204,7 +207,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(fail)
             return
         token_delay = 0.06 if "[[slow]]" in last_user else behaviour.token_delay
-        if behaviour.tokens is not None:
+        if behaviour.title is not None and is_title_call(body):
+            tokens = list(behaviour.title)
+        elif behaviour.tokens is not None:
             tokens = list(behaviour.tokens)
         else:
             if "[[echo-system]]" in last_user:
@@ -302,6 +307,7 @@ def main() -> None:
         first_token_delay=args.first_token_delay,
         token_delay=args.token_delay,
         tokens=[f" t{i}" for i in range(args.tokens)] if args.tokens else None,
+        title=split_tokens("Benchmark conversation"),
     )
     fake.start()
     print(f"fake OpenAI API on {fake.url}", flush=True)

@@ -35,10 +35,22 @@ def _tune_garbage_collector() -> None:
 _tune_garbage_collector()
 
 
+def _admitted_application():
+    from django.conf import settings
+
+    from chatbot.admission import AdmissionLimiter
+
+    return AdmissionLimiter(django_application, slots=settings.REQUEST_SLOTS)
+
+
+admitted_application = _admitted_application()
+
+
 async def application(scope, receive, send) -> None:
-    """Django, plus the ASGI lifespan: on shutdown, running replies are saved as interrupted and clients closed."""
+    """Django (its requests admitted a few at a time: chatbot/admission.py), plus the ASGI lifespan: on shutdown,
+    running replies are saved as interrupted and clients closed."""
     if scope["type"] != "lifespan":
-        await django_application(scope, receive, send)
+        await admitted_application(scope, receive, send)
         return
     while True:
         message = await receive()

@@ -148,7 +148,10 @@ def plan_context(
     into the summary: enough that the newest turns kept take at most half the room, so the next replies do not
     need another summary call at once."""
     system = conversation.system_prompt
-    previous = branch_summary(conversation_id=conversation.id, path_ids=[m.id for m in history]) if history else None
+    # A summary folds turns before the newest: a branch of one message (a first question) has none to look up.
+    previous = (
+        branch_summary(conversation_id=conversation.id, path_ids=[m.id for m in history]) if len(history) > 1 else None
+    )
     plan = ContextPlan(
         conversation_id=conversation.id,
         history=history,
@@ -174,7 +177,10 @@ def plan_context(
 
 def user_request_plan(*, conversation: Conversation, history: list[Message]) -> ContextPlan:
     """ "Summarise now": everything of the branch not summarised yet but its last exchange."""
-    previous = branch_summary(conversation_id=conversation.id, path_ids=[m.id for m in history]) if history else None
+    # A summary folds turns before the newest: a branch of one message (a first question) has none to look up.
+    previous = (
+        branch_summary(conversation_id=conversation.id, path_ids=[m.id for m in history]) if len(history) > 1 else None
+    )
     plan = ContextPlan(
         conversation_id=conversation.id,
         history=history,

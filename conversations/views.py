@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.db import connections, transaction
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -182,7 +183,9 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
             request, conversation_id, models=[model, *compare_with], content=content, attached=attached, project=project
         )
 
-    @transaction.atomic  # a refused first message (too long, over quota) leaves no empty conversation behind
+    # A refused first message (too long, over quota) leaves no empty conversation behind. No savepoint: it only
+    # runs inside send_with_attachments' transaction, which a refusal rolls back whole.
+    @transaction.atomic(savepoint=False)
     def send() -> services.Generation:
         if conversation_id is None:
             conversation = services.conversation_create(
@@ -200,7 +203,8 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
     @transaction.atomic  # an attachment refused (not the sender's, already sent) leaves no message behind
     def send_with_attachments() -> services.Generation:
         generation = send()
-        attachments_claim(user=request.user, message=generation.user_message, ids=attached)
+        if attached:
+            attachments_claim(user=request.user, message=generation.user_message, ids=attached)
         return generation
 
     try:
@@ -233,6 +237,8 @@ def _new_turn_response(request: HttpRequest, generation: services.Generation) ->
 
     Both are the only children of their parents (the active leaf has none), so neither has branch arrows.
     """
+    # Both bubbles list their files: one query for the two, not one each.
+    prefetch_related_objects([generation.user_message, generation.assistant_message], "attachments")
     items = [
         selectors.ThreadItem(message=generation.user_message, siblings=[generation.user_message.id]),
         selectors.ThreadItem(message=generation.assistant_message, siblings=[generation.assistant_message.id]),

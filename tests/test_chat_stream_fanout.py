@@ -96,6 +96,26 @@ def test_the_outbox_coalesces_a_burst_of_tokens_and_keeps_their_order(settings):
     assert stopped == []
 
 
+def test_the_outbox_ticks_less_often_the_more_replies_stream_from_it(settings):
+    async def scenario():
+        ids = [uuid.uuid4() for _ in range(40)]
+        publishers = [streams.Publisher(stream_id, on_stop=lambda: None) for stream_id in ids]
+        outbox = streams.outbox()
+        ticks = {}
+        for count in (40, 20, 15, 5, 1):
+            for publisher in publishers[count:]:
+                outbox.remove(publisher)
+            ticks[count] = outbox.flush_seconds()
+        for publisher in publishers[:1]:
+            await publisher.drain()
+        return ticks
+
+    ticks = asyncio.run(scenario())
+    assert ticks[1] == ticks[5] == streams.FLUSH_SECONDS, "a few replies: every 20 ms"
+    assert ticks[5] < ticks[15] < ticks[20], "more replies: longer ticks, fewer and larger entries each"
+    assert ticks[40] == streams.MAX_FLUSH_SECONDS
+
+
 def test_a_stop_flag_set_by_another_process_reaches_the_generation(settings):
     async def scenario():
         stream_id = uuid.uuid4()

@@ -142,7 +142,8 @@ def conversation_list_page(request: HttpRequest) -> HttpResponse:
 def _thread_response(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Only the thread fragment: the sidebar is not part of it, so its list is not queried."""
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
-    return render(request, "conversations/partials/thread.html", _thread_context(conversation))
+    context = {**_thread_context(conversation), "sources_found": getattr(request, "sources_found", {})}
+    return render(request, "conversations/partials/thread.html", context)
 
 
 def _error_response(request: HttpRequest, message: str, status: int) -> HttpResponse:
@@ -246,7 +247,11 @@ def _new_turn_response(request: HttpRequest, generation: services.Generation) ->
     return render(
         request,
         "conversations/partials/messages.html",
-        {"thread": items, "active_streams": {generation.assistant_message.id: generation.stream.id}},
+        {
+            "thread": items,
+            "active_streams": {generation.assistant_message.id: generation.stream.id},
+            "sources_found": getattr(request, "sources_found", {}),
+        },
     )
 
 
@@ -292,6 +297,11 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
         generations = generation if isinstance(generation, list) else [] if generation is None else [generation]
         client = ClientInfo.from_request(request)
         prepared = [prepare_generation(g.stream.id, client, generation=g) for g in generations]
+        # The passages each reply will read, for its pending bubble: the documents were searched just now.
+        request.sources_found = {
+            g.assistant_message.id: len(p.request.sources) if p.request else 0
+            for g, p in zip(generations, prepared, strict=True)
+        }
         render_error = None
         if callable(response):  # a fragment to render
             try:
@@ -334,7 +344,8 @@ def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id:
     message = _own_message(request, conversation_id, message_id)
     services.branch_switch(user=request.user, message=message)
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
-    return render(request, "conversations/partials/thread.html", _thread_context(conversation))
+    context = {**_thread_context(conversation), "sources_found": getattr(request, "sources_found", {})}
+    return render(request, "conversations/partials/thread.html", context)
 
 
 MAX_SYSTEM_PROMPT_LENGTH = 10_000

@@ -184,9 +184,10 @@ def test_the_reply_renders_markdown_while_streaming_quietly_for_screen_readers_a
     page.goto(f"/c/{conversation.id}/")
     send(page, "Show me some markdown")
 
-    # Before the first token: a pending state that says what is happening (retrieval is on here).
+    # Before the first token: a pending state that says what is happening (retrieval is on, but this user has no
+    # documents: nothing is said to be read from them; test_chat_rag covers a user with some).
     streaming = page.locator(".message[data-streaming]")
-    expect(streaming.get_by_text("Searching your documents…")).to_be_visible()
+    expect(streaming.get_by_text("Thinking…")).to_be_visible()
     # Words are not announced one by one: nothing around the growing reply is a live region.
     assert streaming.evaluate("el => el.closest('[aria-live]')") is None
     assert page.locator("#thread").get_attribute("aria-live") is None
@@ -194,7 +195,7 @@ def test_the_reply_renders_markdown_while_streaming_quietly_for_screen_readers_a
     # The bold text is bold while the reply is still streaming, and the pending state is gone.
     streaming.locator("strong", has_text="bold text").wait_for()
     assert page.locator(".message[data-streaming]").count() == 1, "rendered before the done event"
-    expect(streaming.get_by_text("Searching your documents…")).to_be_hidden()
+    expect(streaming.get_by_text("Thinking…")).to_be_hidden()
     # As safe as the server's rendering: raw HTML stays text, links get rel, a javascript: link is no link.
     rendered = streaming.locator(".streaming-markdown")
     rendered.get_by_role("link", name="site").wait_for()

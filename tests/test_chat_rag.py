@@ -13,7 +13,7 @@ from documents import retrieval
 from documents.models import Chunk
 from documents.services import document_ingest, document_upload
 from tests.factories import UserFactory
-from tests.test_chat_streaming import start_chat
+from tests.test_chat_streaming import send, start_chat
 
 pytestmark = [pytest.mark.slow]
 CORPUS = Path(__file__).parent / "corpus"
@@ -116,3 +116,24 @@ def test_the_per_conversation_switch_turns_retrieval_off(live_client, fake_anthr
 
     list(client.events(latest_stream_url(conversation), timeout=90))
     assert "<source" not in fake_anthropic.requests[-1].get("system", "")
+
+
+def test_the_pending_bubble_says_how_many_passages_the_reply_reads(live_client, fake_anthropic):
+    user = UserFactory()
+    ingest(user, CORPUS / "bakery-handbook.md")
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-rag-000004", client=SYSTEM)
+    client = live_client(user)
+    conversation, url = start_chat(client, "How can I stop my loaf from going soggy or hard?")
+    list(client.events(url, timeout=90))
+    found, url = send(
+        client, conversation, f"/c/{conversation.id}/messages/", {"content": "How do I keep bread fresh?"}
+    )
+    pending = re.search(r'<p class="pending">.*?</p>', found, flags=re.S).group(0)
+    assert re.search(r"Reading \d+ passages? from your documents…", pending), pending
+    list(client.events(url, timeout=90))
+
+    conversation.retrieval_enabled = False  # the switch off: nothing read, so nothing said
+    conversation.save(update_fields=["retrieval_enabled"])
+    quiet, _ = send(client, conversation, f"/c/{conversation.id}/messages/", {"content": "How do I keep bread fresh?"})
+    pending = re.search(r'<p class="pending">.*?</p>', quiet, flags=re.S).group(0)
+    assert "Thinking…" in pending and "documents" not in pending

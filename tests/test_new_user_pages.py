@@ -185,11 +185,11 @@ def test_the_offline_reply_links_to_the_keys_page_or_for_a_guest_to_sign_up(live
         assert re.search(rf'<a href="{reverse("account_signup")}"[^>]*>Sign up</a>', bubble)
         assert "API keys" not in reply.content and "your documents" not in reply.content
 
-    # The next reply's placeholder, while it starts: a guest has no documents of their own being searched.
+    # The next reply's placeholder, while it starts: neither has documents, so none are said to be read.
     second = client.post(reverse("conversations:message_create", args=[conversation.id]), {"content": "More?"})
     assert second.status_code == 200
     pending = re.search(r'<p class="pending">.*?</p>', second.text, flags=re.S).group(0)
-    assert ("Searching your documents" in pending) == (kind == "user")
+    assert "Thinking…" in pending and "documents" not in pending
 
 
 def test_the_admin_index_has_one_accounts_section(admin_client):

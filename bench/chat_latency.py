@@ -13,8 +13,10 @@ The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart.
 --workers N runs N uvicorn workers, with production settings (DEBUG off) as if behind a TLS proxy.
 BENCH_LAG=1 makes the web process print its event-loop lag each second; BENCH_PROFILE=FILE records it with py-spy
 (GIL holders only); BENCH_CPROFILE=FILE records its event loop's thread with cProfile (one worker);
-BENCH_LOG_SQL=1 logs every statement to the PostgreSQL log (to count a round trip's queries); BENCH_GC=1 prints each
-web process's garbage-collector pauses when it stops (BENCH_GC=types also counts what the collector freed, by type).
+BENCH_UNSIGNED_STREAMS=1 opens each reply's stream without its signature (the view's owner check, not
+conversations/stream_access.py); BENCH_LOG_SQL=1 logs every statement to the PostgreSQL log (to count a round
+trip's queries); BENCH_GC=1 prints each web process's garbage-collector pauses when it stops (BENCH_GC=types also
+counts what the collector freed, by type).
 A scratch database is created and dropped; nothing is asserted.
 """
 
@@ -152,6 +154,8 @@ async def one_reply(base: str, session: tuple[str, str, str], delay: float = 0.0
             raise RuntimeError(f"POST answered {status}: {text[:200]}")
         server_ms = float(headers.get("x-bench-server-ms", "nan"))
         url = text.rsplit('sse-connect="', 1)[1].split('"', 1)[0]
+        if os.environ.get("BENCH_UNSIGNED_STREAMS"):  # through the view's owner check, as before signed URLs
+            url = url.split("?", 1)[0]
         writer.write(f"GET {url} HTTP/1.1\r\n{common}Accept: text/event-stream\r\n\r\n".encode())
         await _read_head(reader)
         arrivals: list[float] = []

@@ -47,10 +47,15 @@ admitted_application = _admitted_application()
 
 
 async def application(scope, receive, send) -> None:
-    """Django (its requests admitted a few at a time: chatbot/admission.py), plus the ASGI lifespan: on shutdown,
-    running replies are saved as interrupted and clients closed."""
+    """Django (its requests admitted a few at a time: chatbot/admission.py), signed event streams served in front
+    of it (conversations/stream_access.py), and the ASGI lifespan: on shutdown, running replies are saved as
+    interrupted and clients closed."""
     if scope["type"] != "lifespan":
-        await admitted_application(scope, receive, send)
+        from conversations.stream_access import serve_signed_stream
+
+        # A reply's event stream with a signed URL is relayed here, without Django's request cycle.
+        if not await serve_signed_stream(scope, receive, send):
+            await admitted_application(scope, receive, send)
         return
     while True:
         message = await receive()

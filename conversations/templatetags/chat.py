@@ -99,3 +99,20 @@ def chunk_place(chunk) -> list[str]:
 @register.filter
 def get_item(mapping: dict, key):
     return mapping.get(key) if mapping else None
+
+
+@register.simple_tag(takes_context=True)
+def stream_events_url(context, stream_id) -> str:
+    """A reply's event stream URL, signed for the viewer's session when there is one: the signed URL is relayed
+    without Django's request cycle (conversations/stream_access.py); unsigned, the view checks the owner."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    from conversations.stream_access import stream_token
+
+    url = reverse("conversations:stream_events", args=[stream_id])
+    session_key = getattr(getattr(context.get("request"), "session", None), "session_key", None)
+    if session_key:
+        url += "?" + urlencode({"t": stream_token(stream_id=stream_id, session_key=session_key)})
+    return url

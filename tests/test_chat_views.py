@@ -389,7 +389,7 @@ def test_a_message_sent_with_htmx_gets_only_the_new_turn_to_append_and_without_h
     reply = Message.objects.filter(conversation=conversation, role="assistant").latest("created_at")
     stream = Stream.objects.get(message=reply)
     assert f'id="message-{reply.id}"' in fragment
-    assert f'sse-connect="/c/streams/{stream.id}/events/"' in fragment
+    assert f'sse-connect="/c/streams/{stream.id}/events/?t=' in fragment
     list(client.events(f"/c/streams/{stream.id}/events/"))
 
     # A browser without JavaScript posts the plain form: it is sent to the page (post/redirect/get).

@@ -312,7 +312,7 @@ def test_two_models_answer_one_question_through_their_own_providers_with_usage_e
     assert 'class="compare"' in fragment and fragment.count('class="compare-column"') == 2
     for reply in replies:
         stream = Stream.objects.get(message=reply)
-        assert f'sse-connect="/c/streams/{stream.id}/events/"' in fragment
+        assert f'sse-connect="/c/streams/{stream.id}/events/?t=' in fragment
         events = list(client.events(f"/c/streams/{stream.id}/events/"))
         assert events[-1].event == "done"
         assert "Continue with this answer" in events[-1].data

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from functools import partial
@@ -283,20 +284,25 @@ def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUI
 
 
 async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
-    """Save, prepare the prompt and render the page fragment in one worker-thread trip, then start the reply.
+    """Save, prepare the prompt and render the page fragment in one worker-thread trip; the reply starts on the
+    event loop as soon as its prompt is ready, while the fragment is rendered.
 
-    One trip, not three: on a busy server each hop between the event loop and a thread waits its turn for the GIL,
-    which costs more than rendering the fragment before the provider's request goes out.
+    One trip, not three: on a busy server each hop between the event loop and a thread waits its turn for the GIL.
     """
+    loop = asyncio.get_running_loop()
 
     def save_and_prepare():
         if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path()), [], [], None
+            return redirect_to_login(request.get_full_path()), None
         response, generation = handler(request, *args)
         # One reply, or one per model for side-by-side answers (conversations/compare.py).
         generations = generation if isinstance(generation, list) else [] if generation is None else [generation]
         client = ClientInfo.from_request(request)
         prepared = [prepare_generation(g.stream.id, client, generation=g) for g in generations]
+        for reply, ready in zip(generations, prepared, strict=True):
+            # The provider's request goes out now, not after the fragment is rendered (this thread's context, with
+            # the request id, goes with it).
+            loop.call_soon_threadsafe(partial(start_generation, reply.stream.id, client, prepared=ready))
         # The passages each reply will read, for its pending bubble: the documents were searched just now.
         request.sources_found = {
             g.assistant_message.id: len(p.request.sources) if p.request else 0
@@ -308,11 +314,9 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
                 response = response()
             except Exception as exc:  # the reply is saved as streaming: it must still run, or it blocks the chat
                 render_error = exc
-        return response, generations, prepared, render_error
+        return response, render_error
 
-    response, generations, prepared, render_error = await sync_to_async(save_and_prepare)()
-    for generation, ready in zip(generations, prepared, strict=True):
-        start_generation(generation.stream.id, ClientInfo.from_request(request), prepared=ready)
+    response, render_error = await sync_to_async(save_and_prepare)()
     if render_error is not None:
         raise render_error
     return response

@@ -21,7 +21,8 @@ def test_a_reply_that_finished_while_the_page_was_read_is_drawn_streaming_and_it
     reply = MessageFactory(conversation=chat, role="assistant", parent=question, content="", status="streaming")
     stream = StreamFactory(message=reply, conversation=chat, status=Stream.Status.FAILED)
     page = user_client.get(reverse("conversations:detail", args=[chat.id])).content.decode()
-    assert f'sse-connect="/c/streams/{stream.id}/events/?t=' in page, "it connects, and the done event brings the bubble"
+    connects = f'sse-connect="/c/streams/{stream.id}/events/?t='
+    assert connects in page, "it connects, and the done event brings the bubble"
 
 
 def test_a_thread_with_nothing_streaming_does_not_look_for_streams(user_client, user):

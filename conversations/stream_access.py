@@ -21,11 +21,11 @@ import hmac
 import re
 import time
 import uuid
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core import signing
+from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
 from conversations import streams
@@ -79,10 +79,7 @@ def _request_parts(scope) -> tuple[str, str, str]:
     for name, value in scope.get("headers", ()):
         if name in (b"cookie", b"last-event-id"):
             headers[name] = headers.get(name, "") + ("; " if name in headers else "") + value.decode("latin-1")
-    session_key = ""
-    with contextlib.suppress(Exception):  # a malformed cookie header: no session, so the view decides
-        morsel = SimpleCookie(headers.get(b"cookie", "")).get(settings.SESSION_COOKIE_NAME)
-        session_key = morsel.value if morsel is not None else ""
+    session_key = parse_cookie(headers.get(b"cookie", "")).get(settings.SESSION_COOKIE_NAME, "")  # as Django reads it
     last_event_id = headers.get(b"last-event-id") or (query.get("last_event_id") or [""])[0]
     return (query.get("t") or [""])[0], session_key, last_event_id
 

@@ -153,7 +153,7 @@ def live_app(django_db_setup, django_db_blocker, fake_anthropic_server, fake_ope
 def live_client(live_app, transactional_db, fake_anthropic, fake_openai, fake_gemini):
     """A signed-in client of the live app; `live_client(user)` for another user."""
     from tests.factories import UserFactory
-    from tests.live import LiveClient
+    from tests.live import LiveClient, settle_live_app
 
     clients = []
 
@@ -165,6 +165,7 @@ def live_client(live_app, transactional_db, fake_anthropic, fake_openai, fake_ge
     yield make
     for client in clients:
         client.http.close()
+    settle_live_app()  # before the tables are emptied: the server may still be writing
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -195,6 +196,8 @@ def browser():
 @pytest.fixture
 def new_page(browser, live_app):
     """Open a page in a fresh browser profile (own cookies); call again for a second device."""
+    from tests.live import settle_live_app
+
     contexts = []
 
     def make():
@@ -206,6 +209,7 @@ def new_page(browser, live_app):
     yield make
     for context in contexts:
         context.close()
+    settle_live_app()  # before the tables are emptied: the server may still be writing
 
 
 def pytest_collection_modifyitems(config, items):

@@ -104,3 +104,42 @@ def scrolls_sideways(page) -> bool:
     """
     page.wait_for_load_state("load")
     return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+
+
+def settle_live_app(*, timeout: float = 10.0, quiet: float = 0.3) -> None:
+    """Stop the replies the live server is still writing, and wait for them and any conversation title to be saved.
+
+    The live server writes after a test's last request: a reply the test did not read to its end, a title named
+    after the done event. A test's teardown that empties the tables meanwhile can deadlock with those writes (CI
+    saw TRUNCATE and a reply's commit each wait for the other's lock). A reply runs while its stream's alive mark
+    is in Redis (set at once by the outbox); a stream a factory made active has none and is not waited for.
+    """
+    import time
+
+    import redis
+    from django.conf import settings
+
+    from conversations import streams
+    from conversations.models import Stream
+
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    try:
+        while time.monotonic() < deadline:
+            active = list(Stream.objects.filter(status=Stream.Status.ACTIVE).values_list("id", flat=True))
+            running = [stream_id for stream_id in active if client.exists(streams.alive_key(stream_id))]
+            titles = client.keys("*conversation-title-pending:*")
+            if running or titles:
+                quiet_since = None
+                for stream_id in running:
+                    client.set(streams.stop_key(stream_id), "1", ex=60)
+            elif not active:
+                return
+            else:  # a reply that has just started may not have its alive mark yet
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= quiet:
+                    return
+            time.sleep(0.05)
+    finally:
+        client.close()

@@ -101,13 +101,19 @@ def test_instructions_inside_a_document_cannot_close_the_source_block(live_clien
     assert "‹/source›" in system
 
 
-def test_the_per_conversation_switch_turns_retrieval_off(live_client, fake_anthropic):
+def answered_chat(live_client, document: Path, question: str):
+    """A user with one document and an Anthropic key, and their chat's first reply, read to its end."""
     user = UserFactory()
-    ingest(user, CORPUS / "travel-guide.md")
+    ingest(user, document)
     provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-rag-000004", client=SYSTEM)
     client = live_client(user)
-    conversation, url = start_chat(client, "Which tram goes through Alfama?")
+    conversation, url = start_chat(client, question)
     list(client.events(url, timeout=90))
+    return client, conversation
+
+
+def test_the_per_conversation_switch_turns_retrieval_off(live_client, fake_anthropic):
+    client, conversation = answered_chat(live_client, CORPUS / "travel-guide.md", "Which tram goes through Alfama?")
     assert "<source" in fake_anthropic.requests[-1]["system"]
     client.post(f"/c/{conversation.id}/settings/", {"model": conversation.model, "system_prompt": ""})  # unchecked
     response = client.post(f"/c/{conversation.id}/messages/", {"content": "Which tram goes through Alfama again?"})
@@ -119,12 +125,8 @@ def test_the_per_conversation_switch_turns_retrieval_off(live_client, fake_anthr
 
 
 def test_the_pending_bubble_says_how_many_passages_the_reply_reads(live_client, fake_anthropic):
-    user = UserFactory()
-    ingest(user, CORPUS / "bakery-handbook.md")
-    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-rag-000004", client=SYSTEM)
-    client = live_client(user)
-    conversation, url = start_chat(client, "How can I stop my loaf from going soggy or hard?")
-    list(client.events(url, timeout=90))
+    question = "How can I stop my loaf from going soggy or hard?"
+    client, conversation = answered_chat(live_client, CORPUS / "bakery-handbook.md", question)
     found, url = send(
         client, conversation, f"/c/{conversation.id}/messages/", {"content": "How do I keep bread fresh?"}
     )

@@ -36,7 +36,6 @@ TOKEN_MAX_AGE_SECONDS = 600
 # fresh (a page drawn just now); older, the view looks in the database (the record may have expired).
 NOT_STARTED_MAX_AGE_SECONDS = 60
 STREAM_PATH = re.compile(r"/c/streams/(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/events/")
-EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
@@ -62,14 +61,6 @@ def token_age(token: str, *, stream_id: str, session_key: str) -> float | None:
     if stream != stream_id or not hmac.compare_digest(str(digest), _session_digest(session_key)):
         return None
     return max(0.0, time.time() - float(signed_at))
-
-
-def cursor_of(last_event_id: str) -> str:
-    """The Redis stream id to resume after, or the start (as the view reads it: conversations/views.py)."""
-    match = EVENT_ID.fullmatch(last_event_id or "")
-    if match is None or max(int(part) for part in match.groups()) >= 2**64:
-        return "0-0"
-    return last_event_id
 
 
 def _request_parts(scope) -> tuple[str, str, str]:
@@ -110,7 +101,7 @@ async def serve_signed_stream(scope, receive, send) -> bool:
     age = token_age(token, stream_id=stream_id, session_key=session_key)
     if age is None:
         return False
-    cursor = cursor_of(last_event_id)
+    cursor = streams.stream_cursor(last_event_id)
     if not await _servable(stream_id, cursor, age):
         return False
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})

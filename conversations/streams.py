@@ -107,6 +107,18 @@ def sse_event(event: str, data: str, event_id: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+_EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+
+
+def stream_cursor(last_event_id: str | None) -> str:
+    """The Redis stream id a browser resumes after (Last-Event-ID), or the start: anything else (a line break, a
+    number Redis cannot hold) would make the shared XREAD of every stream on this process fail."""
+    match = _EVENT_ID.fullmatch(last_event_id or "")
+    if match is None or max(int(part) for part in match.groups()) >= 2**64:
+        return "0-0"
+    return last_event_id
+
+
 async def has_entries_after(stream_id, cursor: str) -> bool:
     """Whether a stream's record holds any entry after `cursor` (a valid entry id, or "0-0")."""
     return bool(await redis_client().xrange(stream_key(stream_id), min=f"({cursor}", max="+", count=1))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from functools import partial
 
@@ -26,8 +25,6 @@ from conversations.compare import compare_turn, multi_model_enabled
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
 from conversations.votes import conversation_votes_by_message
-
-_EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
 def _model_menu(user, conversation: Conversation | None) -> account_selectors.ModelMenu:
@@ -546,15 +543,6 @@ async def _owned_stream(request: HttpRequest, stream_id: uuid.UUID) -> Stream:
     return await sync_to_async(_owned_stream_or_404)(request, stream_id)
 
 
-def _stream_cursor(last_event_id: str | None) -> str:
-    """The Redis stream id to resume after, or the start: anything else (a line break, a number Redis cannot
-    hold) would make the shared XREAD of every stream on this process fail."""
-    match = _EVENT_ID.fullmatch(last_event_id or "")
-    if match is None or max(int(part) for part in match.groups()) >= 2**64:
-        return "0-0"
-    return last_event_id
-
-
 async def _finished_events(stream: Stream):
     html_fragment = await sync_to_async(render_reply)(stream.message)
     yield streams.sse_event("done", html_fragment)
@@ -563,7 +551,7 @@ async def _finished_events(stream: Stream):
 @require_GET
 async def stream_events(request: HttpRequest, stream_id: uuid.UUID) -> StreamingHttpResponse:
     stream = await _owned_stream(request, stream_id)
-    last_event_id = _stream_cursor(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
+    last_event_id = streams.stream_cursor(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
     if stream.status != Stream.Status.ACTIVE and not await streams.has_entries_after(stream.id, last_event_id):
         # Saved already, and nothing in its record after the browser's cursor: the record has expired, or the cursor
         # is at or past the done entry (a replay would wait forever). One done event with the saved reply.

@@ -194,16 +194,16 @@ def test_the_sweep_finishes_every_stale_stream_even_after_one_with_a_nul(user):
 @pytest.mark.django_db
 @pytest.mark.parametrize("last_event_id", ["1-1\n", "99999999999999999999999-1", "0-0\r\nevent: x", "-1-1"])
 def test_a_hostile_last_event_id_replays_from_the_start(last_event_id):
-    from conversations.views import _stream_cursor
+    from conversations.streams import stream_cursor
 
-    assert _stream_cursor(last_event_id) == "0-0"
+    assert stream_cursor(last_event_id) == "0-0"
 
 
 def test_a_valid_last_event_id_is_kept():
-    from conversations.views import _stream_cursor
+    from conversations.streams import stream_cursor
 
-    assert _stream_cursor("1764000000000-3") == "1764000000000-3"
-    assert _stream_cursor(str(uuid.uuid4())) == "0-0"
+    assert stream_cursor("1764000000000-3") == "1764000000000-3"
+    assert stream_cursor(str(uuid.uuid4())) == "0-0"
 
 
 @pytest.mark.slow

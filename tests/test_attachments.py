@@ -304,6 +304,11 @@ def ask_with(user, *, provider: str, model: str, files: list[tuple[str, bytes]],
     with transaction.atomic():
         generation = services.message_send(user=user, conversation_id=conversation.id, content=text)
         attachments.attachments_claim(user=user, message=generation.user_message, ids=ids)
+    return run_request(generation)
+
+
+def run_request(generation):
+    """Prepare the reply's prompt and send it to the provider (its fake records the request)."""
     prepared = prepare_generation(generation.stream.id, ClientInfo(), generation=generation)
 
     async def run():

@@ -3,35 +3,17 @@ behind), Retry keeps them, and a message of files only is sent with the files as
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
-from accounts.services import ClientInfo
-from chatbot.llm.http import close_http_clients
 from conversations import attachments, services
-from conversations.generation import prepare_generation
 from conversations.models import Attachment, Message, Stream
 from tests.factories import ConversationFactory, UserFactory
-from tests.test_attachments import ask_with, key, png_bytes
+from tests.test_attachments import ask_with, key, png_bytes, run_request
 
 pytestmark = pytest.mark.django_db
-
-
-def run_request(generation):
-    """Prepare the reply's prompt and send it to the provider (its fake records the request)."""
-    prepared = prepare_generation(generation.stream.id, ClientInfo(), generation=generation)
-
-    async def run():
-        try:
-            return [event async for event in prepared.provider.stream(prepared.request)]
-        finally:
-            await close_http_clients()
-
-    asyncio.run(run())
-    return prepared
 
 
 def question_with_files(user, provider="offline", model="offline") -> Message:

@@ -60,11 +60,16 @@ def test_approve_without_javascript_posts_the_form_and_comes_back_to_the_chat(li
     assert execution.status == "completed"
 
 
-def test_without_javascript_changed_arguments_come_back_with_a_message(live_client, fake_anthropic):
+def a_pending_call(live_client, fake_anthropic):
+    """A user's chat whose model asked to create a document, the call waiting for their approval."""
     client = live_client(with_key(UserFactory()))
     fake_anthropic.tool_script[:] = [{"calls": [{"name": "create_document", "input": {"title": "A", "content": "a"}}]}]
     conversation, _ = start_chat(client, "Save it")
-    execution = pending_execution(conversation)
+    return client, conversation, pending_execution(conversation)
+
+
+def test_without_javascript_changed_arguments_come_back_with_a_message(live_client, fake_anthropic):
+    client, conversation, execution = a_pending_call(live_client, fake_anthropic)
     with browser_without_javascript(client) as tab:
         action, fields = card_form(tab.get(f"/c/{conversation.id}/").text, execution)
         response = tab.post(action, data={**fields, "arguments_hash": "0" * 64, "decision": "approve"})
@@ -76,10 +81,7 @@ def test_without_javascript_changed_arguments_come_back_with_a_message(live_clie
 
 
 def test_without_javascript_csrf_is_checked_and_a_stranger_gets_404(live_client, fake_anthropic):
-    client = live_client(with_key(UserFactory()))
-    fake_anthropic.tool_script[:] = [{"calls": [{"name": "create_document", "input": {"title": "A", "content": "a"}}]}]
-    conversation, _ = start_chat(client, "Save it")
-    execution = pending_execution(conversation)
+    client, conversation, execution = a_pending_call(live_client, fake_anthropic)
     with browser_without_javascript(client) as tab:
         action, fields = card_form(tab.get(f"/c/{conversation.id}/").text, execution)
         response = tab.post(action, data={"arguments_hash": fields["arguments_hash"], "decision": "approve"})

@@ -74,6 +74,7 @@ def test_rename_with_the_keyboard_in_place_then_an_empty_title_is_refused(new_pa
     page = signed_in_page(new_page, live_app)
     upload(page, ("notes.md", "text/markdown", NOTES_MD))
     page.get_by_role("link", name="notes", exact=True).click()
+    page.wait_for_load_state("load")  # htmx binds the form on DOMContentLoaded; Enter before that posts the page
     detail_url = page.url
 
     summary = page.locator("summary", has_text="Rename")

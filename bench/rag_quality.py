@@ -542,9 +542,13 @@ def measure_levers(
 
     if grid:
         rows = [
-            (f"vector_weight {w}, same_document {d}", run(tuning=replace(TUNING, vector_weight=w, same_document=d)))
-            for w in (0.6, 0.7, 0.8)
-            for d in (0.7, 0.8, 0.9, 1.0)
+            (
+                f"document_weight {g}, vector_weight {w}, same_document {d}",
+                run(tuning=replace(TUNING, document_weight=g, vector_weight=w, same_document=d)),
+            )
+            for g in (0.7, 1.0)
+            for w in (0.7, 0.8)
+            for d in (0.8, 0.9, 1.0)
         ]
         print(f"\ngrid, tune half only, from {TUNING}")
         print_table(rows, splits=("tune",))
@@ -570,6 +574,9 @@ def measure_levers(
     ]
     levers += [(f"overfetch {n}", partial(run, tuning=replace(TUNING, overfetch=n))) for n in (2, 8)]
     levers += [("keyword_bypass off", partial(run, tuning=replace(TUNING, keyword_bypass=False)))]
+    levers += [
+        (f"document_weight {w}", partial(run, tuning=replace(TUNING, document_weight=w))) for w in (0.0, 0.3, 1.0)
+    ]
     levers += [(f"threshold {t}", partial(run, similarity_threshold=t)) for t in (0.0, 0.35)]
     levers += [("headings out of the keyword index", lambda: without_headings_in_the_index(user, run))]
     rows = [(name, measure()) for name, measure in levers if not only or any(part in name for part in only)]

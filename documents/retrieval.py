@@ -11,7 +11,9 @@
   counts.
 - Fusion (_rank): the cosine similarity plus BM25 relative to the question's best keyword match, weighed by
   Tuning.vector_weight, so a confident vector hit is not overtaken by a chunk both legs found weakly (which plain
-  rank fusion does); the similarity threshold (a chunk with every word of the question passes it: codes and
+  rank fusion does), plus the question's similarity to the passage's document as a whole (its centroid, kept by
+  triggers: migration 0007), so that the page about the question outranks a page that mentions it once; the
+  similarity threshold (a chunk with every word of the question passes it: codes and
   names are what embeddings blur); preferred documents first; a document's further passages weighed down so
   that other documents get places.
 - Project scope (issue 16): a chat inside a project searches the project's documents first. They get legs of their
@@ -105,6 +107,7 @@ class Tuning:
     overfetch: int = 4  # candidates per leg: this many times max_results (at least RETRIEVAL_CANDIDATES)
     keyword_bypass: bool = True  # a chunk with every word of the question passes the similarity threshold
     keyword_budget: int = 2000  # the match set's size, counted by the words bringing chunks in (see _keyword_leg)
+    document_weight: float = 0.7  # plus this times the question's similarity to the passage's document's centroid
 
 
 TUNING = Tuning()
@@ -309,13 +312,14 @@ def search(
         candidates AS MATERIALIZED (  -- first the few dozen candidates, then the per-candidate work below
             SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
                    1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector,
-                   d.title = ANY(%(preferred)s) AS preferred, d.id = ANY(%(project_ids)s) AS in_project
+                   d.title = ANY(%(preferred)s) AS preferred, d.id = ANY(%(project_ids)s) AS in_project,
+                   COALESCE(1 - (d.centroid <=> %(q)s::vector), 0) AS document_similarity
             FROM ({found_vec} UNION {found_txt}) AS found
             JOIN chunks c ON c.id = found.id JOIN documents d ON d.id = c.document_id
         )
         SELECT c.id, c.document_id, c.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
                c.similarity, COALESCE(k.bm25, 0), k.words = (SELECT count(*) FROM terms), c.preferred,
-               c.id IN ({found_vec}), c.id IN ({found_txt}), c.in_project
+               c.id IN ({found_vec}), c.id IN ({found_txt}), c.in_project, c.document_similarity
         FROM candidates c
         -- Every candidate's BM25 (not only the keyword leg's), scored as `scored` does.
         CROSS JOIN LATERAL (
@@ -379,6 +383,7 @@ class _Candidate:
     in_vector: bool
     in_text: bool
     in_project: bool = False
+    document_similarity: float = 0.0
 
 
 def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) -> list[tuple[float, _Candidate]]:
@@ -401,16 +406,16 @@ def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) 
         else:
             # Score-aware: the cosine similarity as it is, BM25 relative to this question's best keyword match.
             score = weight * row.similarity + (1 - weight) * row.bm25 / top_bm25
-        scored.append((score, row))
+        scored.append((score, tuning.document_weight * row.document_similarity, row))
     # A document's further passages count for less (same_document per passage already ahead of them), so that other
     # documents get a place; they still fill the list when nothing else is left (one document: several passages).
-    scored.sort(key=lambda pair: (-pair[0], -pair[1].similarity, str(pair[1].id)))
+    scored.sort(key=lambda item: (-(item[0] + item[1]), -item[2].similarity, str(item[2].id)))
     ahead: dict[uuid.UUID, int] = {}
     adjusted = []
-    for score, row in scored:
+    for passage, document, row in scored:
         count = ahead.get(row.document_id, 0)
         ahead[row.document_id] = count + 1
-        adjusted.append((score * tuning.same_document**count, score, row))
+        adjusted.append(((passage + document) * tuning.same_document**count, passage + document, row))
     # The chat's project's documents rank first (project knowledge), then preferred documents (the setting's
     # promise), then by adjusted score.
     adjusted.sort(
@@ -423,4 +428,13 @@ def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) 
             str(item[2].id),
         )
     )
-    return [(score, row) for _, score, row in adjusted[: options.max_results]]
+    chosen = adjusted[: options.max_results]
+    # One document never takes every place while another has a passage that passed: the last place is the
+    # other's (a page about the question can fill the list, and still be the wrong page).
+    if len(chosen) > 1 and len({item[2].document_id for item in chosen}) == 1:
+        other = next(
+            (item for item in adjusted[len(chosen) :] if item[2].document_id != chosen[0][2].document_id), None
+        )
+        if other is not None:
+            chosen[-1] = other
+    return [(score, row) for _, score, row in chosen]

@@ -305,6 +305,8 @@ def test_fusion_keeps_the_vector_legs_confident_first_hit():
 
 
 def test_one_document_does_not_take_every_place_while_others_have_passages():
+    """A page whose six passages are all about the question outranks a page with one (its centroid is closer),
+    but the last place still goes to the other page."""
     owner = UserFactory()
     query = unit_vector(seed=5)
     long_page = DocumentFactory(owner=owner, title="long page")
@@ -314,7 +316,66 @@ def test_one_document_does_not_take_every_place_while_others_have_passages():
     other = DocumentFactory(owner=owner, title="other page")
     _insert_chunks(other, ["another view"], [_mix(query, _orthogonal(query, 20), 0.65)])
     found = retrieval.search(user=owner, query="zzz", vector=query, options=RetrievalOptions(max_results=3))
-    assert [s.title for s in found] == ["long page", "other page", "long page"]
+    assert [s.title for s in found] == ["long page", "long page", "other page"]
+
+
+def _centroid(document) -> list[float] | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT centroid::text FROM documents WHERE id = %s", [document.id])
+        (text,) = cursor.fetchone()
+    return None if text is None else [float(x) for x in text.strip("[]").split(",")]
+
+
+def test_a_documents_centroid_follows_its_chunks_through_every_write():
+    """Triggers keep documents.centroid the mean of the document's chunk embeddings, whoever writes the chunks."""
+    document = DocumentFactory(owner=UserFactory())
+    other = DocumentFactory(owner=document.owner)
+    assert _centroid(document) is None
+    a, b, c = unit_vector(seed=1), unit_vector(seed=2), unit_vector(seed=3)
+    _insert_chunks(document, ["one", "two"], [a, b])
+    _insert_chunks(other, ["three"], [c])
+    assert _centroid(document) == pytest.approx([(x + y) / 2 for x, y in zip(a, b, strict=True)], abs=1e-6)
+    assert _centroid(other) == pytest.approx(c, abs=1e-6)
+
+    Chunk.objects.filter(document=document, text="two").update(embedding=c)  # an update (re-embedding)
+    assert _centroid(document) == pytest.approx([(x + y) / 2 for x, y in zip(a, c, strict=True)], abs=1e-6)
+    Chunk.objects.filter(document=document, text="one").delete()
+    assert _centroid(document) == pytest.approx(c, abs=1e-6)
+    Chunk.objects.filter(document=document).delete()
+    assert _centroid(document) is None
+    assert _centroid(other) == pytest.approx(c, abs=1e-6)  # another document's is left alone
+
+    other.delete()  # the chunks' cascade updates a document being deleted: no error
+    assert not Document.objects.filter(id=other.id).exists()
+
+
+def test_the_page_about_the_question_outranks_a_slightly_closer_passing_mention():
+    """A passage of a page about the question ranks above a slightly closer one on a page about other things."""
+    owner = UserFactory()
+    query = unit_vector(seed=7)
+    passing = DocumentFactory(owner=owner, title="release notes")
+    _insert_chunks(
+        passing,
+        ["renaming, among other changes", "packaging", "translations"],
+        [_mix(query, _orthogonal(query, 30), 0.62), unit_vector(seed=31), unit_vector(seed=32)],
+    )
+    about = DocumentFactory(owner=owner, title="renaming guide")
+    _insert_chunks(
+        about,
+        ["how to rename", "renaming and history"],
+        [_mix(query, _orthogonal(query, 40), 0.6), _mix(query, _orthogonal(query, 41), 0.55)],
+    )
+    options = RetrievalOptions(max_results=2, similarity_threshold=0.0)
+    found = retrieval.search(user=owner, query="zzz", vector=query, options=options)
+    assert [s.title for s in found] == ["renaming guide", "release notes"]
+    without = retrieval.search(
+        user=owner,
+        query="zzz",
+        vector=query,
+        options=options,
+        tuning=retrieval.replace(retrieval.TUNING, document_weight=0),
+    )
+    assert [s.title for s in without] == ["release notes", "renaming guide"]
 
 
 def _term_statistics() -> tuple[set, set]:

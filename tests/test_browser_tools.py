@@ -3,6 +3,8 @@ and the reply goes on streaming in the same bubble; the card survives a reload."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -14,6 +16,14 @@ from tests.fake_tools import last_tool_results
 from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def in_order(reply) -> list[str]:
+    """The reply's text parts and tool cards, in the order they stand in the page."""
+    return reply.evaluate(
+        """r => Array.from(r.querySelectorAll('.markdown:not(.streaming-markdown), .tool-card'))
+                 .map(e => e.classList.contains('tool-card') ? 'card' : 'text')"""
+    )
 
 
 def signed_in_page(new_page, live_app, *, width: int = 1280):
@@ -43,7 +53,10 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     expect(card.get_by_role("heading")).to_contain_text("create_document")
     expect(card.locator(".tool-args")).to_contain_text('"title": "Groceries"')
     expect(card.locator(".tool-args")).to_contain_text("<b>flour</b>")  # shown as text, never as markup
-    expect(page.locator(".message-assistant .streaming-text")).to_have_text("I will write it down.")
+    # The text written before the call stays above its card (rendered for good); what follows will stream below.
+    reply_parts = page.locator(".message-assistant .markdown:not(.streaming-markdown)")
+    expect(reply_parts).to_have_text(["I will write it down."])
+    assert in_order(page.locator(".message-assistant").last) == ["text", "card"]
     bubble = page.locator(".message-assistant").last
     bubble_id = bubble.get_attribute("id")
     assert not Document.objects.filter(owner=user).exists()
@@ -57,9 +70,10 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     approve.focus()
     page.keyboard.press("Enter")
     reply = page.locator(f"#{bubble_id}")
-    expect(reply.locator(".markdown:not(.streaming-markdown)")).to_contain_text(
-        "I will write it down. Saved. Created the document “Groceries”", timeout=20_000
+    expect(reply.locator(".markdown:not(.streaming-markdown)")).to_have_text(
+        ["I will write it down.", re.compile("^Saved. Created the document “Groceries”")], timeout=20_000
     )
+    assert in_order(reply) == ["text", "card", "text"]
     expect(page.locator(".message-assistant")).to_have_count(1)
     expect(reply.locator(".tool-card-completed summary")).to_contain_text("create_document")
     expect(page.locator(".tool-card-pending")).to_have_count(0)

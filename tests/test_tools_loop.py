@@ -93,6 +93,15 @@ def test_an_auto_approved_call_runs_and_the_reply_goes_on_in_the_same_stream(liv
         "is_error": False,
     }  # fmt: skip
     assert f'id="tool-{execution.id}"' in events[-1].data and "calculator" in events[-1].data
+    # The card stands where the call was made, between the text that led to it and the text that followed, in the
+    # finished bubble and on the page read again.
+    assert message.metadata["tool_offsets"] == {str(execution.id): len("Let me compute that.")}
+    page = client.get(f"/c/{conversation.id}/").text
+    for html in (events[-1].data, page):
+        html = html[html.index(f'id="message-{message.id}"') :]  # the bubble (the sidebar previews the text too)
+        before = html.index("Let me compute that.")
+        assert before < html.index(f'id="tool-{execution.id}"') < html.index("The answer is 42")
+        assert html.count('class="markdown"') == 2, "the text in two parts, one on each side of the card"
     usage = UsageLog.objects.get(message=message)
     assert usage.input_tokens == message.input_tokens > 80, "both rounds' tokens are counted"
     assert usage.output_tokens == message.output_tokens >= 2 * 10

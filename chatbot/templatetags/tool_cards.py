@@ -23,12 +23,47 @@ def arguments_hash(value) -> str:
     return _arguments_hash(value if isinstance(value, dict) else {})
 
 
-@register.simple_tag(takes_context=True)
-def tool_cards(context, message) -> str:
-    """The cards of a reply's calls, oldest first (one query; only for replies marked as having called tools)."""
+def _cards(context, message, rows) -> list[str]:
     from accounts.models import Preferences
     from chatbot.tools.loop import render_card
     from chatbot.tools.registry import available_tools
+
+    user_id = message.conversation.user_id
+    show = Preferences.objects.filter(user_id=user_id).values_list("show_tool_invocations", flat=True).first()
+    tools = available_tools(include_mcp=False)
+    request = context.get("request")
+    return [render_card(row, tool=tools.get(row.tool_name), show=show is not False, request=request) for row in rows]
+
+
+@register.simple_tag(takes_context=True)
+def reply_with_tools(context, message) -> str:
+    """A finished reply's text with its calls' cards where the model made them: the text written before a call,
+    then the call, then what followed (a call saved before offsets were kept stands before the text)."""
+    from chatbot.tools.selectors import message_tool_executions
+    from conversations.templatetags.chat import message_markdown
+
+    rows = message_tool_executions(message_id=message.id)
+    offsets = (message.metadata or {}).get("tool_offsets") or {}
+    content = message.content or ""
+    cards = _cards(context, message, rows)
+    groups: dict[int, list[str]] = {}
+    for row, card in zip(rows, cards, strict=True):
+        offset = offsets.get(str(row.id), 0)
+        groups.setdefault(min(max(int(offset), 0), len(content)) if isinstance(offset, int) else 0, []).append(card)
+    html, start = [], 0
+    for offset in sorted(groups):
+        if content[start:offset].strip():
+            html.append(f'<div class="markdown">{message_markdown(message, content[start:offset])}</div>')
+        html.append(f'<div class="tool-calls">{"".join(groups[offset])}</div>')
+        start = offset
+    if content[start:].strip():
+        html.append(f'<div class="markdown">{message_markdown(message, content[start:])}</div>')
+    return mark_safe("".join(html))  # noqa: S308 - the cards and the sanitised markdown are ours
+
+
+@register.simple_tag(takes_context=True)
+def tool_cards(context, message) -> str:
+    """The cards of a reply's calls, oldest first (one query; only for replies marked as having called tools)."""
     from chatbot.tools.selectors import message_tool_executions
 
     if not (message.metadata or {}).get("tool_calls"):
@@ -36,12 +71,4 @@ def tool_cards(context, message) -> str:
     rows = message_tool_executions(message_id=message.id)
     if not rows:
         return ""
-    user_id = message.conversation.user_id
-    show = Preferences.objects.filter(user_id=user_id).values_list("show_tool_invocations", flat=True).first()
-    tools = available_tools(include_mcp=False)
-    request = context.get("request")
-    return mark_safe(  # noqa: S308
-        "".join(
-            render_card(row, tool=tools.get(row.tool_name), show=show is not False, request=request) for row in rows
-        )
-    )
+    return mark_safe("".join(_cards(context, message, rows)))  # noqa: S308

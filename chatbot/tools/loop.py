@@ -259,7 +259,8 @@ def open_round(state: LoopState, text: str, calls: list[ToolCall]) -> list[tuple
     from chatbot.tools.registry import MAX_ARGUMENTS_CHARS
 
     decided = []
-    round_: dict = {"text": text, "calls": []}
+    # Where the round's cards stand in the reply's text: a finished reply shows them there, not above it all.
+    round_: dict = {"text": text, "calls": [], "offset": len(state.text)}
     for call in calls:
         tool = state.tools.get(call.name)
         arguments = call.arguments if isinstance(call.arguments, dict) else {}
@@ -394,11 +395,17 @@ async def reply_events(prepared, *, stream_id: uuid.UUID, publisher, parts: list
 
 
 def tool_metadata(state: LoopState, retrieved: list | None = None) -> dict:
-    """What the finished reply keeps: that it called tools (its cards are drawn from the rows), the passages its
-    searches found after the retrieved ones (cited [n] like them), and no loop state."""
+    """What the finished reply keeps: that it called tools (its cards are drawn from the rows) and where in its text
+    each call was made, the passages its searches found after the retrieved ones (cited [n] like them), and no
+    loop state."""
     metadata: dict = {"tool_loop": {}}
     if state.rounds or state.pending:
         metadata["tool_calls"] = True
+        metadata["tool_offsets"] = {
+            call["execution"]: round_.get("offset", 0)
+            for round_ in [*state.rounds, *([state.pending] if state.pending else [])]
+            for call in round_["calls"]
+        }
     if state.sources:
         metadata["sources"] = [*(retrieved or []), *state.sources]
     return metadata

@@ -53,7 +53,13 @@ def cited_numbers(html: str) -> set[int]:
 @register.filter
 def markdown(message) -> SafeString:
     """A message's content as sanitised HTML; cached per (message, last change) since it is the hot path."""
-    html = _rendered((message.id, message.updated_at), message.content)
+    return message_markdown(message, message.content)
+
+
+def message_markdown(message, text: str) -> SafeString:
+    """Text of a message (its content, or one part of it between tool calls) as sanitised HTML, its [n] linked to
+    the message's sources."""
+    html = _rendered((message.id, message.updated_at), text)
     sources = (message.metadata or {}).get("sources") or []
     if sources:
         html = link_citations(html, message.id, {source.get("n") for source in sources})

@@ -333,11 +333,13 @@
     }
     const copy = event.target.closest("[data-copy], [data-copy-message]");
     if (copy) {
-      const source = copy.matches("[data-copy]")
-        ? copy.closest("pre").querySelector("code")
-        : copy.closest(".message").querySelector(".markdown");
-      if (source && navigator.clipboard) {
-        navigator.clipboard.writeText(source.innerText).then(function () {
+      // A reply with tool calls has its text in several parts, one between each call and the next.
+      const sources = copy.matches("[data-copy]")
+        ? [copy.closest("pre").querySelector("code")]
+        : Array.from(copy.closest(".message").querySelectorAll(".markdown"));
+      if (sources.length && sources[0] && navigator.clipboard) {
+        const text = sources.map(function (source) { return source.innerText; }).join("\n\n");
+        navigator.clipboard.writeText(text).then(function () {
           const label = copy.textContent;
           copy.textContent = "Copied";
           setTimeout(function () { copy.textContent = label; }, 1500);
@@ -399,6 +401,25 @@
     dirty.clear();
   }
 
+  // A tool call ends the text written so far (tools.js): it is rendered for good, before the call's card, and
+  // the text after the call streams in below the card. Returns the element after which the card goes.
+  window.chatFreezeStreamingText = function (bubble) {
+    const source = bubble.querySelector(".streaming-text");
+    const target = bubble.querySelector(".streaming-markdown");
+    const renderer = markdownRenderer();
+    if (!source || !target || !source.textContent.trim()) return null;
+    dirty.delete(source);
+    const part = document.createElement("div");
+    part.className = "markdown";
+    if (renderer) part.innerHTML = window.DOMPurify.sanitize(renderer.render(source.textContent), PURIFY);
+    else part.textContent = source.textContent; // the renderer is not loaded: the raw text, as it streamed
+    source.before(part);
+    source.textContent = "";
+    target.innerHTML = "";
+    target.hidden = true;
+    return part;
+  };
+
   // Each delta is appended to the raw text by htmx; the rendering follows at most once per frame.
   document.addEventListener("htmx:sseMessage", function (event) {
     const source = event.target;
@@ -421,8 +442,8 @@
     template.innerHTML = event.detail.data;
     const reply = template.content.querySelector(".message");
     if (!reply || reply.matches(".message-failed")) return;
-    const body = reply.querySelector(".markdown");
-    let text = body ? body.textContent.replace(/\s+/g, " ").trim() : "";
+    const parts = Array.from(reply.querySelectorAll(".markdown"));
+    let text = parts.map(function (part) { return part.textContent; }).join(" ").replace(/\s+/g, " ").trim();
     if (text.length > 1000) text = text.slice(0, 1000) + "… (the reply continues in the conversation)";
     // Side-by-side answers finish one by one: each says whose it is (its column's label, "Answer from …").
     const column = event.target.closest ? event.target.closest(".compare-column") : null;

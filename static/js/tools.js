@@ -16,16 +16,32 @@
     target.focus({ preventScroll: true });
   }
 
+  // A new call's card goes after the text written before it (the text so far is rendered for good, app.js), so
+  // that the reply reads in the order it was made; calls of one round share a group.
+  function containerFor(target) {
+    const first = target.closest(".tool-calls") || target;
+    const bubble = first.closest(".bubble");
+    if (!bubble) return first;
+    const before = window.chatFreezeStreamingText && window.chatFreezeStreamingText(bubble);
+    if (before) {
+      const group = document.createElement("div");
+      group.className = "tool-calls";
+      before.after(group);
+      return group;
+    }
+    const groups = bubble.querySelectorAll(".tool-calls");
+    return groups[groups.length - 1] || first;
+  }
+
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     if (event.detail.type !== "tool") return;
     event.preventDefault();
     const card = cardFrom(event.detail.data);
     if (!card) return;
-    const container = event.target.closest(".tool-calls") || event.target;
     const existing = document.getElementById(card.id);
     const hadFocus = existing && existing.contains(document.activeElement);
     if (existing) existing.replaceWith(card);
-    else container.appendChild(card);
+    else containerFor(event.target).appendChild(card);
     if (window.htmx) window.htmx.process(card);
     if (hadFocus) focusCard(card);
   });

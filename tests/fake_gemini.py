@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from tests.fake_anthropic import _Server, is_title_call, split_tokens
+from tests.fake_tools import gemini_missing_signature, stream_gemini_step
 
 
 @dataclass
@@ -48,6 +49,7 @@ class FakeGemini:
     requests: list[dict] = field(default_factory=list)  # {"path", "key", "body"}
     # Calls naming a conversation after its first reply (issue 14's titles), kept apart from the replies'.
     title_requests: list[dict] = field(default_factory=list)
+    tool_script: list[dict] = field(default_factory=list)  # tool-calling replies, one step a request (fake_tools.py)
     host: str = "127.0.0.1"
     port: int = 0
 
@@ -75,6 +77,7 @@ class FakeGemini:
         self.behaviour = Behaviour()
         self.requests.clear()
         self.title_requests.clear()
+        self.tool_script.clear()
 
 
 def _error(code: int, status: str, message: str, reason: str = "") -> dict:
@@ -147,6 +150,13 @@ class _Handler(BaseHTTPRequestHandler):
         (state.title_requests if is_title_call(body) else state.requests).append(
             {"path": self.path, "key": self.headers.get("x-goog-api-key", ""), "body": body}
         )
+        if gemini_missing_signature(body):
+            message = "Function call is missing a thought_signature in functionCall parts."
+            self._json(400, _error(400, "INVALID_ARGUMENT", message))
+            return
+        if state.tool_script and not is_title_call(body):
+            stream_gemini_step(self, body, state.tool_script.pop(0), match.group(1))
+            return
         behaviour = state.behaviour
         users = [c for c in body.get("contents", []) if c.get("role", "user") == "user"]
         last_user = _text_of(users[-1]) if users else ""

@@ -3,7 +3,8 @@
 A fake's `tool_script` is a list of steps, one per reply request (title calls excepted), each a dict:
   text   the text streamed first: a string, or a function of the request body (to answer from a tool result)
   calls  [{"name": ..., "input": {...}}, ...]: tool calls streamed after the text, their JSON arguments in pieces
-         (Anthropic `input_json_delta`; OpenAI `tool_calls` deltas), the stop reason then tool_use / tool_calls
+         (Anthropic `input_json_delta`; OpenAI `tool_calls` deltas; Gemini: whole `functionCall` parts, each
+         with a thought signature), the stop reason then tool_use / tool_calls (Gemini: STOP)
   delay  seconds before the step's first event (the benchmark's provider latency)
 An empty script: the fake answers as it always did.
 """
@@ -25,7 +26,15 @@ def _text(step: dict, body: dict) -> str:
 
 
 def last_tool_results(body: dict) -> list[str]:
-    """The tool results of the request's last turn, in either protocol."""
+    """The tool results of the request's last turn, in any of the three protocols."""
+    if "contents" in body:  # Gemini: functionResponse parts of the last (user) turn
+        parts = (body["contents"][-1] if body["contents"] else {}).get("parts", [])
+        responses = [p.get("functionResponse") or p.get("function_response") for p in parts if isinstance(p, dict)]
+        return [
+            str(r["response"].get("result", r["response"].get("error", "")))
+            for r in responses
+            if r and isinstance(r.get("response"), dict)
+        ]
     messages = body.get("messages", [])
     results = [m.get("content", "") for m in messages if m.get("role") == "tool"]  # OpenAI: one message each
     if messages and isinstance(messages[-1].get("content"), list):  # Anthropic: tool_result blocks
@@ -113,4 +122,64 @@ def stream_openai_step(handler, body: dict, step: dict) -> None:
             None, usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         )
     handler._send("[DONE]")
+    handler.wfile.write(b"0\r\n\r\n")
+
+
+# Gemini's thinking models sign each function call; a request that sends a call back without its signature is
+# refused, as the real API refuses it. The fake remembers the signatures it gave.
+GEMINI_SIGNATURES: dict[str, bytes] = {}
+
+
+def gemini_missing_signature(body: dict) -> bool:
+    for content in body.get("contents", []):
+        for part in content.get("parts", []) if content.get("role") == "model" else ():
+            call = part.get("functionCall") or part.get("function_call")
+            if call is None:
+                continue
+            signature = part.get("thoughtSignature") or part.get("thought_signature") or ""
+            if GEMINI_SIGNATURES.get(call.get("id", "")) != _signature_bytes(signature):
+                return True
+    return False
+
+
+def _signature_bytes(text: str) -> bytes:
+    """Bytes in proto JSON are base64 in either alphabet (the SDK sends the URL-safe one)."""
+    import base64
+
+    return base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
+
+
+def stream_gemini_step(handler, body: dict, step: dict, model: str) -> None:
+    import base64
+
+    time.sleep(step.get("delay", 0))
+    handler.send_response(200)
+    handler.send_header("content-type", "text/event-stream")
+    handler.send_header("transfer-encoding", "chunked")
+    handler.end_headers()
+    text, calls = _text(step, body), step.get("calls", [])
+    prompt = 40 + len(json.dumps(body.get("contents", []))) // 4
+    response_id = uuid.uuid4().hex[:22]
+
+    def send(parts: list[dict], finish: str | None = None) -> None:
+        candidate: dict = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        output = 10 + len(text.split()) + 20 * len(calls)
+        usage: dict = {"promptTokenCount": prompt, "totalTokenCount": prompt + output}
+        if finish:
+            candidate["finishReason"] = finish
+            usage["candidatesTokenCount"] = output
+        handler._send({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
+                       "responseId": response_id})  # fmt: skip
+
+    for piece in text.split(" ") if text else ():
+        send([{"text": piece if piece == text.split(" ")[0] else " " + piece}])
+    parts = []
+    for call in calls:
+        call_id = uuid.uuid4().hex[:8]
+        # Bytes whose two base64 alphabets differ ("++//" against "--__"), so a client must decode, not compare.
+        signature = base64.b64encode(b"\xfb\xef\xff" + uuid.uuid4().bytes).decode()
+        GEMINI_SIGNATURES[call_id] = base64.b64decode(signature)
+        parts.append({"functionCall": {"id": call_id, "name": call["name"], "args": call.get("input", {})},
+                      "thoughtSignature": signature})  # fmt: skip
+    send(parts or [{"text": ""}], finish="STOP")
     handler.wfile.write(b"0\r\n\r\n")

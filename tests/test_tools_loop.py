@@ -377,3 +377,59 @@ def test_tools_through_openai_compatible_tool_calls(live_client, fake_openai):
     assert call["function"] == {"name": "calculator", "arguments": '{"expression": "2 ** 10"}'}
     assert second["messages"][-1] == {"role": "tool", "tool_call_id": call["id"], "content": "1024"}
     assert {t["function"]["name"] for t in second["tools"]} >= {"calculator"}
+
+
+def test_tools_through_gemini_function_calls_with_their_thought_signatures(live_client, fake_gemini):
+    """Gemini: the tools declared, a functionCall part run as any call, its response sent back as a
+    functionResponse, and the call's thought signature with it (the fake, like the API, refuses a call without)."""
+    user = UserFactory()
+    provider_key_save(user=user, provider="google", api_key="gemini-tools-key", client=SYSTEM)
+    client = live_client(user)
+    rules(user, low_risk_operations=True)
+    fake_gemini.tool_script[:] = [
+        {"text": "Computing.", "calls": [{"name": "calculator", "input": {"expression": "3 ** 4"}}]},
+        answer_from_result("It is"),
+    ]
+    response = client.post("/c/new/", {"content": "Three to the fourth?", "model": "google:gemini-3.8-flash"})
+    assert response.status_code == 204, response.text
+    conversation = Conversation.objects.get(user=user)
+    url = f"/c/streams/{Stream.objects.get(conversation=conversation).id}/events/"
+    list(client.events(url))
+    message = reply_of(conversation)
+    assert (message.status, message.content) == ("complete", "Computing.\n\nIt is 81")
+    execution = ToolExecution.objects.get(conversation=conversation)
+    assert (execution.tool_name, execution.parameters, execution.status) == (
+        "calculator",
+        {"expression": "3 ** 4"},
+        "completed",
+    )
+    first, second = (request["body"] for request in fake_gemini.requests)
+    declared = {d["name"] for tool in first["tools"] for d in tool.get("functionDeclarations", [])}
+    assert {"calculator", "search_documents", "create_document"} <= declared
+    model_turn, user_turn = second["contents"][-2:]
+    call = next(part for part in model_turn["parts"] if "functionCall" in part)
+    assert call["functionCall"]["name"] == "calculator" and call["functionCall"]["args"] == {"expression": "3 ** 4"}
+    assert call["thoughtSignature"]
+    assert user_turn["parts"][0]["functionResponse"]["response"] == {"result": "81"}
+    assert user_turn["parts"][0]["functionResponse"]["id"] == call["functionCall"]["id"]
+    assert UsageLog.objects.get(message=message).output_tokens == message.output_tokens > 0
+
+
+def test_a_gemini_call_approved_later_goes_back_with_its_thought_signature(live_client, fake_gemini):
+    """The signature is kept with the paused reply's state, so the call sent back after an approval carries it."""
+    user = UserFactory()
+    provider_key_save(user=user, provider="google", api_key="gemini-tools-key", client=SYSTEM)
+    client = live_client(user)
+    fake_gemini.tool_script[:] = [
+        {"text": "I will save it.", "calls": [{"name": "create_document", "input": {"title": "Plan", "content": "x"}}]},
+        answer_from_result("Done:"),
+    ]
+    response = client.post("/c/new/", {"content": "Save a plan", "model": "google:gemini-3.8-flash"})
+    assert response.status_code == 204, response.text
+    conversation = Conversation.objects.get(user=user)
+    url = f"/c/streams/{Stream.objects.get(conversation=conversation).id}/events/"
+    assert decide(client, pending_execution(conversation), "approve").status_code == 200
+    list(client.events(url))
+    assert reply_of(conversation).content.startswith("I will save it.\n\nDone: Created the document")
+    call = next(part for part in fake_gemini.requests[-1]["body"]["contents"][-2]["parts"] if "functionCall" in part)
+    assert call["thoughtSignature"]

@@ -81,6 +81,8 @@ class ToolCall:
     name: str
     arguments: dict | None
     raw_arguments: str = ""
+    # Gemini's thought signature (base64): its thinking models must be sent it back with the call, or refuse.
+    signature: str = ""
 
 
 @dataclass(frozen=True)

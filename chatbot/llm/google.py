@@ -15,6 +15,7 @@ from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDe
 from chatbot.llm.http import aiohttp_session, ssl_context
 from chatbot.llm.reasoning import thinking_budget
 from chatbot.netpolicy import refusal_in
+from chatbot.tools.wire import gemini_tool_call, gemini_tool_contents, gemini_tools
 
 STOP_REASONS = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens", "SAFETY": "refusal", "PROHIBITED_CONTENT": "refusal"}
 _CONTEXT_WORDS = ("exceeds the maximum number of tokens", "input token count", "too long", "context window")
@@ -84,20 +85,21 @@ class GoogleProvider:
         contents = [
             types.Content(role="model" if m.role == "assistant" else "user", parts=gemini_parts(m))
             for m in request.messages
-        ]
+        ] + gemini_tool_contents(request)
         budget = thinking_budget(request.reasoning_effort)
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
             # The output limit counts the thinking too: with a budget, the answer keeps its own room on top of it.
             max_output_tokens=request.max_tokens + (budget or 0),
-            # No tools are given; off, the SDK also skips a log line per reply.
+            tools=gemini_tools(request),
+            # The tool loop (chatbot/tools) runs the calls, after its policy: the SDK must never call a function.
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             thinking_config=(
                 types.ThinkingConfig(thinking_budget=budget, include_thoughts=True) if budget is not None else None
             ),
         )
         input_tokens = output_tokens = None
-        finish_reason, metadata = None, {}
+        finish_reason, metadata, called = None, {}, False
         try:
             stream = await self.client().aio.models.generate_content_stream(
                 model=request.model, contents=contents, config=config
@@ -118,7 +120,10 @@ class GoogleProvider:
                         raise ProviderError(ProviderError.OTHER, f"the prompt was blocked ({feedback.block_reason})")
                     continue
                 for part in (candidate.content.parts if candidate.content else None) or ():
-                    if part.text:
+                    if part.function_call is not None:
+                        called = True
+                        yield gemini_tool_call(part)
+                    elif part.text:
                         yield ThinkingDelta(part.text) if part.thought else TextDelta(part.text)
                 if candidate.finish_reason:
                     finish_reason = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
@@ -135,6 +140,7 @@ class GoogleProvider:
         yield Finished(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            stop_reason=STOP_REASONS.get(finish_reason, finish_reason.lower()),
+            # Gemini ends a turn of calls with STOP, as any other.
+            stop_reason="tool_use" if called else STOP_REASONS.get(finish_reason, finish_reason.lower()),
             provider_metadata=metadata,
         )

@@ -1,11 +1,16 @@
 """Tools on the wire: what each provider protocol is sent (definitions, earlier rounds) and how the calls it
-streams back are put together (Anthropic `input_json_delta` pieces; OpenAI `tool_calls` deltas)."""
+streams back are put together (Anthropic `input_json_delta` pieces; OpenAI `tool_calls` deltas; Gemini's
+`functionCall` parts, whole in one chunk)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 
 from chatbot.llm.base import ChatRequest, ToolCall
+
+LOCAL_CALL_ID = "local-"  # an id given here to a Gemini call that came without one (never sent back)
 
 
 def _parsed(raw: str) -> dict | None:
@@ -124,3 +129,73 @@ class OpenAIToolCalls:
             calls.append(ToolCall(id=call["id"] or f"call_{index}", name=call["name"], arguments=_parsed(raw),
                                   raw_arguments=raw))  # fmt: skip
         return calls
+
+
+# --- Gemini generate_content (google-genai) ------------------------------------------------------------------------
+
+
+def gemini_tool_contents(request: ChatRequest) -> list:
+    """The rounds so far as contents: the model's turn (its text, then its calls, each with its thought signature),
+    then a user turn with each call's response (a result, or an error)."""
+    from google.genai import types
+
+    contents = []
+    for round_ in request.tool_rounds:
+        parts = [types.Part(text=round_.text)] if round_.text.strip() else []
+        for call in round_.calls:
+            parts.append(
+                types.Part(
+                    function_call=types.FunctionCall(
+                        id=None if call.id.startswith(LOCAL_CALL_ID) else call.id,
+                        name=call.name,
+                        args=call.arguments or {},
+                    ),
+                    thought_signature=base64.b64decode(call.signature) if call.signature else None,
+                )
+            )
+        contents.append(types.Content(role="model", parts=parts))
+        names = {call.id: call.name for call in round_.calls}
+        contents.append(
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part(
+                        function_response=types.FunctionResponse(
+                            id=None if out.call_id.startswith(LOCAL_CALL_ID) else out.call_id,
+                            name=names.get(out.call_id, ""),
+                            response={"error": out.content} if out.is_error else {"result": out.content},
+                        )
+                    )
+                    for out in round_.outputs
+                ],
+            )
+        )
+    return contents
+
+
+def gemini_tools(request: ChatRequest) -> list | None:
+    from google.genai import types
+
+    if not request.tools:
+        return None
+    declarations = [
+        types.FunctionDeclaration(
+            name=tool["name"], description=tool["description"], parameters_json_schema=tool["parameters"]
+        )
+        for tool in request.tools
+    ]
+    return [types.Tool(function_declarations=declarations)]
+
+
+def gemini_tool_call(part) -> ToolCall:
+    """A functionCall part as a call (Gemini sends its arguments as an object, whole)."""
+    call = part.function_call
+    arguments = call.args if isinstance(call.args, dict) else None
+    signature = base64.b64encode(part.thought_signature).decode() if part.thought_signature else ""
+    return ToolCall(
+        id=call.id or f"{LOCAL_CALL_ID}{uuid.uuid4().hex[:16]}",
+        name=call.name or "",
+        arguments=arguments,
+        raw_arguments=json.dumps(call.args, default=str) if call.args is not None else "",
+        signature=signature,
+    )

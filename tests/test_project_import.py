@@ -14,7 +14,8 @@ from django.urls import reverse
 from accounts.models import DataExport
 from conversations.models import Conversation, Project
 from conversations.portability import exports, full_export, imports
-from tests.factories import ConversationFactory, MessageFactory, ProjectFactory
+from documents.models import Document
+from tests.factories import ConversationFactory, DocumentFactory, MessageFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,6 +118,8 @@ def test_the_import_view_takes_the_zip_with_its_projects(workspace, user_client)
         ([{"name": "x" * 201}], r"projects\.json\[0\]\.name is too long"),
         ({"name": "Not a list"}, r"projects\.json should be a list"),
         ([[[[["deep"]]]]], r"projects\.json\[0\] should be an object"),
+        ([{"name": "Docs", "documents": "notes.md"}], r"projects\.json\[0\]\.documents should be a list"),
+        ([{"name": "Docs", "documents": [{"$ne": 1}]}], r"projects\.json\[0\]\.documents\[0\] should be text"),
     ],
 )
 def test_a_bad_projects_file_imports_nothing(workspace, projects, message):
@@ -179,3 +182,27 @@ def test_another_users_project_is_never_linked(user, user_client):
     ]}).encode()  # fmt: skip
     [imported] = imports.import_file(user=user, name="x.json", data=data)
     assert imported.project is None and not Project.objects.filter(user=user).exists()
+
+
+def test_a_projects_documents_are_linked_again_by_title_once_the_user_has_them(workspace):
+    """projects.json names each project's documents: an import links the user's own documents of those titles (the
+    documents themselves are uploaded again), a second import of the same file links those uploaded since, and
+    another user's document of the same title is never linked."""
+    user = workspace
+    thesis = Project.objects.get(user=user, description="The thesis")
+    thesis.documents.add(DocumentFactory(owner=user, title="Sources.md"), DocumentFactory(owner=user, title="Plan"))
+    data = full_export_zip(user)
+    Conversation.objects.filter(user=user).delete()
+    Project.objects.filter(user=user).delete()
+    Document.objects.filter(owner=user, title="Plan").delete()  # not uploaded again yet
+    DocumentFactory(owner=UserFactory(), title="Plan")  # a stranger's, same title
+
+    imports.import_file(user=user, name="export.zip", data=data)
+    project = Project.objects.get(user=user, description="The thesis")
+    assert sorted(project.documents.values_list("title", flat=True)) == ["Sources.md"]
+
+    DocumentFactory(owner=user, title="Plan")  # uploaded again
+    imports.import_file(user=user, name="export.zip", data=data)
+    assert sorted(project.documents.values_list("title", flat=True)) == ["Plan", "Sources.md"]
+    assert Project.objects.filter(user=user, description="The thesis").count() == 1
+    assert all(d.owner_id == user.id for d in project.documents.all())

@@ -5,7 +5,10 @@ the first problem refuses the whole file, nothing is written; the projects are w
 A chat names its project by the project's id in the export ("project_id", matched in projects.json) and by name;
 an export without projects.json (one chat's JSON) links a chat to the user's own project of that name, if any. A
 project already there with the same name, description and instructions is reused (importing the same export twice
-does not double the projects); the project's documents are not in the import (documents are uploaded again).
+does not double the projects). The project's documents are not in the import (documents are uploaded again), but
+projects.json names them: each project is linked again to the user's own documents of those titles, so that
+uploading the documents and then importing the export (in either order: a second import of the same file links
+what was uploaded since) puts the knowledge back where it was.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from accounts.models import User
 from conversations.models import Project
 from conversations.portability.imports import MAX_IMPORT_BYTES, ImportRefused, _key, _list, _object, _text
 from conversations.projects import MAX_DESCRIPTION_LENGTH, MAX_INSTRUCTIONS_LENGTH, MAX_NAME_LENGTH, MAX_PROJECTS
+from documents.models import Document
 
 FILE = "projects.json"
+MAX_DOCUMENT_TITLE = Document._meta.get_field("title").max_length
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class ParsedProject:
     name: str
     description: str = ""
     instructions: str = ""
+    documents: tuple[str, ...] = ()  # the titles of its documents
 
 
 def read_projects(archive: zipfile.ZipFile | None) -> list[ParsedProject]:
@@ -70,6 +76,10 @@ def parse_projects(document: object) -> list[ParsedProject]:
                 name=name,
                 description=_text(data.get("description"), f"{where}.description", limit=MAX_DESCRIPTION_LENGTH),
                 instructions=_text(data.get("instructions"), f"{where}.instructions", limit=MAX_INSTRUCTIONS_LENGTH),
+                documents=tuple(
+                    _text(title, f"{where}.documents[{i}]", limit=MAX_DOCUMENT_TITLE).strip()
+                    for i, title in enumerate(_list(data.get("documents"), f"{where}.documents", limit=10_000))
+                ),
             )
         )
     return parsed
@@ -111,6 +121,9 @@ def projects_import(*, user: User, projects: list[ParsedProject]) -> ProjectLink
         )
         if project not in existing:
             existing.append(project)
+        titles = [title for title in parsed.documents if title]
+        if titles:
+            project.documents.add(*Document.objects.filter(owner=user, title__in=titles))
         if parsed.key:
             by_key[parsed.key] = project
         by_name.setdefault(parsed.name, project)

@@ -1,11 +1,12 @@
 """A tiny MCP server over stdio (the official SDK's MCPServer), for the tool tests: `python tests/fake_mcp_server.py`.
 
 Tools: `add(a, b)`, `slow(seconds)`, `shout(text)` (returns text with an injection attempt in it, to check results
-stay data), and `broken()` (reports an error).
+stay data), `broken()` (reports an error) and `pid()` (its process id: whether calls share one process).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from mcp.server.mcpserver import MCPServer
@@ -36,6 +37,12 @@ def slow(seconds: float) -> str:
 def broken() -> str:
     """Always fails."""
     raise RuntimeError("the fake tool broke")
+
+
+@server.tool()
+def pid() -> str:
+    """This server's process id."""
+    return str(os.getpid())
 
 
 if __name__ == "__main__":

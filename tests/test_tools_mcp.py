@@ -37,10 +37,10 @@ def servers(settings):
 def test_the_servers_tools_are_listed_on_the_settings_page_default_ask(user_client, user, servers):
     servers(FAKE, DOWN)
     page = user_client.get(reverse("accounts:tools")).content.decode()
-    for name in ("fake__add", "fake__slow", "fake__shout", "fake__broken"):
+    for name in ("fake__add", "fake__slow", "fake__shout", "fake__broken", "fake__pid"):
         assert f'name="tool__{name}"' in page
     assert "Ask me (default)" in page
-    assert "<strong>fake</strong>" in page and "Reachable" in page and "4 tools" in page
+    assert "<strong>fake</strong>" in page and "Reachable" in page and "5 tools" in page
     assert "<strong>down</strong>" in page and "Unreachable" in page
     add = available_tools()["fake__add"]
     assert decision_for(user=user, tool=add).verdict == ASK, "an MCP tool asks by default"
@@ -163,3 +163,37 @@ def test_stop_cancels_a_running_call(transactional_db, servers, fake_anthropic):
     assert (message.status, message.content) == ("cancelled", "Waiting.")
     assert execution.status == "cancelled" and execution.error_message == "Stopped."
     assert len(fake_anthropic.requests) == 1, "the model was not asked again"
+
+
+def test_calls_share_one_server_process_which_is_started_again_if_it_died(servers):
+    """A stdio server stays up between calls (starting it cost about a second a call); one that died since its last
+    call is started again before the next call is sent, so that call still answers."""
+    import os
+    import signal
+
+    from chatbot.tools.registry import ToolContext
+
+    servers(FAKE)
+    pid = available_tools()["fake__pid"]
+    context = ToolContext(user=None, conversation_id=None)
+    first = pid.run(context, {}).text
+    assert pid.run(context, {}).text == first
+    assert available_tools()["fake__add"].run(context, {"a": 2, "b": 3}).text == "5"
+    assert pid.run(context, {}).text == first, "the listing and every call went to the same process"
+
+    os.kill(int(first), signal.SIGKILL)
+    again = pid.run(context, {}).text
+    assert again != first and int(again) > 0
+
+
+def test_a_stuck_call_leaves_the_next_call_a_fresh_server(servers, monkeypatch):
+    from chatbot.tools.registry import ToolContext, ToolFailed
+
+    servers(FAKE)
+    monkeypatch.setattr(mcp, "CALL_TIMEOUT_SECONDS", 1.0)
+    tools = available_tools()
+    context = ToolContext(user=None, conversation_id=None)
+    first = tools["fake__pid"].run(context, {}).text
+    with pytest.raises(ToolFailed, match="could not be reached or did not answer"):
+        tools["fake__slow"].run(context, {"seconds": 5})
+    assert tools["fake__pid"].run(context, {}).text != first, "not queued behind the stuck call"

@@ -2,7 +2,7 @@
 
 Configured by the operator, never by users: settings.MCP_SERVERS, from the MCP_SERVERS environment variable (or the
 file MCP_SERVERS_FILE names), a JSON list of
-    {"name": "files", "command": ["python", "server.py"], "env": {...}}       a stdio server, started per use
+    {"name": "files", "command": ["python", "server.py"], "env": {...}}       a stdio server (a process of ours)
     {"name": "search", "url": "https://mcp.example.com/mcp"}                   a streamable HTTP server
 with optional "risk" ("read_only", "low_risk"; anything else is "write") and "cost_per_call" (dollars, for the
 approval policy's limits). The operator's word is the only one trusted for a tool's risk: a server's own
@@ -11,17 +11,24 @@ annotations are not.
 A server that cannot be reached is shown as such on Settings → Tools, its tools are left out of replies, and a call
 to it fails with a message: it never breaks a reply. Listings are kept LISTING_TTL_SECONDS per process. What a tool
 returns is untrusted text: delimited and neutralised in the prompt (chatbot/tools/loop.py), escaped on screen.
+
+Sessions stay open (_Sessions): a stdio server is a process whose start (an interpreter, its imports, the
+handshake) cost about a second per call when each call started its own. Each process keeps one session per
+server on an event loop thread of its own, probed before each use with a listing (a server that died since is
+started again before the call, never after it: a call is never sent twice), and closed after a call that failed,
+timed out or was abandoned, so that a server stuck in a tool does not hold the next call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import logging
+import os
 import re
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -34,6 +41,7 @@ logger = logging.getLogger(__name__)
 LISTING_TTL_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 15.0  # a stdio server is a process to start: seconds on a busy machine
 CALL_TIMEOUT_SECONDS = 25.0  # under the loop's own per-execution timeout
+PROBE_TIMEOUT_SECONDS = 2.0
 MAX_TOOLS_PER_SERVER = 50
 _NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -96,18 +104,125 @@ def _configs() -> list[ServerConfig]:
     return configs
 
 
-def _run(coroutine):
-    """A coroutine run to its end from synchronous code, on an event loop of its own in a thread of its own."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+class _Held:
+    """One open session: a task holds the SDK's Client open (its context must be left by the task that entered it)
+    until `stop` is set."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.client = None
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def open(self) -> None:
+        from mcp import Client
+
+        ready = asyncio.get_running_loop().create_future()
+
+        async def hold() -> None:
+            try:
+                async with Client(self.config.connect_target()) as client:
+                    self.client = client
+                    ready.set_result(None)
+                    await self.stop.wait()
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+                elif not isinstance(exc, asyncio.CancelledError):
+                    logger.warning("MCP session with %s ended: %r", self.config.name, exc)
+
+        self.task = asyncio.create_task(hold())
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                await asyncio.shield(ready)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self.task is not None and not self.task.done():
+            try:
+                async with asyncio.timeout(5):
+                    await asyncio.shield(self.task)
+            except (TimeoutError, Exception):
+                self.task.cancel()
 
 
-async def _list(config: ServerConfig) -> list:
-    from mcp import Client
+class _Sessions:
+    """The process's open sessions, on an event loop thread of their own (calls come from worker threads)."""
 
-    async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS), Client(config.connect_target()) as client:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.held: dict[str, _Held] = {}  # only touched on self.loop
+        self.locks: dict[str, asyncio.Lock] = {}
+        threading.Thread(target=self.loop.run_forever, name="mcp-sessions", daemon=True).start()
+
+    def run(self, config: ServerConfig, use: Callable[[object], Awaitable], timeout: float):
+        """`use(client)` on the server's session, from synchronous code; its result, or what it raised."""
+        return asyncio.run_coroutine_threadsafe(self._use(config, use, timeout), self.loop).result()
+
+    async def _use(self, config: ServerConfig, use, timeout: float):
+        held = await self._session(config)
+        try:
+            async with asyncio.timeout(timeout):
+                return await use(held.client)
+        except BaseException:
+            # Failed, timed out or abandoned: the server may be stuck in it; the next call gets a fresh one.
+            await self._drop(config.name, held)
+            raise
+
+    async def _session(self, config: ServerConfig) -> _Held:
+        async with self.locks.setdefault(config.name, asyncio.Lock()):
+            held = self.held.get(config.name)
+            if held is not None and held.config == config and held.task is not None and not held.task.done():
+                try:
+                    # A request with no effect (MCP's ping is gone from the protocol): the listing, not from cache.
+                    async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                        await held.client.list_tools(cache_mode="bypass")
+                    return held
+                except Exception as exc:  # gone since its last use: started again below, before the call is sent
+                    logger.info("MCP server %s did not answer (%r): starting it again", config.name, exc)
+            if held is not None:
+                await self._drop(config.name, held)
+            held = _Held(config)
+            await held.open()
+            self.held[config.name] = held
+            return held
+
+    async def _drop(self, name: str, held: _Held) -> None:
+        if self.held.get(name) is held:
+            del self.held[name]
+        await held.close()
+
+    def close_all(self) -> None:
+        async def close() -> None:
+            for name, held in list(self.held.items()):
+                await self._drop(name, held)
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=30)
+
+
+_sessions: _Sessions | None = None
+_sessions_lock = threading.Lock()
+
+
+def _open_sessions() -> _Sessions:
+    """This process's sessions (a forked child, a Celery worker, starts its own: threads do not survive a fork)."""
+    global _sessions
+    with _sessions_lock:
+        if _sessions is None or _sessions.pid != os.getpid():
+            _sessions = _Sessions()
+        return _sessions
+
+
+def _list(config: ServerConfig) -> list:
+    async def listed(client) -> list:
         listing = await client.list_tools()
         return list(listing.tools)[:MAX_TOOLS_PER_SERVER]
+
+    return _open_sessions().run(config, listed, CONNECT_TIMEOUT_SECONDS)
 
 
 _cache: dict[str, tuple[float, list[Tool], ServerStatus]] = {}
@@ -120,7 +235,7 @@ def _listing(config: ServerConfig) -> tuple[list[Tool], ServerStatus]:
         if cached and time.monotonic() - cached[0] < LISTING_TTL_SECONDS:
             return cached[1], cached[2]
     try:
-        listed = _run(_list(config))
+        listed = _list(config)
         tools = [_tool(config, item) for item in listed]
         status = ServerStatus(config.name, True, len(tools))
     except Exception as exc:  # unreachable, a timeout, a protocol error: the server is left out, nothing breaks
@@ -132,8 +247,11 @@ def _listing(config: ServerConfig) -> tuple[list[Tool], ServerStatus]:
 
 
 def forget_listings() -> None:
+    """Forget the listings (and close the sessions): the configuration may have changed."""
     with _lock:
         _cache.clear()
+    if _sessions is not None and _sessions.pid == os.getpid():
+        _sessions.close_all()
 
 
 def mcp_tools() -> list[Tool]:
@@ -175,14 +293,11 @@ def _text_of(result) -> str:
 
 
 def _call(config: ServerConfig, name: str, arguments: dict) -> ToolResult:
-    from mcp import Client
-
-    async def call():
-        async with asyncio.timeout(CALL_TIMEOUT_SECONDS), Client(config.connect_target()) as client:
-            return await client.call_tool(name, arguments)
+    async def call(client):
+        return await client.call_tool(name, arguments)
 
     try:
-        result = _run(call())
+        result = _open_sessions().run(config, call, CALL_TIMEOUT_SECONDS)
     except Exception as exc:
         logger.warning("MCP call %s on %s failed: %r", name, config.name, exc)
         raise ToolFailed(f"The tool server {config.name} could not be reached or did not answer.") from exc

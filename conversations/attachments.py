@@ -420,12 +420,21 @@ class MessageAttachments:
     quotes: tuple[tuple[str, str], ...] = ()  # (name, extracted text) of each file with text, for the offline reply
 
 
+def known_without_attachments(*messages: Message) -> None:
+    """Say of messages just written without files that they have none, sparing the queries that would ask (the
+    prompt's, and the new turn's rendering): `has_attachments` as message_path reads it, an empty prefetch."""
+    for message in messages:
+        message.has_attachments = False
+        message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}
+
+
 def prompt_attachments(*, history: list[Message], provider: str, model: str) -> dict:
-    """For each message of `history` with attachments: what its prompt turn carries (one query for all)."""
+    """For each message of `history` with attachments: what its prompt turn carries (one query for all; none when
+    every question is known to have none: conversations.selectors.message_path says which have)."""
     from chatbot.llm.base import PromptAttachment
     from conversations.prompting import estimate_tokens
 
-    ids = [m.id for m in history if m.role == Message.Role.USER]
+    ids = [m.id for m in history if m.role == Message.Role.USER and getattr(m, "has_attachments", True)]
     rows = list(Attachment.objects.filter(message_id__in=ids).order_by("created_at", "id")) if ids else []
     if not rows:
         return {}

@@ -350,20 +350,31 @@ def conversation_thread(*, conversation: Conversation, messages: list[Message] |
 def message_path(*, leaf_id: uuid.UUID) -> list[Message]:
     """The messages from the root down to `leaf_id`, root first: one branch, whatever else the tree holds.
 
-    For a prompt: only the columns it reads, and none of the other branches' rows.
+    For a prompt: only the columns it reads, and none of the other branches' rows; `has_attachments` on each and
+    `conversation_summarised` (whether the conversation has any summary), so that a branch without files, or a
+    conversation never summarised, costs no query to find out (prompt_attachments, summaries.plan_context).
     """
     return list(
         Message.objects.raw(
             """
             WITH RECURSIVE path AS (
-                SELECT id, parent_id, 0 AS depth FROM messages WHERE id = %s
+                SELECT id, parent_id, 0 AS depth FROM messages WHERE id = %(leaf)s
                 UNION ALL
                 SELECT m.id, m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.parent_id
+            ),
+            summarised AS (
+                SELECT EXISTS (
+                    SELECT 1 FROM context_optimizations o JOIN messages leaf ON leaf.conversation_id = o.conversation_id
+                    WHERE leaf.id = %(leaf)s AND o.optimization_type = 'summarization'
+                ) AS any
             )
-            SELECT m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.created_at
-            FROM path JOIN messages m ON m.id = path.id
+            SELECT m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.created_at,
+                   m.role = 'user' AND EXISTS (SELECT 1 FROM chat_attachments a WHERE a.message_id = m.id)
+                       AS has_attachments,
+                   summarised.any AS conversation_summarised
+            FROM path JOIN messages m ON m.id = path.id CROSS JOIN summarised
             ORDER BY path.depth DESC
             """,
-            [leaf_id],
+            {"leaf": leaf_id},
         )
     )

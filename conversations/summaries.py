@@ -148,10 +148,10 @@ def plan_context(
     into the summary: enough that the newest turns kept take at most half the room, so the next replies do not
     need another summary call at once."""
     system = conversation.system_prompt
-    # A summary folds turns before the newest: a branch of one message (a first question) has none to look up.
-    previous = (
-        branch_summary(conversation_id=conversation.id, path_ids=[m.id for m in history]) if len(history) > 1 else None
-    )
+    # A summary folds turns before the newest: a branch of one message (a first question) has none to look up,
+    # nor has a conversation that message_path found never summarised.
+    summarised = len(history) > 1 and getattr(history[-1], "conversation_summarised", True)
+    previous = branch_summary(conversation_id=conversation.id, path_ids=[m.id for m in history]) if summarised else None
     plan = ContextPlan(
         conversation_id=conversation.id,
         history=history,

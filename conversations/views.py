@@ -20,7 +20,7 @@ from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
 from chatbot.text import clean_text, title_too_long
 from conversations import selectors, services, streams
-from conversations.attachments import attachments_claim
+from conversations.attachments import attachments_claim, known_without_attachments
 from conversations.compare import compare_turn, multi_model_enabled
 from conversations.generation import prepare_generation, render_reply, start_generation
 from conversations.models import Conversation, Message, Stream
@@ -204,6 +204,8 @@ def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
         generation = send()
         if attached:
             attachments_claim(user=request.user, message=generation.user_message, ids=attached)
+        else:
+            known_without_attachments(generation.user_message, generation.assistant_message)
         return generation
 
     try:
@@ -236,7 +238,7 @@ def _new_turn_response(request: HttpRequest, generation: services.Generation) ->
 
     Both are the only children of their parents (the active leaf has none), so neither has branch arrows.
     """
-    # Both bubbles list their files: one query for the two, not one each.
+    # Both bubbles list their files: one query for the two, not one each (none when sent without files).
     prefetch_related_objects([generation.user_message, generation.assistant_message], "attachments")
     items = [
         selectors.ThreadItem(message=generation.user_message, siblings=[generation.user_message.id]),

@@ -212,3 +212,39 @@ def test_message_path_is_one_branch_root_first_whatever_else_the_tree_holds():
     path = selectors.message_path(leaf_id=follow_up.id)
     assert [m.content for m in path] == ["q", "a2", "q2"]
     assert [m.id for m in selectors.message_path(leaf_id=question.id)] == [question.id]
+
+
+def test_message_path_says_which_questions_have_files_and_whether_the_conversation_was_summarised(
+    django_assert_num_queries,
+):
+    """What the prompt would otherwise ask in queries of its own (files, a summary) comes with the path."""
+    from conversations.attachments import prompt_attachments
+    from conversations.prompting import FittedPrompt
+    from conversations.summaries import plan_context
+
+    conversation = factories.ConversationFactory()
+    question = factories.MessageFactory(conversation=conversation, role="user", content="q")
+    reply = factories.MessageFactory(conversation=conversation, role="assistant", parent=question, content="a")
+    follow_up = factories.MessageFactory(conversation=conversation, role="user", parent=reply, content="q2")
+    factories.ContextOptimizationFactory(conversation=conversation)  # a truncation: not a summary
+
+    path = selectors.message_path(leaf_id=follow_up.id)
+    assert [(m.has_attachments, m.conversation_summarised) for m in path] == [(False, False)] * 3
+    with django_assert_num_queries(0):
+        assert prompt_attachments(history=path, provider="anthropic", model="claude-sonnet-5-5") == {}
+        fitted = FittedPrompt(messages=[], tokens_before=10, tokens_after=10, left_out=[])
+        plan = plan_context(
+            conversation=conversation, history=path, fitted=fitted, context_window=100_000, provider_name="offline"
+        )
+    assert plan.previous is None
+
+    factories.AttachmentFactory(conversation=conversation, message=follow_up)
+    factories.ContextOptimizationFactory(
+        conversation=conversation, optimization_type="summarization", summary="Earlier: q and a.",
+        affected_messages=[str(question.id), str(reply.id)],
+    )  # fmt: skip
+    path = selectors.message_path(leaf_id=follow_up.id)
+    assert [(m.has_attachments, m.conversation_summarised) for m in path] == [
+        (False, True), (False, True), (True, True)
+    ]  # fmt: skip
+    assert list(prompt_attachments(history=path, provider="anthropic", model="claude-sonnet-5-5")) == [follow_up.id]

@@ -14,8 +14,9 @@ def preferences(request: HttpRequest) -> dict:
         return {"theme": "system"}
 
     def theme() -> str:
-        from accounts.models import Preferences
+        from accounts.selectors import preferences_of
 
-        return Preferences.objects.filter(user=user).values_list("theme", flat=True).first() or "system"
+        row = preferences_of(user)
+        return (row.theme if row is not None else "") or "system"
 
     return {"theme": SimpleLazyObject(theme)}

@@ -196,7 +196,9 @@ def model_menu(*, user: User, selected: tuple[str, str] | None, hidden: list[str
     return ModelMenu(groups=menu, selected=selected_key)
 
 
-def _preferences(user: User):
+def preferences_of(user: User):
+    """The user's Preferences row, or None if never saved (reading a page must not write one): one query per user
+    object, kept on it, so that a page's theme, sidebar, model menu and tool cards share it."""
     from accounts.models import Preferences
 
     if not hasattr(user, "_preferences_row"):
@@ -205,12 +207,12 @@ def _preferences(user: User):
 
 
 def _preferred_model(user: User) -> str:
-    preferences = _preferences(user)
+    preferences = preferences_of(user)
     return preferences.default_model if preferences is not None else ""
 
 
 def _hidden_models(user: User) -> list[str]:
-    preferences = _preferences(user)
+    preferences = preferences_of(user)
     return list(preferences.hidden_models or []) if preferences is not None else []
 
 

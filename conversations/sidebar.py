@@ -38,10 +38,15 @@ class WorkspacePreferences:
 
 
 def workspace_preferences(*, user: User) -> WorkspacePreferences:
-    """One query, no row created (reading a page must not write)."""
-    names = ["layout", "conversation_previews", "prompt_suggestions"]
-    row = Preferences.objects.filter(user=user).values(*names).first()
-    return WorkspacePreferences(**row) if row else WorkspacePreferences()
+    """The row the page's other parts read too (accounts.selectors.preferences_of); no row created."""
+    from accounts.selectors import preferences_of
+
+    row = preferences_of(user)
+    if row is None:
+        return WorkspacePreferences()
+    return WorkspacePreferences(
+        layout=row.layout, conversation_previews=row.conversation_previews, prompt_suggestions=row.prompt_suggestions
+    )
 
 
 @dataclass

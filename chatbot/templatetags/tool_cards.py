@@ -24,14 +24,17 @@ def arguments_hash(value) -> str:
 
 
 def _cards(context, message, rows) -> list[str]:
-    from accounts.models import Preferences
+    from accounts.selectors import preferences_of
     from chatbot.tools.loop import render_card
     from chatbot.tools.registry import available_tools
 
-    user_id = message.conversation.user_id
-    show = Preferences.objects.filter(user_id=user_id).values_list("show_tool_invocations", flat=True).first()
-    tools = available_tools(include_mcp=False)
     request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or user.pk != message.conversation.user_id:  # a shared page, or no request (the done event)
+        user = message.conversation.user
+    row = preferences_of(user)
+    show = row.show_tool_invocations if row is not None else None
+    tools = available_tools(include_mcp=False)
     return [render_card(row, tool=tools.get(row.tool_name), show=show is not False, request=request) for row in rows]
 
 

@@ -101,11 +101,12 @@ def state_for(*, conversation, message) -> LoopState:
     """The loop of a reply (`message`, in `conversation` with its user loaded): as saved when it paused for an
     approval, or new. A reply just sent gets it with its prompt, in the request's worker-thread trip
     (conversations/generation.py), instead of a trip of its own when it starts."""
-    from accounts.models import Preferences
+    from accounts.selectors import preferences_of
 
     user = conversation.user
     saved = (message.metadata or {}).get("tool_loop") or {}
-    show = Preferences.objects.filter(user=user).values_list("show_tool_invocations", flat=True).first()
+    row = preferences_of(user)
+    show = row.show_tool_invocations if row is not None else None
     return LoopState(
         message_id=message.id,
         conversation_id=conversation.id,

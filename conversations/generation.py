@@ -39,7 +39,13 @@ from conversations import streams
 from conversations.attachments import prompt_attachments, question_attachments
 from conversations.compare import compare_column
 from conversations.models import ChatProvider, Message, Stream
-from conversations.prompting import fit_history, system_with_project, system_with_sources
+from conversations.prompting import (
+    estimate_tokens,
+    fit_history,
+    request_tokens,
+    system_with_project,
+    system_with_sources,
+)
 from conversations.selectors import message_path
 from conversations.services import (
     Generation,
@@ -371,6 +377,13 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             return  # noqa: B012
         finished: Finished | None = state["finished"]
         first = state["first_token"]
+        estimated = None
+        if finished is None and consumer is not None and (first is not None or status == Message.Status.CANCELLED):
+            # The provider was asked, and read the prompt (and wrote some) before Stop or a failure cut it short.
+            estimated = (
+                request_tokens(prepared.request),
+                estimate_tokens("".join(state["parts"])) + estimate_tokens("".join(state["thinking"])),
+            )
         outcome = GenerationOutcome(
             text="".join(state["parts"]),
             thinking="".join(state["thinking"]),
@@ -386,6 +399,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             metadata={**(prepared.metadata if prepared else {}), **failure},
             key_failure=key_failure,
             own_key=prepared is not None and prepared.key is not None,
+            estimated_tokens=estimated,
         )
         await publisher.drain()  # what is still buffered goes out before the database write
         final_status, html_fragment = await in_thread(finish_reply, stream_id, outcome, prepared)

@@ -16,6 +16,11 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 4
 
 
+def request_tokens(request) -> int:
+    """A chat request's prompt, estimated (a chatbot.llm.base.ChatRequest: the system text and every turn)."""
+    return estimate_tokens(request.system or "") + sum(estimate_tokens(m.content) for m in request.messages)
+
+
 @dataclass(frozen=True)
 class FittedPrompt:
     messages: list[PromptMessage]

@@ -323,6 +323,9 @@ class GenerationOutcome:
     key_failure: tuple[uuid.UUID, str] | None = None
     own_key: bool = False  # the user's own key paid for the call, not the operator's
     thinking: str = ""  # the model's reasoning, saved in the reply's parts (conversations/reasoning.py)
+    # A reply cut short (Stop, a failure mid-stream) never hears the provider's counts, though the provider bills
+    # what it read and wrote: (input, output) estimated, for the usage log and the budget.
+    estimated_tokens: tuple[int, int] | None = None
 
 
 STREAM_STATUS = {
@@ -378,15 +381,19 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     stream.status = STREAM_STATUS[outcome.status]
     stream.finished_at = timezone.now()
     stream.save(update_fields=["status", "finished_at"])
-    if outcome.input_tokens is not None or outcome.output_tokens is not None:
+    counted = outcome.input_tokens is not None or outcome.output_tokens is not None
+    if counted or outcome.estimated_tokens is not None:
+        input_tokens, output_tokens = (
+            (outcome.input_tokens or 0, outcome.output_tokens or 0) if counted else outcome.estimated_tokens
+        )
         usage_log_write(
             user_id=stream.owner_id,
             conversation_id=stream.conversation_id,
             message=message,
             provider=message.provider or "offline",
             model=message.model or "offline",
-            input_tokens=outcome.input_tokens or 0,
-            output_tokens=outcome.output_tokens or 0,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             own_key=outcome.own_key,
         )
     return message

@@ -132,6 +132,12 @@ def test_stop_ends_the_reply_and_keeps_what_arrived(live_client, fake_anthropic)
     assert 3 <= len(received) < 100, "generation ended soon after Stop"
     stream.refresh_from_db()
     assert stream.status == "cancelled" and stream.finished_at is not None
+    # The provider read the prompt and wrote what arrived, and bills both: the usage (and the budget) count them,
+    # estimated, since a stopped stream never carries the provider's own counts.
+    usage = UsageLog.objects.get(message=message)
+    assert usage.input_tokens >= len("Talk for a long time") // 4
+    assert usage.output_tokens >= len(message.content) // 4 > 0
+    assert (message.input_tokens, message.output_tokens) == (None, None), "the reply itself says unknown"
 
 
 def test_an_overloaded_error_mid_reply_keeps_the_partial_text_and_offers_retry(live_client, fake_anthropic):

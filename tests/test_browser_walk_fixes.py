@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import UserFactory
 from tests.live import session_for
@@ -143,3 +144,36 @@ def test_the_usage_chart_on_a_phone_opens_on_its_newest_days(new_page, live_app)
     assert chart.evaluate("el => el.scrollWidth > el.clientWidth"), "the chart scrolls on a phone"
     assert seen["x"] <= today["x"] and today["x"] + today["width"] <= seen["x"] + seen["width"], "today's bar shows"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_the_theme_saved_in_settings_wins_over_the_one_this_browser_last_toggled(new_page, live_app):
+    """The header toggle keeps a choice in the browser too (for visitors); a signed-in user's saved preference wins:
+    picking "Follow the system" in Settings after toggling to dark follows the system."""
+    from accounts.models import Preferences
+
+    page, user = signed_in_page(new_page, live_app)
+    page.goto("/settings/")
+    toggle = page.locator("[data-theme-toggle]")
+    expect(toggle).to_have_attribute("aria-label", "Colour theme: system (click to change)")
+    with page.expect_response(lambda r: r.url.endswith("/theme/") and r.request.method == "POST"):
+        toggle.click()  # system -> light
+    with page.expect_response(lambda r: r.url.endswith("/theme/") and r.request.method == "POST"):
+        toggle.click()  # light -> dark
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(toggle.locator("[data-theme-icon]")).to_have_text("☾")  # each state its own icon, not only its label
+    assert Preferences.objects.get(user=user).theme == "dark"
+
+    page.get_by_label("Theme", exact=True).select_option("system")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Preferences saved.")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("data-theme", "system")
+    expect(toggle.locator("[data-theme-icon]")).to_have_text("◐")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "system")
+
+    # A visitor's toggle is kept by the browser alone.
+    visitor = new_page()
+    visitor.goto("/accounts/login/")
+    visitor.locator("[data-theme-toggle]").click()
+    visitor.reload()
+    expect(visitor.locator("html")).to_have_attribute("data-theme", "light")

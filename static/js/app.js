@@ -11,9 +11,21 @@
     }
   }
 
-  // Theme: the server renders the signed-in user's choice; visitors keep theirs in localStorage.
+  // Theme: the server renders the signed-in user's choice (data-theme-saved), which wins over anything this
+  // browser kept (Settings may have changed it since); visitors keep theirs in localStorage.
+  const ICONS = { system: "◐", light: "☀", dark: "☾" };
   const saved = localStorage.getItem("theme");
-  if (saved && root.dataset.theme === "system") root.dataset.theme = saved;
+  if ("themeSaved" in root.dataset) localStorage.setItem("theme", root.dataset.theme || "system");
+  else if (saved && root.dataset.theme === "system") root.dataset.theme = saved;
+  function showTheme(toggle, theme) {
+    toggle.setAttribute("aria-label", "Colour theme: " + theme + " (click to change)");
+    const icon = toggle.querySelector("[data-theme-icon]");
+    if (icon) icon.textContent = ICONS[theme] || ICONS.system;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    const toggle = document.querySelector("[data-theme-toggle]");
+    if (toggle) showTheme(toggle, root.dataset.theme || "system");
+  });
   document.addEventListener("click", function (event) {
     const toggle = event.target.closest("[data-theme-toggle]");
     if (!toggle) return;
@@ -21,7 +33,7 @@
     const next = order[(order.indexOf(root.dataset.theme || "system") + 1) % order.length];
     root.dataset.theme = next;
     localStorage.setItem("theme", next);
-    toggle.setAttribute("aria-label", "Colour theme: " + next + " (click to change)");
+    showTheme(toggle, next);
     const url = toggle.dataset.themeUrl;
     if (url) {
       const body = new URLSearchParams({ theme: next });

@@ -498,13 +498,20 @@ def conversation_title(request: HttpRequest, conversation_id: uuid.UUID) -> Http
 @login_required
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Delete a conversation, say so, and go back where the form said (the archived list deletes several in a
+    row), else to a new chat."""
+    from conversations.workspace_views import _next_url
+
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    title = str(conversation)
     conversation.delete()
+    messages.success(request, f"Deleted “{title}”.")
+    target = _next_url(request, reverse("conversations:index"))
     if request.htmx:
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = reverse("conversations:index")
+        response["HX-Redirect"] = target
         return response
-    return redirect("conversations:index")
+    return redirect(target)
 
 
 @login_required

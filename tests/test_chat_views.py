@@ -343,11 +343,27 @@ def test_delete_removes_the_conversation_with_its_messages_and_redirects(user, u
     assert not Message.objects.filter(id__in=message_ids).exists()
     assert Message.objects.filter(conversation=other, content="Still here").exists()
     index = page_of(user_client.get(response["Location"]))
-    assert "Trip planning" not in index and "Keep me" in index
+    assert "Trip planning" not in index.split("Deleted “Trip planning”.")[1] and "Keep me" in index, "said, once"
 
     htmx = user_client.post(reverse("conversations:delete", args=[other.id]), headers={"HX-Request": "true"})
     assert htmx.status_code == 204 and htmx["HX-Redirect"] == reverse("conversations:index")
     assert not Conversation.objects.filter(user=user).exists()
+
+
+def test_deleting_from_the_archived_list_goes_back_to_it_and_says_so(user, user_client):
+    """The archived list deletes chats one after another: each delete comes back to the list; a `next` off the
+    site is not followed."""
+    first = ConversationFactory(user=user, title="Old trip", archived_at=timezone.now())
+    second = ConversationFactory(user=user, title="Old recipe", archived_at=timezone.now())
+    archived = reverse("conversations:archived")
+    page = page_of(user_client.get(archived))
+    assert f'<input type="hidden" name="next" value="{archived}">' in page
+    response = user_client.post(reverse("conversations:delete", args=[first.id]), {"next": archived})
+    assert response.status_code == 302 and response["Location"] == archived
+    page = page_of(user_client.get(archived))
+    assert "Deleted “Old trip”." in page and "Old recipe" in page
+    response = user_client.post(reverse("conversations:delete", args=[second.id]), {"next": "https://evil.example/"})
+    assert response["Location"] == reverse("conversations:index")
 
 
 # --- Search -------------------------------------------------------------------------------------------------------

@@ -121,7 +121,18 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
     if data[:5] == b"{\\rtf":
         raise ParseError("RTF files are not supported; save it as .docx or .txt first.")
 
-    text = _decode_text(data)
+    try:
+        text = _decode_text(data)
+    except ParseError:
+        # Neither text nor a known format, under a name that promises a binary one: say that, rather than "upload
+        # a .pdf" to someone who just did. (Text under such a name is read as the text it is.)
+        for extension, label in ((".pdf", "a valid PDF"), (".docx", "a valid Word .docx document")):
+            if name.endswith(extension):
+                raise ParseError(
+                    f"This is not {label}: its content does not start like one (the file may be damaged, or another "
+                    f"kind of file renamed to {extension})."
+                ) from None
+        raise
     # Skip any number of leading comments / XML declarations, then look at what the document opens with.
     head = text[:4096]
     while junk := _LEADING_JUNK.match(head):
@@ -298,18 +309,26 @@ _PLACEHOLDER_TITLE = re.compile(
     re.IGNORECASE,
 )
 _FILE_PATH = re.compile(r"^(?:[a-z]:)?[\\/]|\\", re.IGNORECASE)
+# A browser's "Save as PDF" writes the page's address, "about:blank" for a page it made itself.
+_ADDRESS_TITLE = re.compile(r"^(?:about:\S*|(?:https?|file|data|blob):\S*|www\.\S+)$", re.IGNORECASE)
 
 
 def document_title(candidate: str) -> str:
     """`candidate` as a document title, or "" when it is not one (empty, a placeholder, a path, a tool's junk).
 
-    "Microsoft Word - Annual report.docx" becomes "Annual report"; "Untitled", "Document1" and "C:\\tmp\\x.pdf"
-    become "". A title longer than MAX_TITLE_CHARS is cut at a word and ends with an ellipsis.
+    "Microsoft Word - Annual report.docx" becomes "Annual report"; "Untitled", "Document1", "C:\\tmp\\x.pdf" and
+    an address ("about:blank", "https://...") become "". A title longer than MAX_TITLE_CHARS is cut at a word and
+    ends with an ellipsis.
     """
     title = _heading_text(candidate)
     title = _TITLE_TOOL_PREFIX.sub("", title)
     title = _TITLE_FILE_EXTENSION.sub("", title).strip()
-    if not any(ch.isalnum() for ch in title) or _PLACEHOLDER_TITLE.match(title) or _FILE_PATH.search(title):
+    if (
+        not any(ch.isalnum() for ch in title)
+        or _PLACEHOLDER_TITLE.match(title)
+        or _FILE_PATH.search(title)
+        or _ADDRESS_TITLE.match(title)
+    ):
         return ""
     if len(title) > MAX_TITLE_CHARS:
         cut = title[: MAX_TITLE_CHARS - 1]

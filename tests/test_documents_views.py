@@ -252,13 +252,23 @@ def test_an_empty_file_is_refused(user_client, django_capture_on_commit_callback
     assert not Document.objects.exists()
 
 
-@pytest.mark.parametrize(("name", "data"), [("notes.txt", PNG), ("doc.pdf", ELF)], ids=["png-as-txt", "elf-as-pdf"])
+NOT_A_PDF = (
+    "This is not a valid PDF: its content does not start like one (the file may be damaged, or another kind of file "
+    "renamed to .pdf)."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [("notes.txt", PNG, UNSUPPORTED), ("doc.pdf", ELF, NOT_A_PDF)],
+    ids=["png-as-txt", "elf-as-pdf"],
+)
 def test_a_file_whose_content_is_not_a_document_is_refused_whatever_its_name(
-    user_client, django_capture_on_commit_callbacks, name, data
+    user_client, django_capture_on_commit_callbacks, name, data, message
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = user_client.post(reverse("documents:upload"), {"files": [upload(name, data)]}, follow=True)
-    assert flashes(response) == [("error", f"{name}: {UNSUPPORTED}")]
+    assert flashes(response) == [("error", f"{name}: {message}")]
     assert callbacks == []
     assert not Document.objects.exists()
 

@@ -156,6 +156,8 @@ def random_zip() -> bytes:
         (b"PK\x03\x04 truncated", "broken.docx", "damaged"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old.doc", ".doc"),
         (b"{\\rtf1\\ansi Hello}", "letter.rtf", "RTF"),
+        (bytes(range(256)) * 12, "junk.pdf", "not a valid PDF"),  # not "upload a .pdf" to a .pdf
+        (bytes(range(256)) * 12, "letter.docx", "not a valid Word .docx document"),
     ],
 )
 def test_unsupported_content_is_rejected(data, filename, message):
@@ -748,6 +750,10 @@ def test_a_very_long_first_heading_is_cut_at_a_word_as_a_title():
         ("C:\\Users\\ann\\report.doc", ""),
         ("---", ""),
         ("Nul\x00 and\x07 bell\r\nand CR", "Nul and bell and CR"),
+        ("about:blank", ""),  # a browser's "Save as PDF" of a page it made
+        ("https://example.com/manual/rover.html", ""),
+        ("www.example.com", ""),
+        ("About: the rover", "About: the rover"),
     ],
 )
 def test_document_title_keeps_real_titles_and_drops_junk(candidate, expected):

@@ -49,13 +49,15 @@ def suggest_improvements(*, document: Document, user: User) -> int:
     The model is the one a new conversation of the user's would use (their preferred one when they can use it):
     the same keys, in the same order, audited the same way, as a chat.
     """
+    # No model, no version: the file's text becomes version 1 only when a model will read it (else the page would
+    # show a version, and "without the edits made here", for edits nobody made).
+    provider_name, model = default_chat_model(user=user, preferred=preferences_get(user=user).default_model)
+    if provider_name == "offline":
+        raise SuggestionsUnavailable(NO_MODEL)
     _first_version_from_file(document)
     version = document.versions.order_by("-number").first()
     if version is None or not version.content.strip():
         raise SuggestionsUnavailable("No suggestions: the document has no text yet.")
-    provider_name, model = default_chat_model(user=user, preferred=preferences_get(user=user).default_model)
-    if provider_name == "offline":
-        raise SuggestionsUnavailable(NO_MODEL)
     client = ClientInfo(user_agent="suggestions")
     try:
         credentials = provider_credentials(user=user, provider=provider_name, client=client)

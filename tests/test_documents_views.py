@@ -672,6 +672,19 @@ def test_without_a_model_suggest_explains_why_there_are_none(user_client, user, 
     assert fake_anthropic.requests == []
 
 
+def test_without_a_model_an_uploaded_document_gets_no_version_from_asking(user_client, user, settings):
+    """Suggestions start from version 1 (the file's text); without a model nothing is asked, so no version is made
+    and the page does not speak of edits nobody made."""
+    settings.ANTHROPIC_API_KEY = ""
+    from documents.services import document_upload
+
+    document = document_upload(owner=user, filename="notes.md", data=TYPO_TEXT.encode(), queue=False).document
+    response = user_client.post(reverse("documents:suggest", args=[document.id]), follow=True)
+    assert flashes(response)[0][1].startswith("No suggestions: no language model is configured")
+    assert document.versions.count() == 0
+    assert "without the edits made here" not in page_of(response)
+
+
 def test_suggestions_that_match_the_text_are_stored_and_shown(user_client, user, fake_anthropic):
     provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-0123456789", client=SYSTEM)
     document = manual_document(user, TYPO_TEXT)

@@ -83,6 +83,17 @@ def test_on_a_phone_the_conversations_are_a_drawer_and_nothing_scrolls_sideways(
     expect(toggle).to_be_focused()
     assert not scrolls_sideways(page)
 
+    # Behind the open drawer nothing takes the focus, the skip link included; a chat menu left open in it is
+    # closed with it.
+    toggle.click()
+    assert page.evaluate("document.querySelector('.skip-link').inert") is True
+    sidebar.locator("details.item-menu summary").first.click()
+    expect(sidebar.locator("details.item-menu[open]")).to_have_count(1)
+    page.locator(".drawer-backdrop").click(position={"x": 360, "y": 700})
+    expect(sidebar).to_be_hidden()
+    expect(sidebar.locator("details.item-menu[open]")).to_have_count(0)
+    assert page.evaluate("document.querySelector('.skip-link').inert") is False
+
     # Open again and close with its own button; on a wide screen there is no menu button, the list is just there.
     toggle.click()
     sidebar.get_by_role("button", name="Close conversations").click()

@@ -281,10 +281,15 @@
       toggle.setAttribute("aria-expanded", String(open));
     });
     document.querySelectorAll(".drawer-backdrop").forEach(function (backdrop) { backdrop.hidden = !open; });
-    // While it is open the rest of the page is inert, as behind a dialog: Tab stays in the drawer.
-    [document.querySelector(".site-header"), document.getElementById("chat-main")].forEach(function (element) {
+    // While it is open the rest of the page is inert, as behind a dialog: Tab stays in the drawer (the skip link
+    // too: it is the first stop after the drawer's last).
+    const behind = [".skip-link", ".site-header", "#chat-main"];
+    behind.forEach(function (selector) {
+      const element = document.querySelector(selector);
       if (element) element.inert = open;
     });
+    // Closed, it leaves no chat menu open inside it (Escape from elsewhere in it closes the drawer first).
+    if (!open) sidebar.querySelectorAll("details.item-menu[open]").forEach(function (menu) { menu.open = false; });
     if (open) {
       const first = sidebar.querySelector("a[aria-current='page']") || sidebar.querySelector("a[href], button, input");
       if (first) first.focus();

@@ -66,10 +66,12 @@ def project_documents(*, project: Project) -> QuerySet[Document]:
 
 
 def addable_documents(*, project: Project) -> QuerySet[Document]:
-    """The owner's documents not yet in the project, by title."""
+    """The owner's documents not yet in the project, by title; not those that failed (they have nothing to search:
+    fixed and ingested again, they are offered)."""
     return (
         Document.objects.filter(owner_id=project.user_id)
         .exclude(projects=project)
+        .exclude(status=Document.Status.FAILED)
         .order_by("title", "id")
         .only("id", "title", "status")
     )

@@ -108,6 +108,9 @@ def test_only_the_owners_documents_can_be_added(user):
     assert projects.project_add_documents(project=project, document_ids=[mine.id, theirs.id, shared.id]) == 1
     assert list(projects.project_documents(project=project)) == [mine]
     assert list(projects.addable_documents(project=project)) == []
+    pending = DocumentFactory(owner=user, status="pending")
+    DocumentFactory(owner=user, status="failed")  # nothing to search in it: not offered
+    assert list(projects.addable_documents(project=project)) == [pending]
     chat = ConversationFactory(user=user, project=project)
     assert RetrievalOptions.for_conversation(chat).project_documents == (mine.id,)
     assert RetrievalOptions.for_conversation(ConversationFactory(user=user)).project_documents == ()

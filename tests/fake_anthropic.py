@@ -314,10 +314,6 @@ def main() -> None:
     fake.stop()
 
 
-if __name__ == "__main__":
-    main()
-
-
 def standalone_django() -> None:
     """A fake run as its own process (benchmarks) still tells title calls apart: is_title_call reads the app's
     title instructions, whose module needs Django's apps loaded."""
@@ -335,3 +331,7 @@ def is_title_call(body: dict) -> bool:
     from conversations.generation import TITLE_INSTRUCTIONS
 
     return TITLE_INSTRUCTIONS in json.dumps(body)
+
+
+if __name__ == "__main__":
+    main()

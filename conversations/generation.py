@@ -33,7 +33,7 @@ from chatbot.llm.providers import Completion, complete, provider_for
 from chatbot.logging import request_id_var
 from chatbot.netpolicy import BaseUrlRefused
 from chatbot.text import strip_unsafe
-from chatbot.tools.loop import AwaitingApproval, LoopState, offers_tools, reply_events, state_for
+from chatbot.tools.loop import NO_CSRF_TOKEN, AwaitingApproval, LoopState, offers_tools, reply_events, state_for
 from chatbot.tools.waiting import is_waiting
 from conversations import streams
 from conversations.attachments import prompt_attachments, question_attachments
@@ -242,7 +242,11 @@ def render_reply(message: Message, *, only_child: bool = False) -> str:
     return render_to_string(
         "conversations/partials/message.html",
         # A side-by-side answer finishes in its column, with the actions of one (conversations/compare.py).
-        {"item": ThreadItem(message=message, siblings=siblings), "compare_column": compare_column(message)},
+        {
+            "item": ThreadItem(message=message, siblings=siblings),
+            "compare_column": compare_column(message),
+            "csrf_token": NO_CSRF_TOKEN,  # no request: htmx sends the token in a header
+        },
     )
 
 

@@ -260,3 +260,19 @@ def test_feedback_in_the_admin_is_read_only(admin_client):
     admin_client.post(reverse("admin:conversations_vote_change", args=[vote.id]), {"comment": "changed"})
     vote.refresh_from_db()
     assert vote.comment == "theirs"
+
+
+def test_a_bubble_rendered_for_the_event_stream_carries_no_token_and_warns_of_none(settings):
+    """The done event's bubble has no request: its forms post through htmx, whose header carries the token, and
+    Django's {% csrf_token %} neither writes a hidden field nor warns (it did, for every reply, in development)."""
+    import warnings
+
+    from conversations.generation import render_reply
+
+    settings.DEBUG = True
+    question = MessageFactory(role="user", content="Hi")
+    reply = MessageFactory(conversation=question.conversation, parent=question, role="assistant", content="Hello.")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*csrf_token.*")
+        html = render_reply(reply)
+    assert 'class="vote-thumbs"' in html and "csrfmiddlewaretoken" not in html

@@ -142,11 +142,15 @@ def render_card(execution, *, tool: Tool | None, show: bool, reason: str = "", r
     show_tool_invocations off, an empty placeholder that replaces the approval card once it is answered).
     With `request` (a page), the approval form carries its CSRF token and works without JavaScript; a card sent
     over the event stream has none and posts through htmx, whose header carries the token."""
-    return render_to_string(
-        "conversations/partials/tool_card.html",
-        {"execution": execution, "tool": tool, "show": show, "reason": reason},
-        request=request,
-    )
+    context = {"execution": execution, "tool": tool, "show": show, "reason": reason}
+    if request is None:
+        context["csrf_token"] = NO_CSRF_TOKEN
+    return render_to_string("conversations/partials/tool_card.html", context, request=request)
+
+
+# A fragment rendered for the event stream has no request, hence no CSRF token: htmx sends it in a header. Django's
+# {% csrf_token %} writes nothing for this value (and warns for a context that has none at all).
+NO_CSRF_TOKEN = "NOTPROVIDED"
 
 
 def card_of(execution_id: uuid.UUID, state: LoopState, reason: str = "") -> str:

@@ -124,4 +124,16 @@ def test_the_passage_page_does_not_repeat_its_documents_title(client, user):
     chunk = ChunkFactory(document=DocumentFactory(owner=user, title=GUIDE), chapter=GUIDE, section="Pests")
     client.force_login(user)
     page = client.get(reverse("documents:chunk", args=[chunk.id])).content.decode()
-    assert '<p class="muted">Pests · characters' in page
+    assert '<p class="muted">Pests</p>' in page
+
+
+def test_the_offline_quotes_keep_a_passages_line_breaks():
+    """A table or a list in a passage still reads as one in the offline assistant's quote (it was one long line)."""
+    from chatbot.llm.offline import quote_lines
+
+    table = "| part | where |\n|---|---|\n| grommet   | festival |\n\n\n\nAfter   the table."
+    assert quote_lines(table, limit=400, suffix=" [1]") == [
+        "> | part | where |", "> |---|---|", "> | grommet | festival |", ">", "> After the table. [1]",
+    ]  # fmt: skip
+    assert quote_lines("one two three\nfour five six", limit=20) == ["> one two three", "> four …"]
+    assert quote_lines("one two three\nfour five six", limit=16) == ["> one two three", "> …"]

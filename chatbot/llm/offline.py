@@ -29,15 +29,35 @@ def no_model_notice(*, guest: bool = False) -> str:
     )
 
 
+def quote_lines(text: str, *, limit: int, suffix: str = "") -> list[str]:
+    """`text` as Markdown quote lines, its own line breaks kept (a table or a list still reads as one), blank runs
+    and spaces within a line squeezed, cut at a word after about `limit` characters; `suffix` ends the last line."""
+    lines: list[str] = []
+    used = 0
+    for raw in text.strip().splitlines():
+        line = " ".join(raw.split())
+        if not line and (not lines or not lines[-1]):
+            continue
+        if used + len(line) > limit:
+            room = max(limit - used, 0)
+            cut = line[:room] if line[room : room + 1] == " " else line[:room].rpartition(" ")[0]  # at a word
+            lines.append(f"{cut.rstrip()} …" if cut.strip() else "…")
+            break
+        lines.append(line)
+        used += len(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    if suffix and lines:
+        lines[-1] += suffix
+    return [f"> {line}" if line else ">" for line in lines]
+
+
 def attachment_quotes(request: ChatRequest) -> str:
     """The start of each file attached to the question, quoted, so the reader sees what the model would read."""
     lines = []
     for name, text in getattr(request, "attachment_texts", ()) or ():
-        excerpt = " ".join(text.split())
-        if len(excerpt) > 600:
-            excerpt = excerpt[:600].rsplit(" ", 1)[0] + " …"
         label = " ".join(name.replace("*", "").replace("`", "").split())
-        lines += [f"> {excerpt}", f"> — *{label}*", ""]
+        lines += [*quote_lines(text, limit=600), f"> — *{label}*", ""]
     if not lines:
         return ""
     return "\n".join(["From your attached files:", "", *lines]).rstrip()
@@ -58,10 +78,7 @@ def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
         where = passage_location(title=source.title, chapter=source.chapter, section=source.section)
         if getattr(source, "page", None):
             where += f", page {int(source.page)}"
-        excerpt = " ".join(source.text.split())
-        if len(excerpt) > 400:
-            excerpt = excerpt[:400].rsplit(" ", 1)[0] + " …"
-        lines.append(f"> {excerpt} [{source.number}]")
+        lines += quote_lines(source.text, limit=400, suffix=f" [{source.number}]")
         lines.append(f"> — *{where}*")
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -73,7 +73,8 @@ def test_signup_sends_a_confirmation_link_and_confirming_it_logs_in(client):
 
     page = client.get(confirm_url)
     assert page.status_code == 200
-    assert "new.person@example.com" in page.content.decode()
+    assert "Confirm that <strong>new.person@example.com</strong> is your address" in page.content.decode()
+    assert "is an email address for user" not in page.content.decode(), "the address named once, in plain words"
     assert not EmailAddress.objects.get(user=user).verified, "a GET alone confirms nothing"
 
     response = client.post(confirm_url)

@@ -127,7 +127,7 @@ def test_bar_geometry_scales_to_a_round_top():
 def test_an_unknown_period_falls_back_to_30_days(user_client, history):
     for value in ("5", "-1", "abc", "99999999999999999999", "\x00"):
         page = user_client.get(reverse("accounts:usage"), {"days": value}).content.decode()
-        assert "<h2>Last 30 days</h2>" in page, value
+        assert "<h2>Totals</h2>" in page and 'aria-current="page">Last 30 days</a>' in page, value
 
 
 def test_the_csv_has_one_row_per_day_and_model_of_the_period(user_client, history):

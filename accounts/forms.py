@@ -40,8 +40,10 @@ class PreferencesForm(forms.ModelForm):
             "default_system_prompt": "Instructions given to the model at the start of every new conversation.",
             "multi_model_enabled": "The composer offers “Compare with…”: two or three models answer one question "
             "side by side, and you continue with the answer you choose. Each answer counts as a message.",
+            "email_notifications": "Emails about your account's security and data: a new API key added, a sign-in "
+            "from a new device, your data export ready.",
         }
-        labels = {"multi_model_enabled": "Side-by-side answers"}
+        labels = {"multi_model_enabled": "Side-by-side answers", "email_notifications": "Security emails"}
 
     def __init__(self, *args, user, **kwargs) -> None:
         from accounts.selectors import model_key, offered_models, resolve_model_choice

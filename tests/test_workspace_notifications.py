@@ -156,3 +156,8 @@ def test_signing_up_is_not_reported_as_a_new_device(client):
     client.post(path)
     assert client.session.get("_auth_user_id"), "signed in on confirming"
     assert subjects() == [confirmation.subject], "no 'new sign-in' email for the account's first device"
+
+
+def test_the_preference_says_which_emails_it_turns_off(user_client):
+    page = user_client.get(reverse("accounts:preferences")).content.decode()
+    assert "Security emails" in page and "a sign-in from a new device, your data export ready" in page

@@ -18,7 +18,9 @@ def registered_required(view: Callable) -> Callable:
             return redirect_to_login(request.get_full_path())
         if request.user.is_guest:
             messages.info(
-                request, "Sign up to use this: a guest can chat, but documents, API keys and settings need an account."
+                request,
+                "Sign up to use this: a guest can chat and set preferences, but documents, API keys and the other "
+                "settings need an account.",
             )
             return redirect("account_signup")
         return view(request, *args, **kwargs)

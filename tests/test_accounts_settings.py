@@ -252,8 +252,9 @@ def test_guests_are_sent_to_sign_up_from_registered_only_pages(client, name):
     client.force_login(guest)
     response = client.get(reverse(name), follow=True)
     assert response.redirect_chain == [(reverse("account_signup"), 302)]
-    assert "Sign up to use this: a guest can chat, but documents, API keys and settings need an account." in (
-        response.content.decode()
+    assert (
+        "Sign up to use this: a guest can chat and set preferences, but documents, API keys and the other settings "
+        "need an account." in response.content.decode()
     )
     assert not RetrievalSettings.objects.filter(user=guest).exists()
 

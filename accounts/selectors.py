@@ -154,6 +154,12 @@ class ModelMenu:
         )
 
     @property
+    def can_compare(self) -> bool:
+        """Whether there are two models to answer side by side (favourites are listed twice: counted once)."""
+        keys = {option.key for group in self.groups for option in group.options if option.available}
+        return len(keys) > 1
+
+    @property
     def selected_label(self) -> str:
         return next((o.label for g in self.groups for o in g.options if o.key == self.selected), self.selected)
 

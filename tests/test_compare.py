@@ -251,6 +251,13 @@ def test_the_composer_offers_compare_with_only_when_the_preference_is_on(user, u
     assert '<option value="xai:grok-4">' in page.split('id="compare-model-2"', 1)[1]
 
 
+def test_with_only_the_offline_assistant_there_is_nothing_to_compare(user, user_client, no_operator_keys):
+    """The preference is on, but one model cannot answer side by side with itself: no picker."""
+    Preferences.objects.update_or_create(user=user, defaults={"multi_model_enabled": True})
+    page = user_client.get(reverse("conversations:index")).content.decode()
+    assert "Compare with…" not in page and 'name="compare_model"' not in page
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("enabled", "extras", "error"),

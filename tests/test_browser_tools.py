@@ -26,6 +26,21 @@ def in_order(reply) -> list[str]:
     )
 
 
+def wait_for_order(page, order: str) -> None:
+    """Wait until the last reply's text parts and cards stand in this order ("text,card")."""
+    page.wait_for_function(
+        """order => {
+            const reply = [...document.querySelectorAll('.message-assistant')].pop();
+            if (!reply) return false;
+            const seen = Array.from(reply.querySelectorAll('.markdown:not(.streaming-markdown), .tool-card'))
+                .map(e => e.classList.contains('tool-card') ? 'card' : 'text');
+            return seen.join() === order;
+        }""",
+        arg=order,
+        timeout=10_000,
+    )
+
+
 def signed_in_page(new_page, live_app, *, width: int = 1280):
     user = UserFactory()
     provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-browser-tools-1", client=SYSTEM)
@@ -54,9 +69,10 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     expect(card.locator(".tool-args")).to_contain_text('"title": "Groceries"')
     expect(card.locator(".tool-args")).to_contain_text("<b>flour</b>")  # shown as text, never as markup
     # The text written before the call stays above its card (rendered for good); what follows will stream below.
-    reply_parts = page.locator(".message-assistant .markdown:not(.streaming-markdown)")
-    expect(reply_parts).to_have_text(["I will write it down."])
-    assert in_order(page.locator(".message-assistant").last) == ["text", "card"]
+    wait_for_order(page, "text,card")
+    expect(page.locator(".message-assistant .markdown:not(.streaming-markdown)")).to_have_text(
+        ["I will write it down."]
+    )
     bubble = page.locator(".message-assistant").last
     bubble_id = bubble.get_attribute("id")
     assert not Document.objects.filter(owner=user).exists()
@@ -65,6 +81,7 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     page.reload()
     card = page.locator(".tool-card-pending")
     expect(card).to_be_visible()
+    wait_for_order(page, "text,card")  # drawn above the text by the page, moved below it as the text streams in
 
     approve = card.get_by_role("button", name="Approve", exact=True)
     approve.focus()

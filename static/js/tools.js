@@ -33,6 +33,16 @@
     return groups[groups.length - 1] || first;
   }
 
+  // A card the page drew above the text (the call was made before the bubble was drawn, or the page was reloaded
+  // while it waits) goes to its place once the text before it has streamed in again: after that text.
+  function drawnAbove(existing) {
+    const bubble = existing.closest(".bubble");
+    if (!bubble || existing.parentElement !== bubble.querySelector(".tool-calls")) return false;
+    const text = bubble.querySelector(".streaming-text");
+    const later = bubble.querySelectorAll(".tool-calls").length > 1;
+    return Boolean(text && (text.textContent.trim() || later));
+  }
+
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     if (event.detail.type !== "tool") return;
     event.preventDefault();
@@ -40,8 +50,11 @@
     if (!card) return;
     const existing = document.getElementById(card.id);
     const hadFocus = existing && existing.contains(document.activeElement);
-    if (existing) existing.replaceWith(card);
-    else containerFor(event.target).appendChild(card);
+    if (existing && !drawnAbove(existing)) existing.replaceWith(card);
+    else {
+      if (existing) existing.remove();
+      containerFor(event.target).appendChild(card);
+    }
     if (window.htmx) window.htmx.process(card);
     if (hadFocus) focusCard(card);
   });

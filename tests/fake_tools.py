@@ -51,12 +51,17 @@ def last_tool_results(body: dict) -> list[str]:
     return tail or results[-1:]
 
 
-def stream_anthropic_step(handler, body: dict, step: dict) -> None:
+def _open_stream(handler, step: dict, content_type: str = "text/event-stream") -> None:
+    """The step's delay, then a chunked event stream's headers."""
     time.sleep(step.get("delay", 0))
     handler.send_response(200)
-    handler.send_header("content-type", "text/event-stream")
+    handler.send_header("content-type", content_type)
     handler.send_header("transfer-encoding", "chunked")
     handler.end_headers()
+
+
+def stream_anthropic_step(handler, body: dict, step: dict) -> None:
+    _open_stream(handler, step)
     text, calls = _text(step, body), step.get("calls", [])
     event = handler._event
     usage = {"input_tokens": 40 + len(json.dumps(body.get("messages", []))) // 4, "output_tokens": 1}
@@ -89,11 +94,7 @@ def stream_anthropic_step(handler, body: dict, step: dict) -> None:
 
 
 def stream_openai_step(handler, body: dict, step: dict) -> None:
-    time.sleep(step.get("delay", 0))
-    handler.send_response(200)
-    handler.send_header("content-type", "text/event-stream; charset=utf-8")
-    handler.send_header("transfer-encoding", "chunked")
-    handler.end_headers()
+    _open_stream(handler, step, "text/event-stream; charset=utf-8")
     text, calls = _text(step, body), step.get("calls", [])
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
@@ -152,11 +153,7 @@ def _signature_bytes(text: str) -> bytes:
 def stream_gemini_step(handler, body: dict, step: dict, model: str) -> None:
     import base64
 
-    time.sleep(step.get("delay", 0))
-    handler.send_response(200)
-    handler.send_header("content-type", "text/event-stream")
-    handler.send_header("transfer-encoding", "chunked")
-    handler.end_headers()
+    _open_stream(handler, step)
     text, calls = _text(step, body), step.get("calls", [])
     prompt = 40 + len(json.dumps(body.get("contents", []))) // 4
     response_id = uuid.uuid4().hex[:22]

@@ -357,20 +357,27 @@ def test_show_tool_invocations_hides_the_cards_but_never_an_approval(live_client
     assert f'id="tool-{computed.id}"' in done
 
 
-def test_tools_through_openai_compatible_tool_calls(live_client, fake_openai):
+def calculator_chat(live_client, fake, *, provider: str, model: str, expression: str) -> Conversation:
+    """A first question on `model` whose reply computes `expression` with the calculator (auto-approved), read to
+    its end: the same chat through each provider's protocol."""
     user = UserFactory()
-    provider_key_save(user=user, provider="openai", api_key="sk-openai-tools", client=SYSTEM)
+    provider_key_save(user=user, provider=provider, api_key=f"{provider}-tools-key-0001", client=SYSTEM)
     client = live_client(user)
     rules(user, low_risk_operations=True)
-    fake_openai.tool_script[:] = [
-        {"text": "Computing.", "calls": [{"name": "calculator", "input": {"expression": "2 ** 10"}}]},
+    fake.tool_script[:] = [
+        {"text": "Computing.", "calls": [{"name": "calculator", "input": {"expression": expression}}]},
         answer_from_result("It is"),
     ]
-    response = client.post("/c/new/", {"content": "Two to the tenth?", "model": "openai:gpt-5.5"})
+    response = client.post("/c/new/", {"content": f"What is {expression}?", "model": model})
     assert response.status_code == 204, response.text
     conversation = Conversation.objects.get(user=user)
-    url = f"/c/streams/{Stream.objects.get(conversation=conversation).id}/events/"
-    list(client.events(url))
+    list(client.events(f"/c/streams/{Stream.objects.get(conversation=conversation).id}/events/"))
+    return conversation
+
+
+def test_tools_through_openai_compatible_tool_calls(live_client, fake_openai):
+    conversation = calculator_chat(live_client, fake_openai, provider="openai", model="openai:gpt-5.5",
+                                   expression="2 ** 10")  # fmt: skip
     assert reply_of(conversation).content == "Computing.\n\nIt is 1024"
     second = fake_openai.requests[-1]["body"]
     call = second["messages"][-2]["tool_calls"][0]
@@ -382,19 +389,8 @@ def test_tools_through_openai_compatible_tool_calls(live_client, fake_openai):
 def test_tools_through_gemini_function_calls_with_their_thought_signatures(live_client, fake_gemini):
     """Gemini: the tools declared, a functionCall part run as any call, its response sent back as a
     functionResponse, and the call's thought signature with it (the fake, like the API, refuses a call without)."""
-    user = UserFactory()
-    provider_key_save(user=user, provider="google", api_key="gemini-tools-key", client=SYSTEM)
-    client = live_client(user)
-    rules(user, low_risk_operations=True)
-    fake_gemini.tool_script[:] = [
-        {"text": "Computing.", "calls": [{"name": "calculator", "input": {"expression": "3 ** 4"}}]},
-        answer_from_result("It is"),
-    ]
-    response = client.post("/c/new/", {"content": "Three to the fourth?", "model": "google:gemini-3.8-flash"})
-    assert response.status_code == 204, response.text
-    conversation = Conversation.objects.get(user=user)
-    url = f"/c/streams/{Stream.objects.get(conversation=conversation).id}/events/"
-    list(client.events(url))
+    conversation = calculator_chat(live_client, fake_gemini, provider="google", model="google:gemini-3.8-flash",
+                                   expression="3 ** 4")  # fmt: skip
     message = reply_of(conversation)
     assert (message.status, message.content) == ("complete", "Computing.\n\nIt is 81")
     execution = ToolExecution.objects.get(conversation=conversation)

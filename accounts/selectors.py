@@ -212,6 +212,12 @@ def preferences_of(user: User):
     return user._preferences_row
 
 
+def shows_tool_invocations(user: User) -> bool:
+    """Whether the user's replies show every tool call's card (the preference; on when never saved)."""
+    preferences = preferences_of(user)
+    return preferences is None or preferences.show_tool_invocations
+
+
 def _preferred_model(user: User) -> str:
     preferences = preferences_of(user)
     return preferences.default_model if preferences is not None else ""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Preferences, User
-from accounts.selectors import model_key, offered_models, resolve_model_choice
+from accounts.models import User
+from accounts.selectors import model_key, offered_models, preferences_of, resolve_model_choice
 from conversations.models import Conversation, Message, Stream
 
 MAX_COMPARE_MODELS = 3  # the composer's model and up to two more
@@ -39,10 +39,8 @@ def multi_model_enabled(*, user: User) -> bool:
     """Whether the composer offers "Compare with…" (the preference; off for anyone without a row)."""
     if not user.is_authenticated:
         return False
-    cached = getattr(user, "_preferences_row", None)  # accounts.selectors' per-request copy, when it has one
-    if cached is not None:
-        return cached.multi_model_enabled
-    return Preferences.objects.filter(user=user, multi_model_enabled=True).exists()
+    preferences = preferences_of(user)  # the page's one read, shared with its model menu and sidebar
+    return preferences is not None and preferences.multi_model_enabled
 
 
 def compare_column(message: Message) -> bool:

@@ -406,16 +406,18 @@ def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) 
         else:
             # Score-aware: the cosine similarity as it is, BM25 relative to this question's best keyword match.
             score = weight * row.similarity + (1 - weight) * row.bm25 / top_bm25
-        scored.append((score, tuning.document_weight * row.document_similarity, row))
+        # The passage's document as a whole: the page about the question over one that mentions it once.
+        score += tuning.document_weight * row.document_similarity
+        scored.append((score, row))
     # A document's further passages count for less (same_document per passage already ahead of them), so that other
     # documents get a place; they still fill the list when nothing else is left (one document: several passages).
-    scored.sort(key=lambda item: (-(item[0] + item[1]), -item[2].similarity, str(item[2].id)))
+    scored.sort(key=lambda pair: (-pair[0], -pair[1].similarity, str(pair[1].id)))
     ahead: dict[uuid.UUID, int] = {}
     adjusted = []
-    for passage, document, row in scored:
+    for score, row in scored:
         count = ahead.get(row.document_id, 0)
         ahead[row.document_id] = count + 1
-        adjusted.append(((passage + document) * tuning.same_document**count, passage + document, row))
+        adjusted.append((score * tuning.same_document**count, score, row))
     # The chat's project's documents rank first (project knowledge), then preferred documents (the setting's
     # promise), then by adjusted score.
     adjusted.sort(

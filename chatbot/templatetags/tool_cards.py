@@ -24,7 +24,7 @@ def arguments_hash(value) -> str:
 
 
 def _cards(context, message, rows) -> list[str]:
-    from accounts.selectors import preferences_of
+    from accounts.selectors import shows_tool_invocations
     from chatbot.tools.loop import render_card
     from chatbot.tools.registry import available_tools
 
@@ -32,10 +32,9 @@ def _cards(context, message, rows) -> list[str]:
     user = getattr(request, "user", None)
     if user is None or user.pk != message.conversation.user_id:  # a shared page, or no request (the done event)
         user = message.conversation.user
-    row = preferences_of(user)
-    show = row.show_tool_invocations if row is not None else None
+    show = shows_tool_invocations(user)
     tools = available_tools(include_mcp=False)
-    return [render_card(row, tool=tools.get(row.tool_name), show=show is not False, request=request) for row in rows]
+    return [render_card(row, tool=tools.get(row.tool_name), show=show, request=request) for row in rows]
 
 
 @register.simple_tag(takes_context=True)

@@ -101,18 +101,16 @@ def state_for(*, conversation, message) -> LoopState:
     """The loop of a reply (`message`, in `conversation` with its user loaded): as saved when it paused for an
     approval, or new. A reply just sent gets it with its prompt, in the request's worker-thread trip
     (conversations/generation.py), instead of a trip of its own when it starts."""
-    from accounts.selectors import preferences_of
+    from accounts.selectors import shows_tool_invocations
 
     user = conversation.user
     saved = (message.metadata or {}).get("tool_loop") or {}
-    row = preferences_of(user)
-    show = row.show_tool_invocations if row is not None else None
     return LoopState(
         message_id=message.id,
         conversation_id=conversation.id,
         user=user,
         overrides=conversation.auto_approval or {},
-        show_cards=show is not False,
+        show_cards=shows_tool_invocations(user),
         tools=available_tools(),
         rounds=list(saved.get("rounds") or []),
         pending=saved.get("pending"),
@@ -137,6 +135,11 @@ def save_waiting(state: LoopState) -> None:
 # --- Cards -----------------------------------------------------------------------------------------------------
 
 
+# A fragment rendered for the event stream has no request, hence no CSRF token: htmx sends it in a header. Django's
+# {% csrf_token %} writes nothing for this value (and warns for a context that has none at all).
+NO_CSRF_TOKEN = "NOTPROVIDED"
+
+
 def render_card(execution, *, tool: Tool | None, show: bool, reason: str = "", request=None) -> str:
     """A call's card: the approval card while it waits (always shown), else the compact card (or, with
     show_tool_invocations off, an empty placeholder that replaces the approval card once it is answered).
@@ -146,11 +149,6 @@ def render_card(execution, *, tool: Tool | None, show: bool, reason: str = "", r
     if request is None:
         context["csrf_token"] = NO_CSRF_TOKEN
     return render_to_string("conversations/partials/tool_card.html", context, request=request)
-
-
-# A fragment rendered for the event stream has no request, hence no CSRF token: htmx sends it in a header. Django's
-# {% csrf_token %} writes nothing for this value (and warns for a context that has none at all).
-NO_CSRF_TOKEN = "NOTPROVIDED"
 
 
 def card_of(execution_id: uuid.UUID, state: LoopState, reason: str = "") -> str:

@@ -402,6 +402,12 @@
   const dirty = new Set();
   let frame = 0;
 
+  // A reply's raw markdown as sanitised HTML (the same rules as the server's; null until the renderer is loaded).
+  function renderedMarkdown(text) {
+    const renderer = markdownRenderer();
+    return renderer ? window.DOMPurify.sanitize(renderer.render(text), PURIFY) : null;
+  }
+
   function renderDirty() {
     frame = 0;
     const renderer = markdownRenderer();
@@ -410,7 +416,7 @@
       if (!renderer || !target) return;
       const thread = source.closest(".thread");
       const following = thread && thread.scrollHeight - thread.scrollTop - thread.clientHeight < 48;
-      target.innerHTML = window.DOMPurify.sanitize(renderer.render(source.textContent), PURIFY);
+      target.innerHTML = renderedMarkdown(source.textContent);
       target.hidden = false;
       source.hidden = true;
       if (following) thread.scrollTop = thread.scrollHeight; // keep up with the reply unless the reader scrolled up
@@ -423,12 +429,12 @@
   window.chatFreezeStreamingText = function (bubble) {
     const source = bubble.querySelector(".streaming-text");
     const target = bubble.querySelector(".streaming-markdown");
-    const renderer = markdownRenderer();
     if (!source || !target || !source.textContent.trim()) return null;
     dirty.delete(source);
     const part = document.createElement("div");
     part.className = "markdown";
-    if (renderer) part.innerHTML = window.DOMPurify.sanitize(renderer.render(source.textContent), PURIFY);
+    const html = renderedMarkdown(source.textContent);
+    if (html !== null) part.innerHTML = html;
     else part.textContent = source.textContent; // the renderer is not loaded: the raw text, as it streamed
     source.before(part);
     source.textContent = "";

@@ -43,12 +43,17 @@ BM25_B = 0.75
 SHARED_SCOPE_KEY = uuid.UUID(int=0)  # the shared base's key in chunk_terms and chunk_scopes
 
 
-# Okapi BM25 of chunk c, summed over the rows of `weighted w` it matches (scopes s gives the average length).
-# ts_rank with unit weights for one word is sum(1/i^2, i = 1..tf) / (pi^2/6): the term frequency is read back
-# from it, as PostgreSQL has no function returning a lexeme's count in a tsvector.
-_TERM_FREQUENCY = "round(0.6079271 / greatest(1 - ts_rank('{1,1,1,1}', c.search_vector, w.tsq), 1e-6) - 0.5)"
-BM25_OF_C = f"""sum(w.idf * {_TERM_FREQUENCY} * ({BM25_K1} + 1) / ({_TERM_FREQUENCY}
-                   + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * length(c.search_vector) / s.avgdl)))"""
+# Okapi BM25 of chunk c, summed over the rows of `weighted w` it matches (scopes s gives the average length), each
+# row's term frequency in f.tf (TERM_FREQUENCY_OF_C, joined per row). ts_rank with unit weights for one word is
+# sum(1/i^2, i = 1..tf) / (pi^2/6): the term frequency is read back from it, as PostgreSQL has no function returning
+# a lexeme's count in a tsvector. OFFSET 0 keeps the planner from inlining the subquery, which would call ts_rank
+# (each call fetching the chunk's tsvector from TOAST again) once per use of f.tf; the length is a stored column
+# (migration 0008) for the same reason.
+TERM_FREQUENCY_OF_C = """CROSS JOIN LATERAL (
+    SELECT round(0.6079271 / greatest(1 - ts_rank('{1,1,1,1}', c.search_vector, w.tsq), 1e-6) - 0.5) AS tf OFFSET 0
+) AS f"""
+BM25_OF_C = f"""sum(w.idf * f.tf * ({BM25_K1} + 1) / (f.tf
+                   + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.search_length / s.avgdl)))"""
 
 
 def _keyword_leg(scope: str) -> str:
@@ -85,7 +90,7 @@ def _keyword_leg(scope: str) -> str:
         ),
         scored AS (
             SELECT c.id, {BM25_OF_C} AS bm25
-            FROM chunks c JOIN weighted w ON c.search_vector @@ w.tsq CROSS JOIN scopes s
+            FROM chunks c JOIN weighted w ON c.search_vector @@ w.tsq CROSS JOIN scopes s {TERM_FREQUENCY_OF_C}
             WHERE c.search_vector @@ (
                 -- Chunks with any of the selective words; when every word is common, those with all of them.
                 SELECT COALESCE(string_agg(tsq::text, ' | ') FILTER (WHERE selective), string_agg(tsq::text, ' & '))
@@ -311,7 +316,7 @@ def search(
         ){project_legs},
         candidates AS MATERIALIZED (  -- first the few dozen candidates, then the per-candidate work below
             SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
-                   1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector,
+                   1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector, c.search_length,
                    d.title = ANY(%(preferred)s) AS preferred, d.id = ANY(%(project_ids)s) AS in_project,
                    COALESCE(1 - (d.centroid <=> %(q)s::vector), 0) AS document_similarity
             FROM ({found_vec} UNION {found_txt}) AS found
@@ -324,7 +329,7 @@ def search(
         -- Every candidate's BM25 (not only the keyword leg's), scored as `scored` does.
         CROSS JOIN LATERAL (
             SELECT {BM25_OF_C} AS bm25, count(*) AS words
-            FROM weighted w CROSS JOIN scopes s WHERE c.search_vector @@ w.tsq
+            FROM weighted w CROSS JOIN scopes s {TERM_FREQUENCY_OF_C} WHERE c.search_vector @@ w.tsq
         ) AS k
     """  # noqa: S608
     params = {

@@ -273,7 +273,9 @@ def main() -> None:
 
         if os.environ.get("BENCH_PROFILE"):
             py_spy = str(Path(sys.executable).parent / "py-spy")
-            subprocess.Popen([py_spy, "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw", "--gil",
+            # GIL holders only; BENCH_PROFILE_THREADS=1: every thread on a CPU, each named in its stacks.
+            which = ["--threads"] if os.environ.get("BENCH_PROFILE_THREADS") else ["--gil"]
+            subprocess.Popen([py_spy, "record", "-o", os.environ["BENCH_PROFILE"], "-d", "12", "-f", "raw", *which,
                               "-r", "250", "-p", str(web.pid), "--nonblocking"])  # fmt: skip
         web_processes = [psutil.Process(web.pid), *psutil.Process(web.pid).children(recursive=True)]
         measured = {"web": web_processes, "fake API": [psutil.Process(fake.pid)], "bench client": [psutil.Process()]}

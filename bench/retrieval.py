@@ -11,7 +11,8 @@ and for a user without documents (the shared base alone); the same with that use
 as before migration 0006 (rewritten so, in this run, for the before/after); the question's embedding alone per
 backend (ONNX, ONNX int8, sentence-transformers); and recall@10 of the HNSW leg (ORDER BY distance through the
 index) against the exact nearest neighbours. Targets: p95 < 30 ms excluding embedding, embedding p50 < 10 ms,
-recall@10 >= 0.95. Nothing is asserted; the load average is printed with the figures.
+recall@10 >= 0.95. --explain N prints the plans of N hybrid queries instead. Nothing is asserted; the load
+average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ def main() -> None:
     parser.add_argument("--bases", type=int, default=3000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--own", type=int, default=6600, help="chunks owned by the searching user")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed) for --reuse")
+    parser.add_argument("--reuse", default="", help="a database kept by --keep: measured again, not rebuilt")
+    parser.add_argument(
+        "--explain", type=int, default=0, help="only print EXPLAIN (ANALYZE, BUFFERS) of this many hybrid queries"
+    )
     args = parser.parse_args()
     rng = random.Random(7)
     nrng = np.random.default_rng(7)
-    with scratch_database("bench_retrieval"):
+    with scratch_database("bench_retrieval", reuse=args.reuse, keep=args.keep) as url:
         from django.db import connection
 
         from accounts.models import User
@@ -44,59 +50,66 @@ def main() -> None:
         from documents.models import Document
         from documents.retrieval import RetrievalOptions, _count_cache, retrieve, search
 
-        started = time.perf_counter()
         base_texts = [synthetic_paragraph(rng, sentences=3) for _ in range(args.bases)]
-        base_vectors = np.array(embed_texts(base_texts, batch_size=64), dtype=np.float32)
-        print(f"embedded {args.bases} base passages in {time.perf_counter() - started:.0f} s")
-
-        user = User.objects.create(email="bench@example.com")
-        stranger = User.objects.create(email="no-documents@example.com")
-        shared = Document.objects.create(owner=None, title="synthetic shared base", status="ready")
-        own = Document.objects.create(owner=user, title="synthetic own documents", status="ready")
-
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX chunks_embedding_hnsw")  # built once after loading: much faster
-
-            def load(document, count: int) -> None:
-                first = nrng.integers(0, args.bases, count)
-                second = nrng.integers(0, args.bases, count)
-                weights = nrng.uniform(0.55, 0.9, count).astype(np.float32)[:, None]
-                vectors = weights * base_vectors[first] + (1 - weights) * base_vectors[second]
-                vectors += nrng.normal(0, 0.02, vectors.shape).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                owner = document.owner_id or "\\N"
-                buffer = io.StringIO()
-                for i in range(count):
-                    text = (base_texts[first[i]] + " " + base_texts[second[i]])[:800].replace("\t", " ")
-                    vector = "[" + ",".join(f"{x:.6f}" for x in vectors[i]) + "]"
-                    buffer.write(
-                        f"{uuid.uuid4()}\t{document.id}\t{owner}\t{i}\t{text}\t\t\t0\t{len(text)}\t"
-                        f"{len(text.split())}\t{vector}\t2026-01-01\n"
-                    )
-                buffer.seek(0)
-                with cursor.cursor.copy(
-                    "COPY chunks (id, document_id, owner_id, ordinal, text, chapter, section, char_start, char_end, "
-                    "token_count, embedding, created_at) FROM STDIN"
-                ) as copy:
-                    while data := buffer.read(1 << 20):
-                        copy.write(data)
-
-            load(shared, args.chunks)
-            load(own, args.own)
-            loaded = time.perf_counter() - started
+        user_email, stranger_email = "bench@example.com", "no-documents@example.com"
+        if args.reuse and User.objects.filter(email=user_email).exists():  # built by an earlier --keep run
+            user, stranger = User.objects.get(email=user_email), User.objects.get(email=stranger_email)
+            print(f"reusing {args.reuse}")
+        else:
             started = time.perf_counter()
-            cursor.execute("SET maintenance_work_mem = '1GB'")
-            cursor.execute(
-                "CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops) "
-                "WITH (m = 16, ef_construction = 64)"
+            base_vectors = np.array(embed_texts(base_texts, batch_size=64), dtype=np.float32)
+            print(f"embedded {args.bases} base passages in {time.perf_counter() - started:.0f} s")
+
+            user = User.objects.create(email=user_email)
+            stranger = User.objects.create(email=stranger_email)
+            shared = Document.objects.create(owner=None, title="synthetic shared base", status="ready")
+            own = Document.objects.create(owner=user, title="synthetic own documents", status="ready")
+
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute("DROP INDEX chunks_embedding_hnsw")  # built once after loading: much faster
+
+                def load(document, count: int) -> None:
+                    first = nrng.integers(0, args.bases, count)
+                    second = nrng.integers(0, args.bases, count)
+                    weights = nrng.uniform(0.55, 0.9, count).astype(np.float32)[:, None]
+                    vectors = weights * base_vectors[first] + (1 - weights) * base_vectors[second]
+                    vectors += nrng.normal(0, 0.02, vectors.shape).astype(np.float32)
+                    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                    owner = document.owner_id or "\\N"
+                    buffer = io.StringIO()
+                    for i in range(count):
+                        text = (base_texts[first[i]] + " " + base_texts[second[i]])[:800].replace("\t", " ")
+                        vector = "[" + ",".join(f"{x:.6f}" for x in vectors[i]) + "]"
+                        buffer.write(
+                            f"{uuid.uuid4()}\t{document.id}\t{owner}\t{i}\t{text}\t\t\t0\t{len(text)}\t"
+                            f"{len(text.split())}\t{vector}\t2026-01-01\n"
+                        )
+                    buffer.seek(0)
+                    with cursor.cursor.copy(
+                        "COPY chunks (id, document_id, owner_id, ordinal, text, chapter, section, char_start, "
+                        "char_end, token_count, embedding, created_at) FROM STDIN"
+                    ) as copy:
+                        while data := buffer.read(1 << 20):
+                            copy.write(data)
+
+                load(shared, args.chunks)
+                load(own, args.own)
+                loaded = time.perf_counter() - started
+                started = time.perf_counter()
+                cursor.execute("SET maintenance_work_mem = '1GB'")
+                cursor.execute(
+                    "CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops) "
+                    "WITH (m = 16, ef_construction = 64)"
+                )
+                cursor.execute("VACUUM ANALYZE chunks")
+            built = time.perf_counter() - started
+            print(
+                f"loaded {args.chunks} shared and {args.own} own chunks in {loaded:.0f} s, built the HNSW index in "
+                f"{built:.0f} s"
             )
-            cursor.execute("VACUUM ANALYZE chunks")
-        built = time.perf_counter() - started
-        print(
-            f"loaded {args.chunks} shared and {args.own} own chunks in {loaded:.0f} s, built the HNSW index in "
-            f"{built:.0f} s"
-        )
+        if args.keep or args.reuse:
+            print(f"keeping the database {url.rsplit('/', 1)[-1]} (--reuse it; DROP DATABASE when done)")
         _count_cache.clear()
         options = RetrievalOptions(max_results=10, similarity_threshold=0.0)
         queries = []
@@ -107,6 +120,21 @@ def main() -> None:
         embedded = [np.array(v, dtype=np.float32) for v in embed_texts(queries)]
         for query, vector in zip(queries[:5], embedded[:5], strict=True):  # warm the caches
             search(user=user, query=query, vector=vector.tolist(), options=options)
+
+        if args.explain:
+            from django.db import connection as explained
+
+            def explain(execute, sql, params, many, context):
+                if sql.lstrip().startswith("WITH vec"):
+                    context["cursor"].execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                    print("\n".join(row[0] for row in context["cursor"].fetchall()), end="\n\n")
+                return execute(sql, params, many, context)
+
+            with explained.execute_wrapper(explain):
+                for query, vector in zip(queries[5 : 5 + args.explain], embedded[5 : 5 + args.explain], strict=True):
+                    print(f"-- {query!r}, a user with own chunks")
+                    search(user=user, query=query, vector=vector.tolist(), options=options)
+            return
 
         def timed(run) -> list[float]:
             times = []
@@ -166,6 +194,14 @@ def main() -> None:
         figures["own 6.6k exact + shared HNSW, vectors in TOAST (before 0006)"] = timed(
             lambda q, v: search(user=user, query=q, vector=v, options=options)
         )
+        with connection.cursor() as cursor:  # back as migration 0006 left them, for a later --reuse
+            cursor.execute("ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE PLAIN")
+            cursor.execute("ALTER TABLE chunks DISABLE TRIGGER chunks_stats_update")
+            cursor.execute("ALTER TABLE chunks DISABLE TRIGGER chunks_centroid_update")
+            cursor.execute("UPDATE chunks SET embedding = embedding::text::vector WHERE owner_id = %s", [user.id])
+            cursor.execute("ALTER TABLE chunks ENABLE TRIGGER chunks_centroid_update")
+            cursor.execute("ALTER TABLE chunks ENABLE TRIGGER chunks_stats_update")
+            cursor.execute("VACUUM ANALYZE chunks")
 
         recalls = []
         ef_search = max(settings.RETRIEVAL_HNSW_EF_SEARCH, settings.RETRIEVAL_CANDIDATES * 2)

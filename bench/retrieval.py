@@ -109,7 +109,10 @@ def main() -> None:
                 f"{built:.0f} s"
             )
         if args.keep or args.reuse:
-            print(f"keeping the database {url.rsplit('/', 1)[-1]} (--reuse it; DROP DATABASE when done)")
+            from chatbot.env import database_config
+
+            name = database_config(url)["NAME"]
+            print(f"keeping the database {name} (--reuse {name} to measure it again; DROP DATABASE when done)")
         _count_cache.clear()
         options = RetrievalOptions(max_results=10, similarity_threshold=0.0)
         queries = []

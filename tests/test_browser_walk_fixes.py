@@ -177,3 +177,42 @@ def test_the_theme_saved_in_settings_wins_over_the_one_this_browser_last_toggled
     visitor.locator("[data-theme-toggle]").click()
     visitor.reload()
     expect(visitor.locator("html")).to_have_attribute("data-theme", "light")
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, PHONE], ids=["desktop", "phone"])
+def test_conversation_settings_open_as_a_sheet_over_the_chat_and_close_with_escape_or_a_click_outside(
+    new_page, live_app, viewport
+):
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="Sheet")
+    question = MessageFactory(conversation=conversation, role="user", content="A question")
+    MessageFactory(conversation=conversation, parent=question, role="assistant", content="An answer.", model="x")
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.set_viewport_size(viewport)
+    page.goto(f"/c/{conversation.id}/")
+    page.wait_for_load_state("load")  # app.js binds its handlers
+    thread_before = box(page, ".thread")
+
+    # The panel (a system prompt, sharing, the title, tools, project, export, delete) pushed the chat off screen.
+    summary = page.get_by_text("Conversation settings")
+    summary.click()
+    sheet = page.locator(".chat-settings-panel")
+    expect(sheet).to_be_visible()
+    assert box(page, ".thread") == thread_before, "the chat stays where it was under the sheet"
+    panel = sheet.bounding_box()
+    assert panel["x"] >= 0 and panel["x"] + panel["width"] <= viewport["width"], "the sheet fits the screen"
+    assert panel["y"] + panel["height"] <= viewport["height"], "the sheet scrolls on its own"
+    page.get_by_role("button", name="Delete conversation").scroll_into_view_if_needed()
+    expect(page.get_by_role("button", name="Delete conversation")).to_be_visible()
+
+    page.locator("#chat-system-prompt").focus()
+    page.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
+    expect(summary).to_be_focused()
+
+    summary.click()
+    expect(sheet).to_be_visible()
+    page.mouse.click(5, 5)  # outside it (on a phone, its backdrop)
+    expect(sheet).to_be_hidden()

@@ -320,7 +320,22 @@
     if (details) {
       event.preventDefault();
       closeEditor(details);
+      return;
     }
+    const sheet = document.querySelector("details[data-sheet][open]");
+    if (sheet) {
+      event.preventDefault();
+      sheet.open = false;
+      sheet.querySelector("summary").focus();
+    }
+  });
+
+  // A sheet (the conversation settings) closes on a click outside it, as a menu does.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details[data-sheet][open]").forEach(function (sheet) {
+      // The sheet's own box is its backdrop on a phone (a pseudo-element of the details element).
+      if (!sheet.contains(event.target) || event.target === sheet) sheet.open = false;
+    });
   });
 
   document.addEventListener("click", function (event) {

@@ -216,3 +216,25 @@ def test_conversation_settings_open_as_a_sheet_over_the_chat_and_close_with_esca
     expect(sheet).to_be_visible()
     page.mouse.click(5, 5)  # outside it (on a phone, its backdrop)
     expect(sheet).to_be_hidden()
+
+
+def test_the_settings_sections_on_a_phone_are_one_row_with_the_open_one_in_view(new_page, live_app):
+    page, _ = signed_in_page(new_page, live_app)
+    page.set_viewport_size(PHONE)
+    page.goto("/settings/usage/")
+    page.wait_for_load_state("load")
+
+    # Sixteen sections wrapped onto five rows: the page's own heading started a third of the way down the screen.
+    links = page.locator(".settings-nav a")
+    tops = {round(links.nth(i).bounding_box()["y"]) for i in range(links.count())}
+    assert len(tops) == 1, "the sections are one row"
+    nav = box(page, ".settings-nav")
+    assert nav["height"] < 70
+    current = page.locator(".settings-nav [aria-current='page']")
+    assert current.inner_text() == "Usage"
+    shown = current.bounding_box()
+    assert shown["x"] >= 0 and shown["x"] + shown["width"] <= PHONE["width"], "the open section is in view"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "only the row scrolls"
+    # Every section is still reachable by scrolling the row.
+    links.last.scroll_into_view_if_needed()
+    expect(links.last).to_be_in_viewport()

@@ -25,6 +25,12 @@
   document.addEventListener("DOMContentLoaded", function () {
     const toggle = document.querySelector("[data-theme-toggle]");
     if (toggle) showTheme(toggle, root.dataset.theme || "system");
+    // The settings sections scroll sideways on a phone: the open one is brought into view, not left off screen.
+    const current = document.querySelector(".settings-nav [aria-current='page']");
+    const list = current && current.closest("ul");
+    if (list && list.scrollWidth > list.clientWidth) {
+      list.scrollLeft = current.offsetLeft - (list.clientWidth - current.offsetWidth) / 2;
+    }
   });
   document.addEventListener("click", function (event) {
     const toggle = event.target.closest("[data-theme-toggle]");

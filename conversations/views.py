@@ -150,16 +150,27 @@ def _error_response(request: HttpRequest, message: str, status: int) -> HttpResp
     return reswap(retarget(response, "#composer-error"), "innerHTML")
 
 
-def _attempt(request: HttpRequest, action) -> tuple[services.Generation | None, HttpResponse | None]:
-    """Run a service that starts a reply; a refusal becomes a readable error in the composer."""
+def _attempt(
+    request: HttpRequest, action, *, conversation_id: uuid.UUID | None = None
+) -> tuple[services.Generation | None, HttpResponse | None]:
+    """Run a service that starts a reply; a refusal becomes a readable error in the composer. Given the chat,
+    a form posted without JavaScript (Regenerate: no text to lose) goes back to the chat's page instead, the reason said
+    there."""
     try:
         return action(), None
-    except services.QuotaExceeded as exc:
-        return None, _error_response(request, exc.user_message, 429)
-    except services.ReplyInProgress as exc:
-        return None, _error_response(request, str(exc), 409)
-    except ValueError as exc:
-        return None, _error_response(request, str(exc), 400)
+    except (services.QuotaExceeded, services.ReplyInProgress, ValueError) as exc:
+        message = exc.user_message if isinstance(exc, services.QuotaExceeded) else str(exc)
+        if conversation_id is not None and not request.htmx:
+            messages.error(request, message)
+            return None, redirect("conversations:detail", conversation_id)
+        status = (
+            429
+            if isinstance(exc, services.QuotaExceeded)
+            else 409
+            if isinstance(exc, services.ReplyInProgress)
+            else 400
+        )
+        return None, _error_response(request, message, status)
 
 
 def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
@@ -264,10 +275,23 @@ def _own_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: u
     )
 
 
+def _thread_or_page(request: HttpRequest, generation: services.Generation):
+    """The redrawn thread for htmx; without JavaScript, the chat's page at the new reply (it streams there)."""
+    conversation_id = generation.stream.conversation_id
+    if request.htmx:
+        return partial(_thread_response, request, conversation_id)
+    anchor = f"#message-{generation.assistant_message.id}"
+    return redirect(reverse("conversations:detail", args=[conversation_id]) + anchor)
+
+
 def _regenerate(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
     message = _own_message(request, conversation_id, message_id)
-    generation, error = _attempt(request, lambda: services.message_regenerate(user=request.user, message=message))
-    return (error, None) if error else (partial(_thread_response, request, message.conversation_id), generation)
+    generation, error = _attempt(
+        request,
+        lambda: services.message_regenerate(user=request.user, message=message),
+        conversation_id=conversation_id,
+    )
+    return (error, None) if error else (_thread_or_page(request, generation), generation)
 
 
 def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID):
@@ -278,8 +302,8 @@ def _edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUI
     generation, error = _attempt(
         request,
         lambda: services.message_edit(user=request.user, message=message, content=content, keep_attachments=keep),
-    )
-    return (error, None) if error else (partial(_thread_response, request, message.conversation_id), generation)
+    )  # a refusal without JavaScript is a page of its own: going back keeps the edited text
+    return (error, None) if error else (_thread_or_page(request, generation), generation)
 
 
 async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
@@ -346,6 +370,8 @@ async def message_edit(request: HttpRequest, conversation_id: uuid.UUID, message
 def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
     message = _own_message(request, conversation_id, message_id)
     services.branch_switch(user=request.user, message=message)
+    if not request.htmx:  # the arrows posted without JavaScript: the chat's page, on that version
+        return redirect(reverse("conversations:detail", args=[conversation_id]) + f"#message-{message.id}")
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
     context = {**_thread_context(conversation), "sources_found": getattr(request, "sources_found", {})}
     return render(request, "conversations/partials/thread.html", context)

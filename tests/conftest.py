@@ -200,8 +200,8 @@ def new_page(browser, live_app):
 
     contexts = []
 
-    def make():
-        context = browser.new_context(base_url=live_app.url, viewport={"width": 1280, "height": 900})
+    def make(**options):  # options for the browser context (java_script_enabled=False, ...)
+        context = browser.new_context(base_url=live_app.url, viewport={"width": 1280, "height": 900}, **options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

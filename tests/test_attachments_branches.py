@@ -65,7 +65,7 @@ def test_the_edit_form_can_leave_files_behind_and_files_alone_need_no_text(user_
     finish(edited)
     # Nothing kept and no text: refused, nothing saved.
     before = Message.objects.count()
-    response = user_client.post(url, {"content": " ", "attachments_listed": "1"})
+    response = user_client.post(url, {"content": " ", "attachments_listed": "1"}, headers={"HX-Request": "true"})
     assert response.status_code == 400 and "Write a message first." in response.content.decode()
     assert Message.objects.count() == before
 

@@ -238,3 +238,38 @@ def test_the_settings_sections_on_a_phone_are_one_row_with_the_open_one_in_view(
     # Every section is still reachable by scrolling the row.
     links.last.scroll_into_view_if_needed()
     expect(links.last).to_be_in_viewport()
+
+
+def test_without_javascript_the_version_arrows_and_regenerate_still_work(new_page, live_app):
+    from conversations.models import Message
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="No script", provider="offline", model="offline")
+    question = MessageFactory(conversation=conversation, role="user", content="Which version?")
+    MessageFactory(conversation=conversation, parent=question, role="assistant", content="The first answer.")
+    second = MessageFactory(conversation=conversation, parent=question, role="assistant", content="The second one.")
+    conversation.active_leaf = second
+    conversation.save(update_fields=["active_leaf"])
+    page = new_page(java_script_enabled=False)
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.goto(f"/c/{conversation.id}/")
+
+    # The arrows and Regenerate were buttons only htmx could send: without it they did nothing.
+    expect(page.locator(".branch-position")).to_have_text("2/2")
+    page.get_by_role("button", name="Previous version").click()
+    expect(page.locator(".branch-position")).to_have_text("1/2")
+    expect(page.locator(".message-assistant .bubble")).to_contain_text("The first answer.")
+
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator(".branch-position")).to_have_text("3/3")
+    assert Message.objects.filter(conversation=conversation, role="assistant").count() == 3
+
+    while Message.objects.filter(conversation=conversation, status="streaming").exists():  # the offline reply
+        page.wait_for_timeout(100)
+    page.reload()
+    page.locator(".edit-message > summary").click()  # a details element: it opens without script
+    page.get_by_label("Edit your message").fill("Which version, again?")
+    page.get_by_role("button", name="Send edited").click()
+    expect(page.locator(".message-user .user-text")).to_have_text("Which version, again?")
+    expect(page.locator(".message-user .branch-position")).to_have_text("2/2")

@@ -164,12 +164,17 @@ def test_the_same_requests_reach_the_owner(owned, client, sync_redis):
     # Requests that would start a generation are sent invalid (or blocked by the reply in progress) on purpose.
     empty = client.post(reverse("conversations:message_create", args=[c]), {"content": ""})
     assert empty.status_code == 400 and "Write a message first." in empty.content.decode()
-    busy = client.post(reverse("conversations:regenerate", args=[c, r]))
+    busy = client.post(reverse("conversations:regenerate", args=[c, r]), headers={"HX-Request": "true"})
     assert busy.status_code == 409 and "Wait for the current reply to finish" in busy.content.decode()
-    empty_edit = client.post(reverse("conversations:edit", args=[c, q]), {"content": "  "})
+    empty_edit = client.post(
+        reverse("conversations:edit", args=[c, q]), {"content": "  "}, headers={"HX-Request": "true"}
+    )
     assert empty_edit.status_code == 400
-    switched = client.post(reverse("conversations:switch", args=[c, r]))
+    switched = client.post(reverse("conversations:switch", args=[c, r]), headers={"HX-Request": "true"})
     assert switched.status_code == 200 and "It is 0000." in switched.content.decode()
+    # Without JavaScript the arrows' forms bring the chat's page back, on that version.
+    switched = client.post(reverse("conversations:switch", args=[c, r]))
+    assert switched.status_code == 302 and switched.url == reverse("conversations:detail", args=[c]) + f"#message-{r}"
     assert client.post(reverse("conversations:rename", args=[c]), {"title": "Renamed"}).status_code == 302
     assert Conversation.objects.get(id=c).title == "Renamed"
     sync_redis.xadd(streams.stream_key(s), {"t": "done", "s": "complete", "h": "<p>done</p>"})

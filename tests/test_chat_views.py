@@ -230,10 +230,16 @@ def test_regenerate_while_a_reply_is_streaming_is_refused(user, user_client, cha
     assert "Wait for the current reply to finish, or stop it first." in page_of(response)
     assert response["HX-Retarget"] == "#composer-error"
     edit = user_client.post(
-        reverse("conversations:edit", args=[chat.id, reply.parent_id]), {"content": "Changed my mind"}
+        reverse("conversations:edit", args=[chat.id, reply.parent_id]),
+        {"content": "Changed my mind"},
+        headers={"HX-Request": "true"},
     )
     assert edit.status_code in (400, 409)
     assert "Wait for the current reply to finish, or stop it first." in page_of(edit)
+    # Without JavaScript the forms post plainly: back to the chat's page, the reason said there.
+    plain = user_client.post(reverse("conversations:regenerate", args=[chat.id, reply.id]), follow=True)
+    assert plain.redirect_chain == [(reverse("conversations:detail", args=[chat.id]), 302)]
+    assert "Wait for the current reply to finish, or stop it first." in page_of(plain)
     assert counts() == before
     user.refresh_from_db()
     assert user.daily_message_count == 0, "a refused regeneration costs no quota"
@@ -242,7 +248,9 @@ def test_regenerate_while_a_reply_is_streaming_is_refused(user, user_client, cha
 def test_only_an_assistant_reply_can_be_regenerated(user_client, chat):
     question = chat.messages.get(role="user")
     before = counts()
-    response = user_client.post(reverse("conversations:regenerate", args=[chat.id, question.id]))
+    response = user_client.post(
+        reverse("conversations:regenerate", args=[chat.id, question.id]), headers={"HX-Request": "true"}
+    )
     assert response.status_code == 400 and "Only an assistant reply can be regenerated." in page_of(response)
     assert counts() == before
 

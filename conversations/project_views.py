@@ -15,8 +15,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from chatbot.redirects import next_url
 from conversations import projects, selectors
-from conversations.workspace_views import _next_url, _sidebar_response
+from conversations.workspace_views import _sidebar_response
 from documents.selectors import document_get
 
 
@@ -153,4 +154,4 @@ def conversation_move(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
         messages.success(request, f"“{name}” is in no project now.")
     else:
         messages.success(request, f"“{name}” moved to the project “{project.name}”.")
-    return redirect(_next_url(request, reverse("conversations:detail", args=[conversation.id])))
+    return redirect(next_url(request, reverse("conversations:detail", args=[conversation.id])))

@@ -18,6 +18,7 @@ from django_htmx.http import reswap, retarget
 
 from accounts import selectors as account_selectors
 from accounts.services import ClientInfo
+from chatbot.redirects import next_url
 from chatbot.text import clean_text, title_too_long
 from conversations import selectors, services, streams
 from conversations.attachments import attachments_claim, known_without_attachments
@@ -526,13 +527,12 @@ def conversation_title(request: HttpRequest, conversation_id: uuid.UUID) -> Http
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Delete a conversation, say so, and go back where the form said (the archived list deletes several in a
     row), else to a new chat."""
-    from conversations.workspace_views import _next_url
 
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     title = str(conversation)
     conversation.delete()
     messages.success(request, f"Deleted “{title}”.")
-    target = _next_url(request, reverse("conversations:index"))
+    target = next_url(request, reverse("conversations:index"))
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target

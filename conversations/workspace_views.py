@@ -9,23 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Preferences
+from chatbot.redirects import next_url
 from chatbot.text import clean_text
 from conversations import selectors, services, sidebar
-
-
-def _next_url(request: HttpRequest, default: str) -> str:
-    """Where a form sent without script goes back to: its `next` when it is a path on this site."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 def _conversation_on_screen(request: HttpRequest) -> uuid.UUID | None:
@@ -72,7 +62,7 @@ def conversation_pin(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRe
     services.conversation_set_pinned(conversation=conversation, pinned=_flag(request, "pinned"))
     if request.htmx:
         return _sidebar_response(request)
-    return redirect(_next_url(request, reverse("conversations:detail", args=[conversation.id])))
+    return redirect(next_url(request, reverse("conversations:detail", args=[conversation.id])))
 
 
 @login_required
@@ -93,8 +83,8 @@ def conversation_archive(request: HttpRequest, conversation_id: uuid.UUID) -> Ht
         # The chat on screen left the sidebar: a new chat takes its place, as after deleting it.
         return HttpResponseClientRedirect(reverse("conversations:index"))
     if archived:
-        return redirect(_next_url(request, reverse("conversations:index")))
-    return redirect(_next_url(request, reverse("conversations:detail", args=[conversation.id])))
+        return redirect(next_url(request, reverse("conversations:index")))
+    return redirect(next_url(request, reverse("conversations:detail", args=[conversation.id])))
 
 
 @login_required
@@ -121,4 +111,4 @@ def layout_switch(request: HttpRequest) -> HttpResponse:
     if value not in Preferences.Layout.values:
         return HttpResponse("Unknown layout.", status=400, content_type="text/plain; charset=utf-8")
     Preferences.objects.update_or_create(user=request.user, defaults={"layout": value})
-    return redirect(_next_url(request, reverse("conversations:index")))
+    return redirect(next_url(request, reverse("conversations:index")))

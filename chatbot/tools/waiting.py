@@ -72,14 +72,12 @@ def answer(*, user, execution: ToolExecution, decision: str, expected_hash: str)
 
 
 def card_html(*, execution: ToolExecution) -> str:
-    from accounts.models import Preferences
+    from accounts.selectors import shows_tool_invocations
     from chatbot.tools.registry import available_tools
 
     execution.refresh_from_db()
-    show = Preferences.objects.filter(user_id=execution.conversation.user_id).values_list(
-        "show_tool_invocations", flat=True
-    )
-    return render_card(execution, tool=available_tools().get(execution.tool_name), show=show.first() is not False)
+    show = shows_tool_invocations(execution.conversation.user)  # the one reading of the preference
+    return render_card(execution, tool=available_tools().get(execution.tool_name), show=show)
 
 
 # --- Stop, and the timeout --------------------------------------------------------------------------------------

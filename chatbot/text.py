@@ -11,13 +11,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# C0 controls but tab and newline, DEL, and UTF-16 surrogates (lone ones reach us from JSON escapes).
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# C0 controls but tab and newline, DEL, and UTF-16 surrogates (lone ones reach us from JSON escapes); and the
+# bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): invisible, they reverse what
+# follows them, so "Teapots \u202eexe.txt" reads "Teapots txt.exe" and the reversal ran on into the text shown
+# after a name ("relevance 0.70" read backwards). Right-to-left text needs none of them; the plain marks (U+200E,
+# U+200F, U+061C) are kept.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile(r"\r\n?")
 
 
 def clean_text(text: str) -> str:
-    """`text` with CRLF and lone CR as LF, and NUL, other control characters and lone surrogates removed."""
+    """`text` with CRLF and lone CR as LF, and NUL, other control characters, bidirectional overrides and lone
+    surrogates removed."""
     if not text:
         return text
     if "\r" in text:

@@ -12,6 +12,7 @@ import uuid
 import pytest
 import redis
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chatbot.text import clean_json, clean_text
 from conversations import streams
@@ -140,6 +141,22 @@ def test_search_rename_and_settings_take_nul_without_a_500(user_client, user):
     assert response.status_code == 302
     conversation.refresh_from_db()
     assert conversation.system_prompt == "Be brief"
+
+
+def test_bidirectional_overrides_are_dropped_from_names_and_messages_but_right_to_left_text_stays(user_client, user):
+    """ "Teapots \u202eexe.txt" displayed as "Teapots txt.exe", and the reversal ran on into what followed it."""
+    from documents.models import Document
+    from tests.factories import ConversationFactory
+
+    conversation = ConversationFactory(user=user)
+    user_client.post(f"/c/{conversation.id}/rename/", {"title": "Teapots \u202eexe.txt \u2067x\u2069"})
+    conversation.refresh_from_db()
+    assert conversation.title == "Teapots exe.txt x"
+    hebrew = "שלום \u200f עולם"  # right-to-left text and its plain mark are kept
+    assert clean_text(f"\u202a{hebrew}\u202c\u2066") == hebrew
+    upload = SimpleUploadedFile("notes \u202eatad.txt", b"Some notes.", content_type="text/plain")
+    user_client.post("/documents/upload/", {"files": [upload]})
+    assert Document.objects.get(owner=user).title == "notes atad"
 
 
 @pytest.mark.django_db

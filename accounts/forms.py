@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import AutoApprovalSettings, Preferences, Provider, RetrievalSettings
+from accounts.models import MAX_SYSTEM_PROMPT_LENGTH, AutoApprovalSettings, Preferences, Provider, RetrievalSettings
 from chatbot.netpolicy import BaseUrlRefused, check_user_base_url, user_base_urls_allowed
+from chatbot.text import clean_text
 
 
 class PreferencesForm(forms.ModelForm):
@@ -35,7 +36,8 @@ class PreferencesForm(forms.ModelForm):
             "multi_model_enabled",
             "hidden_models",
         ]
-        widgets = {"default_system_prompt": forms.Textarea(attrs={"rows": 4})}
+        # The counter (app.js) and the limit are a conversation's: a longer default could not be saved in a chat.
+        widgets = {"default_system_prompt": forms.Textarea(attrs={"rows": 4, "data-limit": MAX_SYSTEM_PROMPT_LENGTH})}
         help_texts = {
             "default_system_prompt": "Instructions given to the model at the start of every new conversation.",
             "multi_model_enabled": "The composer offers “Compare with…”: two or three models answer one question "
@@ -71,6 +73,15 @@ class PreferencesForm(forms.ModelForm):
         # Hidden models the user cannot use now (a key removed) stay hidden when the form is saved.
         self.kept_hidden = [key for key in (self.instance.hidden_models or []) if key not in offered_keys]
 
+    def clean_default_system_prompt(self) -> str:
+        prompt = clean_text(self.cleaned_data.get("default_system_prompt", "")).strip()
+        if len(prompt) > MAX_SYSTEM_PROMPT_LENGTH:
+            raise forms.ValidationError(
+                f"That system prompt is too long ({len(prompt):,} characters; the limit is "
+                f"{MAX_SYSTEM_PROMPT_LENGTH:,}). Nothing was saved."
+            )
+        return prompt
+
     def clean_hidden_models(self) -> list[str]:
         return [*self.cleaned_data.get("hidden_models", []), *self.kept_hidden][:500]
 
@@ -83,12 +94,20 @@ class PreferencesForm(forms.ModelForm):
         return [(label, [next(options) for _ in choices]) for label, choices in self.fields["hidden_models"].choices]
 
 
+MAX_TITLE_LENGTH = 300  # documents.Document.title
+MAX_TITLES_LENGTH = 50 * (MAX_TITLE_LENGTH + 2)  # 50 titles and their commas
+
+
 class RetrievalSettingsForm(forms.ModelForm):
     preferred_sources = forms.CharField(
-        required=False, help_text="Document titles to rank first, comma-separated.", widget=forms.TextInput
+        required=False,
+        max_length=MAX_TITLES_LENGTH,
+        help_text="Document titles to rank first, comma-separated.",
+        widget=forms.TextInput,
     )
     excluded_sources = forms.CharField(
         required=False,
+        max_length=MAX_TITLES_LENGTH,
         help_text="Document titles never to use, comma-separated. Write 'shared' to leave out the shared library.",
         widget=forms.TextInput,
     )
@@ -106,7 +125,9 @@ class RetrievalSettingsForm(forms.ModelForm):
         self.fields["similarity_threshold"].widget.attrs.update(min=0, max=1, step="0.05")
 
     def _split(self, name: str) -> list[str]:
-        return [part.strip() for part in self.cleaned_data.get(name, "").split(",") if part.strip()][:50]
+        """At most 50 titles, each as long as a document's title can be (a longer one names no document)."""
+        titles = clean_text(self.cleaned_data.get(name, "")).split(",")
+        return [title.strip()[:MAX_TITLE_LENGTH] for title in titles if title.strip()][:50]
 
     def clean_preferred_sources(self) -> list[str]:
         return self._split("preferred_sources")

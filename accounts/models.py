@@ -152,6 +152,10 @@ class PreferencesLayout(models.TextChoices):
     FULLSCREEN = "fullscreen", "Full screen"
 
 
+# A system prompt's length, in a conversation's settings and as the default for new ones (Preferences).
+MAX_SYSTEM_PROMPT_LENGTH = 10_000
+
+
 class Preferences(models.Model):
     Theme = PreferencesTheme
 

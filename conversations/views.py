@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts import selectors as account_selectors
+from accounts.models import MAX_SYSTEM_PROMPT_LENGTH
 from accounts.services import ClientInfo
 from chatbot.redirects import next_url
 from chatbot.text import clean_text, title_too_long
@@ -378,7 +379,6 @@ def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id:
     return render(request, "conversations/partials/thread.html", context)
 
 
-MAX_SYSTEM_PROMPT_LENGTH = 10_000
 MAX_TITLE_LENGTH = Conversation._meta.get_field("title").max_length
 
 

@@ -140,6 +140,23 @@ def test_retrieval_settings_are_saved_and_sources_split(user_client, user):
     assert 'value="Handbook, Release notes, FAQ"' in page, "shown again as the comma-separated text"
 
 
+def test_a_default_system_prompt_has_a_conversations_limit_and_long_source_lists_are_refused(user_client, user):
+    # 50,000 characters were saved as the default, and then every new chat's settings refused to save.
+    response = user_client.post(reverse("accounts:preferences"), preferences_data(default_system_prompt="x" * 10_001))
+    assert response.status_code == 400
+    assert "That system prompt is too long (10,001 characters; the limit is 10,000)." in response.content.decode()
+    assert not Preferences.objects.filter(user=user, default_system_prompt__startswith="x").exists()
+    assert 'data-limit="10000"' in user_client.get(reverse("accounts:preferences")).content.decode()
+    user_client.post(reverse("accounts:preferences"), preferences_data(default_system_prompt="  Be brief  "))
+    assert Preferences.objects.get(user=user).default_system_prompt == "Be brief"
+
+    data = {"enabled": "on", "max_results": "5", "similarity_threshold": "0.25", "excluded_sources": ""}
+    response = user_client.post(reverse("accounts:retrieval"), {**data, "preferred_sources": "a" * 50_000})
+    assert response.status_code == 400 and "Ensure this value has at most" in response.content.decode()
+    user_client.post(reverse("accounts:retrieval"), {**data, "preferred_sources": "b" * 400 + ", Handbook"})
+    assert RetrievalSettings.objects.get(user=user).preferred_sources == ["b" * 300, "Handbook"]
+
+
 def test_unticking_enabled_turns_retrieval_off(user_client, user):
     user_client.post(reverse("accounts:retrieval"), {"max_results": "5", "similarity_threshold": "0"})
     saved = RetrievalSettings.objects.get(user=user)

@@ -171,7 +171,10 @@ def _decode_text(data: bytes) -> str:
 # --- Parsing --------------------------------------------------------------------------------------------------
 
 
-def parse_document(data: bytes, filename: str, *, max_chars: int = 5_000_000) -> ParsedDocument:
+MAX_TEXT_CHARACTERS = 5_000_000  # a document's text, whatever its file's size (the documents page says so)
+
+
+def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHARACTERS) -> ParsedDocument:
     """Sniff, extract and normalise; raises ParseError (only) when the file cannot give usable text."""
     if not data:
         raise ParseError("The file is empty.")

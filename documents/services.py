@@ -186,12 +186,12 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
     try:
         parsed = _source_text(document)
     except ParseError as exc:
-        document_fail(document_id=document.id, error=exc.user_message)
+        document_fail(document_id=document.id, error=exc.user_message, permanent=True)
         document.refresh_from_db()
         return document
     drafts = chunk_document(parsed)
     if not drafts:
-        document_fail(document_id=document.id, error="No text could be extracted.")
+        document_fail(document_id=document.id, error="No text could be extracted.", permanent=True)
         document.refresh_from_db()
         return document
     _set_progress(document.id, progress=15)
@@ -234,7 +234,8 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         # The file's own title (its <title>, H1, PDF or Word metadata) replaces the file name's; an edited
         # document is parsed from its Markdown, whose first heading is a chapter, not the title.
         # The chunker's version: `manage.py reindex` skips documents already chunked by the current one.
-        metadata, title = {**locked.metadata, "chunker": CHUNKER_VERSION}, {}
+        metadata = {key: value for key, value in locked.metadata.items() if key != "failure"}  # read at last
+        metadata, title = {**metadata, "chunker": CHUNKER_VERSION}, {}
         if parsed.title and not locked.versions.exists():
             if _title_is_automatic(locked):
                 title = {"title": parsed.title}
@@ -246,8 +247,14 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
     return document
 
 
-def document_fail(*, document_id: uuid.UUID, error: str) -> None:
+def document_fail(*, document_id: uuid.UUID, error: str, permanent: bool = False) -> None:
+    """Mark a document failed, saying why. `permanent`: the file itself is the reason (it cannot be read, it is too
+    long), so trying it again would fail the same way and no Retry is offered."""
     _set_progress(document_id, status=Document.Status.FAILED, error=error, progress=0)
+    if permanent:
+        metadata = Document.objects.filter(id=document_id).values_list("metadata", flat=True).first()
+        if metadata is not None:
+            Document.objects.filter(id=document_id).update(metadata={**metadata, "failure": "content"})
 
 
 # --- Versions and suggestions ---------------------------------------------------------------------------------

@@ -24,7 +24,14 @@ TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 @require_GET
 def document_list(request: HttpRequest) -> HttpResponse:
     documents = selectors.readable_documents(user=request.user).order_by("-created_at")
-    return render(request, "documents/list.html", {"documents": documents, "max_size": services.upload_limit_display()})
+    from documents.parsing import MAX_TEXT_CHARACTERS
+
+    context = {
+        "documents": documents,
+        "max_size": services.upload_limit_display(),
+        "max_characters": f"{MAX_TEXT_CHARACTERS / 1_000_000:g} million",
+    }
+    return render(request, "documents/list.html", context)
 
 
 @registered_required

@@ -95,7 +95,7 @@ def test_a_new_user_sees_the_empty_state_and_the_upload_form(user_client):
     assert 'class="document-list"' not in page
     assert f'action="{reverse("documents:upload")}"' in page
     assert 'enctype="multipart/form-data"' in page
-    assert "(up to 20 MB each)" in page
+    assert "(up to 20 MB each, and 5 million characters of text)" in page
     assert 'name="shared"' not in page  # only staff can add to the shared library
 
 
@@ -231,7 +231,7 @@ def test_a_file_over_the_limit_is_refused_naming_the_file_and_the_limit(
         ("success", "fits.txt uploaded; it is being processed."),
     ]
     assert list(Document.objects.values_list("original_name", flat=True)) == ["fits.txt"]
-    assert "(up to 100 bytes each)" in page_of(response)
+    assert "(up to 100 bytes each, and 5 million characters of text)" in page_of(response)
 
 
 def test_the_limit_is_shown_in_megabytes(user_client, settings, django_capture_on_commit_callbacks):
@@ -349,6 +349,15 @@ def test_a_failed_document_shows_the_reason_and_a_retry_button(user_client, user
     assert f'action="{reverse("documents:retry", args=[document.id])}"' in page
     assert ">Retry</button>" in page
     assert "hx-trigger" not in page and "<progress" not in page
+
+
+def test_a_document_whose_file_failed_offers_no_retry_and_a_new_version_clears_the_mark(user, user_client):
+    reason = "This document has more than 5,000,000 characters of text, which is too much to process."
+    document = DocumentFactory(
+        owner=user, title="Big", status=Document.Status.FAILED, error=reason, metadata={"failure": "content"}
+    )
+    page = page_of(user_client.get(reverse("documents:status", args=[document.id])))
+    assert reason in page and ">Retry</button>" not in page
 
 
 def test_retry_queues_the_document_again(user_client, user, django_capture_on_commit_callbacks):

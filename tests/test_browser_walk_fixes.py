@@ -217,6 +217,16 @@ def test_conversation_settings_open_as_a_sheet_over_the_chat_and_close_with_esca
     page.mouse.click(5, 5)  # outside it (on a phone, its backdrop)
     expect(sheet).to_be_hidden()
 
+    # Tab past its last control went on to the links it covers: leaving it by keyboard closes it.
+    summary.click()
+    page.get_by_role("button", name="Delete conversation").focus()
+    page.keyboard.press("Tab")
+    expect(sheet).to_be_hidden()
+    summary.click()
+    page.get_by_role("button", name="Close").click()
+    expect(sheet).to_be_hidden()
+    expect(summary).to_be_focused()
+
 
 def test_the_settings_sections_on_a_phone_are_one_row_with_the_open_one_in_view(new_page, live_app):
     page, _ = signed_in_page(new_page, live_app)

@@ -336,12 +336,24 @@
     }
   });
 
-  // A sheet (the conversation settings) closes on a click outside it, as a menu does.
+  // A sheet (the conversation settings) closes on its Close button or a click outside it, as a menu does, and when
+  // the keyboard's focus moves out of it (Tab past its last control went on to what it covers).
   document.addEventListener("click", function (event) {
+    const close = event.target.closest("[data-sheet-close]");
+    if (close) {
+      const sheet = close.closest("details[data-sheet]");
+      sheet.open = false;
+      sheet.querySelector("summary").focus();
+      return;
+    }
     document.querySelectorAll("details[data-sheet][open]").forEach(function (sheet) {
       // The sheet's own box is its backdrop on a phone (a pseudo-element of the details element).
       if (!sheet.contains(event.target) || event.target === sheet) sheet.open = false;
     });
+  });
+  document.addEventListener("focusout", function (event) {
+    const sheet = event.target.closest && event.target.closest("details[data-sheet][open]");
+    if (sheet && event.relatedTarget && !sheet.contains(event.relatedTarget)) sheet.open = false;
   });
 
   document.addEventListener("click", function (event) {

@@ -864,3 +864,15 @@ def test_staff_adding_a_file_in_the_admin_queues_its_ingestion(client, db, djang
     document = Document.objects.get(title="FAQ")
     assert document.owner is None and document.size == 29 and len(document.content_hash) == 64
     assert document.status == "pending" and len(callbacks) == 1, "ingestion queued once, after commit"
+
+
+def test_a_documents_page_follows_its_indexing_until_it_is_done(user, user_client):
+    # After "Save as a new version" the page said "Waiting · version 2" until it was reloaded by hand.
+    document = DocumentFactory(owner=user, title="Notes", status=Document.Status.PROCESSING, progress=40)
+    page = user_client.get(reverse("documents:detail", args=[document.id])).content.decode()
+    url = reverse("documents:detail", args=[document.id])
+    assert f'id="document-state" role="status" hx-get="{url}" hx-select="#document-state"' in page
+    assert "Processing 40%" in page
+    Document.objects.filter(id=document.id).update(status=Document.Status.READY, chunk_count=3)
+    page = user_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "Ready · 3 passages" in page and 'hx-select="#document-state"' not in page, "done: the polling stops"

@@ -80,6 +80,17 @@ def test_a_refused_file_is_explained_and_a_chip_is_removed_by_keyboard(new_page,
     expect(page.locator("#composer-error")).to_contain_text("fake.png")
     expect(page.locator("[data-attachment-chip]")).to_have_count(0)
     assert not Attachment.objects.exists()
+    # Two refused at once: each says why (only the last one did).
+    page.locator("[data-attachment-input]").set_input_files(
+        [
+            {"name": "junk.pdf", "mimeType": "application/pdf", "buffer": b"\x00\x01 not a pdf"},
+            {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""},
+        ]
+    )
+    expect(page.locator("#composer-error p")).to_have_count(2)
+    expect(page.locator("#composer-error")).to_contain_text("junk.pdf")
+    expect(page.locator("#composer-error")).to_contain_text("empty.txt")
+    assert "fake.png" not in page.locator("#composer-error").inner_text(), "the last batch's refusal was read"
 
     page.evaluate(PASTE, "keep.png")
     remove = page.get_by_role("button", name="Remove keep.png")

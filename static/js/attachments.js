@@ -12,11 +12,24 @@
     return document.getElementById("composer-error");
   }
 
+  // Each refused file says why, one line each: with several files chosen at once, a later refusal replaced the earlier.
   function say(text) {
     const slot = errorSlot();
-    if (slot) {
-      slot.textContent = text;
-      slot.dataset.kind = "server";
+    if (!slot) return;
+    if (slot.dataset.kind !== "attachments") {
+      slot.textContent = "";
+      slot.dataset.kind = "attachments";
+    }
+    const line = document.createElement("p");
+    line.textContent = text;
+    slot.append(line);
+  }
+
+  function clearRefusals() {
+    const slot = errorSlot();
+    if (slot && slot.dataset.kind === "attachments") {
+      slot.textContent = "";
+      delete slot.dataset.kind;
     }
   }
 
@@ -94,6 +107,7 @@
   }
 
   function uploadAll(files) {
+    clearRefusals(); // the last batch's refusals were read; this batch says its own
     for (const file of files) upload(file);
   }
 

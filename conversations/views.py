@@ -473,6 +473,12 @@ def conversation_share(request: HttpRequest, conversation_id: uuid.UUID) -> Http
     public = request.POST.get("public") == "on"
     conversation.visibility = Conversation.Visibility.PUBLIC if public else Conversation.Visibility.PRIVATE
     conversation.save(update_fields=["visibility"])
+    # Said on the page it comes back to (the settings sheet is closed there), with the link to copy.
+    if public:
+        link = request.build_absolute_uri(reverse("conversations:shared", args=[conversation.id]))
+        messages.success(request, f"Shared: anyone with this link can read the conversation: {link}")
+    else:
+        messages.success(request, "No longer shared: its link now shows nothing.")
     return redirect("conversations:detail", conversation.id)
 
 

@@ -49,17 +49,20 @@ def test_the_owner_shares_and_anyone_with_the_link_reads_it_without_a_composer(c
         conversation=conversation, role="assistant", author=None, content="About **an hour** <script>x</script>"
     )
     client.force_login(owner)
-    client.post(reverse("conversations:share", args=[conversation.id]), {"public": "on"})
+    response = client.post(reverse("conversations:share", args=[conversation.id]), {"public": "on"}, follow=True)
     conversation.refresh_from_db()
     assert conversation.visibility == "public"
+    link = "http://testserver" + reverse("conversations:shared", args=[conversation.id])
+    assert f"Shared: anyone with this link can read the conversation: {link}" in response.content.decode()
 
     page = Client().get(reverse("conversations:shared", args=[conversation.id])).content.decode()
     assert "How to proof dough" in page and "<strong>an hour</strong>" in page
     assert "<script>x</script>" not in page
     assert 'id="composer"' not in page and "Regenerate" not in page
 
-    client.post(reverse("conversations:share", args=[conversation.id]), {})
+    response = client.post(reverse("conversations:share", args=[conversation.id]), {}, follow=True)
     assert Conversation.objects.get(id=conversation.id).visibility == "private"
+    assert "No longer shared: its link now shows nothing." in response.content.decode()
     assert Client().get(reverse("conversations:shared", args=[conversation.id])).status_code == 404
 
 

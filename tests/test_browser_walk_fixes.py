@@ -196,7 +196,8 @@ def test_conversation_settings_open_as_a_sheet_over_the_chat_and_close_with_esca
     thread_before = box(page, ".thread")
 
     # The panel (a system prompt, sharing, the title, tools, project, export, delete) pushed the chat off screen.
-    summary = page.get_by_text("Conversation settings")
+    summary = page.locator(".chat-settings > summary")  # "Settings" on a phone, its accessible name in full
+    expect(summary).to_have_accessible_name("Conversation settings")
     summary.click()
     sheet = page.locator(".chat-settings-panel")
     expect(sheet).to_be_visible()
@@ -283,3 +284,26 @@ def test_without_javascript_the_version_arrows_and_regenerate_still_work(new_pag
     page.get_by_role("button", name="Send edited").click()
     expect(page.locator(".message-user .user-text")).to_have_text("Which version, again?")
     expect(page.locator(".message-user .branch-position")).to_have_text("2/2")
+
+
+def test_a_phones_chat_header_is_one_row_over_the_title_and_the_thread_gets_most_of_the_screen(new_page, live_app):
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="When was the Zorblax project founded and who founded it?")
+    question = MessageFactory(conversation=conversation, role="user", content="When was it founded?")
+    MessageFactory(conversation=conversation, parent=question, role="assistant", content="In 1620.", model="x")
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.set_viewport_size(PHONE)
+    page.goto(f"/c/{conversation.id}/")
+
+    toggle = page.get_by_role("button", name="Conversations", exact=True)
+    settings = page.locator(".chat-settings > summary")
+    expect(settings).to_have_accessible_name("Conversation settings")
+    tops = {round(box(page, selector)["y"]) for selector in (".drawer-toggle", ".chat-actions", ".chat-settings")}
+    assert max(tops) - min(tops) < 20, "the header's buttons share one row"
+    assert toggle.bounding_box()["width"] < 60, "the drawer button shows its icon"
+    expect(settings.locator(".narrow-only")).to_have_text("Settings")
+    assert settings.locator(".narrow-hidden").bounding_box()["width"] <= 1, "the long label is for screen readers"
+    # The thread had 337 of 740 pixels under two rows of buttons and a three-line title.
+    assert box(page, ".thread")["height"] > 0.5 * PHONE["height"] - 40

@@ -23,6 +23,21 @@ def box(page, selector: str) -> dict:
     return page.locator(selector).bounding_box()
 
 
+def open_chat_with_one_reply(new_page, live_app, viewport: dict, *, title: str):
+    """A new user's chat of one question and its answer, open at this size, app.js bound."""
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title=title)
+    question = MessageFactory(conversation=conversation, role="user", content="A question")
+    MessageFactory(conversation=conversation, parent=question, role="assistant", content="An answer.", model="x")
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.set_viewport_size(viewport)
+    page.goto(f"/c/{conversation.id}/")
+    page.wait_for_load_state("load")  # app.js binds its handlers
+    return page
+
+
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE], ids=["desktop", "phone"])
 def test_the_message_box_keeps_the_composers_width_beside_send_with_attach_files_under_it(new_page, live_app, viewport):
     page, _ = signed_in_page(new_page, live_app)
@@ -183,16 +198,7 @@ def test_the_theme_saved_in_settings_wins_over_the_one_this_browser_last_toggled
 def test_conversation_settings_open_as_a_sheet_over_the_chat_and_close_with_escape_or_a_click_outside(
     new_page, live_app, viewport
 ):
-    from tests.factories import ConversationFactory, MessageFactory
-
-    user = UserFactory()
-    conversation = ConversationFactory(user=user, title="Sheet")
-    question = MessageFactory(conversation=conversation, role="user", content="A question")
-    MessageFactory(conversation=conversation, parent=question, role="assistant", content="An answer.", model="x")
-    page, _ = signed_in_page(new_page, live_app, user)
-    page.set_viewport_size(viewport)
-    page.goto(f"/c/{conversation.id}/")
-    page.wait_for_load_state("load")  # app.js binds its handlers
+    page = open_chat_with_one_reply(new_page, live_app, viewport, title="Sheet")
     thread_before = box(page, ".thread")
 
     # The panel (a system prompt, sharing, the title, tools, project, export, delete) pushed the chat off screen.
@@ -287,15 +293,8 @@ def test_without_javascript_the_version_arrows_and_regenerate_still_work(new_pag
 
 
 def test_a_phones_chat_header_is_one_row_over_the_title_and_the_thread_gets_most_of_the_screen(new_page, live_app):
-    from tests.factories import ConversationFactory, MessageFactory
-
-    user = UserFactory()
-    conversation = ConversationFactory(user=user, title="When was the Zorblax project founded and who founded it?")
-    question = MessageFactory(conversation=conversation, role="user", content="When was it founded?")
-    MessageFactory(conversation=conversation, parent=question, role="assistant", content="In 1620.", model="x")
-    page, _ = signed_in_page(new_page, live_app, user)
-    page.set_viewport_size(PHONE)
-    page.goto(f"/c/{conversation.id}/")
+    title = "When was the Zorblax project founded and who founded it?"
+    page = open_chat_with_one_reply(new_page, live_app, PHONE, title=title)
 
     toggle = page.get_by_role("button", name="Conversations", exact=True)
     settings = page.locator(".chat-settings > summary")

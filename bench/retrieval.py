@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     nrng = np.random.default_rng(7)
-    with scratch_database("bench_retrieval", reuse=args.reuse, keep=args.keep) as url:
+    with scratch_database("bench_retrieval", reuse=args.reuse, keep=args.keep):  # it names a kept one at the end
         from django.db import connection
 
         from accounts.models import User
@@ -108,11 +108,6 @@ def main() -> None:
                 f"loaded {args.chunks} shared and {args.own} own chunks in {loaded:.0f} s, built the HNSW index in "
                 f"{built:.0f} s"
             )
-        if args.keep or args.reuse:
-            from chatbot.env import database_config
-
-            name = database_config(url)["NAME"]
-            print(f"keeping the database {name} (--reuse {name} to measure it again; DROP DATABASE when done)")
         _count_cache.clear()
         options = RetrievalOptions(max_results=10, similarity_threshold=0.0)
         queries = []

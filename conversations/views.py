@@ -156,23 +156,23 @@ def _attempt(
     request: HttpRequest, action, *, conversation_id: uuid.UUID | None = None
 ) -> tuple[services.Generation | None, HttpResponse | None]:
     """Run a service that starts a reply; a refusal becomes a readable error in the composer. Given the chat,
-    a form posted without JavaScript (Regenerate: no text to lose) goes back to the chat's page instead, the reason said
-    there."""
-    try:
-        return action(), None
-    except (services.QuotaExceeded, services.ReplyInProgress, ValueError) as exc:
-        message = exc.user_message if isinstance(exc, services.QuotaExceeded) else str(exc)
+    a form posted without JavaScript (Regenerate: no text to lose) goes back to the chat's page instead, the reason
+    said there."""
+
+    def refused(message: str, status: int) -> HttpResponse:
         if conversation_id is not None and not request.htmx:
             messages.error(request, message)
-            return None, redirect("conversations:detail", conversation_id)
-        status = (
-            429
-            if isinstance(exc, services.QuotaExceeded)
-            else 409
-            if isinstance(exc, services.ReplyInProgress)
-            else 400
-        )
-        return None, _error_response(request, message, status)
+            return redirect("conversations:detail", conversation_id)
+        return _error_response(request, message, status)
+
+    try:
+        return action(), None
+    except services.QuotaExceeded as exc:
+        return None, refused(exc.user_message, 429)
+    except services.ReplyInProgress as exc:
+        return None, refused(str(exc), 409)
+    except ValueError as exc:
+        return None, refused(str(exc), 400)
 
 
 def _send(request: HttpRequest, conversation_id: uuid.UUID | None):
@@ -533,7 +533,6 @@ def conversation_title(request: HttpRequest, conversation_id: uuid.UUID) -> Http
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Delete a conversation, say so, and go back where the form said (the archived list deletes several in a
     row), else to a new chat."""
-
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     title = str(conversation)
     conversation.delete()

@@ -73,6 +73,13 @@ def upload_limit_display() -> str:
     return f"{limit} byte{'s' if limit != 1 else ''}"
 
 
+def text_limit_display() -> str:
+    """The text a document may hold, for people: "5 million"."""
+    from documents.parsing import MAX_TEXT_CHARACTERS
+
+    return f"{MAX_TEXT_CHARACTERS / 1_000_000:g} million"
+
+
 def document_upload(
     *, owner: User | None, filename: str, data: bytes, title: str = "", queue: bool = True
 ) -> UploadResult:
@@ -234,7 +241,8 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         # The file's own title (its <title>, H1, PDF or Word metadata) replaces the file name's; an edited
         # document is parsed from its Markdown, whose first heading is a chapter, not the title.
         # The chunker's version: `manage.py reindex` skips documents already chunked by the current one.
-        metadata = {key: value for key, value in locked.metadata.items() if key != "failure"}  # read at last
+        # Indexed at last: a mark of the file's failure (document_fail) goes.
+        metadata = {key: value for key, value in locked.metadata.items() if key != "failure"}
         metadata, title = {**metadata, "chunker": CHUNKER_VERSION}, {}
         if parsed.title and not locked.versions.exists():
             if _title_is_automatic(locked):
@@ -250,11 +258,11 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
 def document_fail(*, document_id: uuid.UUID, error: str, permanent: bool = False) -> None:
     """Mark a document failed, saying why. `permanent`: the file itself is the reason (it cannot be read, it is too
     long), so trying it again would fail the same way and no Retry is offered."""
-    _set_progress(document_id, status=Document.Status.FAILED, error=error, progress=0)
+    fields = {"status": Document.Status.FAILED, "error": error, "progress": 0}
     if permanent:
-        metadata = Document.objects.filter(id=document_id).values_list("metadata", flat=True).first()
-        if metadata is not None:
-            Document.objects.filter(id=document_id).update(metadata={**metadata, "failure": "content"})
+        metadata = Document.objects.filter(id=document_id).values_list("metadata", flat=True).first() or {}
+        fields["metadata"] = {**metadata, "failure": "content"}
+    _set_progress(document_id, **fields)
 
 
 # --- Versions and suggestions ---------------------------------------------------------------------------------

@@ -24,12 +24,10 @@ TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 @require_GET
 def document_list(request: HttpRequest) -> HttpResponse:
     documents = selectors.readable_documents(user=request.user).order_by("-created_at")
-    from documents.parsing import MAX_TEXT_CHARACTERS
-
     context = {
         "documents": documents,
         "max_size": services.upload_limit_display(),
-        "max_characters": f"{MAX_TEXT_CHARACTERS / 1_000_000:g} million",
+        "max_characters": services.text_limit_display(),
     }
     return render(request, "documents/list.html", context)
 

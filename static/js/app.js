@@ -331,19 +331,22 @@
     const sheet = document.querySelector("details[data-sheet][open]");
     if (sheet) {
       event.preventDefault();
-      sheet.open = false;
-      sheet.querySelector("summary").focus();
+      closeSheet(sheet);
     }
   });
 
-  // A sheet (the conversation settings) closes on its Close button or a click outside it, as a menu does, and when
-  // the keyboard's focus moves out of it (Tab past its last control went on to what it covers).
+  // A sheet (the conversation settings) closes on Escape or its Close button (the focus back on its summary), on a
+  // click outside it, as a menu does, and when the keyboard's focus moves out of it (Tab past its last control went
+  // on to what it covers).
+  function closeSheet(sheet) {
+    sheet.open = false;
+    sheet.querySelector("summary").focus();
+  }
+
   document.addEventListener("click", function (event) {
     const close = event.target.closest("[data-sheet-close]");
     if (close) {
-      const sheet = close.closest("details[data-sheet]");
-      sheet.open = false;
-      sheet.querySelector("summary").focus();
+      closeSheet(close.closest("details[data-sheet]"));
       return;
     }
     document.querySelectorAll("details[data-sheet][open]").forEach(function (sheet) {

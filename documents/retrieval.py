@@ -113,9 +113,11 @@ class Tuning:
     keyword_bypass: bool = True  # a chunk with every word of the question passes the similarity threshold
     keyword_budget: int = 2000  # the match set's size, counted by the words bringing chunks in (see _keyword_leg)
     document_weight: float = 0.7  # plus this times the question's similarity to the passage's document's centroid
+    passage_chunks: int = 3  # a passage takes in neighbouring chunks of its section that are candidates too
 
 
 TUNING = Tuning()
+JOIN_GAP = 2  # characters between two chunks that still make one text (the line break between two sections)
 _count_cache: dict[str, tuple[float, int]] = {}
 COUNT_TTL_SECONDS = 30
 
@@ -134,6 +136,7 @@ class Source:
     score: float  # the fused rank score
     similarity: float  # cosine similarity to the query
     page: int | None = None  # the page of the file it is on (PDFs)
+    chunks: int = 1  # the passage runs over this many consecutive chunks from chunk_id on
 
     def as_metadata(self) -> dict:
         """What a reply stores in Message.metadata["sources"] (seed 000: chapter, section, score)."""
@@ -149,6 +152,7 @@ class Source:
             "rrf": round(self.score, 6),
             "char_start": self.char_start,
             "char_end": self.char_end,
+            "chunks": self.chunks,
             "text": self.text,
         }
 
@@ -316,14 +320,14 @@ def search(
         ){project_legs},
         candidates AS MATERIALIZED (  -- first the few dozen candidates, then the per-candidate work below
             SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
-                   1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector, c.search_length,
+                   c.ordinal, 1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector, c.search_length,
                    d.title = ANY(%(preferred)s) AS preferred, d.id = ANY(%(project_ids)s) AS in_project,
                    COALESCE(1 - (d.centroid <=> %(q)s::vector), 0) AS document_similarity
             FROM ({found_vec} UNION {found_txt}) AS found
             JOIN chunks c ON c.id = found.id JOIN documents d ON d.id = c.document_id
         )
         SELECT c.id, c.document_id, c.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
-               c.similarity, COALESCE(k.bm25, 0), k.words = (SELECT count(*) FROM terms), c.preferred,
+               c.ordinal, c.similarity, COALESCE(k.bm25, 0), k.words = (SELECT count(*) FROM terms), c.preferred,
                c.id IN ({found_vec}), c.id IN ({found_txt}), c.in_project, c.document_similarity
         FROM candidates c
         -- Every candidate's BM25 (not only the keyword leg's), scored as `scored` does.
@@ -365,6 +369,7 @@ def search(
             score=score,
             similarity=row.similarity,
             page=row.page,
+            chunks=row.chunks,
         )
         for index, (score, row) in enumerate(_rank(rows, options=options, tuning=tuning))
     ]
@@ -381,6 +386,7 @@ class _Candidate:
     char_start: int
     char_end: int
     page: int | None
+    ordinal: int
     similarity: float
     bm25: float
     all_words: bool
@@ -389,6 +395,7 @@ class _Candidate:
     in_text: bool
     in_project: bool = False
     document_similarity: float = 0.0
+    chunks: int = 1  # consecutive chunks from this one on, when neighbours were joined (see _Passage)
 
 
 def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) -> list[tuple[float, _Candidate]]:
@@ -435,13 +442,56 @@ def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) 
             str(item[2].id),
         )
     )
-    chosen = adjusted[: options.max_results]
+    # A passage takes in its document's neighbouring chunks that are candidates too, wherever they rank: the
+    # answer often runs on past a chunk's end, and a neighbour found relevant on its own is the likeliest place.
+    passages: list[_Passage] = []
+    for _, score, row in adjusted:
+        home = next((p for p in passages if p.takes(row, limit=tuning.passage_chunks)), None)
+        if home is not None:
+            home.join(row)
+        elif len(passages) < options.max_results:
+            passages.append(_Passage(score=score, row=row))
     # One document never takes every place while another has a passage that passed: the last place is the
     # other's (a page about the question can fill the list, and still be the wrong page).
-    if len(chosen) > 1 and len({item[2].document_id for item in chosen}) == 1:
-        other = next(
-            (item for item in adjusted[len(chosen) :] if item[2].document_id != chosen[0][2].document_id), None
-        )
+    if len(passages) > 1 and len({p.row.document_id for p in passages}) == 1:
+        other = next((item for item in adjusted if item[2].document_id != passages[0].row.document_id), None)
         if other is not None:
-            chosen[-1] = other
-    return [(score, row) for _, score, row in chosen]
+            passages[-1] = _Passage(score=other[1], row=other[2])
+    return [(p.score, p.row) for p in passages]
+
+
+@dataclass
+class _Passage:
+    """One place in the ranking: a candidate, joined by its document's neighbouring candidates (in text order)."""
+
+    score: float
+    row: _Candidate
+    first: int = -1  # the ordinals it spans
+    last: int = -1
+
+    def __post_init__(self) -> None:
+        self.first = self.last = self.row.ordinal
+
+    def takes(self, row: _Candidate, *, limit: int) -> bool:
+        # Only where the text runs on (overlapping, or a line break between): the offsets say so. A passage is
+        # labelled where it starts (as a chunk is), so it may run on into the next section, but an earlier chunk
+        # joins only from its own section: the label must not move away from the text that earned the place.
+        if row.document_id != self.row.document_id or self.last - self.first + 1 >= limit:
+            return False
+        start, end = self.row.char_start, self.row.char_end
+        if row.ordinal == self.last + 1:
+            return start < row.char_start <= end + JOIN_GAP and row.char_end > end
+        if row.ordinal == self.first - 1 and (row.chapter, row.section) == (self.row.chapter, self.row.section):
+            return row.char_start < start <= row.char_end + JOIN_GAP and row.char_end < end
+        return False
+
+    def join(self, row: _Candidate) -> None:
+        """The passage keeps its first chunk's id (the citation's link opens there) and its best chunk's similarity.
+        A section's chunks overlap; should two only touch, a line break joins them."""
+        before, after = (row, self.row) if row.ordinal < self.first else (self.row, row)
+        overlap = before.char_end - after.char_start
+        text = before.text + after.text[overlap:] if overlap >= 0 else before.text + "\n" + after.text
+        self.row = replace(
+            before, text=text, char_end=after.char_end, similarity=self.row.similarity, chunks=self.row.chunks + 1
+        )
+        self.first, self.last = min(self.first, row.ordinal), max(self.last, row.ordinal)

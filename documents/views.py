@@ -14,6 +14,7 @@ from chatbot import downloads
 from chatbot.text import clean_text, title_too_long
 from documents import selectors, services
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
+from documents.retrieval import TUNING
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
 
 MAX_FILES_PER_UPLOAD = 20
@@ -281,9 +282,17 @@ def chunk_detail(request: HttpRequest, chunk_id: uuid.UUID) -> HttpResponse:
             raise Http404("No such passage.")
         messages.info(request, "That passage has changed since the answer cited it: here is its document now.")
         return redirect("documents:detail", document.id)
+    # A cited passage may run over a few consecutive chunks (retrieval joins neighbours): all are marked.
+    try:
+        span = max(1, min(int(request.GET.get("chunks", 1)), TUNING.passage_chunks))
+    except ValueError:
+        span = 1
+    last = chunk.ordinal + span - 1
     neighbours = list(
-        Chunk.objects.filter(document=chunk.document, ordinal__range=(chunk.ordinal - 1, chunk.ordinal + 1))
+        Chunk.objects.filter(document=chunk.document, ordinal__range=(chunk.ordinal - 1, last + 1))
         .order_by("ordinal")
         .only("id", "ordinal", "text", "chapter", "section")
     )
+    for passage in neighbours:
+        passage.cited = chunk.ordinal <= passage.ordinal <= last
     return render(request, "documents/chunk.html", {"chunk": chunk, "neighbours": neighbours})

@@ -137,3 +137,14 @@ def test_the_offline_quotes_keep_a_passages_line_breaks():
     ]  # fmt: skip
     assert quote_lines("one two three\nfour five six", limit=20) == ["> one two three", "> four …"]
     assert quote_lines("one two three\nfour five six", limit=16) == ["> one two three", "> …"]
+
+
+def test_a_source_over_several_chunks_opens_with_all_of_them_marked(client, user):
+    """A passage joined from consecutive chunks links to its first with their count; older sources say nothing."""
+    chunk = ChunkFactory(document=DocumentFactory(owner=user, title=GUIDE), section="Pests")
+    joined = {**source(1, text="Aphids first. Then ladybirds."), "chunk_id": str(chunk.id), "chunks": 2}
+    alone = {**source(2), "chunk_id": str(chunk.id)}
+    page, _ = reply_page(client, user, content="See [1] and [2].", sources=[joined, alone])
+    link = reverse("documents:chunk", args=[chunk.id])
+    assert f'href="{link}?chunks=2"' in page
+    assert f'href="{link}"' in page

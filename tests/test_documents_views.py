@@ -876,3 +876,24 @@ def test_a_documents_page_follows_its_indexing_until_it_is_done(user, user_clien
     Document.objects.filter(id=document.id).update(status=Document.Status.READY, chunk_count=3)
     page = user_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "Ready · 3 passages" in page and 'hx-select="#document-state"' not in page, "done: the polling stops"
+
+
+def test_a_passage_over_several_chunks_is_marked_whole_in_its_document(user_client, user):
+    """A citation may run over consecutive chunks (retrieval joins neighbours): ?chunks=N marks them all, with the
+    chunk before and after as context; any other value marks the one chunk."""
+    document = DocumentFactory(owner=user, title="Freezer manual")
+    chunks = [ChunkFactory(document=document, ordinal=i, text=f"passage number {i}") for i in range(6)]
+    url = reverse("documents:chunk", args=[chunks[1].id])
+
+    page = page_of(user_client.get(url + "?chunks=3"))
+    marked = re.findall(r'<p class="passage"[^>]*>passage number (\d)', page)
+    context = re.findall(r'<p class="muted"[^>]*>passage number (\d)', page)
+    assert (marked, context) == (["1", "2", "3"], ["0", "4"])
+    assert page.count('id="passage"') == 1
+
+    for value in ("abc", "0", "-4", "1e3", "9" * 5000, "\x00", "2.5"):
+        response = user_client.get(url, {"chunks": value})
+        assert response.status_code == 200, value
+        assert re.findall(r'<p class="passage"[^>]*>passage number (\d)', page_of(response)) == ["1"], value
+    at_most = page_of(user_client.get(url + "?chunks=99"))  # no more than a passage can span
+    assert re.findall(r'<p class="passage"[^>]*>passage number (\d)', at_most) == ["1", "2", "3"]

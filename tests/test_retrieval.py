@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -454,3 +455,62 @@ def test_the_keyword_leg_reads_a_passages_heading_path_and_citations_keep_the_pa
     with connection.cursor() as cursor:
         cursor.execute("SELECT chunks FROM chunk_terms WHERE owner_key = %s AND lexeme = 'manual'", [owner.id])
         assert cursor.fetchone() == (1,)
+
+
+def _sectioned_chunks(document, parts: list[tuple[str, str]], vectors: list[list[float]]) -> list:
+    """Chunks of one text in this order, each (section, text), its offsets saying where it is: a chunk that begins
+    with the previous one's last word overlaps it; any other starts after a line break."""
+    chunks, end = [], 0
+    for ordinal, ((section, text), vector) in enumerate(zip(parts, vectors, strict=True)):
+        previous = chunks[-1].text if chunks else ""
+        last_word = previous.rsplit(" ", 1)[-1]
+        start = end - len(last_word) if previous and text.startswith(last_word + " ") else end + (1 if chunks else 0)
+        chunks.append(Chunk(document=document, owner=document.owner, ordinal=ordinal, text=text, section=section,
+                            char_start=start, char_end=start + len(text), embedding=vector))  # fmt: skip
+        end = start + len(text)
+    Chunk.objects.bulk_create(chunks)
+    retrieval._count_cache.clear()
+    return chunks
+
+
+def test_a_passage_runs_on_into_its_neighbouring_chunks_found_too():
+    """The answer often runs past a chunk's end: a passage takes in its document's next chunks when they are
+    candidates too (wherever they rank), one text without the overlap twice, up to three chunks; a neighbour that
+    does not continue its text, or starts an earlier section, keeps its own place."""
+    owner = UserFactory()
+    query = unit_vector(seed=31)
+    manual = DocumentFactory(owner=owner, title="manual")
+    near = [_mix(query, _orthogonal(query, 40 + i), s) for i, s in enumerate((0.45, 0.9, 0.6, 0.55, 0.5))]
+    chunks = _sectioned_chunks(
+        manual,
+        [
+            ("Codes", "the display shows codes"),  # an earlier section: does not join the passage after it
+            ("Service", "R-5512 means the door sensor"),
+            ("Service", "sensor failed: replace it"),  # overlaps the chunk before by one word
+            ("Fixing", "then restart the freezer"),  # the next section, after a line break: runs on
+            ("Fixing", "and wait an hour"),  # a fourth chunk: over the limit of three
+        ],
+        near,
+    )
+    other = DocumentFactory(owner=owner, title="other")
+    _insert_chunks(other, ["an unrelated page"], [_mix(query, _orthogonal(query, 60), 0.3)])
+
+    options = RetrievalOptions(max_results=3, similarity_threshold=0.0, legs=frozenset({"vector"}))
+    found = retrieval.search(user=owner, query="zzz", vector=query, options=options)
+    first = found[0]
+    assert first.text == "R-5512 means the door sensor failed: replace it\nthen restart the freezer"
+    assert (first.section, first.chunks, first.chunk_id) == ("Service", 3, chunks[1].id)
+    assert (first.char_start, first.char_end) == (chunks[1].char_start, chunks[3].char_end)
+    assert first.similarity == pytest.approx(0.9, abs=1e-4)  # the best chunk's, not the first's
+    # The fourth chunk has a place of its own; the last place is the other page's (one page never takes all).
+    assert [(s.text, s.chunks) for s in found[1:]] == [("and wait an hour", 1), ("an unrelated page", 1)]
+    assert first.as_metadata()["chunks"] == 3
+
+    one_chunk = retrieval.search(
+        user=owner, query="zzz", vector=query, options=options, tuning=replace(retrieval.TUNING, passage_chunks=1)
+    )
+    assert [s.text for s in one_chunk] == [
+        "R-5512 means the door sensor",
+        "sensor failed: replace it",
+        "an unrelated page",
+    ]

@@ -25,7 +25,7 @@ from conversations.selectors import conversation_thread
 FORMAT = "chatbot.conversations"
 VERSION = 1
 SOURCE_FIELDS = ("n", "chunk_id", "document_id", "title", "chapter", "section", "page", "score", "char_start",
-                 "char_end", "text")  # fmt: skip
+                 "char_end", "chunks", "text")  # fmt: skip
 
 
 def _stamp(value: dt.datetime | None) -> str | None:

@@ -87,24 +87,27 @@ def project_edit(request: HttpRequest, project_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_delete(request: HttpRequest, project_id: uuid.UUID) -> HttpResponse:
-    """GET: the question (with its chats, or moving them out); POST: the answer. Without script either way."""
+    """GET: the question (with its chats, or moving them out); POST: the answer. Without script either way. A
+    project without chats is only confirmed: there is nothing to choose."""
     project = projects.project_get(user=request.user, project_id=project_id)
+    context = {"project": project, "chat_count": projects.project_conversations(project=project).count()}
+    context["archived_count"] = projects.project_conversations(project=project, archived=True).count()
     if request.method == "GET":
-        context = {"project": project, "chat_count": projects.project_conversations(project=project).count()}
-        context["archived_count"] = projects.project_conversations(project=project, archived=True).count()
         return render(request, "conversations/project_delete.html", context)
     chats = request.POST.get("chats", "")
     if chats not in {"delete", "keep"}:
-        context = {"project": project, "chat_count": projects.project_conversations(project=project).count()}
-        context["archived_count"] = projects.project_conversations(project=project, archived=True).count()
-        context["error"] = "Choose what happens to the project's chats."
-        return render(request, "conversations/project_delete.html", context, status=400)
+        if context["chat_count"] or context["archived_count"]:
+            context["error"] = "Choose what happens to the project's chats."
+            return render(request, "conversations/project_delete.html", context, status=400)
+        chats = "keep"  # nothing to keep; and a chat moved in since the page was shown is kept, never deleted unasked
     name = project.name
     deleted = projects.project_delete(project=project, with_chats=chats == "delete")
     if chats == "delete":
         messages.success(request, f"Project “{name}” and its {deleted} chat{'s' if deleted != 1 else ''} deleted.")
-    else:
+    elif context["chat_count"] or context["archived_count"]:
         messages.success(request, f"Project “{name}” deleted; its chats are in your chats.")
+    else:
+        messages.success(request, f"Project “{name}” deleted.")
     return redirect("conversations:projects")
 
 

@@ -11,6 +11,7 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.services import SYSTEM, provider_key_save
 from conversations import projects
@@ -192,6 +193,30 @@ def test_deleting_asks_what_happens_to_the_chats(user, user_client):
     assert response.status_code == 302 and not Project.objects.filter(id=project.id).exists()
     chat.refresh_from_db()
     assert chat.project_id is None
+
+
+@pytest.mark.django_db
+def test_a_project_without_chats_is_deleted_on_a_plain_confirmation(user, user_client):
+    project = ProjectFactory(user=user, name="Empty")
+    url = reverse("conversations:project_delete", args=[project.id])
+    page = page_of(user_client.get(url))
+    # It asked what to do with "its 0 chats", and would not go on without an answer.
+    assert "0 chats" not in page and 'name="chats"' not in page and "It has no chats." in page
+    response = user_client.post(url, {}, follow=True)
+    assert not Project.objects.filter(id=project.id).exists()
+    assert "Project “Empty” deleted." in page_of(response)
+
+
+@pytest.mark.django_db
+def test_a_project_with_only_archived_chats_still_asks_and_names_them(user, user_client):
+    project = ProjectFactory(user=user, name="Old")
+    chat = ConversationFactory(user=user, project=project)
+    chat.archived_at = timezone.now()
+    chat.save(update_fields=["archived_at"])
+    url = reverse("conversations:project_delete", args=[project.id])
+    page = page_of(user_client.get(url))
+    assert "Its 1 archived chat:" in page and 'value="delete"' in page
+    assert user_client.post(url, {}).status_code == 400 and Project.objects.filter(id=project.id).exists()
 
 
 @pytest.mark.django_db

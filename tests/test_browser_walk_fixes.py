@@ -306,3 +306,31 @@ def test_a_phones_chat_header_is_one_row_over_the_title_and_the_thread_gets_most
     assert settings.locator(".narrow-hidden").bounding_box()["width"] <= 1, "the long label is for screen readers"
     # The thread had 337 of 740 pixels under two rows of buttons and a three-line title.
     assert box(page, ".thread")["height"] > 0.5 * PHONE["height"] - 40
+
+
+def test_a_documents_own_page_deletes_it_after_asking(new_page, live_app):
+    from documents.models import Document
+    from tests.factories import DocumentFactory
+
+    user = UserFactory()
+    document = DocumentFactory(owner=user, title="Old notes", chunk_count=3)
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.goto(f"/documents/{document.id}/")
+    page.wait_for_load_state("load")  # app.js asks before a data-confirm button submits
+
+    asked = []
+
+    def answer(accept: bool):
+        def handle(dialog):
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Delete document").click()
+    assert asked == ["Delete “Old notes”?"] and Document.objects.filter(id=document.id).exists()
+    page.once("dialog", answer(True))
+    page.get_by_role("button", name="Delete document").click()
+    expect(page.get_by_text("“Old notes” deleted.")).to_be_visible()
+    assert page.url.endswith("/documents/") and not Document.objects.filter(id=document.id).exists()

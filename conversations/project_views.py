@@ -12,12 +12,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatbot.redirects import next_url
 from conversations import projects, selectors
-from conversations.workspace_views import _sidebar_response
+from conversations.workspace_views import _conversation_on_screen, _sidebar_response
 from documents.selectors import document_get
 
 
@@ -151,7 +152,12 @@ def conversation_move(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
     project = projects.project_get(user=request.user, project_id=value) if value else None
     projects.conversation_set_project(conversation=conversation, project=project)
     if request.htmx:
-        return _sidebar_response(request)
+        response = _sidebar_response(request)
+        if _conversation_on_screen(request) == conversation.id:
+            # The chat on screen moved: its header says where it is now, as a reload would.
+            context = {"conversation": conversation, "sidebar_projects": projects.sidebar_projects(user=request.user)}
+            response.write(render_to_string("conversations/partials/chat_project_update.html", context, request))
+        return response
     name = conversation.title or "The chat"
     if project is None:
         messages.success(request, f"“{name}” is in no project now.")

@@ -334,3 +334,29 @@ def test_a_documents_own_page_deletes_it_after_asking(new_page, live_app):
     page.get_by_role("button", name="Delete document").click()
     expect(page.get_by_text("“Old notes” deleted.")).to_be_visible()
     assert page.url.endswith("/documents/") and not Document.objects.filter(id=document.id).exists()
+
+
+def test_moving_the_open_chat_from_the_sidebar_updates_its_headers_project_line(new_page, live_app):
+    from tests.factories import ConversationFactory, ProjectFactory
+
+    user = UserFactory()
+    project = ProjectFactory(user=user, name="Garden")
+    chat = ConversationFactory(user=user, title="Roses")
+    ConversationFactory(user=user, title="Tulips")
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.goto(f"/c/{chat.id}/")
+    page.wait_for_load_state("load")
+    line = page.locator(f"#chat-project-{chat.id}")
+    expect(line).to_be_hidden()
+
+    # It stayed as it was (nothing, then "In the project Garden") until a reload.
+    page.get_by_label("Options for Roses").click()
+    page.locator(f"#sidebar-project-{chat.id}").select_option(label="Garden")
+    page.locator(f"#conversation-groups form[action='/c/{chat.id}/project/'] button").click()
+    expect(line).to_have_text("In the project Garden")
+    expect(line.get_by_role("link", name="Garden")).to_have_attribute("href", f"/c/projects/{project.id}/")
+    expect(page.locator(f"#header-project-{chat.id}")).to_have_value(str(project.id))
+
+    page.locator(f"#conversation-link-{chat.id}").drag_to(page.get_by_role("link", name="Tulips"))  # out of it
+    expect(line).to_be_hidden()
+    expect(page.locator(f"#header-project-{chat.id}")).to_have_value("")

@@ -252,6 +252,36 @@ def test_moving_a_chat_from_its_menu_redraws_the_sidebar_or_goes_back(user, user
 
 
 @pytest.mark.django_db
+def test_moving_the_chat_on_screen_from_the_sidebar_redraws_its_headers_project_line(user, user_client):
+    project = ProjectFactory(user=user, name="Garden")
+    chat = ConversationFactory(user=user, title="Roses")
+    other = ConversationFactory(user=user, title="Tulips")
+    url = reverse("conversations:move", args=[chat.id])
+    on_screen = {**HTMX, "HTTP_HX_CURRENT_URL": "http://testserver" + reverse("conversations:detail", args=[chat.id])}
+    line = f'id="chat-project-{chat.id}"'
+
+    # The header said "In the project …" (or nothing) as before the move, until a reload.
+    moved_in = page_of(user_client.post(url, {"project": str(project.id)}, **on_screen))
+    header = moved_in.split(line, 1)[1].split("</p>", 1)[0]
+    assert 'hx-swap-oob="outerHTML"' in header and "In the project" in header and "Garden" in header
+    sheet = moved_in.split('id="chat-project-move"', 1)[1].split("</form>", 1)[0]
+    assert 'hx-swap-oob="outerHTML"' in sheet and f'value="{project.id}" selected' in sheet
+    moved_out = page_of(user_client.post(url, {"project": ""}, **on_screen))
+    header = moved_out.split(line, 1)[1].split("</p>", 1)[0]
+    assert " hidden" in header and "Garden" not in header
+    # Another chat on screen: its header is not this chat's to redraw.
+    elsewhere = {**HTMX, "HTTP_HX_CURRENT_URL": "http://testserver" + reverse("conversations:detail", args=[other.id])}
+    assert line not in page_of(user_client.post(url, {"project": str(project.id)}, **elsewhere))
+    # The page itself has the line, hidden while the chat is in no project.
+    assert (
+        "hidden"
+        in page_of(user_client.get(reverse("conversations:detail", args=[other.id])))
+        .split(f'id="chat-project-{other.id}"', 1)[1]
+        .split(">", 1)[0]
+    )
+
+
+@pytest.mark.django_db
 def test_a_new_chat_page_inside_a_project_sends_the_project(user, user_client):
     project = ProjectFactory(user=user, name="Garden")
     page = page_of(user_client.get(reverse("conversations:index") + f"?project={project.id}"))

@@ -360,3 +360,51 @@ def test_moving_the_open_chat_from_the_sidebar_updates_its_headers_project_line(
     page.locator(f"#conversation-link-{chat.id}").drag_to(page.get_by_role("link", name="Tulips"))  # out of it
     expect(line).to_be_hidden()
     expect(page.locator(f"#header-project-{chat.id}")).to_have_value("")
+
+
+AT_END = "t => t.scrollHeight - t.scrollTop - t.clientHeight"
+
+
+def long_chat(new_page, live_app):
+    """A new user's chat (no model: the offline assistant answers) longer than the screen, open at its end."""
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="Long", provider="offline", model="offline")
+    parent = None
+    for number in range(6):
+        parent = MessageFactory(conversation=conversation, parent=parent, role="user", content=f"Question {number}")
+        parent = MessageFactory(conversation=conversation, parent=parent, role="assistant", model="offline",
+                                provider="offline", content="\n\n".join(["A paragraph of an answer."] * 6))  # fmt: skip
+    conversation.active_leaf = parent
+    conversation.save(update_fields=["active_leaf"])
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.set_viewport_size({"width": 1280, "height": 700})
+    page.goto(f"/c/{conversation.id}/")
+    page.wait_for_load_state("load")
+    thread = page.locator("#thread")
+    assert thread.evaluate(AT_END) < 2, "the chat opens at its end"
+    return page, thread, parent
+
+
+def test_the_thread_stays_at_its_end_when_a_reply_finishes(new_page, live_app):
+    page, thread, _ = long_chat(new_page, live_app)
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("One more question")
+    box.press("Enter")
+    page.locator(".message[data-streaming]").wait_for()
+    expect(page.locator(".message[data-streaming]")).to_have_count(0, timeout=20_000)
+    # The finished reply (its actions, its thumbs) is taller than the streaming one: the thread stopped short.
+    page.wait_for_timeout(300)
+    assert thread.evaluate(AT_END) < 2
+
+
+def test_a_thumbs_downs_follow_up_opens_in_view(new_page, live_app):
+    page, thread, last = long_chat(new_page, live_app)
+    page.locator(f"#message-{last.id}").get_by_role("button", name="Bad reply").click()
+    feedback = page.locator(f"#vote-feedback-{last.id}")
+    expect(feedback).to_have_attribute("open", "")
+    page.wait_for_timeout(300)
+    # "What went wrong?" opened under the last reply, below the end of what the thread showed.
+    expect(page.locator(f"#vote-comment-{last.id}")).to_be_in_viewport()
+    assert thread.evaluate(AT_END) < 2

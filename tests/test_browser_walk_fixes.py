@@ -408,3 +408,23 @@ def test_a_thumbs_downs_follow_up_opens_in_view(new_page, live_app):
     # "What went wrong?" opened under the last reply, below the end of what the thread showed.
     expect(page.locator(f"#vote-comment-{last.id}")).to_be_in_viewport()
     assert thread.evaluate(AT_END) < 2
+
+
+@pytest.mark.parametrize("path", ["new", "chat"])
+def test_tab_reaches_the_skip_link_first_and_typing_at_once_still_writes_the_message(new_page, live_app, path):
+    if path == "chat":
+        page = open_chat_with_one_reply(new_page, live_app, {"width": 1280, "height": 900}, title="Keys")
+    else:
+        page, _ = signed_in_page(new_page, live_app)
+        page.goto("/c/")
+        page.wait_for_load_state("load")
+    # The composer had the focus on load: the skip link came only after a Tab through the whole page.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+    page.reload()
+    page.wait_for_load_state("load")
+    page.keyboard.type("Hello")
+    box = page.get_by_role("textbox", name="Your message")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("Hello")

@@ -160,6 +160,15 @@
     updateCount(input);
   });
 
+  // The composer is not focused on load (Tab reaches the skip link first, not after a cycle through the page), yet
+  // typing on a page where nothing has the focus writes into it at once, as if it had been.
+  document.addEventListener("keydown", function (event) {
+    const composer = document.getElementById("composer-input");
+    const nowhere = document.activeElement === document.body || document.activeElement === null;
+    if (!composer || !nowhere || event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!composer.disabled && composer.offsetParent !== null) composer.focus(); // the key's character lands there
+  });
+
   document.addEventListener("keydown", function (event) {
     const input = event.target;
     if (input.id !== "composer-input" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;

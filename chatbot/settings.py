@@ -192,6 +192,8 @@ METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
+# allauth's words in the app's sentence case (locale/en/LC_MESSAGES/django.po says how).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static and media files ---------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatbot.redirects import next_url
 from conversations import projects, selectors
-from conversations.workspace_views import _sidebar_response
+from conversations.workspace_views import _conversation_on_screen, _sidebar_response
 from documents.selectors import document_get
 
 
@@ -87,24 +88,27 @@ def project_edit(request: HttpRequest, project_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_delete(request: HttpRequest, project_id: uuid.UUID) -> HttpResponse:
-    """GET: the question (with its chats, or moving them out); POST: the answer. Without script either way."""
+    """GET: the question (with its chats, or moving them out); POST: the answer. Without script either way. A
+    project without chats is only confirmed: there is nothing to choose."""
     project = projects.project_get(user=request.user, project_id=project_id)
+    context = {"project": project, "chat_count": projects.project_conversations(project=project).count()}
+    context["archived_count"] = projects.project_conversations(project=project, archived=True).count()
     if request.method == "GET":
-        context = {"project": project, "chat_count": projects.project_conversations(project=project).count()}
-        context["archived_count"] = projects.project_conversations(project=project, archived=True).count()
         return render(request, "conversations/project_delete.html", context)
     chats = request.POST.get("chats", "")
     if chats not in {"delete", "keep"}:
-        context = {"project": project, "chat_count": projects.project_conversations(project=project).count()}
-        context["archived_count"] = projects.project_conversations(project=project, archived=True).count()
-        context["error"] = "Choose what happens to the project's chats."
-        return render(request, "conversations/project_delete.html", context, status=400)
+        if context["chat_count"] or context["archived_count"]:
+            context["error"] = "Choose what happens to the project's chats."
+            return render(request, "conversations/project_delete.html", context, status=400)
+        chats = "keep"  # nothing to keep; and a chat moved in since the page was shown is kept, never deleted unasked
     name = project.name
     deleted = projects.project_delete(project=project, with_chats=chats == "delete")
     if chats == "delete":
         messages.success(request, f"Project “{name}” and its {deleted} chat{'s' if deleted != 1 else ''} deleted.")
-    else:
+    elif context["chat_count"] or context["archived_count"]:
         messages.success(request, f"Project “{name}” deleted; its chats are in your chats.")
+    else:
+        messages.success(request, f"Project “{name}” deleted.")
     return redirect("conversations:projects")
 
 
@@ -148,7 +152,12 @@ def conversation_move(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
     project = projects.project_get(user=request.user, project_id=value) if value else None
     projects.conversation_set_project(conversation=conversation, project=project)
     if request.htmx:
-        return _sidebar_response(request)
+        response = _sidebar_response(request)
+        if _conversation_on_screen(request) == conversation.id:
+            # The chat on screen moved: its header says where it is now, as a reload would.
+            context = {"conversation": conversation, "sidebar_projects": projects.sidebar_projects(user=request.user)}
+            response.write(render_to_string("conversations/partials/chat_project_update.html", context, request))
+        return response
     name = conversation.title or "The chat"
     if project is None:
         messages.success(request, f"“{name}” is in no project now.")

@@ -11,7 +11,20 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
-from django.db.models import Case, Count, F, Max, Min, Prefetch, Q, QuerySet, When, Window, prefetch_related_objects
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+    prefetch_related_objects,
+)
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 
@@ -128,7 +141,10 @@ def message_search(
     and `until` (days, both included) and `project_id` narrow it.
 
     One message per turn: a question and its replies (a Retry adds a sibling reply, often word for word the same)
-    would otherwise all be listed for one exchange. The turn's best match stands for it, the newest on a tie.
+    would otherwise all be listed for one exchange. The question stands for its turn when it matches: the user
+    searches with the words they wrote, and a reply that repeats them more often (one quoting passages, the offline
+    assistant's) ranked above the question, which was then found only through it. Otherwise the best reply stands,
+    the newest on a tie.
     """
     search = SearchQuery(query, search_type="websearch", config="english")
     queryset = Message.objects.filter(conversation__user=user, search_vector=search)
@@ -139,10 +155,15 @@ def message_search(
         queryset = queryset.filter(conversation__project_id=project_id)
     # A reply belongs to the turn of the question it answers; a question (or a first message) starts one.
     turn = Case(When(Q(role=Message.Role.USER) | Q(parent__isnull=True), then=F("id")), default=F("parent_id"))
+    question_first = Case(When(role=Message.Role.USER, then=Value(0)), default=Value(1))
     best_of_each_turn = (
         queryset.annotate(rank=SearchRank(F("search_vector"), search))
         .annotate(
-            place_in_turn=Window(RowNumber(), partition_by=[turn], order_by=[F("rank").desc(), F("created_at").desc()])
+            place_in_turn=Window(
+                RowNumber(),
+                partition_by=[turn],
+                order_by=[question_first, F("rank").desc(), F("created_at").desc()],
+            )
         )
         .filter(place_in_turn=1)
         .values("id")

@@ -15,7 +15,7 @@ from django.utils import formats, timezone
 from accounts.models import Preferences, User
 from chatbot.markdown import plain_text
 from conversations import selectors
-from conversations.models import Conversation, Message
+from conversations.models import ChatProvider, Conversation, Message
 
 PAGE_SIZE = 50
 MAX_PINNED = 100  # pinned chats are listed whole, above the pages: a sanity cap, not a page
@@ -89,12 +89,15 @@ def day_bucket(*, moment: dt.datetime, today: dt.date) -> tuple[str, str]:
 
 def _previews(conversation_ids: list) -> dict:
     """Each conversation's last message with text, as plain text (a reply's Markdown left out): one query for
-    all of them (DISTINCT ON), however many are listed."""
+    all of them (DISTINCT ON), however many are listed. The offline assistant's replies are passed over: each
+    starts with the same notice (no model), so every chat's preview was one sentence; the question before it
+    says what the chat is about."""
     if not conversation_ids:
         return {}
     rows = (
         Message.objects.filter(conversation_id__in=conversation_ids)
         .exclude(content="")
+        .exclude(role=Message.Role.ASSISTANT, provider=ChatProvider.OFFLINE)
         .order_by("conversation_id", "-created_at", "-id")
         .distinct("conversation_id")
         .values_list("conversation_id", "role", Left("content", _PREVIEW_SOURCE_LENGTH))

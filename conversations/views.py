@@ -132,6 +132,9 @@ def conversation_list_page(request: HttpRequest) -> HttpResponse:
     """The sidebar's next page ("Show older"): the recent chats after the cursor, by day."""
     from conversations.workspace_views import sidebar_context
 
+    if not request.htmx:
+        # Opened as an address (copied, reloaded): the fragment alone is no page; the chats page lists the chats.
+        return redirect("conversations:index")
     context = sidebar_context(request, cursor=request.GET.get("cursor"))
     return render(request, "conversations/partials/sidebar_recent.html", context)
 

@@ -91,7 +91,7 @@ def test_an_unconfirmed_account_cannot_log_in(client):
     other = Client()
     response = log_in(other, "pending@example.com", follow=True)
     assert response.redirect_chain[-1][0] == reverse("account_email_verification_sent")
-    assert "Verify Your Email Address" in response.content.decode()
+    assert "Verify your email address" in response.content.decode()
     assert logged_in_user_id(other) is None
     assert other.get(reverse("accounts:preferences")).status_code == 302
 
@@ -104,6 +104,40 @@ def test_allauth_pages_render_inside_our_layout(client):
     assert 'name="login"' in page and 'name="password"' in page
     signup = client.get(reverse("account_signup")).content.decode()
     assert 'href="/static/css/app.css"' in signup and 'name="password2"' in signup
+
+
+TITLE_CASE = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["account_login", "account_signup", "account_reset_password", "account_reset_password_done", "account_logout",
+     "account_email", "account_change_password", "account_email_verification_sent", "account_inactive"],
+)  # fmt: skip
+def test_allauth_pages_write_in_sentence_case_like_the_rest_of_the_app(client, name):
+    if name in ("account_logout", "account_email", "account_change_password"):
+        client.force_login(verified_user())
+    response = client.get(reverse(name))
+    assert response.status_code == 200
+    page = response.content.decode()
+    text = re.sub(r"<[^>]+>", " ", page.split("<main", 1)[1].split("</main>", 1)[0])
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    # allauth wrote "Sign In", "Remember Me", "Verify Your Email Address", where the app says "Sign in".
+    assert TITLE_CASE.findall(text + " " + title) == []
+
+
+def test_the_compiled_catalogue_says_what_its_source_does():
+    """The .mo is committed (no build step needs gettext): it must not lag behind the .po it is compiled from."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils import translation
+
+    source = (Path(settings.BASE_DIR) / "locale/en/LC_MESSAGES/django.po").read_text()
+    pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.*)"$', source, re.M)
+    assert len(pairs) > 20
+    with translation.override("en-us"):
+        assert [(msgid, translation.gettext(msgid)) for msgid, _ in pairs] == pairs
 
 
 # --- Logging in and out, passwords -------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_the_full_export_holds_the_files_once_and_its_import_brings_them_back(us
 
     Conversation.objects.filter(user=user).delete()
     assert not Attachment.objects.filter(user=user).exists()
-    [imported] = imports.import_file(user=user, name="export.zip", data=data)
+    [imported] = imports.import_file(user=user, name="export.zip", data=data).created
     question = imported.messages.get(content="What does it say?")
     rows = list(question.attachments.order_by("created_at"))
     assert [(r.original_name, r.metadata["kind"], r.user_id, r.conversation_id) for r in rows] == [
@@ -93,7 +93,7 @@ def test_a_json_import_keeps_the_names_of_files_it_does_not_hold(user_client, us
     conversation = chat_with_files(user)
     body = user_client.get(reverse("conversations:export", args=[conversation.id, "json"])).content
     before = len(stored_files(settings))
-    [imported] = imports.import_file(user=user, name="chat.json", data=body)
+    [imported] = imports.import_file(user=user, name="chat.json", data=body).created
     question = imported.messages.get(content="What does it say?")
     assert not question.attachments.exists() and len(stored_files(settings)) == before
     assert question.metadata["attachments_missing"] == ["photo [1].png", "manual.docx"]
@@ -144,7 +144,7 @@ def test_files_in_a_zip_are_typed_and_limited_as_uploads_and_a_refused_one_is_a_
         ),
         {"attachments/x/invoice.pdf": exe, "attachments/y/notes.txt": bomb, "attachments/z/ok.png": png_bytes()},
     )
-    [imported] = imports.import_file(user=user, name="x.zip", data=data)
+    [imported] = imports.import_file(user=user, name="x.zip", data=data).created
     message = imported.messages.get()
     assert [row.original_name for row in message.attachments.all()] == ["ok.png"]
     assert message.metadata["attachments_missing"] == ["invoice.pdf", "notes.txt", "elsewhere.png"]
@@ -170,6 +170,6 @@ def test_another_users_import_cannot_reach_my_files(user):
     mine = Attachment.objects.filter(user=user).first()
     other = UserFactory()
     data = zip_with(app_document([{"name": "stolen.png", "file": mine.file.name}]), {})
-    [imported] = imports.import_file(user=other, name="x.zip", data=data)
+    [imported] = imports.import_file(user=other, name="x.zip", data=data).created
     assert not Attachment.objects.filter(user=other).exists()
     assert imported.messages.get().metadata["attachments_missing"] == ["stolen.png"]

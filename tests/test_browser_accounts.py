@@ -30,7 +30,7 @@ def sign_in(page, email: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r"/c/"))
 
 
@@ -42,7 +42,7 @@ def test_sign_up_confirm_add_a_key_and_sign_out_another_device(new_page, live_ap
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password:", exact=True).fill(PASSWORD)
     page.get_by_label("Password (again):").fill(PASSWORD)
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Sign up", exact=True).click()
     page.get_by_text(re.compile("verification", re.I)).first.wait_for()
 
     link = confirmation_link(live_app.email_dir, email)

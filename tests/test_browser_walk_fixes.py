@@ -306,3 +306,125 @@ def test_a_phones_chat_header_is_one_row_over_the_title_and_the_thread_gets_most
     assert settings.locator(".narrow-hidden").bounding_box()["width"] <= 1, "the long label is for screen readers"
     # The thread had 337 of 740 pixels under two rows of buttons and a three-line title.
     assert box(page, ".thread")["height"] > 0.5 * PHONE["height"] - 40
+
+
+def test_a_documents_own_page_deletes_it_after_asking(new_page, live_app):
+    from documents.models import Document
+    from tests.factories import DocumentFactory
+
+    user = UserFactory()
+    document = DocumentFactory(owner=user, title="Old notes", chunk_count=3)
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.goto(f"/documents/{document.id}/")
+    page.wait_for_load_state("load")  # app.js asks before a data-confirm button submits
+
+    asked = []
+
+    def answer(accept: bool):
+        def handle(dialog):
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Delete document").click()
+    assert asked == ["Delete “Old notes”?"] and Document.objects.filter(id=document.id).exists()
+    page.once("dialog", answer(True))
+    page.get_by_role("button", name="Delete document").click()
+    expect(page.get_by_text("“Old notes” deleted.")).to_be_visible()
+    assert page.url.endswith("/documents/") and not Document.objects.filter(id=document.id).exists()
+
+
+def test_moving_the_open_chat_from_the_sidebar_updates_its_headers_project_line(new_page, live_app):
+    from tests.factories import ConversationFactory, ProjectFactory
+
+    user = UserFactory()
+    project = ProjectFactory(user=user, name="Garden")
+    chat = ConversationFactory(user=user, title="Roses")
+    ConversationFactory(user=user, title="Tulips")
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.goto(f"/c/{chat.id}/")
+    page.wait_for_load_state("load")
+    line = page.locator(f"#chat-project-{chat.id}")
+    expect(line).to_be_hidden()
+
+    # It stayed as it was (nothing, then "In the project Garden") until a reload.
+    page.get_by_label("Options for Roses").click()
+    page.locator(f"#sidebar-project-{chat.id}").select_option(label="Garden")
+    page.locator(f"#conversation-groups form[action='/c/{chat.id}/project/'] button").click()
+    expect(line).to_have_text("In the project Garden")
+    expect(line.get_by_role("link", name="Garden")).to_have_attribute("href", f"/c/projects/{project.id}/")
+    expect(page.locator(f"#header-project-{chat.id}")).to_have_value(str(project.id))
+
+    page.locator(f"#conversation-link-{chat.id}").drag_to(page.get_by_role("link", name="Tulips"))  # out of it
+    expect(line).to_be_hidden()
+    expect(page.locator(f"#header-project-{chat.id}")).to_have_value("")
+
+
+AT_END = "t => t.scrollHeight - t.scrollTop - t.clientHeight"
+
+
+def long_chat(new_page, live_app):
+    """A new user's chat (no model: the offline assistant answers) longer than the screen, open at its end."""
+    from tests.factories import ConversationFactory, MessageFactory
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user, title="Long", provider="offline", model="offline")
+    parent = None
+    for number in range(6):
+        parent = MessageFactory(conversation=conversation, parent=parent, role="user", content=f"Question {number}")
+        parent = MessageFactory(conversation=conversation, parent=parent, role="assistant", model="offline",
+                                provider="offline", content="\n\n".join(["A paragraph of an answer."] * 6))  # fmt: skip
+    conversation.active_leaf = parent
+    conversation.save(update_fields=["active_leaf"])
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.set_viewport_size({"width": 1280, "height": 700})
+    page.goto(f"/c/{conversation.id}/")
+    page.wait_for_load_state("load")
+    thread = page.locator("#thread")
+    assert thread.evaluate(AT_END) < 2, "the chat opens at its end"
+    return page, thread, parent
+
+
+def test_the_thread_stays_at_its_end_when_a_reply_finishes(new_page, live_app):
+    page, thread, _ = long_chat(new_page, live_app)
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("One more question")
+    box.press("Enter")
+    page.locator(".message[data-streaming]").wait_for()
+    expect(page.locator(".message[data-streaming]")).to_have_count(0, timeout=20_000)
+    # The finished reply (its actions, its thumbs) is taller than the streaming one: the thread stopped short.
+    page.wait_for_timeout(300)
+    assert thread.evaluate(AT_END) < 2
+
+
+def test_a_thumbs_downs_follow_up_opens_in_view(new_page, live_app):
+    page, thread, last = long_chat(new_page, live_app)
+    page.locator(f"#message-{last.id}").get_by_role("button", name="Bad reply").click()
+    feedback = page.locator(f"#vote-feedback-{last.id}")
+    expect(feedback).to_have_attribute("open", "")
+    page.wait_for_timeout(300)
+    # "What went wrong?" opened under the last reply, below the end of what the thread showed.
+    expect(page.locator(f"#vote-comment-{last.id}")).to_be_in_viewport()
+    assert thread.evaluate(AT_END) < 2
+
+
+@pytest.mark.parametrize("path", ["new", "chat"])
+def test_tab_reaches_the_skip_link_first_and_typing_at_once_still_writes_the_message(new_page, live_app, path):
+    if path == "chat":
+        page = open_chat_with_one_reply(new_page, live_app, {"width": 1280, "height": 900}, title="Keys")
+    else:
+        page, _ = signed_in_page(new_page, live_app)
+        page.goto("/c/")
+        page.wait_for_load_state("load")
+    # The composer had the focus on load: the skip link came only after a Tab through the whole page.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+    page.reload()
+    page.wait_for_load_state("load")
+    page.keyboard.type("Hello")
+    box = page.get_by_role("textbox", name="Your message")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("Hello")

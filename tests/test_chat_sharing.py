@@ -107,3 +107,24 @@ def test_a_shared_reply_lists_its_sources_with_the_cited_passage_but_no_way_into
     client.force_login(owner)
     own = client.get(reverse("conversations:detail", args=[conversation.id])).content.decode()
     assert reverse("documents:chunk", args=[chunk.id]) in own
+
+
+@pytest.mark.parametrize("guest", [False, True], ids=["user", "guest"])
+def test_a_shared_offline_reply_keeps_its_quotes_but_not_the_advice_to_its_owners_account(client, guest):
+    from chatbot.llm.offline import NOTICE_START, no_model_notice
+
+    owner = UserFactory()
+    conversation = ConversationFactory(user=owner, title="Dough", visibility=Conversation.Visibility.PUBLIC)
+    question = MessageFactory(conversation=conversation, role="user", content="How long should dough proof?")
+    reply = no_model_notice(guest=guest) + "\n\nHere are the most relevant passages I found:\n\n> Proof it an hour."
+    MessageFactory(conversation=conversation, parent=question, role="assistant", content=reply, provider="offline")
+
+    page = Client().get(reverse("conversations:shared", args=[conversation.id])).content.decode()
+    # The reader has no account: "add an API key in Settings" (or "Sign up to use your own key") was not theirs.
+    assert NOTICE_START in page and "Proof it an hour." in page
+    assert reverse("accounts:keys") not in page and "API key" not in page
+    assert reverse("account_signup") + '"' not in page.split('class="thread"')[1]
+
+    client.force_login(owner)
+    own = client.get(reverse("conversations:detail", args=[conversation.id])).content.decode()
+    assert "API key" in own, "the owner's own page still says what to do"

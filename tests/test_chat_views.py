@@ -82,13 +82,19 @@ def test_the_sidebar_lists_50_conversations_then_a_keyset_show_older_link(user, 
     older_url = html.unescape(older_url)
     assert older_url.startswith(reverse("conversations:list") + "?cursor=")
 
-    rest = page_of(user_client.get(older_url))
+    rest = page_of(user_client.get(older_url, headers={"HX-Request": "true"}))
     assert sidebar_titles(rest) == [f"Conversation {n:03}" for n in range(4, -1, -1)]
     assert "Show older" not in rest and "No conversations yet." not in rest
     assert "Someone else" not in page + rest
 
-    garbage = page_of(user_client.get(reverse("conversations:list") + "?cursor=not-a-cursor"))
+    garbage = page_of(
+        user_client.get(reverse("conversations:list") + "?cursor=not-a-cursor", headers={"HX-Request": "true"})
+    )
     assert sidebar_titles(garbage) == first, "an invalid cursor starts from the top"
+
+    # Opened as an address, outside htmx, it was a bare fragment without the page around it.
+    direct = user_client.get(older_url)
+    assert direct.status_code == 302 and direct.url == reverse("conversations:index")
 
 
 def test_the_detail_page_shows_the_active_branch_with_arrows_only_where_there_are_versions(user, user_client):

@@ -396,6 +396,23 @@ def test_deleting_a_document_removes_it_and_its_file(user_client, user, django_c
     assert not os.path.exists(path)
 
 
+def test_a_documents_page_offers_its_owner_a_confirmed_delete_that_returns_to_the_list(user_client, user):
+    document = manual_document(user, "Some text.", title="Old notes")
+    page = page_of(user_client.get(reverse("documents:detail", args=[document.id])))
+    # Only the list had Delete: the page of the document itself did not.
+    form = page.split(f'action="{reverse("documents:delete", args=[document.id])}"', 1)[1].split("</form>", 1)[0]
+    assert 'name="csrfmiddlewaretoken"' in form and 'data-confirm="Delete “Old notes”?"' in form
+    response = user_client.post(reverse("documents:delete", args=[document.id]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("documents:list")
+    assert flashes(response) == [("success", "“Old notes” deleted.")] and not Document.objects.exists()
+
+
+def test_a_shared_documents_page_offers_no_delete(user_client, shared_document):
+    document = shared_document["document"]
+    page = page_of(user_client.get(reverse("documents:detail", args=[document.id])))
+    assert reverse("documents:delete", args=[document.id]) not in page
+
+
 # --- 4. Object-level access (CVE-2026-45402-style regression, views part) ----------------------------------------
 
 

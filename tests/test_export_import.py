@@ -182,7 +182,7 @@ def test_the_full_export_zip_imports_back_too(user):
     export.refresh_from_db()
     data = export.file.read()
     Conversation.objects.filter(user=user).delete()
-    [imported] = imports.import_file(user=user, name="export.zip", data=data)
+    [imported] = imports.import_file(user=user, name="export.zip", data=data).created
     assert imported.messages.count() == 5
 
 
@@ -383,9 +383,115 @@ def test_a_zip_bomb_is_refused_by_its_inflated_size(user, monkeypatch):
 @pytest.mark.django_db
 def test_nul_and_control_characters_are_cleaned_not_fatal(user):
     data = app_file({**GOOD, "content": "a\x00b\x07c\r\nd", "created_at": "2024-01-01T00:00:00"}, title="T\x00itle")
-    [conversation] = imports.import_file(user=user, name="x.json", data=data)
+    [conversation] = imports.import_file(user=user, name="x.json", data=data).created
     assert conversation.title == "Title"
     assert conversation.messages.get().content == "abc\nd"
+
+
+# --- Imports that bring nothing new ----------------------------------------------------------------------------
+
+
+def import_post(client, data: bytes, name: str = "x.json"):
+    return client.post(reverse("accounts:chats_import"), {"file": ContentFile(data, name=name)}, follow=True)
+
+
+def app_chats(*chats: dict) -> bytes:
+    return json.dumps({"format": exports.FORMAT, "version": 1, "conversations": list(chats)}).encode()
+
+
+REPLY = {"id": "2", "parent": "1", "role": "assistant", "content": "Hello."}
+SYSTEM_TURN = {  # ChatGPT's hidden turn, left out of an import
+    "parent": None, "children": [],
+    "message": {"author": {"role": "system"}, "content": {"content_type": "text", "parts": ["You are helpful."]}},
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_importing_the_same_file_twice_links_the_chat_already_imported_and_makes_no_copy(user_client, user):
+    data = app_file(GOOD, REPLY, title="Greetings", created_at="2024-05-01T10:00:00+00:00")
+    first = import_post(user_client, data)
+    [imported] = Conversation.objects.filter(user=user)
+    assert first.redirect_chain[-1][0] == reverse("conversations:detail", args=[imported.id])
+
+    again = import_post(user_client, data)
+    page = again.content.decode()
+    assert again.status_code == 200 and "already imported" in page
+    assert f'<a href="{reverse("conversations:detail", args=[imported.id])}">Greetings</a>' in page
+    assert Conversation.objects.filter(user=user).count() == 1
+    # The same conversation under other ids in the file (an export of the imported chat) is the same one too.
+    renumbered = app_file({**GOOD, "id": "a"}, {**REPLY, "id": "b", "parent": "a"}, title="Greetings",
+                          created_at="2024-05-01T10:00:00+00:00")  # fmt: skip
+    assert "already imported" in import_post(user_client, renumbered).content.decode()
+    assert Conversation.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_file_with_new_and_already_imported_chats_imports_only_the_new_ones(user_client, user):
+    old = {"title": "Old", "messages": [GOOD]}
+    import_post(user_client, app_chats(old))
+    response = import_post(user_client, app_chats(old, {"title": "New", "messages": [GOOD, REPLY]}))
+    assert "Imported 1 conversation (1 already imported left out)." in response.content.decode()
+    assert sorted(Conversation.objects.filter(user=user).values_list("title", flat=True)) == ["New", "Old"]
+
+
+@pytest.mark.django_db
+def test_another_users_import_of_the_same_file_is_theirs_and_not_a_duplicate(user_client, user, client):
+    data = app_file(GOOD, title="Shared file")
+    import_post(user_client, data)
+    other = UserFactory()
+    client.force_login(other)
+    response = import_post(client, data)
+    [theirs] = Conversation.objects.filter(user=other)
+    assert response.redirect_chain[-1][0] == reverse("conversations:detail", args=[theirs.id])
+    assert str(Conversation.objects.get(user=user).id) not in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "data",
+    [
+        app_file(title="Nothing said"),
+        app_chats({"title": "a", "messages": []}, {"title": "b"}),
+        json.dumps([{"title": "Only a system turn", "mapping": {"s": SYSTEM_TURN}}]).encode(),
+    ],
+    ids=["app", "app-several", "chatgpt"],
+)
+def test_a_conversation_without_messages_is_refused_not_imported_as_an_empty_chat(user_client, user, data):
+    response = import_post(user_client, data)
+    page = response.content.decode()
+    assert response.status_code == 400 and "Nothing was imported" in page
+    assert "has no messages" in page or "has a message" in page
+    assert not Conversation.objects.filter(user=user).exists()
+
+
+@pytest.mark.django_db
+def test_empty_conversations_beside_others_are_left_out_and_said(user_client, user):
+    response = import_post(user_client, app_chats({"title": "Empty"}, {"title": "Full", "messages": [GOOD]}))
+    assert "Imported 1 conversation (1 without messages left out)." in response.content.decode()
+    assert list(Conversation.objects.filter(user=user).values_list("title", flat=True)) == ["Full"]
+
+
+@pytest.mark.django_db
+def test_only_imports_that_brought_something_count_against_the_hourly_limit(user_client, user, monkeypatch):
+    from conversations.portability import views
+
+    monkeypatch.setattr(views, "IMPORTS_PER_HOUR", 2)
+    for _ in range(3):  # refused files: the user fixes the file and tries again, without losing an import
+        assert import_post(user_client, b"{'not json").status_code == 400
+    assert import_post(user_client, app_file(GOOD, title="One")).redirect_chain
+    assert "already imported" in import_post(user_client, app_file(GOOD, title="One")).content.decode()
+    assert import_post(user_client, app_file(GOOD, title="Two")).redirect_chain
+    refused = import_post(user_client, app_file(GOOD, title="Three"))
+    assert refused.status_code == 429 and "Too many imports this hour" in refused.content.decode()
+    assert Conversation.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.django_db
+def test_refused_files_are_still_limited_by_the_attempts_per_hour(user_client, monkeypatch):
+    from conversations.portability import views
+
+    monkeypatch.setattr(views, "IMPORT_ATTEMPTS_PER_HOUR", 3)
+    assert [import_post(user_client, b"[").status_code for _ in range(4)] == [400, 400, 400, 429]
 
 
 @pytest.mark.django_db

@@ -76,7 +76,7 @@ def test_export_delete_import_gives_back_the_projects_and_each_chats_project(wor
     Conversation.objects.filter(user=user).delete()
     Project.objects.filter(user=user).delete()
 
-    imported = imports.import_file(user=user, name="export.zip", data=data)
+    imported = imports.import_file(user=user, name="export.zip", data=data).created
 
     assert len(imported) == 3
     assert projects_of(user) == before_projects
@@ -166,7 +166,7 @@ def test_a_chat_exported_alone_goes_back_into_the_users_project_of_that_name(use
     exported = user_client.get(reverse("conversations:export", args=[conversation.id, "json"])).content
     assert json.loads(exported)["conversations"][0]["project"] == "Garden"
     conversation.delete()
-    [imported] = imports.import_file(user=user, name="chat.json", data=exported)
+    [imported] = imports.import_file(user=user, name="chat.json", data=exported).created
     assert imported.project == project
     assert Project.objects.filter(user=user).count() == 1, "no project is made from a chat's name alone"
 
@@ -180,7 +180,7 @@ def test_another_users_project_is_never_linked(user, user_client):
         {"title": "Mine", "project": "Secret", "project_id": str(Project.objects.get(user=stranger).id),
          "messages": [{"id": "1", "role": "user", "content": "hi"}]},
     ]}).encode()  # fmt: skip
-    [imported] = imports.import_file(user=user, name="x.json", data=data)
+    [imported] = imports.import_file(user=user, name="x.json", data=data).created
     assert imported.project is None and not Project.objects.filter(user=user).exists()
 
 

@@ -11,6 +11,7 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.services import SYSTEM, provider_key_save
 from conversations import projects
@@ -195,6 +196,30 @@ def test_deleting_asks_what_happens_to_the_chats(user, user_client):
 
 
 @pytest.mark.django_db
+def test_a_project_without_chats_is_deleted_on_a_plain_confirmation(user, user_client):
+    project = ProjectFactory(user=user, name="Empty")
+    url = reverse("conversations:project_delete", args=[project.id])
+    page = page_of(user_client.get(url))
+    # It asked what to do with "its 0 chats", and would not go on without an answer.
+    assert "0 chats" not in page and 'name="chats"' not in page and "It has no chats." in page
+    response = user_client.post(url, {}, follow=True)
+    assert not Project.objects.filter(id=project.id).exists()
+    assert "Project “Empty” deleted." in page_of(response)
+
+
+@pytest.mark.django_db
+def test_a_project_with_only_archived_chats_still_asks_and_names_them(user, user_client):
+    project = ProjectFactory(user=user, name="Old")
+    chat = ConversationFactory(user=user, project=project)
+    chat.archived_at = timezone.now()
+    chat.save(update_fields=["archived_at"])
+    url = reverse("conversations:project_delete", args=[project.id])
+    page = page_of(user_client.get(url))
+    assert "Its 1 archived chat:" in page and 'value="delete"' in page
+    assert user_client.post(url, {}).status_code == 400 and Project.objects.filter(id=project.id).exists()
+
+
+@pytest.mark.django_db
 def test_the_sidebar_shows_projects_with_their_chats_and_not_again_among_recent_ones(user, user_client):
     project = ProjectFactory(user=user, name="Garden")
     inside = ConversationFactory(user=user, project=project, title="Tomatoes")
@@ -224,6 +249,36 @@ def test_moving_a_chat_from_its_menu_redraws_the_sidebar_or_goes_back(user, user
     assert response.status_code == 302 and response["Location"] == "/c/projects/"
     chat.refresh_from_db()
     assert chat.project_id is None
+
+
+@pytest.mark.django_db
+def test_moving_the_chat_on_screen_from_the_sidebar_redraws_its_headers_project_line(user, user_client):
+    project = ProjectFactory(user=user, name="Garden")
+    chat = ConversationFactory(user=user, title="Roses")
+    other = ConversationFactory(user=user, title="Tulips")
+    url = reverse("conversations:move", args=[chat.id])
+    on_screen = {**HTMX, "HTTP_HX_CURRENT_URL": "http://testserver" + reverse("conversations:detail", args=[chat.id])}
+    line = f'id="chat-project-{chat.id}"'
+
+    # The header said "In the project …" (or nothing) as before the move, until a reload.
+    moved_in = page_of(user_client.post(url, {"project": str(project.id)}, **on_screen))
+    header = moved_in.split(line, 1)[1].split("</p>", 1)[0]
+    assert 'hx-swap-oob="outerHTML"' in header and "In the project" in header and "Garden" in header
+    sheet = moved_in.split('id="chat-project-move"', 1)[1].split("</form>", 1)[0]
+    assert 'hx-swap-oob="outerHTML"' in sheet and f'value="{project.id}" selected' in sheet
+    moved_out = page_of(user_client.post(url, {"project": ""}, **on_screen))
+    header = moved_out.split(line, 1)[1].split("</p>", 1)[0]
+    assert " hidden" in header and "Garden" not in header
+    # Another chat on screen: its header is not this chat's to redraw.
+    elsewhere = {**HTMX, "HTTP_HX_CURRENT_URL": "http://testserver" + reverse("conversations:detail", args=[other.id])}
+    assert line not in page_of(user_client.post(url, {"project": str(project.id)}, **elsewhere))
+    # The page itself has the line, hidden while the chat is in no project.
+    assert (
+        "hidden"
+        in page_of(user_client.get(reverse("conversations:detail", args=[other.id])))
+        .split(f'id="chat-project-{other.id}"', 1)[1]
+        .split(">", 1)[0]
+    )
 
 
 @pytest.mark.django_db

@@ -40,6 +40,8 @@ def test_the_chat_page_offers_the_section_and_its_page_lists_every_tool(user_cli
     for name in TOOLS:
         assert f'name="tool__{name}"' in body
     assert "As in my settings (always allow)" in body, "the default says what the user's settings hold"
+    # Named as the settings menu names it ("Settings → Tools" named a page the menu does not have).
+    assert f'<a href="{reverse("accounts:tools")}">Settings → Tool approval</a>' in body
     fragment = user_client.get(url(chat), headers={"HX-Request": "true"}).content.decode()
     assert fragment.lstrip().startswith("<form") and 'hx-post="' + url(chat) in fragment
 

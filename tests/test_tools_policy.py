@@ -170,3 +170,17 @@ def test_a_guest_cannot_open_the_tools_page(client, db):
 
     client.force_login(GuestFactory())
     assert client.get(reverse("accounts:tools")).status_code in (302, 403)
+
+
+def test_a_decision_names_where_its_setting_was_made_in_the_words_of_that_page():
+    """The settings menu calls the page "Tool approval" (it was "Settings → Tools" on the cards); a chat's own
+    choice is said to be this chat's."""
+
+    def reason(rules) -> str:
+        return decide(tool=SEARCH, rules=rules, spent_last_hour=Decimal("0"), approved_before=True).reason
+
+    settings = AutoApprovalSettings(specific_tools={"search_documents": "deny"})
+    assert reason(rules_from(settings)) == "search_documents is set to never run in Settings → Tool approval."
+    assert reason(rules_from(settings, {"tools": {"search_documents": "allow"}})) == "Always allowed for this chat."
+    assert reason(rules_from(settings, {"tools": {"search_documents": "ask"}})) == "Set to ask for this chat."
+    assert reason(replace(OPEN, tools={"search_documents": "ask"})) == "Set to ask in Settings → Tool approval."

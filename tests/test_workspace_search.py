@@ -118,3 +118,21 @@ def test_the_result_links_open_the_branch_holding_the_message(user, user_client,
     detail = user_client.get(html.unescape(link).split("#")[0])
     assert detail.status_code == 200
     assert f'id="message-{corpus["old_reply"].id}"' in detail.content.decode()
+
+
+def test_a_question_is_found_by_its_own_words_even_when_its_reply_repeats_them_more(user, user_client):
+    chat = ConversationFactory(user=user, title="Houseplants")
+    question = MessageFactory(conversation=chat, content="How often should I water a fern?")
+    reply = MessageFactory(
+        conversation=chat, role="assistant", parent=question,
+        content="> Water a fern weekly. [1]\n\n> A fern in a pot dries faster; water the fern when dry. [2]",
+    )  # fmt: skip
+    MessageFactory(conversation=ConversationFactory(user=UserFactory()), content="How often should I water a fern?")
+
+    # The reply matched better and stood for the turn: the question was found only through it, as "Assistant".
+    page = search(user_client, q="water fern")
+    assert message_hits(page) == [str(question.id)]
+    assert "· You," in page and str(reply.id) not in page
+    # Its reply is still found by words only it has, and by the role filter.
+    assert message_hits(search(user_client, q="weekly")) == [str(reply.id)]
+    assert message_hits(search(user_client, q="water fern", role="assistant")) == [str(reply.id)]

@@ -139,6 +139,20 @@ def test_previews_show_each_chats_last_message_as_plain_text_in_one_query(user, 
     assert count_queries() == before
 
 
+def test_without_a_model_each_chats_preview_is_its_question_not_the_offline_notice(user, user_client):
+    from chatbot.llm.offline import no_model_notice
+
+    for number, question in enumerate(["How do I repot a fern?", "Is basil a perennial?"]):
+        chat = ConversationFactory(user=user, title=f"Chat {number}", updated_at=ago(minutes=number))
+        asked = MessageFactory(conversation=chat, content=question, created_at=ago(minutes=3))
+        MessageFactory(conversation=chat, role="assistant", parent=asked, provider="offline", model="offline",
+                       content=no_model_notice(), created_at=ago(minutes=2))  # fmt: skip
+    page = page_of(user_client.get(reverse("conversations:index")))
+    previews = [html.unescape(text) for text in re.findall(r'class="conversation-preview"[^>]*>([^<]*)</p>', page)]
+    # Every preview was "This conversation has no language model, so I cannot write an answer myself. …".
+    assert previews == ["How do I repot a fern?", "Is basil a perennial?"]
+
+
 def test_previews_off_shows_titles_only(user, user_client):
     Preferences.objects.create(user=user, conversation_previews=False)
     chat = ConversationFactory(user=user, title="Quiet")

@@ -15,11 +15,13 @@ from django.urls import reverse
 from chatbot.llm.base import ChatRequest, Event, Finished, TextDelta
 from documents.locations import passage_location
 
+NOTICE_START = "This conversation has no language model, so I cannot write an answer myself."
+
 
 def no_model_notice(*, guest: bool = False) -> str:
     """Why there is no real answer, and what this reader can do about it: a guest cannot add a key, so is asked to
     sign up. Links are Markdown, which the reply's renderer turns into links (resolved here, not at import)."""
-    notice = "This conversation has no language model, so I cannot write an answer myself. "
+    notice = NOTICE_START + " "
     if guest:
         return notice + f"[Sign up]({reverse('account_signup')}) to chat with a model using your own API key."
     return notice + (
@@ -27,6 +29,15 @@ def no_model_notice(*, guest: bool = False) -> str:
         f"[Settings → API keys]({reverse('accounts:keys')}) and pick the model in the composer, or ask the "
         "operator to set one for everyone (such as `ANTHROPIC_API_KEY` or `OPENAI_API_KEY`)."
     )
+
+
+def without_advice(text: str) -> str:
+    """An offline reply for a reader who is not its owner (a shared page): the notice's first sentence, without
+    the advice after it (add a key, sign up), which speaks to the owner's account; the quotes are kept."""
+    if not text.startswith(NOTICE_START):
+        return text
+    _, gap, rest = text.partition("\n\n")
+    return NOTICE_START + (gap + rest if gap else "")
 
 
 def quote_lines(text: str, *, limit: int, suffix: str = "") -> list[str]:

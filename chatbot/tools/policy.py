@@ -1,4 +1,4 @@
-"""Whether a tool call runs at once, waits for the user, or is refused: the user's Settings → Tools
+"""Whether a tool call runs at once, waits for the user, or is refused: the user's Settings → Tool approval
 (AutoApprovalSettings) with the conversation's own overrides (Conversation.auto_approval).
 
 The order, first match wins:
@@ -37,12 +37,17 @@ class Rules:
     low_risk_operations: bool = False
     require_approval_for_new_tools: bool = True
     tools: dict | None = None  # name -> ALLOW / ASK / DENY
+    chat_tools: frozenset[str] = frozenset()  # the names whose setting is the conversation's own, not the user's
     max_cost_per_tool: Decimal = Decimal("1.00")
     max_cost_per_hour: Decimal = Decimal("10.00")
 
     def setting(self, name: str) -> str:
         value = (self.tools or {}).get(name)
         return value if value in (ALLOW, ASK, DENY) else ""
+
+    def set_where(self, name: str) -> str:
+        """Where the tool's setting was made, in the words of the page that makes it (the card says it)."""
+        return "for this chat" if name in self.chat_tools else "in Settings → Tool approval"
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,10 @@ def rules_from(settings, overrides: dict | None = None) -> Rules:
     """`settings`: an AutoApprovalSettings (saved or default); `overrides`: Conversation.auto_approval."""
     overrides = overrides if isinstance(overrides, dict) else {}
     tools = dict(settings.specific_tools) if isinstance(settings.specific_tools, dict) else {}
+    chat_tools = {}
     if isinstance(overrides.get("tools"), dict):
-        tools.update({k: v for k, v in overrides["tools"].items() if v in (ALLOW, ASK, DENY)})
+        chat_tools = {k: v for k, v in overrides["tools"].items() if v in (ALLOW, ASK, DENY)}
+        tools.update(chat_tools)
 
     def flag(name: str) -> bool:
         value = overrides.get(name)
@@ -68,6 +75,7 @@ def rules_from(settings, overrides: dict | None = None) -> Rules:
         low_risk_operations=flag("low_risk_operations"),
         require_approval_for_new_tools=flag("require_approval_for_new_tools"),
         tools=tools,
+        chat_tools=frozenset(chat_tools),
         max_cost_per_tool=settings.max_cost_per_tool,
         max_cost_per_hour=settings.max_cost_per_hour,
     )
@@ -77,7 +85,7 @@ def decide(*, tool: Tool, rules: Rules, spent_last_hour: Decimal, approved_befor
     """The verdict for one call of `tool` (pure: the caller reads the spending and the history)."""
     setting = rules.setting(tool.name)
     if setting == DENY:
-        return Decision(DENY, f"{tool.name} is set to never run in Settings → Tools.")
+        return Decision(DENY, f"{tool.name} is set to never run {rules.set_where(tool.name)}.")
     cost = tool.estimated_cost or Decimal("0")
     if cost and spent_last_hour + cost > rules.max_cost_per_hour:
         return Decision(
@@ -89,9 +97,9 @@ def decide(*, tool: Tool, rules: Rules, spent_last_hour: Decimal, approved_befor
     if cost > rules.max_cost_per_tool:
         return Decision(ASK, f"This call may cost ${cost}, above your limit of ${rules.max_cost_per_tool} per tool.")
     if setting == ALLOW:
-        return Decision(RUN, "Always allowed in Settings → Tools.")
+        return Decision(RUN, f"Always allowed {rules.set_where(tool.name)}.")
     if setting == ASK:
-        return Decision(ASK, "Set to ask in Settings → Tools.")
+        return Decision(ASK, f"Set to ask {rules.set_where(tool.name)}.")
     if rules.require_approval_for_new_tools and not approved_before:
         return Decision(ASK, "A tool used for the first time needs your approval.")
     if tool.risk == READ_ONLY and rules.read_only_operations:

@@ -12,6 +12,7 @@ are never reused: every row gets a new one, so a file cannot reach anyone's exis
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import uuid
@@ -83,6 +84,13 @@ class ParsedConversation:
     updated_at: dt.datetime | None = None
     project: str = ""  # its project's name, and its id in the file (conversations/portability/project_import.py)
     project_key: str = ""
+
+
+@dataclass
+class ImportResult:
+    created: list[Conversation]
+    already: list[Conversation]  # the user's chats from an earlier import of the same conversations, left as they are
+    empty: int = 0  # the file's conversations without a message, left out
 
 
 # --- Reading the file ----------------------------------------------------------------------------------------------
@@ -447,7 +455,25 @@ def parse(document: object) -> list[ParsedConversation]:
         raise ImportRefused(f"The file has too many messages ({total:,}; the limit is {MAX_MESSAGES:,}).")
     if not parsed:
         raise ImportRefused("The file holds no conversation.")
+    if not any(conversation.messages for conversation in parsed):
+        # It would be an empty chat (or several), which the user could not tell from a failed import.
+        if len(parsed) == 1:
+            raise ImportRefused("Its conversation has no messages.")
+        raise ImportRefused(f"None of its {len(parsed):,} conversations has a message.")
     return parsed
+
+
+def fingerprint(parsed: ParsedConversation) -> str:
+    """A digest of a conversation as the file has it (its title, when it began, each message's role and text and
+    its parent's place): the same conversation imported again has the same one, whatever ids the file used.
+    Stored in the imported chat's metadata, it is how a second import of the same file is recognised."""
+    places = {message.key: place for place, message in enumerate(parsed.messages)}
+    body = [
+        parsed.title,
+        parsed.created_at.isoformat() if parsed.created_at else None,
+        [[message.role, message.content, places.get(message.parent)] for message in parsed.messages],
+    ]
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()
 
 
 class _ZipFiles:
@@ -509,8 +535,9 @@ def conversations_import(
     archive: zipfile.ZipFile | None = None,
     saved: list[str] | None = None,
     projects: list | None = None,
-) -> list[Conversation]:
-    """Write the parsed conversations as new ones of `user` (new ids throughout), all or none.
+) -> ImportResult:
+    """Write the parsed conversations as new ones of `user` (new ids throughout), all or none; one without messages
+    is left out, and so is one imported before (its fingerprint is on one of the user's chats).
 
     Attachments come back from `archive` (the full export's zip) where it holds their files; otherwise, or when a
     file fails the upload checks, the message's metadata keeps their names ("attachments_missing"). `saved` collects
@@ -528,7 +555,20 @@ def conversations_import(
     default = None
     created = []
     now = timezone.now()
-    for parsed in conversations:
+    digests = [fingerprint(parsed) if parsed.messages else "" for parsed in conversations]
+    earlier = {
+        conversation.metadata["import_fingerprint"]: conversation
+        for conversation in Conversation.objects.filter(
+            user=user, metadata__import_fingerprint__in=[digest for digest in digests if digest]
+        ).order_by("-created_at", "-id")  # the first one imported wins: it comes last
+    }
+    already: dict[uuid.UUID, Conversation] = {}
+    for parsed, digest in zip(conversations, digests, strict=True):
+        if not parsed.messages:
+            continue
+        if digest in earlier:
+            already.setdefault(earlier[digest].id, earlier[digest])
+            continue
         provider, model = parsed.provider, parsed.model
         if provider == ChatProvider.OFFLINE and not model:
             if default is None:
@@ -548,6 +588,7 @@ def conversations_import(
             project=links.find(key=parsed.project_key, name=parsed.project),
             created_at=parsed.created_at or now,
             updated_at=parsed.updated_at or parsed.created_at or now,
+            metadata={"import_fingerprint": digest},
         )
         ids: dict[str, uuid.UUID] = {}
         rows: list[Message] = []
@@ -606,10 +647,11 @@ def conversations_import(
             conversation.active_leaf_id = leaf
             conversation.save(update_fields=["active_leaf"])
         created.append(conversation)
-    return created
+    empty = sum(1 for parsed in conversations if not parsed.messages)
+    return ImportResult(created=created, already=list(already.values()), empty=empty)
 
 
-def import_file(*, user: User, name: str, data: bytes) -> list[Conversation]:
+def import_file(*, user: User, name: str, data: bytes) -> ImportResult:
     """Read, check and import a file in one transaction; raises ImportRefused (nothing imported) with the reason."""
     from conversations.portability.project_import import read_projects
 

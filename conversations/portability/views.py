@@ -16,10 +16,12 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import registered_required
 from accounts.models import DataExport
 from chatbot.downloads import content_disposition, protect, stored_file_response
-from chatbot.ratelimit import hit
+from chatbot.ratelimit import hit, peek
 from conversations.portability import exports, full_export, imports
 
-IMPORTS_PER_HOUR = 10
+IMPORTS_PER_HOUR = 10  # imports that brought something in; a refused file is not one
+# Every file read, refused ones too: a person fixing a file never meets this, a loop sending 50 MB files does.
+IMPORT_ATTEMPTS_PER_HOUR = 60
 
 
 @login_required
@@ -57,12 +59,13 @@ def _latest_export(user) -> DataExport | None:
     return DataExport.objects.filter(user=user).order_by("-created_at").first()
 
 
-def _data_page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+def _data_page(request: HttpRequest, *, status: int = 200, already: list | None = None) -> HttpResponse:
     context = {
         "section": "data",
         "export": _latest_export(request.user),
         "now": timezone.now(),
         "max_import_mb": imports.MAX_IMPORT_BYTES // (1024 * 1024),
+        "already_imported": already or [],
     }
     return render(request, "accounts/data.html", context, status=status)
 
@@ -119,9 +122,12 @@ def chats_import(request: HttpRequest) -> HttpResponse:
     if upload is None:
         messages.error(request, "Choose a file to import.")
         return _data_page(request, status=400)
+    key = str(request.user.id)
     allowed, retry_after = hit(
-        scope="chat-import", key=str(request.user.id), limit=IMPORTS_PER_HOUR, window_seconds=3600
+        scope="chat-import-attempt", key=key, limit=IMPORT_ATTEMPTS_PER_HOUR, window_seconds=3600
     )
+    if allowed and peek(scope="chat-import", key=key, window_seconds=3600) >= IMPORTS_PER_HOUR:
+        allowed = False
     if not allowed:
         messages.error(request, f"Too many imports this hour; try again in {max(1, retry_after // 60)} minutes.")
         return _data_page(request, status=429)
@@ -129,12 +135,23 @@ def chats_import(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"The file is too large (the limit is {imports.MAX_IMPORT_BYTES // (1024 * 1024)} MB).")
         return _data_page(request, status=400)
     try:
-        created = imports.import_file(user=request.user, name=upload.name, data=upload.read())
+        result = imports.import_file(user=request.user, name=upload.name, data=upload.read())
     except imports.ImportRefused as exc:
         messages.error(request, f"Nothing was imported: {exc}")
         return _data_page(request, status=400)
-    count = len(created)
-    messages.success(request, f"Imported {count} conversation{'s' if count != 1 else ''}.")
+    count = len(result.created)
+    if not count:
+        # The same file again: nothing new, and the chats it made the first time are linked from the page.
+        messages.info(request, "Nothing new was imported: this file's chats were already imported.")
+        return _data_page(request, already=result.already)
+    hit(scope="chat-import", key=key, limit=IMPORTS_PER_HOUR, window_seconds=3600)
+    left_out = []
+    if result.already:
+        left_out.append(f"{len(result.already)} already imported")
+    if result.empty:
+        left_out.append(f"{result.empty} without messages")
+    said = f" ({' and '.join(left_out)} left out)" if left_out else ""
+    messages.success(request, f"Imported {count} conversation{'s' if count != 1 else ''}{said}.")
     if count == 1:
-        return redirect("conversations:detail", created[0].id)
+        return redirect("conversations:detail", result.created[0].id)
     return redirect("conversations:index")

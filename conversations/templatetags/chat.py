@@ -6,6 +6,7 @@ from functools import lru_cache
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
+from chatbot.llm.offline import without_advice
 from chatbot.markdown import render_markdown
 from documents.locations import passage_place
 
@@ -53,6 +54,14 @@ def cited_numbers(html: str) -> set[int]:
 @register.filter
 def markdown(message) -> SafeString:
     """A message's content as sanitised HTML; cached per (message, last change) since it is the hot path."""
+    return message_markdown(message, message.content)
+
+
+@register.filter
+def shared_markdown(message) -> SafeString:
+    """A message's content for the shared page's reader: an offline reply without its advice to the owner."""
+    if message.provider == "offline":
+        return message_markdown(message, without_advice(message.content))
     return message_markdown(message, message.content)
 
 

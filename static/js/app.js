@@ -160,6 +160,15 @@
     updateCount(input);
   });
 
+  // The composer is not focused on load (Tab reaches the skip link first, not after a cycle through the page), yet
+  // typing on a page where nothing has the focus writes into it at once, as if it had been.
+  document.addEventListener("keydown", function (event) {
+    const composer = document.getElementById("composer-input");
+    const nowhere = document.activeElement === document.body || document.activeElement === null;
+    if (!composer || !nowhere || event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!composer.disabled && composer.offsetParent !== null) composer.focus(); // the key's character lands there
+  });
+
   document.addEventListener("keydown", function (event) {
     const input = event.target;
     if (input.id !== "composer-input" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
@@ -438,6 +447,15 @@
   const dirty = new Set();
   let frame = 0;
 
+  // Whether the reader is at the thread's end (within a line of it): a change in the thread keeps them there, and
+  // leaves them where they are when they scrolled up to read.
+  function atThreadEnd(thread) {
+    return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 48;
+  }
+  function toThreadEnd(thread) {
+    thread.scrollTop = thread.scrollHeight;
+  }
+
   // A reply's raw markdown as sanitised HTML (the same rules as the server's; null until the renderer is loaded).
   function renderedMarkdown(text) {
     const renderer = markdownRenderer();
@@ -451,11 +469,11 @@
       const target = source.isConnected && source.parentElement.querySelector(".streaming-markdown");
       if (!renderer || !target) return;
       const thread = source.closest(".thread");
-      const following = thread && thread.scrollHeight - thread.scrollTop - thread.clientHeight < 48;
+      const following = thread && atThreadEnd(thread);
       target.innerHTML = renderedMarkdown(source.textContent);
       target.hidden = false;
       source.hidden = true;
-      if (following) thread.scrollTop = thread.scrollHeight; // keep up with the reply unless the reader scrolled up
+      if (following) toThreadEnd(thread); // keep up with the reply unless the reader scrolled up
     });
     dirty.clear();
   }
@@ -494,6 +512,13 @@
     setTimeout(function () { region.textContent = text; }, 100); // a change even when two replies read the same
   }
 
+  // Any event of a reply (a tool's card, the finished bubble with its sources and actions, taller than the
+  // streaming one) keeps a reader at the end there: it stopped short of the end when the reply finished.
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    const thread = event.target.closest && event.target.closest(".thread");
+    if (thread && atThreadEnd(thread)) window.requestAnimationFrame(function () { toThreadEnd(thread); });
+  });
+
   // The done event carries the finished bubble: read its text out once (a failure announces itself: role=alert).
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     if (event.detail.type !== "done") return;
@@ -523,13 +548,32 @@
     });
   }
 
+  // A swap inside the thread (a vote and its follow-up, a branch's arrows) keeps a reader at the end there.
+  let followedThread = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const target = event.detail.target;
+    const thread = target && target.closest ? target.closest(".thread") : null;
+    followedThread = thread && thread !== target && atThreadEnd(thread) ? thread : null;
+  });
+
+  // A thumbs down opens "What went wrong?" under the reply: it is brought into view, not left below the screen.
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (details.open && details.matches && details.matches(".vote-feedback")) details.scrollIntoView({ block: "nearest" });
+  }, true); // toggle does not bubble
+
   document.addEventListener("htmx:afterSettle", function (event) {
     addCopyButtons(event.target);
     syncComposer();
     // A sent message is appended to the thread: bring the new reply into view.
     if (event.target.id === "thread" && event.target.lastElementChild) {
       event.target.lastElementChild.scrollIntoView({ block: "end" });
+      toThreadEnd(event.target);
     }
+    if (followedThread && followedThread.isConnected) toThreadEnd(followedThread);
+    followedThread = null;
+    const opened = event.target.querySelector ? event.target.querySelector(".vote-feedback[open]") : null;
+    if (opened) opened.scrollIntoView({ block: "nearest" });
     // An action naming what takes the focus once its swap settles (data-focus-after, a selector): "Continue with
     // this answer" replaces the thread, itself included, and the keyboard goes on from the answer chosen.
     const trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
@@ -553,7 +597,10 @@
       linked.scrollIntoView({ block: "center" });
       linked.setAttribute("tabindex", "-1");
       linked.focus({ preventScroll: true });
-    } else if (thread) thread.lastElementChild && thread.lastElementChild.scrollIntoView({ block: "end" });
+    } else if (thread && thread.lastElementChild) {
+      thread.lastElementChild.scrollIntoView({ block: "end" });
+      toThreadEnd(thread); // its padding under the last message too
+    }
   });
 })();
 

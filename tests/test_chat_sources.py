@@ -148,3 +148,25 @@ def test_a_source_over_several_chunks_opens_with_all_of_them_marked(client, user
     link = reverse("documents:chunk", args=[chunk.id])
     assert f'href="{link}?chunks=2"' in page
     assert f'href="{link}"' in page
+
+
+def test_the_offline_quote_is_the_part_of_a_long_passage_about_the_question():
+    """A passage longer than the quote (retrieval joins neighbouring chunks) is quoted where the question's words
+    are, from a sentence's start: its start alone cut the answer off."""
+    from chatbot.llm.base import ChatRequest, PromptMessage
+    from chatbot.llm.offline import QUOTE_LIMIT, focus
+
+    filler = " ".join(f"Section {n}: revenue grew in month {n}, driven by the new product line." for n in range(12))
+    passage = filler + " The board approved a dividend of 3.14 euros per share, payable on 12 June. Thanks all."
+    assert len(passage) > 2 * QUOTE_LIMIT
+    question = "What dividend did the board approve, and when is it payable?"
+    assert (
+        focus(passage, question)
+        == "… The board approved a dividend of 3.14 euros per share, payable on 12 June. Thanks all."
+    )
+    found = SimpleNamespace(number=1, title=GUIDE, chapter="", section="Results", text=passage, page=None)
+    reply = offline_reply(ChatRequest(model="offline", messages=[PromptMessage("user", question)], sources=(found,)))
+    assert "> … The board approved a dividend of 3.14 euros per share, payable on 12 June. Thanks all. [1]" in reply
+    # A short passage, or a question with nothing to look for, is quoted from its start.
+    assert focus("Short text.", question) == "Short text."
+    assert focus(passage, "what is it?") == passage

@@ -8,6 +8,7 @@ exercised.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 from django.urls import reverse
@@ -63,6 +64,46 @@ def quote_lines(text: str, *, limit: int, suffix: str = "") -> list[str]:
     return [f"> {line}" if line else ">" for line in lines]
 
 
+QUOTE_LIMIT = 400  # characters of each passage quoted
+# Words too common in questions to say what a passage is about.
+_QUESTION_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        "the and are was were for with from that this which what when where who whom whose why how does did can "
+        "could would should will shall has have had not but any all its it's into about there their they them then "
+        "than you your yours our ours mine his her hers also just some more most such only own same very",
+    )
+)
+_SENTENCE_START = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+def _stems(text: str) -> set[str]:
+    """Words of three letters or more, cut to five (a crude stem: "approved" and "approve" meet)."""
+    return {word[:5] for word in re.findall(r"\w{3,}", text.casefold()) if word not in _QUESTION_WORDS}
+
+
+def focus(text: str, question: str, *, limit: int = QUOTE_LIMIT) -> str:
+    """The part of a passage most about the question: of the `limit` characters from each sentence's (or line's)
+    start, those holding most of the question's words, then those whose first sentence holds most of them (the
+    answer's own sentence, not the text leading up to it), the earliest of equals. A passage longer than the quote
+    (retrieval joins neighbouring chunks) often has its answer past its first `limit` characters, which a quote
+    from its start cut off. Text left out before the part is marked with an ellipsis."""
+    text = text.strip()
+    wanted = _stems(question)
+    if len(text) <= limit or not wanted:
+        return text
+    starts = [0, *(match.end() for match in _SENTENCE_START.finditer(text) if match.end() < len(text))]
+    ends = [*starts[1:], len(text)]
+
+    def rank(place: int) -> tuple[int, int, int]:
+        start = starts[place]
+        window = len(wanted & _stems(text[start : start + limit]))
+        return window, len(wanted & _stems(text[start : ends[place]])), -start
+
+    best = starts[max(range(len(starts)), key=rank)]
+    return text if best == 0 else "… " + text[best:]
+
+
 def attachment_quotes(request: ChatRequest) -> str:
     """The start of each file attached to the question, quoted, so the reader sees what the model would read."""
     lines = []
@@ -85,11 +126,12 @@ def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
             return notice
         return notice + "\n\nI also found nothing in your documents that matches your question."
     lines = [notice, "", "Here are the most relevant passages I found:", ""]
+    question = next((m.content for m in reversed(getattr(request, "messages", ())) if m.role == "user"), "")
     for source in sources:
         where = passage_location(title=source.title, chapter=source.chapter, section=source.section)
         if getattr(source, "page", None):
             where += f", page {int(source.page)}"
-        lines += quote_lines(source.text, limit=400, suffix=f" [{source.number}]")
+        lines += quote_lines(focus(source.text, question), limit=QUOTE_LIMIT, suffix=f" [{source.number}]")
         lines.append(f"> — *{where}*")
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -51,6 +51,23 @@ class ChunkDraft:
 
 # Break candidates, best first. Each match's `end` position is where a chunk may stop; all of them require a
 # non-space character just before the cut, so a chunk never ends in whitespace and trimming cannot move it back.
+# Characters between two chunks that still make one text: a section's chunks overlap, and the next section's
+# first chunk starts after the line break that ends the section before it (a chunk is trimmed of whitespace).
+JOIN_GAP = 2
+
+
+def follows(previous: tuple[int, int], following: tuple[int, int]) -> bool:
+    """Whether a chunk at `following` (char_start, char_end) continues the text of one at `previous`: it starts
+    within it, or just after it, and ends further on. Older rows whose offsets do not say so are never joined."""
+    return previous[0] < following[0] <= previous[1] + JOIN_GAP and following[1] > previous[1]
+
+
+def continuation(text: str, *, start: int, previous_end: int) -> str:
+    """What a following chunk (its text starting at `start`) adds to the text ending at `previous_end`."""
+    overlap = previous_end - start
+    return text[overlap:] if overlap >= 0 else "\n" + text
+
+
 _PARAGRAPH_BREAK = re.compile(r"(?<=\S)[^\S\n]*\n[^\S\n]*\n")
 _SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*(?=\s)")
 _LINE_BREAK = re.compile(r"(?<=\S)[^\S\n]*\n")

@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from accounts.models import RetrievalSettings, User
+from documents.chunking import continuation, follows
 from documents.embedding import embed_query
 
 RRF_K = 60  # reciprocal rank fusion's constant (Tuning.fusion = "rrf"; the demo's stored scores)
@@ -117,7 +118,6 @@ class Tuning:
 
 
 TUNING = Tuning()
-JOIN_GAP = 2  # characters between two chunks that still make one text (the line break between two sections)
 _count_cache: dict[str, tuple[float, int]] = {}
 COUNT_TTL_SECONDS = 30
 
@@ -478,19 +478,17 @@ class _Passage:
         # joins only from its own section: the label must not move away from the text that earned the place.
         if row.document_id != self.row.document_id or self.last - self.first + 1 >= limit:
             return False
-        start, end = self.row.char_start, self.row.char_end
+        here, there = (self.row.char_start, self.row.char_end), (row.char_start, row.char_end)
         if row.ordinal == self.last + 1:
-            return start < row.char_start <= end + JOIN_GAP and row.char_end > end
+            return follows(here, there)
         if row.ordinal == self.first - 1 and (row.chapter, row.section) == (self.row.chapter, self.row.section):
-            return row.char_start < start <= row.char_end + JOIN_GAP and row.char_end < end
+            return follows(there, here)
         return False
 
     def join(self, row: _Candidate) -> None:
-        """The passage keeps its first chunk's id (the citation's link opens there) and its best chunk's similarity.
-        A section's chunks overlap; should two only touch, a line break joins them."""
+        """The passage keeps its first chunk's id (the citation's link opens there) and its best chunk's similarity."""
         before, after = (row, self.row) if row.ordinal < self.first else (self.row, row)
-        overlap = before.char_end - after.char_start
-        text = before.text + after.text[overlap:] if overlap >= 0 else before.text + "\n" + after.text
+        text = before.text + continuation(after.text, start=after.char_start, previous_end=before.char_end)
         self.row = replace(
             before, text=text, char_end=after.char_end, similarity=self.row.similarity, chunks=self.row.chunks + 1
         )

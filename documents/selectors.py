@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from documents.models import Document, DocumentVersion, Suggestion
+from documents.chunking import continuation, follows
+from documents.models import Chunk, Document, DocumentVersion, Suggestion
 
 
 def readable_documents(*, user: User) -> QuerySet[Document]:
@@ -52,3 +54,32 @@ def version_suggestions(
     version = get_object_or_404(DocumentVersion, id=version_id, document__owner=user)
     queryset = Suggestion.objects.filter(version=version).order_by("created_at")
     return queryset.filter(is_resolved=False) if unresolved_only else queryset
+
+
+def passage_in_context(*, chunk: Chunk, span: int = 1) -> list[tuple[str, bool]]:
+    """A cited passage (`span` consecutive chunks from `chunk`) between the text just before and after it, as
+    (text, cited) pieces: the cited chunks as one text (each overlap once, as the citation quoted it), the chunk
+    before up to where the passage starts, the one after from where it ends. Chunks whose offsets do not say how
+    they follow each other (older rows) are shown whole, each its own piece."""
+    last = chunk.ordinal + span - 1
+    chunks = list(
+        Chunk.objects.filter(document_id=chunk.document_id, ordinal__range=(chunk.ordinal - 1, last + 1))
+        .order_by("ordinal")
+        .only("ordinal", "text", "char_start", "char_end")
+    )
+    cited = [each for each in chunks if chunk.ordinal <= each.ordinal <= last]
+    before = [each for each in chunks if each.ordinal < chunk.ordinal]
+    after = [each for each in chunks if each.ordinal > last]
+    places = [(each.char_start, each.char_end) for each in chunks]
+    if not all(follows(a, b) for a, b in itertools.pairwise(places)):
+        pieces = [(each.text, False) for each in before]
+        pieces += [("\n".join(each.text for each in cited), True)] + [(each.text, False) for each in after]
+        return pieces
+    text = cited[0].text
+    for previous, each in itertools.pairwise(cited):
+        text += continuation(each.text, start=each.char_start, previous_end=previous.char_end)
+    start, end = cited[0].char_start, cited[-1].char_end
+    pieces = [(each.text[: max(start - each.char_start, 0)].rstrip(), False) for each in before]
+    pieces.append((text, True))
+    pieces += [(each.text[max(end - each.char_start, 0) :].lstrip(), False) for each in after]
+    return [(piece, is_cited) for piece, is_cited in pieces if piece]

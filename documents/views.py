@@ -287,12 +287,5 @@ def chunk_detail(request: HttpRequest, chunk_id: uuid.UUID) -> HttpResponse:
         span = max(1, min(int(request.GET.get("chunks", 1)), TUNING.passage_chunks))
     except ValueError:
         span = 1
-    last = chunk.ordinal + span - 1
-    neighbours = list(
-        Chunk.objects.filter(document=chunk.document, ordinal__range=(chunk.ordinal - 1, last + 1))
-        .order_by("ordinal")
-        .only("id", "ordinal", "text", "chapter", "section")
-    )
-    for passage in neighbours:
-        passage.cited = chunk.ordinal <= passage.ordinal <= last
-    return render(request, "documents/chunk.html", {"chunk": chunk, "neighbours": neighbours})
+    pieces = selectors.passage_in_context(chunk=chunk, span=span)
+    return render(request, "documents/chunk.html", {"chunk": chunk, "pieces": pieces})

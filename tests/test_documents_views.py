@@ -896,21 +896,50 @@ def test_a_documents_page_follows_its_indexing_until_it_is_done(user, user_clien
 
 
 def test_a_passage_over_several_chunks_is_marked_whole_in_its_document(user_client, user):
-    """A citation may run over consecutive chunks (retrieval joins neighbours): ?chunks=N marks them all, with the
-    chunk before and after as context; any other value marks the one chunk."""
+    """A citation may run over consecutive chunks (retrieval joins neighbours): ?chunks=N marks them all as one
+    text, each overlap once, between the text just before and after it; any other value marks the one chunk."""
     document = DocumentFactory(owner=user, title="Freezer manual")
-    chunks = [ChunkFactory(document=document, ordinal=i, text=f"passage number {i}") for i in range(6)]
+    words = [f"w{i:02}" for i in range(60)]  # three characters each: word n starts at 4n
+    full = " ".join(words)
+    spans = [(0, 14), (10, 24), (20, 34), (30, 44), (40, 54), (50, 60)]  # in words; four overlap a chunk
+    chunks = [
+        ChunkFactory(document=document, ordinal=i, text=" ".join(words[a:b]), char_start=4 * a, char_end=4 * b - 1)
+        for i, (a, b) in enumerate(spans)
+    ]
+    assert all(full[c.char_start : c.char_end] == c.text for c in chunks)
     url = reverse("documents:chunk", args=[chunks[1].id])
 
+    def pieces(page: str) -> list[tuple[str, str]]:
+        shown = page.partition('<div class="passages">')[2]
+        return re.findall(r'<p class="(passage|muted)"[^>]*>([^<]*)</p>', shown)
+
     page = page_of(user_client.get(url + "?chunks=3"))
-    marked = re.findall(r'<p class="passage"[^>]*>passage number (\d)', page)
-    context = re.findall(r'<p class="muted"[^>]*>passage number (\d)', page)
-    assert (marked, context) == (["1", "2", "3"], ["0", "4"])
+    assert (
+        pieces(page)
+        == [
+            ("muted", " ".join(words[0:10])),  # the chunk before, up to where the passage starts
+            ("passage", " ".join(words[10:44])),  # three chunks, each overlap once
+            ("muted", " ".join(words[44:54])),  # the chunk after, from where the passage ends
+        ]
+    )
     assert page.count('id="passage"') == 1
 
     for value in ("abc", "0", "-4", "1e3", "9" * 5000, "\x00", "2.5"):
         response = user_client.get(url, {"chunks": value})
         assert response.status_code == 200, value
-        assert re.findall(r'<p class="passage"[^>]*>passage number (\d)', page_of(response)) == ["1"], value
+        assert [kind for kind, _ in pieces(page_of(response))] == ["muted", "passage", "muted"], value
+        assert pieces(page_of(response))[1] == ("passage", " ".join(words[10:24])), value
     at_most = page_of(user_client.get(url + "?chunks=99"))  # no more than a passage can span
-    assert re.findall(r'<p class="passage"[^>]*>passage number (\d)', at_most) == ["1", "2", "3"]
+    assert pieces(at_most)[1] == ("passage", " ".join(words[10:44]))
+
+
+def test_a_passage_whose_offsets_say_nothing_is_shown_chunk_by_chunk(user_client, user):
+    """Rows whose offsets do not say how they follow each other are shown whole; the cited ones as one mark."""
+    document = DocumentFactory(owner=user, title="Old manual")
+    chunks = [
+        ChunkFactory(document=document, ordinal=i, text=f"passage {i}", char_start=0, char_end=9) for i in range(4)
+    ]
+    page = page_of(user_client.get(reverse("documents:chunk", args=[chunks[1].id]) + "?chunks=2"))
+    shown = page.partition('<div class="passages">')[2]
+    found = re.findall(r'<p class="(passage|muted)"[^>]*>(.*?)</p>', shown, re.S)
+    assert found == [("muted", "passage 0"), ("passage", "passage 1<br>passage 2"), ("muted", "passage 3")]

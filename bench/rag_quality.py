@@ -578,6 +578,7 @@ def measure_levers(
         (f"document_weight {w}", partial(run, tuning=replace(TUNING, document_weight=w))) for w in (0.0, 0.3, 1.0)
     ]
     levers += [(f"passage_chunks {n}", partial(run, tuning=replace(TUNING, passage_chunks=n))) for n in (1, 2, 5)]
+    levers += [(f"lead_weight {w}", partial(run, tuning=replace(TUNING, lead_weight=w))) for w in (0.0, 0.2, 0.7)]
     levers += [(f"threshold {t}", partial(run, similarity_threshold=t)) for t in (0.0, 0.35)]
     levers += [("headings out of the keyword index", lambda: without_headings_in_the_index(user, run))]
     rows = [(name, measure()) for name, measure in levers if not only or any(part in name for part in only)]

@@ -115,6 +115,7 @@ class Tuning:
     keyword_budget: int = 2000  # the match set's size, counted by the words bringing chunks in (see _keyword_leg)
     document_weight: float = 0.7  # plus this times the question's similarity to the passage's document's centroid
     passage_chunks: int = 3  # a passage takes in neighbouring chunks of its section that are candidates too
+    lead_weight: float = 0.4  # plus this times the question's similarity to the document's opening (its first chunk)
 
 
 TUNING = Tuning()
@@ -322,13 +323,16 @@ def search(
             SELECT c.id, c.document_id, d.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
                    c.ordinal, 1 - (c.embedding <=> %(q)s::vector) AS similarity, c.search_vector, c.search_length,
                    d.title = ANY(%(preferred)s) AS preferred, d.id = ANY(%(project_ids)s) AS in_project,
-                   COALESCE(1 - (d.centroid <=> %(q)s::vector), 0) AS document_similarity
+                   COALESCE(1 - (d.centroid <=> %(q)s::vector), 0) AS document_similarity,
+                   -- The document's opening says what it is about (a manual page's name line, an introduction).
+                   COALESCE(1 - ((SELECT l.embedding FROM chunks l WHERE l.document_id = c.document_id
+                                  AND l.ordinal = 0) <=> %(q)s::vector), 0) AS lead_similarity
             FROM ({found_vec} UNION {found_txt}) AS found
             JOIN chunks c ON c.id = found.id JOIN documents d ON d.id = c.document_id
         )
         SELECT c.id, c.document_id, c.title, c.chapter, c.section, c.text, c.char_start, c.char_end, c.page,
                c.ordinal, c.similarity, COALESCE(k.bm25, 0), k.words = (SELECT count(*) FROM terms), c.preferred,
-               c.id IN ({found_vec}), c.id IN ({found_txt}), c.in_project, c.document_similarity
+               c.id IN ({found_vec}), c.id IN ({found_txt}), c.in_project, c.document_similarity, c.lead_similarity
         FROM candidates c
         -- Every candidate's BM25 (not only the keyword leg's), scored as `scored` does.
         CROSS JOIN LATERAL (
@@ -395,6 +399,7 @@ class _Candidate:
     in_text: bool
     in_project: bool = False
     document_similarity: float = 0.0
+    lead_similarity: float = 0.0
     chunks: int = 1  # consecutive chunks from this one on, when neighbours were joined (see _Passage)
 
 
@@ -420,6 +425,8 @@ def _rank(rows: list[_Candidate], *, options: RetrievalOptions, tuning: Tuning) 
             score = weight * row.similarity + (1 - weight) * row.bm25 / top_bm25
         # The passage's document as a whole: the page about the question over one that mentions it once.
         score += tuning.document_weight * row.document_similarity
+        # And its opening: what a page says it is for ("Stash the changes in a dirty working directory away").
+        score += tuning.lead_weight * row.lead_similarity
         scored.append((score, row))
     # A document's further passages count for less (same_document per passage already ahead of them), so that other
     # documents get a place; they still fill the list when nothing else is left (one document: several passages).

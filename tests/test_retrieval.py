@@ -514,3 +514,31 @@ def test_a_passage_runs_on_into_its_neighbouring_chunks_found_too():
         "sensor failed: replace it",
         "an unrelated page",
     ]
+
+
+def test_a_page_whose_opening_is_about_the_question_ranks_its_passages_first():
+    """A document's opening says what it is for (a manual page's name line): the question's similarity to it lifts
+    the document's passages over a passage as close elsewhere, on a page that only mentions the matter."""
+    owner = UserFactory()
+    query = unit_vector(seed=71)
+    about = DocumentFactory(owner=owner, title="git-stash")
+    _insert_chunks(
+        about,
+        ["Stash the changes in a dirty working directory away", "git stash pop restores them later"],
+        [_mix(query, _orthogonal(query, 72), 0.7), _mix(query, _orthogonal(query, 73), 0.5)],
+    )
+    mentions = DocumentFactory(owner=owner, title="release notes")
+    _insert_chunks(
+        mentions,
+        ["Release notes for version 2.39", "stash no longer forgets untracked files"],
+        [_orthogonal(query, 74), _mix(query, _orthogonal(query, 75), 0.6)],
+    )
+    options = RetrievalOptions(max_results=3, similarity_threshold=0.0, legs=frozenset({"vector"}))
+    plain = replace(retrieval.TUNING, document_weight=0.0)  # the centroid aside: the opening alone
+
+    found = retrieval.search(user=owner, query="zzz", vector=query, options=options, tuning=plain)
+    assert _texts(found)[1] == "git stash pop restores them later"
+    without = retrieval.search(
+        user=owner, query="zzz", vector=query, options=options, tuning=replace(plain, lead_weight=0.0)
+    )
+    assert _texts(without)[1] == "stash no longer forgets untracked files"

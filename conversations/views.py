@@ -507,12 +507,19 @@ def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         else title_too_long(title, limit=MAX_TITLE_LENGTH)
     )
     if problem:
+        if request.htmx:
+            # Beside the form in the settings sheet, the typed title kept (it answered 200 and changed nothing).
+            response = render(request, "conversations/partials/rename_saved.html", {"error": problem}, status=400)
+            return reswap(retarget(response, "#rename-status"), "innerHTML")
         # Back to the conversation with the reason (a bare 400 page left the user stranded on the form's URL).
         messages.error(request, problem)
         return redirect("conversations:detail", conversation.id)
     conversation.title = title
     conversation.title_set_by_user = True  # a title generated later must not replace the user's
     conversation.save(update_fields=["title", "title_set_by_user"])
+    if request.htmx:
+        # "Renamed." beside the form; the page's title, the header and the sidebar link out of band.
+        return render(request, "conversations/partials/rename_saved.html", {"conversation": conversation})
     return redirect("conversations:detail", conversation.id)
 
 

@@ -18,3 +18,60 @@ def test_an_empty_projects_page_links_the_document_search_settings_and_says_how_
     assert f'<a href="{reverse("accounts:retrieval")}">document search settings</a>' in page
     assert "(Settings)" not in page
     assert "to add it here" not in page and "it can then be added here" in page
+
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def flash_of(response) -> str:
+    page = response.content.decode()
+    start = page.find('<ul class="flash"')
+    return page[start : page.find("</ul>", start)] if start >= 0 else ""
+
+
+@pytest.mark.django_db
+def test_moving_a_chat_out_of_its_project_says_so_as_moving_it_in_does(user, user_client):
+    from tests.factories import ConversationFactory, ProjectFactory
+
+    project = ProjectFactory(user=user, name="Garden")
+    chat = ConversationFactory(user=user, title="Roses")
+    url, back = reverse("conversations:move", args=[chat.id]), reverse("conversations:detail", args=[chat.id])
+    moved_in = user_client.post(url, {"project": str(project.id), "next": back}, follow=True)
+    assert "“Roses” moved to the project “Garden”." in flash_of(moved_in)
+    moved_out = user_client.post(url, {"project": "", "next": back}, follow=True)
+    assert "“Roses” is no longer in a project." in flash_of(moved_out)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("title", "reason"),
+    [("\r", "A title cannot be empty"), ("   ", "A title cannot be empty"), ("t" * 501, "500 characters long at most")],
+    ids=["carriage-return", "spaces", "over-long"],
+)
+def test_a_refused_chat_title_says_why_beside_the_rename_form(user, user_client, title, reason):
+    from tests.factories import ConversationFactory
+
+    chat = ConversationFactory(user=user, title="Trip planning")
+    page = user_client.get(reverse("conversations:detail", args=[chat.id])).content.decode()
+    # The sheet's Rename is htmx, with a slot for its answer beside the button.
+    assert f'hx-post="{reverse("conversations:rename", args=[chat.id])}" hx-target="#rename-status"' in page
+    assert '<span id="rename-status" role="status" data-error-slot></span>' in page
+    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": title}, **HTMX)
+    # It was a 302 to the page: htmx swapped the whole chat into the form's slot, the reason lost among the rest.
+    assert response.status_code == 400 and response["HX-Retarget"] == "#rename-status"
+    assert 'class="error" role="alert"' in response.content.decode() and reason in response.content.decode()
+    chat.refresh_from_db()
+    assert chat.title == "Trip planning"
+
+
+@pytest.mark.django_db
+def test_a_chat_renamed_from_the_sheet_says_so_and_redraws_its_title(user, user_client):
+    from tests.factories import ConversationFactory
+
+    chat = ConversationFactory(user=user, title="Trip planning")
+    response = user_client.post(reverse("conversations:rename", args=[chat.id]), {"title": " Summer  trip "}, **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200 and "Renamed." in body
+    assert f'<span id="conversation-title-{chat.id}" hx-swap-oob="innerHTML">Summer trip</span>' in body
+    chat.refresh_from_db()
+    assert chat.title == "Summer trip" and chat.title_set_by_user

@@ -73,6 +73,15 @@ def has_visible_text(text: str) -> bool:
     )
 
 
+def after_name(name: str, sentence: str) -> str:
+    """`name: sentence`, the sentence going on in lower case after the colon, as the app's own "name: the file is
+    empty." does ("This file type…" read as a second sentence); a word in capitals (PDF, RTF, ZIP) stays so."""
+    first = sentence.split(" ", 1)[0]
+    if first[:1].isupper() and not first[1:2].isupper():
+        sentence = sentence[:1].lower() + sentence[1:]
+    return f"{name}: {sentence}"
+
+
 def title_too_long(title: str, *, limit: int) -> str | None:
     """Why a title is refused for its length (refused, never cut: a cut title says something else), or None."""
     if len(title) <= limit:

@@ -75,3 +75,20 @@ def test_a_chat_renamed_from_the_sheet_says_so_and_redraws_its_title(user, user_
     assert f'<span id="conversation-title-{chat.id}" hx-swap-oob="innerHTML">Summer trip</span>' in body
     chat.refresh_from_db()
     assert chat.title == "Summer trip" and chat.title_set_by_user
+
+
+def test_a_reason_after_a_files_name_goes_on_in_lower_case_but_keeps_a_word_in_capitals():
+    from chatbot.text import after_name
+
+    # "empty.txt: the file is empty." beside "junk.bin: This file type is not supported…".
+    assert after_name("junk.bin", "This file type is not supported.") == "junk.bin: this file type is not supported."
+    assert after_name("a.rtf", "RTF files are not supported.") == "a.rtf: RTF files are not supported."
+    assert after_name("a.pdf", "the file is empty.") == "a.pdf: the file is empty."
+
+
+def test_an_attached_file_that_cannot_be_read_says_so_in_lower_case_after_its_name():
+    from conversations.attachments import AttachmentRejected, check_upload
+
+    with pytest.raises(AttachmentRejected) as refused:
+        check_upload(data=b"   \n\n   \n", filename="blank.txt")
+    assert refused.value.user_message.startswith("blank.txt: no text")

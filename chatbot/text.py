@@ -73,13 +73,14 @@ def has_visible_text(text: str) -> bool:
     )
 
 
-def after_name(name: str, sentence: str) -> str:
-    """`name: sentence`, the sentence going on in lower case after the colon, as the app's own "name: the file is
-    empty." does ("This file type…" read as a second sentence); a word in capitals (PDF, RTF, ZIP) stays so."""
+def after_colon(head: str, sentence: str) -> str:
+    """`head: sentence`, the sentence going on in lower case after the colon, as the app's own "name: the file is
+    empty." does ("This file type…" read as a second sentence): a file's name, "Nothing was imported". A word in
+    capitals (PDF, RTF, ZIP) stays so."""
     first = sentence.split(" ", 1)[0]
     if first[:1].isupper() and not first[1:2].isupper():
         sentence = sentence[:1].lower() + sentence[1:]
-    return f"{name}: {sentence}"
+    return f"{head}: {sentence}"
 
 
 def title_too_long(title: str, *, limit: int) -> str | None:

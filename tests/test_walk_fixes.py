@@ -78,12 +78,12 @@ def test_a_chat_renamed_from_the_sheet_says_so_and_redraws_its_title(user, user_
 
 
 def test_a_reason_after_a_files_name_goes_on_in_lower_case_but_keeps_a_word_in_capitals():
-    from chatbot.text import after_name
+    from chatbot.text import after_colon
 
     # "empty.txt: the file is empty." beside "junk.bin: This file type is not supported…".
-    assert after_name("junk.bin", "This file type is not supported.") == "junk.bin: this file type is not supported."
-    assert after_name("a.rtf", "RTF files are not supported.") == "a.rtf: RTF files are not supported."
-    assert after_name("a.pdf", "the file is empty.") == "a.pdf: the file is empty."
+    assert after_colon("junk.bin", "This file type is not supported.") == "junk.bin: this file type is not supported."
+    assert after_colon("a.rtf", "RTF files are not supported.") == "a.rtf: RTF files are not supported."
+    assert after_colon("a.pdf", "the file is empty.") == "a.pdf: the file is empty."
 
 
 def test_an_attached_file_that_cannot_be_read_says_so_in_lower_case_after_its_name():
@@ -92,3 +92,23 @@ def test_an_attached_file_that_cannot_be_read_says_so_in_lower_case_after_its_na
     with pytest.raises(AttachmentRejected) as refused:
         check_upload(data=b"   \n\n   \n", filename="blank.txt")
     assert refused.value.user_message.startswith("blank.txt: no text")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"", "Nothing was imported: the file is empty."),
+        (b" \n", "Nothing was imported: the file is empty."),
+        (b'{"format": 1,\n  "version" 1}', "Nothing was imported: the file is not valid JSON (line 2, column 13)."),
+        (b"\xff\xfe\x00{", "Nothing was imported: the file is not UTF-8 text"),
+    ],
+    ids=["empty", "blank", "malformed", "not-utf-8"],
+)
+def test_an_import_that_cannot_be_read_says_why_in_the_apps_words(user_client, data, said):
+    from django.core.files.base import ContentFile
+
+    response = user_client.post(reverse("accounts:chats_import"), {"file": ContentFile(data, name="chats.json")})
+    # "Nothing was imported: The file is not valid JSON (Expecting value: line 1 column 1 (char 0))." for both.
+    assert response.status_code == 400 and said in flash_of(response)
+    assert "Expecting" not in flash_of(response) and "char " not in flash_of(response)

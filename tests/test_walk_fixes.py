@@ -112,3 +112,23 @@ def test_an_import_that_cannot_be_read_says_why_in_the_apps_words(user_client, d
     # "Nothing was imported: The file is not valid JSON (Expecting value: line 1 column 1 (char 0))." for both.
     assert response.status_code == 400 and said in flash_of(response)
     assert "Expecting" not in flash_of(response) and "char " not in flash_of(response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("max_results", "99999999999999999999", "Between 1 and 50 passages."),
+        ("max_results", "-5", "Between 1 and 50 passages."),
+        ("similarity_threshold", "7", "A similarity between 0 and 1."),
+        ("excluded_sources", "x" * 15_101, "The list can be 15,100 characters long at most; this one has 15101."),
+    ],
+    ids=["huge", "negative", "similarity", "long-titles"],
+)
+def test_a_refused_document_search_setting_says_one_thing_in_the_apps_words(user_client, field, value, said):
+    import re
+
+    data = {"max_results": "5", "similarity_threshold": "0.25", field: value}
+    page = user_client.post(reverse("accounts:retrieval"), data).content.decode()
+    # Two at once: "Ensure this value is less than or equal to 32767." and "Between 1 and 50 passages.".
+    assert re.findall(r'<p class="error" role="alert">(.*?)</p>', page) == [said]

@@ -402,7 +402,7 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
         # Refused, not cut: instructions missing their end would change what the model does without a word.
         return _settings_error(
             request,
-            f"The instructions are too long ({len(system_prompt):,} characters; the limit is "
+            f"That system prompt is too long ({len(system_prompt):,} characters; the limit is "
             f"{MAX_SYSTEM_PROMPT_LENGTH:,}). Nothing was saved.",
         )
     try:

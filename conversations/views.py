@@ -20,7 +20,7 @@ from accounts import selectors as account_selectors
 from accounts.models import MAX_SYSTEM_PROMPT_LENGTH
 from accounts.services import ClientInfo
 from chatbot.redirects import next_url
-from chatbot.text import clean_text, title_too_long
+from chatbot.text import clean_text, has_visible_text, title_too_long
 from conversations import selectors, services, streams
 from conversations.attachments import attachments_claim, known_without_attachments
 from conversations.compare import compare_turn, multi_model_enabled
@@ -561,6 +561,8 @@ def conversation_search(request: HttpRequest) -> HttpResponse:
     from conversations.search_filters import ROLES, search_filters
 
     query = clean_text(request.GET.get("q", "")).strip()[:200]
+    if not has_visible_text(query):
+        query = ""  # only a NUL, a CR, zero-width characters: no query, as an empty box (not "Nothing matches “”")
     filters = search_filters(user=request.user, params=request.GET)
     results = (
         selectors.conversation_search(user=request.user, query=query, limit=30, **filters.as_kwargs())

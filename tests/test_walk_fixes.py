@@ -132,3 +132,22 @@ def test_a_refused_document_search_setting_says_one_thing_in_the_apps_words(user
     page = user_client.post(reverse("accounts:retrieval"), data).content.decode()
     # Two at once: "Ensure this value is less than or equal to 32767." and "Between 1 and 50 passages.".
     assert re.findall(r'<p class="error" role="alert">(.*?)</p>', page) == [said]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["", "\x00", "\r", " \u200b "], ids=["empty", "nul", "cr", "zero-width"])
+def test_a_search_for_nothing_visible_is_no_search(user_client, query):
+    response = user_client.get(reverse("conversations:search"), {"q": query})
+    page = response.content.decode()
+    # A NUL or a CR alone showed an empty results area; an empty box said nothing either.
+    assert response.status_code == 200 and "Nothing matches" not in page
+    assert "Type a word or two to find the chats whose title or messages hold them." in page
+    assert 'name="q" value=""' in page
+
+
+@pytest.mark.django_db
+def test_the_search_box_its_label_and_its_page_all_say_chats(user_client):
+    chats = user_client.get(reverse("conversations:index")).content.decode()
+    assert 'for="chat-search">Search your chats</label>' in chats and 'placeholder="Search chats"' in chats
+    page = user_client.get(reverse("conversations:search")).content.decode()
+    assert "<h1>Search your chats</h1>" in page and "Search your conversations" not in page

@@ -151,3 +151,22 @@ def test_the_search_box_its_label_and_its_page_all_say_chats(user_client):
     assert 'for="chat-search">Search your chats</label>' in chats and 'placeholder="Search chats"' in chats
     page = user_client.get(reverse("conversations:search")).content.decode()
     assert "<h1>Search your chats</h1>" in page and "Search your conversations" not in page
+
+
+@pytest.mark.django_db
+def test_a_key_used_a_moment_ago_was_used_just_now(user, user_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.models import ProviderKey
+    from accounts.services import SYSTEM, provider_key_save
+    from chatbot.templatetags.when import ago
+
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-0000000000001234", client=SYSTEM)
+    ProviderKey.objects.filter(user=user).update(last_used_at=timezone.now())
+    page = user_client.get(reverse("accounts:keys")).content.decode()
+    assert '<td data-label="Last used">just now</td>' in page and "0\xa0minutes" not in page
+    assert ago(timezone.now() - dt.timedelta(minutes=3, seconds=5)) == "3\xa0minutes ago"
+    assert ago(timezone.now() + dt.timedelta(seconds=20)) == "just now"  # a clock a little ahead
+    assert ago(None) == ""

@@ -170,3 +170,44 @@ def test_a_key_used_a_moment_ago_was_used_just_now(user, user_client):
     assert ago(timezone.now() - dt.timedelta(minutes=3, seconds=5)) == "3\xa0minutes ago"
     assert ago(timezone.now() + dt.timedelta(seconds=20)) == "just now"  # a clock a little ahead
     assert ago(None) == ""
+
+
+TITLE_CASE = r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b"
+
+
+def main_text(page: str) -> str:
+    import re
+
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    return re.sub(r"<[^>]+>", " ", page.split("<main", 1)[1].split("</main>", 1)[0]) + " " + title
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["mfa_index", "mfa_activate_totp", "mfa_generate_recovery_codes"])
+def test_the_two_factor_pages_write_in_sentence_case_like_the_rest_of_the_app(client, name):
+    import re
+
+    from tests.test_accounts_auth import PASSWORD, verified_user
+
+    client.force_login(verified_user())
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})  # the MFA pages ask for it first
+    response = client.get(reverse(name))
+    page = response.content.decode()
+    assert response.status_code == 200 and "<main" in page
+    # "Authenticator App", "Recovery Codes", "Activate Authenticator App".
+    assert re.findall(TITLE_CASE, main_text(page)) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["account_login", "account_signup", "account_change_password"])
+def test_allauths_form_labels_have_no_colon_like_the_apps_other_forms(client, name):
+    import re
+
+    from tests.test_accounts_auth import verified_user
+
+    if name == "account_change_password":
+        client.force_login(verified_user())
+    page = client.get(reverse(name)).content.decode()
+    labels = re.findall(r"<label[^>]*>(.*?)</label>", page, re.S)
+    # "Email:", "Password (again):" where Preferences says "Default system prompt".
+    assert labels and not [label for label in labels if label.strip().endswith(":")]

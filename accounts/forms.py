@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from accounts.models import MAX_SYSTEM_PROMPT_LENGTH, AutoApprovalSettings, Preferences, Provider, RetrievalSettings
 from chatbot.netpolicy import BaseUrlRefused, check_user_base_url, user_base_urls_allowed
@@ -96,6 +97,11 @@ class PreferencesForm(forms.ModelForm):
 
 MAX_TITLE_LENGTH = 300  # documents.Document.title
 MAX_TITLES_LENGTH = 50 * (MAX_TITLE_LENGTH + 2)  # 50 titles and their commas
+# Each field says one thing of the app's own when refused: the model field's bounds (0 to 32767) and Django's
+# wording ("Ensure this value is less than or equal to 32767.") showed beside "Between 1 and 50 passages.".
+PASSAGES_MESSAGE = "Between 1 and 50 passages."
+SIMILARITY_MESSAGE = "A similarity between 0 and 1."
+TITLES_TOO_LONG = f"The list can be {MAX_TITLES_LENGTH:,} characters long at most; this one has %(show_value)s."
 
 
 class RetrievalSettingsForm(forms.ModelForm):
@@ -104,12 +110,14 @@ class RetrievalSettingsForm(forms.ModelForm):
         max_length=MAX_TITLES_LENGTH,
         help_text="Document titles to rank first, comma-separated.",
         widget=forms.TextInput,
+        error_messages={"max_length": TITLES_TOO_LONG},
     )
     excluded_sources = forms.CharField(
         required=False,
         max_length=MAX_TITLES_LENGTH,
         help_text="Document titles never to use, comma-separated. Write 'shared' to leave out the shared library.",
         widget=forms.TextInput,
+        error_messages={"max_length": TITLES_TOO_LONG},
     )
 
     class Meta:
@@ -121,8 +129,16 @@ class RetrievalSettingsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in ("preferred_sources", "excluded_sources"):
             self.initial[name] = ", ".join(getattr(self.instance, name) or [])
-        self.fields["max_results"].widget.attrs.update(min=1, max=50)
-        self.fields["similarity_threshold"].widget.attrs.update(min=0, max=1, step="0.05")
+        for name, low, high, message in (
+            ("max_results", 1, 50, PASSAGES_MESSAGE),
+            ("similarity_threshold", 0, 1, SIMILARITY_MESSAGE),
+        ):
+            # The form checks the app's bounds: a refused value never reaches the model's own checks.
+            field = self.fields[name]
+            field.validators = [MinValueValidator(low), MaxValueValidator(high)]
+            field.error_messages.update(min_value=message, max_value=message, invalid=message)
+            field.widget.attrs.update(min=low, max=high)
+        self.fields["similarity_threshold"].widget.attrs.update(step="0.05")
 
     def _split(self, name: str) -> list[str]:
         """At most 50 titles, each as long as a document's title can be (a longer one names no document)."""

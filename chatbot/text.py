@@ -73,6 +73,16 @@ def has_visible_text(text: str) -> bool:
     )
 
 
+def after_colon(head: str, sentence: str) -> str:
+    """`head: sentence`, the sentence going on in lower case after the colon, as the app's own "name: the file is
+    empty." does ("This file type…" read as a second sentence): a file's name, "Nothing was imported". A word in
+    capitals (PDF, RTF, ZIP) stays so."""
+    first = sentence.split(" ", 1)[0]
+    if first[:1].isupper() and not first[1:2].isupper():
+        sentence = sentence[:1].lower() + sentence[1:]
+    return f"{head}: {sentence}"
+
+
 def title_too_long(title: str, *, limit: int) -> str | None:
     """Why a title is refused for its length (refused, never cut: a cut title says something else), or None."""
     if len(title) <= limit:

@@ -27,6 +27,7 @@ from django.db.models import Q
 
 from accounts.models import User
 from chatbot.errors import UserFacingError
+from chatbot.text import after_colon
 from conversations.models import Attachment, Message
 
 MAX_ATTACHMENTS_PER_MESSAGE = 10
@@ -99,7 +100,7 @@ def check_upload(*, data: bytes, filename: str) -> Checked:
     try:
         parsed = parse_document(data, filename)
     except ParseError as exc:
-        raise AttachmentRejected(f"{filename}: {exc.user_message}") from exc
+        raise AttachmentRejected(after_colon(filename, exc.user_message)) from exc
     text = parsed.text
     metadata["text"] = text[:MAX_TEXT_CHARS]
     metadata["text_cut"] = len(text) > MAX_TEXT_CHARS

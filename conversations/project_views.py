@@ -160,7 +160,7 @@ def conversation_move(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
         return response
     name = conversation.title or "The chat"
     if project is None:
-        messages.success(request, f"“{name}” is in no project now.")
+        messages.success(request, f"“{name}” is no longer in a project.")
     else:
         messages.success(request, f"“{name}” moved to the project “{project.name}”.")
     return redirect(next_url(request, reverse("conversations:detail", args=[conversation.id])))

@@ -20,7 +20,7 @@ from accounts import selectors as account_selectors
 from accounts.models import MAX_SYSTEM_PROMPT_LENGTH
 from accounts.services import ClientInfo
 from chatbot.redirects import next_url
-from chatbot.text import clean_text, title_too_long
+from chatbot.text import clean_text, has_visible_text, title_too_long
 from conversations import selectors, services, streams
 from conversations.attachments import attachments_claim, known_without_attachments
 from conversations.compare import compare_turn, multi_model_enabled
@@ -402,7 +402,7 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
         # Refused, not cut: instructions missing their end would change what the model does without a word.
         return _settings_error(
             request,
-            f"The instructions are too long ({len(system_prompt):,} characters; the limit is "
+            f"That system prompt is too long ({len(system_prompt):,} characters; the limit is "
             f"{MAX_SYSTEM_PROMPT_LENGTH:,}). Nothing was saved.",
         )
     try:
@@ -507,12 +507,19 @@ def conversation_rename(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         else title_too_long(title, limit=MAX_TITLE_LENGTH)
     )
     if problem:
+        if request.htmx:
+            # Beside the form in the settings sheet, the typed title kept (it answered 200 and changed nothing).
+            response = render(request, "conversations/partials/rename_saved.html", {"error": problem}, status=400)
+            return reswap(retarget(response, "#rename-status"), "innerHTML")
         # Back to the conversation with the reason (a bare 400 page left the user stranded on the form's URL).
         messages.error(request, problem)
         return redirect("conversations:detail", conversation.id)
     conversation.title = title
     conversation.title_set_by_user = True  # a title generated later must not replace the user's
     conversation.save(update_fields=["title", "title_set_by_user"])
+    if request.htmx:
+        # "Renamed." beside the form; the page's title, the header and the sidebar link out of band.
+        return render(request, "conversations/partials/rename_saved.html", {"conversation": conversation})
     return redirect("conversations:detail", conversation.id)
 
 
@@ -554,6 +561,8 @@ def conversation_search(request: HttpRequest) -> HttpResponse:
     from conversations.search_filters import ROLES, search_filters
 
     query = clean_text(request.GET.get("q", "")).strip()[:200]
+    if not has_visible_text(query):
+        query = ""  # only a NUL, a CR, zero-width characters: no query, as an empty box (not "Nothing matches “”")
     filters = search_filters(user=request.user, params=request.GET)
     results = (
         selectors.conversation_search(user=request.user, query=query, limit=30, **filters.as_kwargs())

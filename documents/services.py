@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from accounts.models import User
 from chatbot.errors import UserFacingError
-from chatbot.text import clean_text, title_too_long
+from chatbot.text import after_colon, clean_text, title_too_long
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def document_upload(
     try:
         kind, mime_type = sniff_type(data, filename)
     except ParseError as exc:
-        raise UploadRejected(f"{filename}: {exc.user_message}") from exc
+        raise UploadRejected(after_colon(filename, exc.user_message)) from exc
     content_hash = hashlib.sha256(data).hexdigest()
     existing = Document.objects.filter(owner=owner, content_hash=content_hash).first()
     if existing is not None:

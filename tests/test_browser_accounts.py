@@ -29,7 +29,7 @@ def confirmation_link(email_dir: str, address: str, timeout: float = 10) -> str:
 def sign_in(page, email: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r"/c/"))
 
@@ -40,8 +40,8 @@ def test_sign_up_confirm_add_a_key_and_sign_out_another_device(new_page, live_ap
     page.goto("/")
     page.get_by_role("link", name="Create an account").click()
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_label("Password (again):").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password (again)", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign up", exact=True).click()
     page.get_by_text(re.compile("verification", re.I)).first.wait_for()
 
@@ -147,7 +147,7 @@ def test_every_account_page_is_styled_like_the_app(browser, live_app, width, tmp
 
         page.goto("/accounts/2fa/totp/activate/")
         if "/reauthenticate/" in page.url:
-            page.get_by_label("Password:", exact=True).fill(PASSWORD)
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Confirm").click()
             page.wait_for_url(re.compile(r"/totp/activate/"))
         assert_laid_out(page, "/accounts/2fa/totp/activate/", width, tmp_path)

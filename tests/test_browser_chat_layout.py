@@ -30,7 +30,7 @@ def test_the_sign_in_notice_leaves_the_sidebar_and_the_chat_in_their_columns(new
     page = new_page()
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r"/c/$"))
 

@@ -428,3 +428,32 @@ def test_tab_reaches_the_skip_link_first_and_typing_at_once_still_writes_the_mes
     box = page.get_by_role("textbox", name="Your message")
     expect(box).to_be_focused()
     expect(box).to_have_value("Hello")
+
+
+def test_the_sheets_project_picker_lines_up_with_its_other_fields_and_a_refused_title_says_why(new_page, live_app):
+    from conversations.models import Conversation
+    from tests.factories import ProjectFactory
+
+    page = open_chat_with_one_reply(new_page, live_app, {"width": 1280, "height": 900}, title="Sheet")
+    conversation_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    conversation = Conversation.objects.get(id=conversation_id)
+    ProjectFactory(user=conversation.user, name="Garden")
+    page.reload()
+    page.wait_for_load_state("load")
+    page.locator(".chat-settings > summary").click()
+
+    # The Project label, select and Move were centred in the sheet; its other fields are left-aligned, full width.
+    title, picker = box(page, "#chat-title"), box(page, f"#header-project-{conversation_id}")
+    assert picker["x"] == title["x"] and picker["width"] == title["width"]
+    assert box(page, f"label[for=header-project-{conversation_id}]")["x"] == box(page, "label[for=chat-title]")["x"]
+
+    # A title of spaces was taken, the page reloaded, and the reason shown only atop it: now beside the button.
+    page.locator("#chat-title").fill("   ")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#rename-status")).to_contain_text("A title cannot be empty")
+    expect(page.locator(".chat-settings-panel")).to_be_visible()
+    page.locator("#chat-title").fill("Garden plans")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#rename-status")).to_have_text("Renamed.")
+    expect(page.locator(".chat-title")).to_have_text("Garden plans")
+    expect(page).to_have_title("Garden plans · Chatbot")

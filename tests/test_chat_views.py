@@ -299,7 +299,8 @@ def test_over_long_instructions_are_refused_with_the_reason_not_cut(user_client,
     data = {"model": "offline", "system_prompt": "x" * 12_000}
     response = user_client.post(url, data, headers={"HX-Request": "true"})
     assert response.status_code == 400 and response["HX-Retarget"] == "#settings-status"
-    assert "too long (12,000 characters; the limit is 10,000)" in page_of(response)
+    # Called by the field's name, "System prompt", as Preferences does (it said "The instructions are too long").
+    assert "That system prompt is too long (12,000 characters; the limit is 10,000)." in page_of(response)
     chat.refresh_from_db()
     assert chat.system_prompt == "Be brief."
 

@@ -107,12 +107,22 @@ def read_upload(*, name: str, data: bytes) -> object:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportRefused("The file is not UTF-8 text: export your conversations as JSON and try again.") from None
+    if not text.strip():
+        raise ImportRefused("The file is empty.")  # not "not valid JSON (Expecting value: line 1 column 1…)"
     try:
         return json.loads(text)
     except RecursionError:
         raise ImportRefused("The file is nested too deeply to be a conversation export.") from None
     except ValueError as exc:
-        raise ImportRefused(f"The file is not valid JSON ({exc}).") from None
+        raise ImportRefused(f"The file is not valid JSON{json_error_place(exc)}.") from None
+
+
+def json_error_place(exc: ValueError) -> str:
+    """Where a JSON file stops being JSON, " (line 3, column 14)", without the parser's own words ("Expecting
+    ',' delimiter: …"); "" for another ValueError (a number too long to convert)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f" (line {exc.lineno:,}, column {exc.colno:,})"
+    return ""
 
 
 def read_upload_with_files(*, name: str, data: bytes) -> tuple[object, zipfile.ZipFile | None]:

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from conversations.models import Project
-from conversations.portability.imports import MAX_IMPORT_BYTES, ImportRefused, _key, _list, _object, _text
+from conversations.portability.imports import (
+    MAX_IMPORT_BYTES,
+    ImportRefused,
+    _key,
+    _list,
+    _object,
+    _text,
+    json_error_place,
+)
 from conversations.projects import MAX_DESCRIPTION_LENGTH, MAX_INSTRUCTIONS_LENGTH, MAX_NAME_LENGTH, MAX_PROJECTS
 from documents.models import Document
 
@@ -55,7 +63,7 @@ def read_projects(archive: zipfile.ZipFile | None) -> list[ParsedProject]:
     except RecursionError:
         raise ImportRefused(f"{FILE} is nested too deeply.") from None
     except ValueError as exc:  # UnicodeDecodeError is one
-        raise ImportRefused(f"{FILE} is not valid JSON ({exc}).") from None
+        raise ImportRefused(f"{FILE} is not valid JSON{json_error_place(exc)}.") from None
     return parse_projects(document)
 
 

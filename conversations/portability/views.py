@@ -17,6 +17,7 @@ from accounts.decorators import registered_required
 from accounts.models import DataExport
 from chatbot.downloads import content_disposition, protect, stored_file_response
 from chatbot.ratelimit import hit, peek
+from chatbot.text import after_colon
 from conversations.portability import exports, full_export, imports
 
 IMPORTS_PER_HOUR = 10  # imports that brought something in; a refused file is not one
@@ -137,7 +138,7 @@ def chats_import(request: HttpRequest) -> HttpResponse:
     try:
         result = imports.import_file(user=request.user, name=upload.name, data=upload.read())
     except imports.ImportRefused as exc:
-        messages.error(request, f"Nothing was imported: {exc}")
+        messages.error(request, after_colon("Nothing was imported", str(exc)))
         return _data_page(request, status=400)
     count = len(result.created)
     if not count:

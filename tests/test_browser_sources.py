@@ -38,4 +38,6 @@ def test_a_code_block_in_a_quoted_passage_keeps_its_indentation(new_page, live_a
     page.get_by_role("link", name="Open in the document").click()
     passage = page.locator("#passage")
     expect(passage).to_be_visible()
+    # The stylesheet first (a busy machine showed the new page's text before it): without it spaces collapse.
+    expect(passage).to_have_css("white-space", "pre-wrap")
     assert "\n        return days * 0.36\n" in passage.inner_text()

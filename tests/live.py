@@ -96,6 +96,16 @@ def parse_sse(lines, *, limit: int | None = None):
                 event[name] = value
 
 
+def answer_dialog(asked: list[str], *, accept: bool):
+    """A handler for page.once("dialog", ...): records the dialog's message in `asked`, then accepts or dismisses."""
+
+    def handle(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    return handle
+
+
 def scrolls_sideways(page) -> bool:
     """Whether the page is wider than its viewport, measured once its stylesheets have loaded.
 

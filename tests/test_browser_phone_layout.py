@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from accounts.models import ProviderKey
 from accounts.services import SYSTEM, provider_key_save
 from tests.factories import GuestFactory, KeyAuditLogFactory, SessionFactory, UserFactory
-from tests.live import scrolls_sideways, session_for
+from tests.live import answer_dialog, scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 375, "height": 740}
@@ -80,21 +80,13 @@ def test_every_keys_buttons_and_test_result_are_in_view_on_a_phone_and_delete_as
     assert not scrolls_sideways(page)
 
     # Delete asks first: dismissed, the key stays; confirmed, it goes.
-    asked = []
-
-    def answer(accept: bool):
-        def handle(dialog):
-            asked.append(dialog.message)
-            dialog.accept() if accept else dialog.dismiss()
-
-        return handle
-
-    page.once("dialog", answer(False))
+    asked: list[str] = []
+    page.once("dialog", answer_dialog(asked, accept=False))
     row.get_by_role("button", name="Delete", exact=True).click()
     assert asked and asked[0].startswith("Delete your Anthropic key ending in …"), asked
     page.wait_for_timeout(300)
     assert ProviderKey.objects.filter(user=user, provider="anthropic").exists()
-    page.once("dialog", answer(True))
+    page.once("dialog", answer_dialog(asked, accept=True))
     row.get_by_role("button", name="Delete", exact=True).click()
     expect(page.get_by_text("Anthropic key deleted.")).to_be_visible()
     assert not ProviderKey.objects.filter(user=user, provider="anthropic").exists()

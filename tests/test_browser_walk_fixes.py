@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import UserFactory
-from tests.live import session_for
+from tests.live import answer_dialog, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 375, "height": 740}
@@ -318,19 +318,11 @@ def test_a_documents_own_page_deletes_it_after_asking(new_page, live_app):
     page.goto(f"/documents/{document.id}/")
     page.wait_for_load_state("load")  # app.js asks before a data-confirm button submits
 
-    asked = []
-
-    def answer(accept: bool):
-        def handle(dialog):
-            asked.append(dialog.message)
-            dialog.accept() if accept else dialog.dismiss()
-
-        return handle
-
-    page.once("dialog", answer(False))
+    asked: list[str] = []
+    page.once("dialog", answer_dialog(asked, accept=False))
     page.get_by_role("button", name="Delete document").click()
     assert asked == ["Delete “Old notes”?"] and Document.objects.filter(id=document.id).exists()
-    page.once("dialog", answer(True))
+    page.once("dialog", answer_dialog(asked, accept=True))
     page.get_by_role("button", name="Delete document").click()
     expect(page.get_by_text("“Old notes” deleted.")).to_be_visible()
     assert page.url.endswith("/documents/") and not Document.objects.filter(id=document.id).exists()

@@ -449,3 +449,22 @@ def test_the_sheets_project_picker_lines_up_with_its_other_fields_and_a_refused_
     expect(page.locator("#rename-status")).to_have_text("Renamed.")
     expect(page.locator(".chat-title")).to_have_text("Garden plans")
     expect(page).to_have_title("Garden plans · Chatbot")
+
+
+def test_the_settings_sheet_says_when_it_closes_on_edits_not_saved(new_page, live_app):
+    page = open_chat_with_one_reply(new_page, live_app, {"width": 1280, "height": 800}, title="Unsaved")
+    summary = page.locator(".chat-settings > summary")
+    summary.click()
+    prompt = page.locator("#chat-system-prompt")
+    prompt.fill("Answer in French.")
+    page.keyboard.press("Escape")
+    expect(summary).to_contain_text("not saved")  # the typed text is kept, and said to be unsaved
+    expect(summary).to_have_accessible_name("Conversation settings · not saved")
+
+    summary.click()
+    expect(prompt).to_have_value("Answer in French.")
+    expect(summary).not_to_contain_text("not saved")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#settings-status")).to_contain_text("Saved")
+    page.get_by_role("button", name="Close").click()
+    expect(summary).not_to_contain_text("not saved")  # saved: nothing to say

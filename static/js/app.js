@@ -368,6 +368,46 @@
     if (sheet && event.relatedTarget && !sheet.contains(event.relatedTarget)) sheet.open = false;
   });
 
+  // Closing the sheet keeps what was typed in its forms, but said nothing of it not being saved: its button then
+  // says "not saved" until the sheet opens again. A form the server saved takes its values as the saved ones.
+  function unsavedIn(form) {
+    return Array.from(form.elements).some(function (field) {
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") {
+        return Array.from(field.options).some(function (option) { return option.selected !== option.defaultSelected; });
+      }
+      if (["hidden", "submit", "button", "file"].indexOf(field.type) !== -1) return false;
+      return "defaultValue" in field && field.value !== field.defaultValue;
+    });
+  }
+  function markSaved(form) {
+    Array.from(form.elements).forEach(function (field) {
+      if (field.type === "checkbox" || field.type === "radio") field.defaultChecked = field.checked;
+      else if (field.tagName === "SELECT") Array.from(field.options).forEach(function (o) { o.defaultSelected = o.selected; });
+      else if ("defaultValue" in field && field.type !== "file") field.defaultValue = field.value;
+    });
+  }
+  document.addEventListener("toggle", function (event) {
+    const sheet = event.target;
+    if (!sheet.matches || !sheet.matches("details[data-sheet]")) return;
+    const summary = sheet.querySelector("summary");
+    let mark = summary.querySelector(".unsaved-mark");
+    const unsaved = !sheet.open && Array.from(sheet.querySelectorAll("form")).some(unsavedIn);
+    if (unsaved && !mark) {
+      mark = document.createElement("span");
+      mark.className = "unsaved-mark";
+      mark.textContent = " · not saved";
+      summary.appendChild(mark);
+    } else if (!unsaved && mark) {
+      mark.remove();
+    }
+  }, true);  // toggle does not bubble
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const elt = event.detail.elt;
+    const form = elt && elt.closest ? elt.closest("details[data-sheet] form") : null;
+    if (form && event.detail.successful) markSaved(form);
+  });
+
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-drawer-toggle]")) {
       setDrawer(!drawerOpen(), false);

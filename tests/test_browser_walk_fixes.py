@@ -459,7 +459,7 @@ def test_the_settings_sheet_says_when_it_closes_on_edits_not_saved(new_page, liv
     prompt.fill("Answer in French.")
     page.keyboard.press("Escape")
     expect(summary).to_contain_text("not saved")  # the typed text is kept, and said to be unsaved
-    expect(summary).to_have_accessible_name("Conversation settings · not saved")
+    expect(summary).to_have_accessible_name("Conversation settings • not saved")
 
     summary.click()
     expect(prompt).to_have_value("Answer in French.")
@@ -468,3 +468,21 @@ def test_the_settings_sheet_says_when_it_closes_on_edits_not_saved(new_page, liv
     expect(page.locator("#settings-status")).to_contain_text("Saved")
     page.get_by_role("button", name="Close").click()
     expect(summary).not_to_contain_text("not saved")  # saved: nothing to say
+
+
+def test_the_full_screen_layout_gives_a_long_title_its_own_row(new_page, live_app):
+    """The drawer's button joined the header's row and squeezed the title into four short lines between buttons."""
+    from accounts.models import Preferences
+    from tests.factories import ConversationFactory
+
+    user = UserFactory()
+    Preferences.objects.update_or_create(user=user, defaults={"layout": "fullscreen"})
+    title = "How do I configure the backup schedule for the staging cluster and its replicas"
+    conversation = ConversationFactory(user=user, title=title)
+    page, _ = signed_in_page(new_page, live_app, user)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/c/{conversation.id}/")
+    header, heading = box(page, ".chat-header"), box(page, ".chat-title")
+    assert heading["width"] > 0.9 * header["width"], "the title spans the header"
+    assert heading["y"] > box(page, ".chat-header .drawer-toggle")["y"], "under the buttons' row"
+    assert heading["height"] < 80, "two lines at most"

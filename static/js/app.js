@@ -396,7 +396,11 @@
     if (unsaved && !mark) {
       mark = document.createElement("span");
       mark.className = "unsaved-mark";
-      mark.textContent = " · not saved";
+      mark.textContent = " •";
+      const words = document.createElement("span");
+      words.className = "narrow-hidden";
+      words.textContent = " not saved";
+      mark.appendChild(words);
       summary.appendChild(mark);
     } else if (!unsaved && mark) {
       mark.remove();

@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from accounts.models import MAX_SYSTEM_PROMPT_LENGTH, AutoApprovalSettings, Preferences, Provider, RetrievalSettings
 from chatbot.netpolicy import BaseUrlRefused, check_user_base_url, user_base_urls_allowed
 from chatbot.text import clean_text
+from documents.models import Document
 
 
 class PreferencesForm(forms.ModelForm):
@@ -95,7 +96,7 @@ class PreferencesForm(forms.ModelForm):
         return [(label, [next(options) for _ in choices]) for label, choices in self.fields["hidden_models"].choices]
 
 
-MAX_TITLE_LENGTH = 300  # documents.Document.title
+MAX_TITLE_LENGTH = Document._meta.get_field("title").max_length  # a title longer than a document's names none
 MAX_TITLES_LENGTH = 50 * (MAX_TITLE_LENGTH + 2)  # 50 titles and their commas
 # Each field says one thing of the app's own when refused: the model field's bounds (0 to 32767) and Django's
 # wording ("Ensure this value is less than or equal to 32767.") showed beside "Between 1 and 50 passages.".

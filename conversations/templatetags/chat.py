@@ -8,6 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from chatbot.llm.offline import without_advice
 from chatbot.markdown import render_markdown
+from conversations.models import ChatProvider
 from documents.locations import passage_place
 
 register = template.Library()
@@ -60,7 +61,7 @@ def markdown(message) -> SafeString:
 @register.filter
 def shared_markdown(message) -> SafeString:
     """A message's content for the shared page's reader: an offline reply without its advice to the owner."""
-    if message.provider == "offline":
+    if message.provider == ChatProvider.OFFLINE:
         return message_markdown(message, without_advice(message.content))
     return message_markdown(message, message.content)
 

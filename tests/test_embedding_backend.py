@@ -8,6 +8,8 @@ has cosine >= 0.98 and keeps at least 4 of each question's top 5 on average.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -120,6 +122,22 @@ def test_the_export_is_made_once_and_reused(backend, settings, tmp_path):
     assert not [path for path in (tmp_path / "models").iterdir() if path.name.startswith(".export-")]
 
 
+def test_a_process_that_needs_the_export_never_imports_torch(tmp_path):
+    # The export runs in a child process: torch's hundreds of MB never stay in a web or worker process.
+    script = (
+        "import sys, django; django.setup()\n"
+        "from documents.embedding import backend_in_use, embed_array\n"
+        "vector = embed_array(['warm up'])[0]\n"
+        "print(backend_in_use(), round(float(vector @ vector), 3), 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "EMBEDDING_CACHE_DIR": str(tmp_path / "models"), "EMBEDDING_BACKEND": "onnx"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["onnx", "1.0", "False"]
+    [folder] = [path for path in (tmp_path / "models").iterdir() if path.is_dir()]
+    assert (folder / "meta.json").exists()
+
+
 def test_micro_batches_keep_every_text_once_within_the_budget():
     lengths = [5, 250, 7, 7, 120, 3, 256, 64, 64, 9]
     groups = embedding.micro_batches(lengths, max_texts=3, max_tokens=300)
@@ -129,6 +147,31 @@ def test_micro_batches_keep_every_text_once_within_the_budget():
         assert len(group) == 1 or len(group) * max(lengths[i] for i in group) <= 300
     # Shortest first, so a batch's texts are of similar length (little padding).
     assert [lengths[i] for group in groups for i in group] == sorted(lengths)
+
+
+def test_micro_batches_spend_least_padding_and_runs():
+    # Short texts share a run (a run's own cost is worth more than their padding) ...
+    assert embedding.micro_batches([30] * 16, max_texts=32, max_tokens=1024) == [list(range(16))]
+    # ... but chunks of 180 tokens are not padded to their neighbours' 256: 228 padded tokens cost more than a run.
+    groups = embedding.micro_batches([256, 180, 256, 180, 180, 256], max_texts=32, max_tokens=1024)
+    assert [sorted({[256, 180, 256, 180, 180, 256][i] for i in group}) for group in groups] == [[180], [256]]
+
+    def cost(groups, lengths):
+        return sum(embedding.RUN_COST_TOKENS + len(g) * max(lengths[i] for i in g) for g in groups)
+
+    # Never worse than filling each group up to the limits, shortest first (the rule before).
+    rng = __import__("random").Random(7)
+    for _ in range(50):
+        lengths = [rng.randint(1, 256) for _ in range(rng.randint(1, 60))]
+        ordered = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        filled, current = [], []
+        for index in ordered:
+            if current and (len(current) >= 8 or (len(current) + 1) * lengths[index] > 1024):
+                filled.append(current)
+                current = []
+            current.append(index)
+        filled.append(current)
+        assert cost(embedding.micro_batches(lengths, max_texts=8, max_tokens=1024), lengths) <= cost(filled, lengths)
 
 
 def test_embedding_order_does_not_depend_on_batching(backend, settings):

@@ -102,12 +102,14 @@ def start_postgres(var: Path) -> int:
     with contextlib.suppress(OSError):
         (pgdata / ".handle_pids.json").unlink()
     logging.getLogger("pgserver").setLevel(logging.ERROR)
-    try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
-    except Exception as exc:
-        log = pgdata / "log"
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-        raise LaunchError(f"embedded PostgreSQL did not start ({exc}); log {log}: {' | '.join(tail)}") from exc
+    running = _postmaster_pid(pgdata) is not None
+    configured = _configure_postgres(pgdata)  # False for a cluster not made yet: pgserver makes and starts it
+    server = _pgserver_start(pgserver, pgdata)
+    if not running and not configured and _configure_postgres(pgdata):
+        # A new cluster, started with initdb's settings: restarted once with ours (shared_buffers needs a start).
+        stop_postgres(var)
+        pgserver.PostgresServer._instances.pop(pgdata, None)
+        server = _pgserver_start(pgserver, pgdata)
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
@@ -115,6 +117,45 @@ def start_postgres(var: Path) -> int:
     pid = server.get_pid()
     assert pid is not None
     return pid
+
+
+def _pgserver_start(pgserver, pgdata: Path):
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:
+        log = pgdata / "log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+        raise LaunchError(f"embedded PostgreSQL did not start ({exc}); log {log}: {' | '.join(tail)}") from exc
+
+
+def shared_buffers() -> str:
+    """PostgreSQL's page cache for the embedded server: POSTGRES_SHARED_BUFFERS, else a quarter of the machine's
+    memory (PostgreSQL's own advice) between initdb's 128 MB and 1 GB. At 100,000 chunks the chunks table and its
+    indexes are ~520 MB: with 128 MB every retrieval read a few thousand pages back from the OS (docs/decisions.md,
+    "Retrieval speed and ingestion"). Memory is only taken as pages are read."""
+    if os.environ.get("POSTGRES_SHARED_BUFFERS"):
+        return os.environ["POSTGRES_SHARED_BUFFERS"]
+    import psutil
+
+    quarter = psutil.virtual_memory().total // 4 // 2**20
+    return f"{max(128, min(1024, quarter))}MB"
+
+
+def _configure_postgres(pgdata: Path) -> bool:
+    """Write the launcher's settings into the cluster (read at its next start); True when they changed."""
+    conf = pgdata / "postgresql.conf"
+    if not conf.exists():
+        return False
+    include = "include_if_exists = 'chatbot.conf'"
+    if include not in conf.read_text():
+        with conf.open("a") as handle:
+            handle.write(f"\n# The launcher's settings (chatbot/embedded.py), rewritten at each start.\n{include}\n")
+    ours = pgdata / "chatbot.conf"
+    wanted = f"shared_buffers = '{shared_buffers()}'\n"
+    if ours.exists() and ours.read_text() == wanted:
+        return False
+    ours.write_text(wanted)
+    return True
 
 
 def stop_postgres(var: Path, timeout: float = 15) -> bool:

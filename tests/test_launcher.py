@@ -282,3 +282,21 @@ def test_make_test_installs_chromium_or_says_the_one_command_to_run(tmp_path):
     )
     assert missing.returncode == 1
     assert "sudo apt-get install chromium" in missing.stderr
+
+
+def test_the_embedded_postgres_runs_with_the_launchers_shared_buffers(tmp_path):
+    # initdb's 128 MB made retrieval read thousands of pages back from the OS at 100,000 chunks.
+    def shown(size: str) -> str:
+        process = launcher(
+            "exec", "--", sys.executable, "manage.py", "shell", "-c",
+            "from django.db import connection\n"
+            "with connection.cursor() as cursor:\n"
+            "    cursor.execute('SHOW shared_buffers'); print(cursor.fetchone()[0])",
+            var_dir=tmp_path, POSTGRES_SHARED_BUFFERS=size,
+        )  # fmt: skip
+        stdout, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+        return stdout.decode().split()[-1]
+
+    assert shown("200MB") == "200MB"  # a new cluster: made, then started once more with the setting
+    assert shown("256MB") == "256MB"  # a changed setting: applied at the next start

@@ -156,6 +156,10 @@ def test_micro_batches_spend_least_padding_and_runs():
     groups = embedding.micro_batches([256, 180, 256, 180, 180, 256], max_texts=32, max_tokens=1024)
     assert [sorted({[256, 180, 256, 180, 180, 256][i] for i in group}) for group in groups] == [[180], [256]]
 
+    # A run that costs more than any padding (torch's batches): as few runs as the count allows.
+    groups = embedding.micro_batches([5 + i for i in range(70)], max_texts=32, max_tokens=1 << 62, run_cost=1 << 40)
+    assert len(groups) == 3 and max(len(group) for group in groups) <= 32
+
     def cost(groups, lengths):
         return sum(embedding.RUN_COST_TOKENS + len(g) * max(lengths[i] for i in g) for g in groups)
 

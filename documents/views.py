@@ -29,6 +29,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "documents": documents,
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
+        "max_files": MAX_FILES_PER_UPLOAD,
     }
     return render(request, "documents/list.html", context)
 
@@ -40,6 +41,7 @@ def document_upload(request: HttpRequest) -> HttpResponse:
     shared = request.POST.get("shared") == "on" and request.user.is_staff
     if not files:
         messages.error(request, "Choose at least one file to upload.")
+    uploaded = []
     for upload in files[:MAX_FILES_PER_UPLOAD]:
         try:
             result = services.document_upload(
@@ -52,10 +54,33 @@ def document_upload(request: HttpRequest) -> HttpResponse:
             where = "the shared library" if shared else "your documents"
             messages.info(request, f"{upload.name} is already in {where} as “{result.document.title}”.")
         else:
-            messages.success(request, f"{upload.name} uploaded; it is being processed.")
+            uploaded.append(upload.name)
+    _say_uploaded(request, uploaded)
     if len(files) > MAX_FILES_PER_UPLOAD:
         messages.error(request, f"Only the first {MAX_FILES_PER_UPLOAD} files were taken; upload the rest separately.")
     return redirect("documents:list")
+
+
+def _say_uploaded(request: HttpRequest, names: list[str]) -> None:
+    """One line for the files taken, not one each: a folder of 200 pages pushed the list off the screen.
+
+    The page sends a large selection in parts of MAX_FILES_PER_UPLOAD (each part names its `series` and says which
+    is `last`); the parts' counts add up in the session and the last part says the total once.
+    """
+    series = request.POST.get("series", "")[:64]
+    if series:
+        tally = request.session.get("upload_series") or {}
+        count = (tally.get("count", 0) if tally.get("id") == series else 0) + len(names)
+        if request.POST.get("last") != "1":
+            request.session["upload_series"] = {"id": series, "count": count}
+            return
+        request.session.pop("upload_series", None)
+    else:
+        count = len(names)
+    if count == 1:
+        messages.success(request, f"{names[0] if names else '1 file'} uploaded; it is being processed.")
+    elif count:
+        messages.success(request, f"{count} files uploaded; they are being processed.")
 
 
 @registered_required

@@ -160,10 +160,7 @@ def test_uploading_a_markdown_and_a_text_file_stores_two_pending_documents(
         )
 
     assert response.redirect_chain == [(reverse("documents:list"), 302)]
-    assert flashes(response) == [
-        ("success", "notes.md uploaded; it is being processed."),
-        ("success", "plain_text.txt uploaded; it is being processed."),
-    ]
+    assert flashes(response) == [("success", "2 files uploaded; they are being processed.")]
     assert len(callbacks) == 2  # one ingestion queued per new document, after commit
     documents = {d.original_name: d for d in Document.objects.all()}
     assert set(documents) == {"notes.md", "plain_text.txt"}
@@ -287,6 +284,57 @@ def test_only_the_first_twenty_files_of_one_upload_are_taken(user_client, django
     assert Document.objects.count() == 20
     assert not Document.objects.filter(original_name="file20.txt").exists()
     assert flashes(response)[-1] == ("error", "Only the first 20 files were taken; upload the rest separately.")
+
+
+def test_a_large_selection_sent_in_parts_is_told_once_with_its_total(
+    user_client, user, django_capture_on_commit_callbacks
+):
+    # What the page's script sends for 45 files: parts of 20 under one series, the last one marked.
+    files = [upload(f"page{i:02}.html", f"<p>Page number {i}.</p>".encode(), "text/html") for i in range(45)]
+    files[44] = upload("copy.html", b"<p>Page number 0.</p>", "text/html")  # the same bytes as page00.html
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        for start in (0, 20):
+            response = user_client.post(
+                reverse("documents:upload"), {"files": files[start : start + 20], "series": "s1"}, follow=True
+            )
+            assert flashes(response) == []  # nothing said before the last part
+        response = user_client.post(
+            reverse("documents:upload"), {"files": files[40:], "series": "s1", "last": "1"}, follow=True
+        )
+    assert flashes(response) == [
+        ("info", "copy.html is already in your documents as “page00”."),
+        ("success", "44 files uploaded; they are being processed."),
+    ]
+    assert len(callbacks) == Document.objects.filter(owner=user).count() == 44
+
+    # Another selection starts its own count; a lone file is named.
+    with django_capture_on_commit_callbacks(execute=False):
+        response = user_client.post(
+            reverse("documents:upload"),
+            {"files": [upload("one more.txt", b"One more.\n")], "series": "s2", "last": "1"},
+            follow=True,
+        )
+    assert flashes(response) == [("success", "one more.txt uploaded; it is being processed.")]
+
+
+def test_the_page_sends_a_large_selection_in_parts_of_what_one_upload_takes(user_client):
+    page = page_of(user_client.get(reverse("documents:list")))
+    assert 'data-upload-zone data-max-files="20"' in page and "data-upload-progress" in page
+
+
+def test_more_files_than_a_request_may_carry_get_the_sites_own_400_page(
+    user_client, settings, django_capture_on_commit_callbacks
+):
+    # Django refuses the whole request past DATA_UPLOAD_MAX_NUMBER_FILES (100) before any view runs: without
+    # script a person choosing a folder of 200 pages met Django's bare "Bad Request (400)".
+    settings.DEBUG = False
+    files = [upload(f"file{i:03}.txt", f"Text number {i}.\n".encode()) for i in range(101)]
+    with django_capture_on_commit_callbacks(execute=False):
+        response = user_client.post(reverse("documents:upload"), {"files": files})
+    assert response.status_code == 400
+    page = page_of(response)
+    assert "more files than one upload" in page and 'href="/documents/"' in page
+    assert not Document.objects.exists()
 
 
 def test_a_non_staff_users_shared_checkbox_is_ignored(user_client, user, django_capture_on_commit_callbacks):

@@ -698,4 +698,55 @@ document.addEventListener("change", function (event) {
     input.files = event.dataTransfer.files;
     zone.requestSubmit();
   });
+
+  // More files than one request takes (a documentation folder of hundreds of pages) go in parts, one after the
+  // other, with the count on the page; the server adds the parts up and the list then says the total once. A form
+  // post of them all would be refused whole (Django's limit on files per request) or cut at the first part.
+  document.addEventListener("submit", function (event) {
+    const zone = event.target.closest && event.target.closest("[data-upload-zone][data-max-files]");
+    if (!zone || !window.fetch || !window.FormData) return;
+    const input = zone.querySelector("input[type=file]");
+    const size = parseInt(zone.dataset.maxFiles, 10);
+    const files = Array.from(input.files || []);
+    if (!size || files.length <= size) return;
+    event.preventDefault();
+    const status = zone.querySelector("[data-upload-progress]");
+    const button = zone.querySelector("button[type=submit]");
+    const series = String(Date.now()) + Math.random().toString(16).slice(2);
+    const parts = [];
+    for (let start = 0; start < files.length; start += size) parts.push(files.slice(start, start + size));
+    if (button) button.disabled = true;
+    function say(text) {
+      if (!status) return;
+      status.hidden = false;
+      status.textContent = text;
+    }
+    function send(index) {
+      if (index === parts.length) {
+        window.location.assign(zone.dataset.done || window.location.pathname);
+        return;
+      }
+      const sent = index * size;
+      say("Uploading files " + (sent + 1) + "–" + (sent + parts[index].length) + " of " + files.length + "…");
+      const body = new FormData();
+      zone.querySelectorAll("input[type=hidden], input[type=checkbox]:checked").forEach(function (field) {
+        body.append(field.name, field.value);
+      });
+      parts[index].forEach(function (file) { body.append(input.name, file, file.name); });
+      body.append("series", series);
+      if (index === parts.length - 1) body.append("last", "1");
+      // The answer is a redirect to the list, which would show (and use up) the messages: it is not followed.
+      fetch(zone.action, { method: "POST", body: body, credentials: "same-origin", redirect: "manual" })
+        .then(function (response) {
+          if (response.type !== "opaqueredirect" && !response.ok) throw new Error(String(response.status));
+          send(index + 1);
+        })
+        .catch(function () {
+          say("The upload stopped after " + sent + " of " + files.length + " files. Reload the page to see " +
+            "what arrived, then choose the rest again (files already uploaded are recognised).");
+          if (button) button.disabled = false;
+        });
+    }
+    send(0);
+  });
 })();

@@ -30,6 +30,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
         "max_files": MAX_FILES_PER_UPLOAD,
+        "waiting_poll": selectors.waiting_poll_seconds(user=request.user),
     }
     return render(request, "documents/list.html", context)
 
@@ -87,7 +88,8 @@ def _say_uploaded(request: HttpRequest, names: list[str]) -> None:
 @require_GET
 def document_status(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
     document = selectors.document_get(user=request.user, document_id=document_id)
-    return render(request, "documents/partials/document_row.html", {"document": document})
+    context = {"document": document, "waiting_poll": selectors.waiting_poll_seconds(user=request.user)}
+    return render(request, "documents/partials/document_row.html", context)
 
 
 @registered_required
@@ -96,7 +98,8 @@ def document_retry(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse
     document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
     services.document_retry(document=document)
     if request.htmx:
-        return render(request, "documents/partials/document_row.html", {"document": document})
+        context = {"document": document, "waiting_poll": selectors.waiting_poll_seconds(user=request.user)}
+        return render(request, "documents/partials/document_row.html", context)
     return redirect("documents:list")
 
 

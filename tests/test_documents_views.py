@@ -371,6 +371,17 @@ def test_a_waiting_document_polls_with_a_progress_bar(user_client, user):
     assert "<html" not in page  # a partial, not a page
 
 
+def test_many_waiting_documents_poll_less_often_and_a_processing_one_every_second(user_client, user):
+    # 200 pages uploaded at once polled every second each: 70 requests a second to the web process for minutes.
+    waiting = DocumentFactory.create_batch(40, owner=user, status=Document.Status.PENDING, progress=0)
+    running = DocumentFactory(owner=user, status=Document.Status.PROCESSING, progress=30)
+    found = rows(page_of(user_client.get(reverse("documents:list"))))
+    assert all('hx-trigger="every 10s"' in found[str(document.id)] for document in waiting)  # 40 / 4 a second
+    assert 'hx-trigger="every 1s"' in found[str(running.id)]
+    page = page_of(user_client.get(reverse("documents:status", args=[waiting[0].id])))
+    assert 'hx-trigger="every 10s"' in page
+
+
 def test_a_processing_document_shows_its_progress(user_client, user):
     document = DocumentFactory(owner=user, title="Halfway", status=Document.Status.PROCESSING, progress=40)
     page = page_of(user_client.get(reverse("documents:status", args=[document.id])))

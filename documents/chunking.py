@@ -28,7 +28,7 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 
 # Bumped whenever chunk_document's output for the same file changes: `manage.py reindex` re-chunks the documents
 # ingested by an older version (Document.metadata["chunker"]) and skips the others, so an interrupted run resumes.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3  # 3: HTML menus and in-page tables of contents made of plain links are left out
 
 
 @dataclass(frozen=True)

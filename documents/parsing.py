@@ -809,6 +809,8 @@ def _parse_html(text: str, builder: _Builder) -> None:
         tag.decompose()
     for tag in soup.find_all(_is_furniture):
         tag.decompose()
+    for tag in _link_lists(soup):
+        tag.decompose()
     # A page that marks its main content (one <main>, or role="main") is read from there only: what is around it
     # is the site's, repeated on every page (headers, menus, sidebars), and would crowd out the page's own text.
     mains = soup.find_all("main") or soup.select('[role="main"]')
@@ -860,6 +862,63 @@ def _parse_html(text: str, builder: _Builder) -> None:
                 flush_line()
             stack.append((iter(child.children), block))
     flush_line()
+
+
+def _link_lists(soup) -> list:
+    """Blocks that are nothing but links (three or more, every word of them inside a link) and are a site's menu or
+    a page's own table of contents: those before the page's first heading, and those whose links all go to places
+    on the page itself ("#..."). Generated documentation marks neither with <nav> or a class: SQLite's pages put
+    their menu ("Home Menu About Documentation Download...") and a contents list in plain <div>s, so every page's
+    first passage was its menu and a list of its own headings, which questions about the page then retrieved.
+
+    Two passes over an explicit stack (a hostile page nests tags thousands deep): one counts each tag's text,
+    link text and links from its children up, the next takes the outermost blocks that qualify, in page order.
+    """
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    # id(tag): [characters, characters in links, links, links to the page, links elsewhere, headings]
+    stats: dict[int, list[int]] = {}
+    stack = [(soup, False)]
+    while stack:
+        tag, visited = stack.pop()
+        if not visited:
+            stack.append((tag, True))
+            stack.extend((child, False) for child in tag.children if isinstance(child, Tag))
+            continue
+        counts = [0, 0, 0, 0, 0, 1 if tag.name in _HTML_HEADINGS else 0]
+        for child in tag.children:
+            if isinstance(child, Tag):
+                counts = [a + b for a, b in zip(counts, stats[id(child)], strict=True)]
+            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
+                counts[0] += len("".join(str(child).split()))
+        if tag.name == "a":
+            href = (tag.get("href") or "").strip().lower()
+            local, elsewhere = href.startswith("#"), bool(href) and not href.startswith(("#", "javascript:"))
+            counts = [counts[0], counts[0], 1, int(local), int(elsewhere), counts[5]]
+        stats[id(tag)] = counts
+
+    found = []
+    before_heading = stats[id(soup)][5] > 0  # a page without headings has no "before": its links may be its text
+    stack = [soup]
+    while stack:
+        tag = stack.pop()
+        characters, in_links, links, local, elsewhere, headings = stats[id(tag)]
+        if (
+            tag.name not in ("[document]", "html", "body", "main", "a")
+            and links >= 3
+            and characters
+            and in_links == characters
+            and not headings
+            and (before_heading or (local >= 3 and not elsewhere))
+        ):
+            found.append(tag)
+            continue
+        if tag.name in _HTML_HEADINGS:
+            before_heading = False
+            continue
+        stack.extend(reversed([child for child in tag.children if isinstance(child, Tag)]))
+    return found
 
 
 def _is_furniture(tag) -> bool:

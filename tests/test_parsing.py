@@ -599,6 +599,44 @@ def test_html_page_furniture_is_left_out():
         assert furniture not in parsed.text
 
 
+def test_html_menus_and_contents_lists_made_of_plain_links_are_left_out():
+    """SQLite's documentation marks neither its site menu nor a page's table of contents (plain <div>s and <ul>s
+    of links): every page's first passage was "Home Menu About Documentation Download..." and a list of its own
+    headings, which a question about the page then retrieved in place of its text."""
+    page = b"""<html><head><title>Write-Ahead Logging</title></head><body>
+      <div class=nosearch><a href="index.html"><img alt="SQLite" src="logo.gif"></a>
+        <div class="tagline">Small. Fast. Reliable.</div>
+        <div class="menu mainmenu"><ul><li><a href="index.html">Home</a>
+          <li><a href="javascript:void(0)" onclick="toggle()">Menu</a><li><a href="about.html">About</a>
+          <li><a href="docs.html">Documentation</a></ul></div></div>
+      <div class="fancy_title">Write-Ahead Logging</div>
+      <div class="fancy_toc"><a onclick="toggle_toc()">Table Of Contents</a>
+        <div><div><a href="#overview">1. Overview</a></div><div><a href="#how">2. How WAL Works</a></div>
+        <div><a href="#activating">3. Activating WAL Mode</a></div></div></div>
+      <h1 id="overview">1. Overview</h1><p>WAL is significantly faster in most scenarios.</p>
+      <h1 id="activating">3. Activating WAL Mode</h1><p>Run PRAGMA journal_mode=WAL.</p>
+      <p>See also:</p><ul><li><a href="pragma.html">PRAGMA</a><li><a href="lockingv3.html">Locking</a>
+        <li><a href="atomiccommit.html">Atomic commit</a></ul>
+      <ul><li><a href="#overview">Overview</a>: why WAL<li><a href="#activating">Activating</a>: how to
+        <li><a href="#x">More</a>: the rest</ul>
+    </body></html>"""
+    parsed = parse_document(page, "wal.html")
+    assert parsed.sections[0].text == "Small. Fast. Reliable.\n\nWrite-Ahead Logging"
+    assert [(s.chapter, s.text) for s in parsed.sections[1:]] == [
+        ("1. Overview", "WAL is significantly faster in most scenarios."),
+        (
+            "3. Activating WAL Mode",
+            "Run PRAGMA journal_mode=WAL.\n\nSee also:\n\nPRAGMA\n\nLocking\n\nAtomic commit"
+            "\n\nOverview: why WAL\n\nActivating: how to\n\nMore: the rest",
+        ),
+    ]
+    for furniture in ("Home", "Menu", "Documentation", "Table Of Contents", "How WAL Works"):
+        assert furniture not in parsed.text
+    # Without a heading nothing says where the page's own text starts: a page of links is read whole.
+    links = b'<html><body><ul><li><a href="a.html">Alpha</a><li><a href="b.html">Beta</a><li><a href="c.html">Gamma</a>'
+    assert parse_document(links, "links.html").text == "Alpha\n\nBeta\n\nGamma"
+
+
 def test_html_page_with_one_main_element_is_read_from_it():
     page = b"""<html><head><title>Opening hours</title></head><body>
       <div class="site-menu"><h1>City library</h1><p>Catalogue Events Contact</p></div>

@@ -203,6 +203,11 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
         raise ParseError("No text could be extracted from this file; it contains no readable text.")
     # A PDF's first level-1 heading can be any chapter ("1 Introduction"); its parser ranks its own candidates.
     candidates = builder.titles if kind == "pdf" else [*builder.titles, builder.first_h1]
+    if kind == "html":
+        # An older page may have neither a <title> nor an <h1>, its headline an <h2> (SQLite's press release): its
+        # first heading beats the file name ("pressrelease 20071212"). A Markdown file's first "##" is more often
+        # a part of it ("Installation") than its name, so only HTML.
+        candidates.append(builder.first_heading)
     title = next(filter(None, map(document_title, candidates)), "")
     return ParsedDocument(kind=kind, mime_type=MIME_TYPES[kind], title=title, sections=builder.sections)
 
@@ -227,6 +232,7 @@ class _Builder:
         # first_h1 (except for PDFs).
         self.titles: list[str] = []
         self.first_h1 = ""
+        self.first_heading = ""  # of any level: an HTML page's title when it has no <title> nor <h1>
         self.chapter = ""
         self.section = ""
         self.page: int | None = None  # the PDF page being read
@@ -236,6 +242,7 @@ class _Builder:
     def heading(self, level: int, text: str) -> None:
         self.flush()
         text = _heading_text(text)
+        self.first_heading = self.first_heading or text
         if level <= 1:
             self.first_h1 = self.first_h1 or text
             self.chapter, self.section = text, ""

@@ -668,6 +668,14 @@ def test_html_title_is_the_page_title_else_the_first_h1(data):
     assert parse_document(data, "page.html").title == "Opening Hours"
 
 
+def test_an_html_page_without_a_title_or_an_h1_is_named_by_its_first_heading():
+    # sqlite3-doc's pressrelease-20071212.html: its headline is an <h2>; the list showed "pressrelease 20071212".
+    page = b"<html><body><h2>SQLite Consortium Launches</h2><p>Mozilla and Symbian joined.</p></body></html>"
+    assert parse_document(page, "pressrelease-20071212.html").title == "SQLite Consortium Launches"
+    # Markdown's first "##" is a part of the file, not its name.
+    assert parse_document(b"## Installation\n\nRun make.\n", "README.md").title == ""
+
+
 def test_deeply_nested_html_is_walked_without_recursion():
     data = b"<html><body>" + b"<div>" * 20_000 + b"deep" + b"</div>" * 20_000 + b"</body></html>"
     assert parse_document(data, "deep.html").text == "deep"

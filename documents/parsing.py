@@ -7,6 +7,7 @@ that can be shown to the user as-is.
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import re
@@ -124,6 +125,8 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
     try:
         text = _decode_text(data)
     except ParseError:
+        if (page := _legacy_html(data, name)) is not None:
+            return "html", page
         # Neither text nor a known format, under a name that promises a binary one: say that, rather than "upload
         # a .pdf" to someone who just did. (Text under such a name is read as the text it is.)
         for extension, label in ((".pdf", "a valid PDF"), (".docx", "a valid Word .docx document")):
@@ -142,6 +145,40 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
     if name.endswith(_MARKDOWN_NAMES) or _MARKDOWN_HEADING.search(text):
         return "markdown", text
     return "text", text
+
+
+# The encoding a page declares in its first 1024 bytes (where browsers look): <meta charset="..."> or
+# <meta http-equiv="Content-Type" content="text/html; charset=...">.
+_HTML_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([a-z0-9._:-]+)", re.IGNORECASE)
+
+
+def _legacy_html(data: bytes, name: str) -> str | None:
+    """An HTML page that is not UTF-8, decoded as a browser would: the charset it declares, else windows-1252 (the
+    web's default for a page that declares none); None for anything else (text files must be UTF-8).
+
+    Older documentation is Latin-1 (libxslt's pages in Debian's libxslt1-dev: "The XSLT C library for GNOME")
+    and was refused as "not supported; text files must be UTF-8", though the browser showed it fine.
+    """
+    head = data[:4096].decode("latin-1")
+    while junk := _LEADING_JUNK.match(head):
+        head = head[junk.end() :]
+    if not (_HTML_START.match(head.lstrip()) or (name.endswith(_HTML_NAMES) and _HTML_STRUCTURE.search(head))):
+        return None
+    declared = _HTML_CHARSET.search(data[:1024])
+    encoding = "cp1252"
+    if declared:
+        try:
+            codec = codecs.lookup(declared.group(1).decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            codec = None
+        # Latin-1 and ASCII labels mean windows-1252 on the web; UTF-8 (or 16) was tried, and failed.
+        if codec and codec.name not in ("latin-1", "iso8859-1", "ascii", "utf-8", "utf-16"):
+            encoding = codec.name
+    # windows-1252 leaves five bytes unassigned (0x81, 0x8D...): replaced, not a reason to refuse the page.
+    text = data.decode(encoding, errors="replace")
+    sample = text[:8192]
+    controls = sum(1 for ch in sample if ch not in "\t\n\r\f\v" and unicodedata.category(ch) == "Cc")
+    return None if controls > len(sample) // 20 else text
 
 
 def _is_plain_text(prefix: bytes) -> bool:

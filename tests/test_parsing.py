@@ -676,6 +676,36 @@ def test_an_html_page_without_a_title_or_an_h1_is_named_by_its_first_heading():
     assert parse_document(b"## Installation\n\nRun make.\n", "README.md").title == ""
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # libxslt's pages (Debian's libxslt1-dev): Latin-1, no charset declared; browsers read windows-1252.
+        (
+            b"<html><head><title>Caf\xe9</title></head><body><p>\x93Cr\xe8me br\xfbl\xe9e\x94</p></body></html>",
+            "\u201cCr\u00e8me br\u00fbl\u00e9e\u201d",
+        ),
+        (b'<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><p>Jos\xe9</p></html>', "Jos\u00e9"),
+        (
+            b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r"><p>\xf0\xd2\xc9\xd7\xc5\xd4</p>',
+            "\u041f\u0440\u0438\u0432\u0435\u0442",
+        ),
+    ],
+    ids=["undeclared", "meta-charset", "http-equiv-koi8-r"],
+)
+def test_an_html_page_that_is_not_utf8_is_read_in_the_encoding_a_browser_would_use(data, expected):
+    parsed = parse_document(data, "page.html")
+    assert parsed.kind == "html" and parsed.text.endswith(expected)
+
+
+def test_text_that_is_not_utf8_is_still_refused_unless_it_is_an_html_page():
+    with pytest.raises(ParseError, match="text files must be UTF-8"):
+        parse_document(b"Caf\xe9 cr\xe8me\n", "notes.txt")
+    with pytest.raises(ParseError, match="text files must be UTF-8"):
+        parse_document(b"Caf\xe9 <p>cr\xe8me</p>\n", "notes.txt")  # markup, but not a page nor named one
+    with pytest.raises(ParseError):
+        parse_document(b"<html>" + bytes(range(256)) * 40, "junk.html")  # binary behind a tag
+
+
 def test_deeply_nested_html_is_walked_without_recursion():
     data = b"<html><body>" + b"<div>" * 20_000 + b"deep" + b"</div>" * 20_000 + b"</body></html>"
     assert parse_document(data, "deep.html").text == "deep"

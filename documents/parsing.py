@@ -904,6 +904,10 @@ def _parse_html(text: str, builder: _Builder) -> None:
             block = name in _HTML_BLOCKS
             if block:
                 flush_line()
+            elif name == "sup" and next((part for part in reversed(line) if part), "")[-1:].isdigit():
+                # A power: "2<sup>64</sup>" read "264" (SQLite's limit on rows, quoted as a fact). After a word it
+                # is more often a footnote's number, left as it was.
+                line.append("^")
             stack.append((iter(child.children), block))
     flush_line()
 

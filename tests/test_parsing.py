@@ -706,6 +706,14 @@ def test_text_that_is_not_utf8_is_still_refused_unless_it_is_an_html_page():
         parse_document(b"<html>" + bytes(range(256)) * 40, "junk.html")  # binary behind a tag
 
 
+def test_an_html_power_of_a_number_keeps_its_caret():
+    # sqlite3-doc's limits.html: "The theoretical maximum number of rows in a table is 2<sup>64</sup>" read "264".
+    page = (
+        b"<p>At most 2<sup>64</sup> rows, strings of 2<small><sup>31</sup></small>-1 bytes.</p><p>Odd<sup>1</sup></p>"
+    )
+    assert parse_document(page, "limits.html").text == "At most 2^64 rows, strings of 2^31-1 bytes.\n\nOdd1"
+
+
 def test_deeply_nested_html_is_walked_without_recursion():
     data = b"<html><body>" + b"<div>" * 20_000 + b"deep" + b"</div>" * 20_000 + b"</body></html>"
     assert parse_document(data, "deep.html").text == "deep"

@@ -18,6 +18,15 @@ def readable_documents(*, user: User) -> QuerySet[Document]:
     return Document.objects.filter(Q(owner=user) | Q(owner__isnull=True))
 
 
+def document_list(*, user: User, query: str = "") -> QuerySet[Document]:
+    """The documents page's list, newest first: the user's and the shared library's, those whose title or file name
+    has `query` (any case) when there is one."""
+    documents = readable_documents(user=user)
+    if query:
+        documents = documents.filter(Q(title__icontains=query) | Q(original_name__icontains=query))
+    return documents.order_by("-created_at", "-id")
+
+
 def waiting_poll_seconds(*, user: User) -> int:
     """How often a waiting row of the documents list asks for its status: every second for a few, less often for
     many, so that all of them together ask about four times a second. A folder of 200 pages polled every second,

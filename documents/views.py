@@ -4,13 +4,16 @@ import difflib
 import uuid
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts.decorators import registered_required
 from chatbot import downloads
+from chatbot.redirects import next_url
 from chatbot.text import clean_text, title_too_long
 from documents import selectors, services
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
@@ -18,15 +21,25 @@ from documents.retrieval import TUNING
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
 
 MAX_FILES_PER_UPLOAD = 20
+DOCUMENTS_PER_PAGE = 50
 TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 
 
 @registered_required
 @require_GET
 def document_list(request: HttpRequest) -> HttpResponse:
-    documents = selectors.readable_documents(user=request.user).order_by("-created_at")
+    # A documentation folder is hundreds of documents: all on one page was 17,000 pixels and 230 KB of rows, with
+    # no way to find one but scrolling. Pages of DOCUMENTS_PER_PAGE, and a search of titles and file names.
+    query = " ".join(clean_text(request.GET.get("q", "")).split())[:200]
+    page = Paginator(selectors.document_list(user=request.user, query=query), DOCUMENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     context = {
-        "documents": documents,
+        "documents": page.object_list,
+        "page": page,
+        "query": query,
+        "total": selectors.readable_documents(user=request.user).count() if query else page.paginator.count,
+        "back": request.get_full_path(),
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
         "max_files": MAX_FILES_PER_UPLOAD,
@@ -110,7 +123,8 @@ def document_delete(request: HttpRequest, document_id: uuid.UUID) -> HttpRespons
     title = document.title
     document.delete()
     messages.success(request, f"“{title}” deleted.")
-    return redirect("documents:list")
+    # Back to the page and search of the list it was deleted from (a path on this site only).
+    return redirect(next_url(request, reverse("documents:list")))
 
 
 @registered_required

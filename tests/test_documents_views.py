@@ -126,6 +126,55 @@ def test_the_list_shows_newest_first(user_client, user):
     assert list(rows(page_of(user_client.get(reverse("documents:list"))))) == [str(newer.id), str(older.id)]
 
 
+def test_hundreds_of_documents_come_in_pages_of_fifty(user_client, user):
+    # A documentation folder of 213 pages made one page 17,000 pixels long.
+    start = timezone.now()
+    made = [
+        DocumentFactory(owner=user, title=f"Page {i:03}", created_at=start - dt.timedelta(minutes=i))
+        for i in range(120)
+    ]
+    first = page_of(user_client.get(reverse("documents:list")))
+    assert list(rows(first)) == [str(document.id) for document in made[:50]]
+    assert "120 documents." in first and "Page 1 of 3" in first and 'href="?page=2" rel="next"' in first
+    last = page_of(user_client.get(reverse("documents:list"), {"page": "3"}))
+    assert list(rows(last)) == [str(document.id) for document in made[100:]]
+    assert 'href="?page=2" rel="prev"' in last and 'rel="next"' not in last
+    assert list(rows(page_of(user_client.get(reverse("documents:list"), {"page": "junk"})))) == list(rows(first))
+
+
+def test_the_list_finds_documents_by_title_or_file_name(user_client, user, other):
+    wal = DocumentFactory(owner=user, title="Write-Ahead Logging", original_name="wal.html")
+    walk = DocumentFactory(owner=user, title="A walk in the park", original_name="notes.txt")
+    DocumentFactory(owner=user, title="Zero-Configuration", original_name="zeroconf.html")
+    DocumentFactory(owner=other, title="Their WAL notes", original_name="wal.md")
+    response = user_client.get(reverse("documents:list"), {"q": "  WAL "})
+    page = page_of(response)
+    assert set(rows(page)) == {str(wal.id), str(walk.id)}
+    assert "2 of 3 documents match “WAL”." in page and 'value="WAL"' in page and "Show all" in page
+    page = page_of(user_client.get(reverse("documents:list"), {"q": "sqlite"}))
+    assert rows(page) == {} and "0 of 3 documents match “sqlite”." in page and "No documents yet" not in page
+
+
+def test_a_search_keeps_its_words_from_page_to_page(user_client, user):
+    for i in range(55):
+        DocumentFactory(owner=user, title=f"Pragma {i}")
+    page = page_of(user_client.get(reverse("documents:list"), {"q": "pragma"}))
+    assert 'href="?q=pragma&amp;page=2" rel="next"' in page
+
+
+def test_deleting_from_a_search_goes_back_to_it_and_never_to_another_site(
+    user_client, user, django_capture_on_commit_callbacks
+):
+    first, second = DocumentFactory(owner=user, title="WAL one"), DocumentFactory(owner=user, title="WAL two")
+    back = reverse("documents:list") + "?q=wal&page=1"
+    page = page_of(user_client.get(back))
+    assert f'name="next" value="{html.escape(back)}"' in page
+    response = user_client.post(reverse("documents:delete", args=[first.id]), {"next": back})
+    assert response.url == back
+    response = user_client.post(reverse("documents:delete", args=[second.id]), {"next": "https://evil.example/"})
+    assert response.url == reverse("documents:list")
+
+
 def test_guests_are_sent_to_sign_up(client, db):
     client.force_login(GuestFactory())
     response = client.get(reverse("documents:list"))

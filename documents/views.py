@@ -40,6 +40,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "query": query,
         "total": selectors.readable_documents(user=request.user).count() if query else page.paginator.count,
         "back": request.get_full_path(),
+        "deletable": page.paginator.object_list.filter(owner=request.user).count(),
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
         "max_files": MAX_FILES_PER_UPLOAD,
@@ -95,6 +96,22 @@ def _say_uploaded(request: HttpRequest, names: list[str]) -> None:
         messages.success(request, f"{names[0] if names else '1 file'} uploaded; it is being processed.")
     elif count:
         messages.success(request, f"{count} files uploaded; they are being processed.")
+
+
+@registered_required
+@require_POST
+def document_bulk_delete(request: HttpRequest) -> HttpResponse:
+    """Delete every one of the user's documents the list's search finds (all of them without a search): a folder
+    uploaded by mistake was hundreds of Delete buttons, each confirmed."""
+    query = " ".join(clean_text(request.POST.get("q", "")).split())[:200]
+    documents = selectors.document_list(user=request.user, query=query)
+    count = services.documents_delete(owner=request.user, documents=documents)
+    plural = "s" if count != 1 else ""
+    if query:
+        messages.success(request, f"Deleted {count} document{plural} that matched “{query}”.")
+    else:
+        messages.success(request, f"Deleted {count} document{plural}.")
+    return redirect("documents:list")
 
 
 @registered_required

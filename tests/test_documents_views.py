@@ -175,6 +175,41 @@ def test_deleting_from_a_search_goes_back_to_it_and_never_to_another_site(
     assert response.url == reverse("documents:list")
 
 
+def test_the_documents_a_search_finds_are_deleted_at_once_and_only_the_users_own(
+    user_client, user, other, django_capture_on_commit_callbacks
+):
+    pages = [
+        DocumentFactory(
+            owner=user,
+            title=f"Lang {i}",
+            file=ContentFile(PLAIN_TXT, name=f"lang_{i}.txt"),
+            original_name=f"lang_{i}.txt",
+        )
+        for i in range(3)
+    ]
+    for document in pages:
+        ChunkFactory(document=document, ordinal=0)
+    kept = DocumentFactory(owner=user, title="Zero-Configuration", original_name="zeroconf.html")
+    shared = DocumentFactory(owner=None, title="Lang handbook")
+    theirs = DocumentFactory(owner=other, title="Lang notes")
+    page = page_of(user_client.get(reverse("documents:list"), {"q": "lang"}))
+    assert "Delete the 3 that match" in page and "Delete the 3 documents that match “lang”?" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_client.post(reverse("documents:bulk_delete"), {"q": " lang "}, follow=True)
+    assert flashes(response) == [("success", "Deleted 3 documents that matched “lang”.")]
+    assert set(Document.objects.values_list("id", flat=True)) == {kept.id, shared.id, theirs.id}
+    assert not Chunk.objects.exists()
+    assert not any(os.path.exists(document.file.path) for document in pages)
+
+    # Without a search: all of the user's own; the button is offered for two or more.
+    assert "Delete all" not in page_of(user_client.get(reverse("documents:list")))  # one of theirs left
+    DocumentFactory(owner=user, title="Another")
+    assert "Delete all 2" in page_of(user_client.get(reverse("documents:list")))
+    response = user_client.post(reverse("documents:bulk_delete"), follow=True)
+    assert flashes(response) == [("success", "Deleted 2 documents.")]
+    assert set(Document.objects.values_list("id", flat=True)) == {shared.id, theirs.id}
+
+
 def test_guests_are_sent_to_sign_up(client, db):
     client.force_login(GuestFactory())
     response = client.get(reverse("documents:list"))

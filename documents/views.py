@@ -56,7 +56,7 @@ def document_upload(request: HttpRequest) -> HttpResponse:
     shared = request.POST.get("shared") == "on" and request.user.is_staff
     if not files:
         messages.error(request, "Choose at least one file to upload.")
-    uploaded = []
+    uploaded, duplicates = [], []
     for upload in files[:MAX_FILES_PER_UPLOAD]:
         try:
             result = services.document_upload(
@@ -66,32 +66,48 @@ def document_upload(request: HttpRequest) -> HttpResponse:
             messages.error(request, exc.user_message)
             continue
         if result.duplicate:
-            where = "the shared library" if shared else "your documents"
-            messages.info(request, f"{upload.name} is already in {where} as “{result.document.title}”.")
+            duplicates.append((upload.name, result.document.title))
         else:
             uploaded.append(upload.name)
-    _say_uploaded(request, uploaded)
+    _say_uploaded(request, uploaded, duplicates, where="the shared library" if shared else "your documents")
     if len(files) > MAX_FILES_PER_UPLOAD:
         messages.error(request, f"Only the first {MAX_FILES_PER_UPLOAD} files were taken; upload the rest separately.")
     return redirect("documents:list")
 
 
-def _say_uploaded(request: HttpRequest, names: list[str]) -> None:
-    """One line for the files taken, not one each: a folder of 200 pages pushed the list off the screen.
+DUPLICATES_NAMED = 3  # more files already there than this are said in one line
+
+
+def _say_uploaded(request: HttpRequest, names: list[str], duplicates: list[tuple[str, str]], *, where: str) -> None:
+    """One line for the files taken, not one each: a folder of 200 pages pushed the list off the screen. Files
+    already there are named, each with its document's title, when they are few, and counted when many (the same
+    folder chosen again said so 211 times).
 
     The page sends a large selection in parts of MAX_FILES_PER_UPLOAD (each part names its `series` and says which
-    is `last`); the parts' counts add up in the session and the last part says the total once.
+    is `last`); the parts' counts add up in the session and the last part says the totals once.
     """
     series = request.POST.get("series", "")[:64]
+    count, duplicate_count = len(names), len(duplicates)
     if series:
         tally = request.session.get("upload_series") or {}
-        count = (tally.get("count", 0) if tally.get("id") == series else 0) + len(names)
+        if tally.get("id") == series:
+            count += tally["count"]
+            duplicate_count += tally["duplicate_count"]
+            duplicates = [tuple(each) for each in tally["duplicates"]] + duplicates
+        duplicates = duplicates[: DUPLICATES_NAMED + 1]
         if request.POST.get("last") != "1":
-            request.session["upload_series"] = {"id": series, "count": count}
+            request.session["upload_series"] = {
+                "id": series, "count": count, "duplicate_count": duplicate_count, "duplicates": duplicates,
+            }  # fmt: skip
             return
         request.session.pop("upload_series", None)
+    if duplicate_count > DUPLICATES_NAMED:
+        messages.info(
+            request, f"{duplicate_count} files were already in {where}, with the same content: not added again."
+        )
     else:
-        count = len(names)
+        for name, title in duplicates:
+            messages.info(request, f"{name} is already in {where} as “{title}”.")
     if count == 1:
         messages.success(request, f"{names[0] if names else '1 file'} uploaded; it is being processed.")
     elif count:

@@ -391,6 +391,19 @@ def test_a_large_selection_sent_in_parts_is_told_once_with_its_total(
     ]
     assert len(callbacks) == Document.objects.filter(owner=user).count() == 44
 
+    # The same folder chosen again: the files already there are counted, not named one by one (211 lines).
+    files = [upload(f"page{i:02}.html", f"<p>Page number {i}.</p>".encode(), "text/html") for i in range(40)]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        for start in (0, 20):
+            last = {"last": "1"} if start == 20 else {}
+            response = user_client.post(
+                reverse("documents:upload"), {"files": files[start : start + 20], "series": "s3", **last}, follow=True
+            )
+    assert flashes(response) == [
+        ("info", "40 files were already in your documents, with the same content: not added again.")
+    ]
+    assert callbacks == []
+
     # Another selection starts its own count; a lone file is named.
     with django_capture_on_commit_callbacks(execute=False):
         response = user_client.post(

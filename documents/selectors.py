@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
@@ -25,6 +25,20 @@ def document_list(*, user: User, query: str = "") -> QuerySet[Document]:
     if query:
         documents = documents.filter(Q(title__icontains=query) | Q(original_name__icontains=query))
     return documents.order_by("-created_at", "-id")
+
+
+def indexing_counts(*, user: User) -> dict[str, int]:
+    """How many of the documents the list shows are ready, processing, waiting and failed, and all of them."""
+    rows = readable_documents(user=user).order_by().values("status").annotate(count=Count("id"))
+    counts = {row["status"]: row["count"] for row in rows}
+    status = Document.Status
+    found = {
+        "ready": counts.get(status.READY, 0),
+        "processing": counts.get(status.PROCESSING, 0),
+        "waiting": counts.get(status.PENDING, 0),
+        "failed": counts.get(status.FAILED, 0),
+    }
+    return {**found, "total": sum(found.values()), "done": found["ready"] + found["failed"]}
 
 
 def waiting_poll_seconds(*, user: User) -> int:

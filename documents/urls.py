@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.document_list, name="list"),
     path("upload/", views.document_upload, name="upload"),
     path("delete/", views.document_bulk_delete, name="bulk_delete"),
+    path("progress/", views.document_progress, name="progress"),
     path("new/", views.document_new, name="new"),
     path("<uuid:document_id>/", views.document_detail, name="detail"),
     path("<uuid:document_id>/status/", views.document_status, name="status"),

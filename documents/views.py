@@ -45,8 +45,18 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "max_characters": services.text_limit_display(),
         "max_files": MAX_FILES_PER_UPLOAD,
         "waiting_poll": selectors.waiting_poll_seconds(user=request.user),
+        "counts": selectors.indexing_counts(user=request.user),
     }
     return render(request, "documents/list.html", context)
+
+
+@registered_required
+@require_GET
+def document_progress(request: HttpRequest) -> HttpResponse:
+    """The list's line of how far indexing has come, over every page of it: the rows of a page poll slowly when
+    many wait, and the newest (page 1) are indexed last, so they said "Waiting" for minutes without a sign."""
+    context = {"counts": selectors.indexing_counts(user=request.user), "polled": True}
+    return render(request, "documents/partials/indexing.html", context)
 
 
 @registered_required

@@ -479,6 +479,23 @@ def test_many_waiting_documents_poll_less_often_and_a_processing_one_every_secon
     assert 'hx-trigger="every 10s"' in page
 
 
+def test_the_list_says_how_far_indexing_has_come_over_every_page(user_client, user):
+    # Page 1 holds the newest documents, indexed last: its rows said "Waiting" for minutes with nothing moving.
+    DocumentFactory.create_batch(3, owner=user, status=Document.Status.READY, chunk_count=2)
+    DocumentFactory(owner=user, status=Document.Status.FAILED)
+    DocumentFactory(owner=user, status=Document.Status.PROCESSING, progress=50)
+    DocumentFactory.create_batch(60, owner=user, status=Document.Status.PENDING)
+    page = page_of(user_client.get(reverse("documents:list")))
+    assert "Indexing: 4 of 65 done, 1 in progress, 60 waiting (1 failed)." in page
+    assert f'hx-get="{reverse("documents:progress")}" hx-trigger="every 2s"' in page
+    assert '<progress max="65" value="4"' in page
+
+    Document.objects.filter(status__in=["pending", "processing"]).update(status=Document.Status.READY)
+    last = page_of(user_client.get(reverse("documents:progress")))
+    assert "All 65 documents indexed; 1 failed (marked Failed in the list)." in last and "hx-get" not in last
+    assert "Indexing" not in page_of(user_client.get(reverse("documents:list")))  # nothing to say on a new visit
+
+
 def test_a_processing_document_shows_its_progress(user_client, user):
     document = DocumentFactory(owner=user, title="Halfway", status=Document.Status.PROCESSING, progress=40)
     page = page_of(user_client.get(reverse("documents:status", args=[document.id])))

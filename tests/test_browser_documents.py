@@ -134,3 +134,19 @@ def test_a_folder_of_pages_goes_up_in_parts_and_is_told_once(new_page, live_app,
     expect(page.get_by_text("45 files uploaded; they are being processed.")).to_be_visible()
     expect(page.locator(".document-row")).to_have_count(45)
     assert page.locator(".flash-success").count() == 1
+
+
+def test_a_whole_folder_goes_up_without_its_images_and_stylesheets(new_page, live_app, fake_anthropic, tmp_path):
+    # A documentation tree: pages in subfolders, with its stylesheet, images and an archive beside them.
+    (tmp_path / "c3ref").mkdir()
+    for name in ("index.html", "wal.html", "c3ref/open.html", "notes.md"):
+        (tmp_path / name).write_text(f"<h1>{name}</h1><p>Text of {name}.</p>")
+    (tmp_path / "sqlite.css").write_text("body { color: black }")
+    (tmp_path / "logo.gif").write_bytes(b"GIF89a" + bytes(20))
+    (tmp_path / ".hidden.html").write_text("<p>Not this.</p>")
+    page = signed_in_page(new_page, live_app)
+    page.goto("/documents/")
+    page.get_by_label("or a whole folder").set_input_files(tmp_path)
+    expect(page.get_by_text("4 files uploaded; they are being processed.")).to_be_visible()
+    expect(page.get_by_text("Left out 2 files that are not documents (.css, .gif).")).to_be_visible()
+    expect(page.locator(".document-row")).to_have_count(4)

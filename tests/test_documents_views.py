@@ -404,6 +404,24 @@ def test_a_large_selection_sent_in_parts_is_told_once_with_its_total(
     ]
     assert callbacks == []
 
+    # A folder chosen whole: what the page left out (images, stylesheets) is counted on the last part.
+    with django_capture_on_commit_callbacks(execute=False):
+        response = user_client.post(
+            reverse("documents:upload"),
+            {
+                "files": [upload("intro.html", b"<h1>Intro</h1><p>Hello.</p>", "text/html")],
+                "series": "s4",
+                "last": "1",
+                "left_out": "120",
+                "left_out_kinds": ".gif .css <b>.gz</b> junk",
+            },
+            follow=True,
+        )
+    assert flashes(response) == [
+        ("info", "Left out 120 files that are not documents (.gif, .css, .gz)."),
+        ("success", "intro.html uploaded; it is being processed."),
+    ]
+
     # Another selection starts its own count; a lone file is named.
     with django_capture_on_commit_callbacks(execute=False):
         response = user_client.post(

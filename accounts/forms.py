@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
@@ -105,6 +107,13 @@ SIMILARITY_MESSAGE = "A similarity between 0 and 1."
 TITLES_TOO_LONG = f"The list can be {MAX_TITLES_LENGTH:,} characters long at most; this one has %(show_value)s."
 
 
+TITLE_MAX_COMMAS = 8  # in a title the lists below keep whole
+
+
+def _normalised(title: str) -> str:
+    return " ".join(title.split())
+
+
 class RetrievalSettingsForm(forms.ModelForm):
     preferred_sources = forms.CharField(
         required=False,
@@ -142,9 +151,36 @@ class RetrievalSettingsForm(forms.ModelForm):
         self.fields["similarity_threshold"].widget.attrs.update(step="0.05")
 
     def _split(self, name: str) -> list[str]:
-        """At most 50 titles, each as long as a document's title can be (a longer one names no document)."""
-        titles = clean_text(self.cleaned_data.get(name, "")).split(",")
-        return [title.strip()[:MAX_TITLE_LENGTH] for title in titles if title.strip()][:50]
+        """At most 50 titles, each as long as a document's title can be (a longer one names no document).
+
+        Commas separate titles, except inside a title of one of the user's documents: SQLite's "Quirks, Caveats,
+        and Gotchas In SQLite" was cut into three titles that named nothing, and could be neither preferred nor
+        excluded (retrieval matches a title exactly).
+        """
+        pieces = clean_text(self.cleaned_data.get(name, "")).split(",")
+        titles, start = [], 0
+        while start < len(pieces):
+            # The longest run of pieces from here that is a title with commas (a few commas at most: bounded).
+            end = next(
+                (
+                    end
+                    for end in range(min(len(pieces), start + TITLE_MAX_COMMAS + 1), start + 1, -1)
+                    if _normalised(",".join(pieces[start:end])) in self._titles_with_commas
+                ),
+                start + 1,
+            )
+            typed = ",".join(pieces[start:end]).strip()
+            titles.append(self._titles_with_commas.get(_normalised(typed), typed))
+            start = end
+        return [title[:MAX_TITLE_LENGTH] for title in titles if title][:50]
+
+    @functools.cached_property
+    def _titles_with_commas(self) -> dict[str, str]:
+        """The user's document titles that hold a comma, by their words (spaces as typed do not matter)."""
+        from documents.selectors import readable_documents
+
+        documents = readable_documents(user=self.instance.user).filter(title__contains=",")
+        return {_normalised(title): title for title in documents.values_list("title", flat=True)[:1000]}
 
     def clean_preferred_sources(self) -> list[str]:
         return self._split("preferred_sources")

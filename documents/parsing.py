@@ -7,6 +7,7 @@ that can be shown to the user as-is.
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import re
@@ -124,6 +125,8 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
     try:
         text = _decode_text(data)
     except ParseError:
+        if (page := _legacy_html(data, name)) is not None:
+            return "html", page
         # Neither text nor a known format, under a name that promises a binary one: say that, rather than "upload
         # a .pdf" to someone who just did. (Text under such a name is read as the text it is.)
         for extension, label in ((".pdf", "a valid PDF"), (".docx", "a valid Word .docx document")):
@@ -142,6 +145,40 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
     if name.endswith(_MARKDOWN_NAMES) or _MARKDOWN_HEADING.search(text):
         return "markdown", text
     return "text", text
+
+
+# The encoding a page declares in its first 1024 bytes (where browsers look): <meta charset="..."> or
+# <meta http-equiv="Content-Type" content="text/html; charset=...">.
+_HTML_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([a-z0-9._:-]+)", re.IGNORECASE)
+
+
+def _legacy_html(data: bytes, name: str) -> str | None:
+    """An HTML page that is not UTF-8, decoded as a browser would: the charset it declares, else windows-1252 (the
+    web's default for a page that declares none); None for anything else (text files must be UTF-8).
+
+    Older documentation is Latin-1 (libxslt's pages in Debian's libxslt1-dev: "The XSLT C library for GNOME")
+    and was refused as "not supported; text files must be UTF-8", though the browser showed it fine.
+    """
+    head = data[:4096].decode("latin-1")
+    while junk := _LEADING_JUNK.match(head):
+        head = head[junk.end() :]
+    if not (_HTML_START.match(head.lstrip()) or (name.endswith(_HTML_NAMES) and _HTML_STRUCTURE.search(head))):
+        return None
+    declared = _HTML_CHARSET.search(data[:1024])
+    encoding = "cp1252"
+    if declared:
+        try:
+            codec = codecs.lookup(declared.group(1).decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            codec = None
+        # Latin-1 and ASCII labels mean windows-1252 on the web; UTF-8 (or 16) was tried, and failed.
+        if codec and codec.name not in ("latin-1", "iso8859-1", "ascii", "utf-8", "utf-16"):
+            encoding = codec.name
+    # windows-1252 leaves five bytes unassigned (0x81, 0x8D...): replaced, not a reason to refuse the page.
+    text = data.decode(encoding, errors="replace")
+    sample = text[:8192]
+    controls = sum(1 for ch in sample if ch not in "\t\n\r\f\v" and unicodedata.category(ch) == "Cc")
+    return None if controls > len(sample) // 20 else text
 
 
 def _is_plain_text(prefix: bytes) -> bool:
@@ -203,6 +240,11 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
         raise ParseError("No text could be extracted from this file; it contains no readable text.")
     # A PDF's first level-1 heading can be any chapter ("1 Introduction"); its parser ranks its own candidates.
     candidates = builder.titles if kind == "pdf" else [*builder.titles, builder.first_h1]
+    if kind == "html":
+        # An older page may have neither a <title> nor an <h1>, its headline an <h2> (SQLite's press release): its
+        # first heading beats the file name ("pressrelease 20071212"). A Markdown file's first "##" is more often
+        # a part of it ("Installation") than its name, so only HTML.
+        candidates.append(builder.first_heading)
     title = next(filter(None, map(document_title, candidates)), "")
     return ParsedDocument(kind=kind, mime_type=MIME_TYPES[kind], title=title, sections=builder.sections)
 
@@ -227,6 +269,7 @@ class _Builder:
         # first_h1 (except for PDFs).
         self.titles: list[str] = []
         self.first_h1 = ""
+        self.first_heading = ""  # of any level: an HTML page's title when it has no <title> nor <h1>
         self.chapter = ""
         self.section = ""
         self.page: int | None = None  # the PDF page being read
@@ -236,6 +279,7 @@ class _Builder:
     def heading(self, level: int, text: str) -> None:
         self.flush()
         text = _heading_text(text)
+        self.first_heading = self.first_heading or text
         if level <= 1:
             self.first_h1 = self.first_h1 or text
             self.chapter, self.section = text, ""
@@ -809,6 +853,8 @@ def _parse_html(text: str, builder: _Builder) -> None:
         tag.decompose()
     for tag in soup.find_all(_is_furniture):
         tag.decompose()
+    for tag in _link_lists(soup):
+        tag.decompose()
     # A page that marks its main content (one <main>, or role="main") is read from there only: what is around it
     # is the site's, repeated on every page (headers, menus, sidebars), and would crowd out the page's own text.
     mains = soup.find_all("main") or soup.select('[role="main"]')
@@ -858,8 +904,69 @@ def _parse_html(text: str, builder: _Builder) -> None:
             block = name in _HTML_BLOCKS
             if block:
                 flush_line()
+            elif name == "sup" and next((part for part in reversed(line) if part), "")[-1:].isdigit():
+                # A power: "2<sup>64</sup>" read "264" (SQLite's limit on rows, quoted as a fact). After a word it
+                # is more often a footnote's number, left as it was.
+                line.append("^")
             stack.append((iter(child.children), block))
     flush_line()
+
+
+def _link_lists(soup) -> list:
+    """Blocks that are nothing but links (three or more, every word of them inside a link) and are a site's menu or
+    a page's own table of contents: those before the page's first heading, and those whose links all go to places
+    on the page itself ("#..."). Generated documentation marks neither with <nav> or a class: SQLite's pages put
+    their menu ("Home Menu About Documentation Download...") and a contents list in plain <div>s, so every page's
+    first passage was its menu and a list of its own headings, which questions about the page then retrieved.
+
+    Two passes over an explicit stack (a hostile page nests tags thousands deep): one counts each tag's text,
+    link text and links from its children up, the next takes the outermost blocks that qualify, in page order.
+    """
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    # id(tag): [characters, characters in links, links, links to the page, links elsewhere, headings]
+    stats: dict[int, list[int]] = {}
+    stack = [(soup, False)]
+    while stack:
+        tag, visited = stack.pop()
+        if not visited:
+            stack.append((tag, True))
+            stack.extend((child, False) for child in tag.children if isinstance(child, Tag))
+            continue
+        counts = [0, 0, 0, 0, 0, 1 if tag.name in _HTML_HEADINGS else 0]
+        for child in tag.children:
+            if isinstance(child, Tag):
+                counts = [a + b for a, b in zip(counts, stats[id(child)], strict=True)]
+            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
+                counts[0] += len("".join(str(child).split()))
+        if tag.name == "a":
+            href = (tag.get("href") or "").strip().lower()
+            local, elsewhere = href.startswith("#"), bool(href) and not href.startswith(("#", "javascript:"))
+            counts = [counts[0], counts[0], 1, int(local), int(elsewhere), counts[5]]
+        stats[id(tag)] = counts
+
+    found = []
+    before_heading = stats[id(soup)][5] > 0  # a page without headings has no "before": its links may be its text
+    stack = [soup]
+    while stack:
+        tag = stack.pop()
+        characters, in_links, links, local, elsewhere, headings = stats[id(tag)]
+        if (
+            tag.name not in ("[document]", "html", "body", "main", "a")
+            and links >= 3
+            and characters
+            and in_links == characters
+            and not headings
+            and (before_heading or (local >= 3 and not elsewhere))
+        ):
+            found.append(tag)
+            continue
+        if tag.name in _HTML_HEADINGS:
+            before_heading = False
+            continue
+        stack.extend(reversed([child for child in tag.children if isinstance(child, Tag)]))
+    return found
 
 
 def _is_furniture(tag) -> bool:

@@ -163,6 +163,16 @@ def document_retry(*, document: Document) -> Document:
     return document
 
 
+def documents_delete(*, owner: User, documents) -> int:
+    """Delete those of `documents` (a queryset) that `owner` owns, with their passages and files; how many.
+
+    The shared library's are never among them, whatever the queryset holds: only staff manage it, in the admin.
+    """
+    with transaction.atomic():
+        _, by_model = documents.filter(owner=owner).delete()
+    return by_model.get(Document._meta.label, 0)
+
+
 def _set_progress(document_id: uuid.UUID, **fields) -> None:
     Document.objects.filter(id=document_id).update(**fields)
 

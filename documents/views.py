@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import difflib
+import re
 import uuid
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts.decorators import registered_required
 from chatbot import downloads
+from chatbot.redirects import next_url
 from chatbot.text import clean_text, title_too_long
 from documents import selectors, services
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
@@ -18,19 +22,42 @@ from documents.retrieval import TUNING
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
 
 MAX_FILES_PER_UPLOAD = 20
+DOCUMENTS_PER_PAGE = 50
 TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 
 
 @registered_required
 @require_GET
 def document_list(request: HttpRequest) -> HttpResponse:
-    documents = selectors.readable_documents(user=request.user).order_by("-created_at")
+    # A documentation folder is hundreds of documents: all on one page was 17,000 pixels and 230 KB of rows, with
+    # no way to find one but scrolling. Pages of DOCUMENTS_PER_PAGE, and a search of titles and file names.
+    query = " ".join(clean_text(request.GET.get("q", "")).split())[:200]
+    page = Paginator(selectors.document_list(user=request.user, query=query), DOCUMENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     context = {
-        "documents": documents,
+        "documents": page.object_list,
+        "page": page,
+        "query": query,
+        "total": selectors.readable_documents(user=request.user).count() if query else page.paginator.count,
+        "back": request.get_full_path(),
+        "deletable": page.paginator.object_list.filter(owner=request.user).count(),
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
+        "max_files": MAX_FILES_PER_UPLOAD,
+        "waiting_poll": selectors.waiting_poll_seconds(user=request.user),
+        "counts": selectors.indexing_counts(user=request.user),
     }
     return render(request, "documents/list.html", context)
+
+
+@registered_required
+@require_GET
+def document_progress(request: HttpRequest) -> HttpResponse:
+    """The list's line of how far indexing has come, over every page of it: the rows of a page poll slowly when
+    many wait, and the newest (page 1) are indexed last, so they said "Waiting" for minutes without a sign."""
+    context = {"counts": selectors.indexing_counts(user=request.user), "polled": True}
+    return render(request, "documents/partials/indexing.html", context)
 
 
 @registered_required
@@ -40,6 +67,7 @@ def document_upload(request: HttpRequest) -> HttpResponse:
     shared = request.POST.get("shared") == "on" and request.user.is_staff
     if not files:
         messages.error(request, "Choose at least one file to upload.")
+    uploaded, duplicates = [], []
     for upload in files[:MAX_FILES_PER_UPLOAD]:
         try:
             result = services.document_upload(
@@ -49,12 +77,83 @@ def document_upload(request: HttpRequest) -> HttpResponse:
             messages.error(request, exc.user_message)
             continue
         if result.duplicate:
-            where = "the shared library" if shared else "your documents"
-            messages.info(request, f"{upload.name} is already in {where} as “{result.document.title}”.")
+            duplicates.append((upload.name, result.document.title))
         else:
-            messages.success(request, f"{upload.name} uploaded; it is being processed.")
+            uploaded.append(upload.name)
+    _say_uploaded(request, uploaded, duplicates, where="the shared library" if shared else "your documents")
     if len(files) > MAX_FILES_PER_UPLOAD:
         messages.error(request, f"Only the first {MAX_FILES_PER_UPLOAD} files were taken; upload the rest separately.")
+    return redirect("documents:list")
+
+
+DUPLICATES_NAMED = 3  # more files already there than this are said in one line
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
+
+
+def _say_left_out(request: HttpRequest) -> None:
+    """What the page's script left out of a folder (images, stylesheets, archives): counted, with a few of their
+    extensions, so that a folder of 980 files that became 766 documents says where the rest went."""
+    try:
+        count = min(max(int(request.POST.get("left_out", "0")), 0), 1_000_000)
+    except ValueError:
+        return
+    if not count:
+        return
+    kinds = _EXTENSION.findall(request.POST.get("left_out_kinds", "")[:200].lower())[:8]
+    files = "file that is not a document" if count == 1 else "files that are not documents"
+    messages.info(request, f"Left out {count} {files}{' (' + ', '.join(kinds) + ')' if kinds else ''}.")
+
+
+def _say_uploaded(request: HttpRequest, names: list[str], duplicates: list[tuple[str, str]], *, where: str) -> None:
+    """One line for the files taken, not one each: a folder of 200 pages pushed the list off the screen. Files
+    already there are named, each with its document's title, when they are few, and counted when many (the same
+    folder chosen again said so 211 times).
+
+    The page sends a large selection in parts of MAX_FILES_PER_UPLOAD (each part names its `series` and says which
+    is `last`); the parts' counts add up in the session and the last part says the totals once.
+    """
+    series = request.POST.get("series", "")[:64]
+    count, duplicate_count = len(names), len(duplicates)
+    if series:
+        tally = request.session.get("upload_series") or {}
+        if tally.get("id") == series:
+            count += tally["count"]
+            duplicate_count += tally["duplicate_count"]
+            duplicates = [tuple(each) for each in tally["duplicates"]] + duplicates
+        duplicates = duplicates[: DUPLICATES_NAMED + 1]
+        if request.POST.get("last") != "1":
+            request.session["upload_series"] = {
+                "id": series, "count": count, "duplicate_count": duplicate_count, "duplicates": duplicates,
+            }  # fmt: skip
+            return
+        request.session.pop("upload_series", None)
+        _say_left_out(request)
+    if duplicate_count > DUPLICATES_NAMED:
+        messages.info(
+            request, f"{duplicate_count} files were already in {where}, with the same content: not added again."
+        )
+    else:
+        for name, title in duplicates:
+            messages.info(request, f"{name} is already in {where} as “{title}”.")
+    if count == 1:
+        messages.success(request, f"{names[0] if names else '1 file'} uploaded; it is being processed.")
+    elif count:
+        messages.success(request, f"{count} files uploaded; they are being processed.")
+
+
+@registered_required
+@require_POST
+def document_bulk_delete(request: HttpRequest) -> HttpResponse:
+    """Delete every one of the user's documents the list's search finds (all of them without a search): a folder
+    uploaded by mistake was hundreds of Delete buttons, each confirmed."""
+    query = " ".join(clean_text(request.POST.get("q", "")).split())[:200]
+    documents = selectors.document_list(user=request.user, query=query)
+    count = services.documents_delete(owner=request.user, documents=documents)
+    plural = "s" if count != 1 else ""
+    if query:
+        messages.success(request, f"Deleted {count} document{plural} that matched “{query}”.")
+    else:
+        messages.success(request, f"Deleted {count} document{plural}.")
     return redirect("documents:list")
 
 
@@ -62,7 +161,8 @@ def document_upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def document_status(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
     document = selectors.document_get(user=request.user, document_id=document_id)
-    return render(request, "documents/partials/document_row.html", {"document": document})
+    context = {"document": document, "waiting_poll": selectors.waiting_poll_seconds(user=request.user)}
+    return render(request, "documents/partials/document_row.html", context)
 
 
 @registered_required
@@ -71,7 +171,8 @@ def document_retry(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse
     document = selectors.document_get(user=request.user, document_id=document_id, editable=True)
     services.document_retry(document=document)
     if request.htmx:
-        return render(request, "documents/partials/document_row.html", {"document": document})
+        context = {"document": document, "waiting_poll": selectors.waiting_poll_seconds(user=request.user)}
+        return render(request, "documents/partials/document_row.html", context)
     return redirect("documents:list")
 
 
@@ -82,7 +183,8 @@ def document_delete(request: HttpRequest, document_id: uuid.UUID) -> HttpRespons
     title = document.title
     document.delete()
     messages.success(request, f"“{title}” deleted.")
-    return redirect("documents:list")
+    # Back to the page and search of the list it was deleted from (a path on this site only).
+    return redirect(next_url(request, reverse("documents:list")))
 
 
 @registered_required

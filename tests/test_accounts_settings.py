@@ -140,6 +140,30 @@ def test_retrieval_settings_are_saved_and_sources_split(user_client, user):
     assert 'value="Handbook, Release notes, FAQ"' in page, "shown again as the comma-separated text"
 
 
+def test_a_title_with_commas_is_kept_whole_in_the_title_lists(user_client, user):
+    # SQLite's "Quirks, Caveats, and Gotchas In SQLite" was cut into three titles that named no document.
+    quirks = "Quirks, Caveats, and Gotchas In SQLite"
+    factories.DocumentFactory(owner=user, title=quirks)
+    factories.DocumentFactory(owner=None, title="Over a Network, Caveats and Considerations")
+    data = {"enabled": "on", "max_results": "5", "similarity_threshold": "0.25"}
+    user_client.post(
+        reverse("accounts:retrieval"),
+        {
+            **data,
+            "preferred_sources": "FAQ, Quirks,  Caveats, and Gotchas In SQLite,Release notes",
+            "excluded_sources": "Over a Network, Caveats and Considerations, Old, notes",
+        },
+    )
+    saved = RetrievalSettings.objects.get(user=user)
+    assert saved.preferred_sources == ["FAQ", quirks, "Release notes"]
+    assert saved.excluded_sources == ["Over a Network, Caveats and Considerations", "Old", "notes"]
+    # Shown back comma-separated, the list saves again as it was.
+    page = user_client.get(reverse("accounts:retrieval")).content.decode()
+    assert 'value="FAQ, Quirks, Caveats, and Gotchas In SQLite, Release notes"' in page
+    user_client.post(reverse("accounts:retrieval"), {**data, "preferred_sources": f"FAQ, {quirks}, Release notes"})
+    assert RetrievalSettings.objects.get(user=user).preferred_sources == ["FAQ", quirks, "Release notes"]
+
+
 def test_a_default_system_prompt_has_a_conversations_limit_and_long_source_lists_are_refused(user_client, user):
     # 50,000 characters were saved as the default, and then every new chat's settings refused to save.
     response = user_client.post(reverse("accounts:preferences"), preferences_data(default_system_prompt="x" * 10_001))

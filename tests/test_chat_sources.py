@@ -135,8 +135,26 @@ def test_the_offline_quotes_keep_a_passages_line_breaks():
     assert quote_lines(table, limit=400, suffix=" [1]") == [
         "> | part | where |", "> |---|---|", "> | grommet | festival |", ">", "> After the table. [1]",
     ]  # fmt: skip
-    assert quote_lines("one two three\nfour five six", limit=20) == ["> one two three", "> four …"]
-    assert quote_lines("one two three\nfour five six", limit=16) == ["> one two three", "> …"]
+    # A line break inside a paragraph is a hard one (a trailing backslash): Markdown would join the lines.
+    assert quote_lines("one two three\nfour five six", limit=20) == ["> one two three\\", "> four …"]
+    assert quote_lines("one two three\nfour five six", limit=16) == ["> one two three\\", "> …"]
+
+
+def test_the_offline_quotes_show_code_as_written():
+    """SQLite's backup example quoted as "int backupDb( sqlite3 pDb, / Database to back up */": Markdown joined
+    its lines and made emphasis of its asterisks. Inline code and fenced code are left to Markdown."""
+    from chatbot.llm.offline import quote_lines
+    from chatbot.markdown import render_markdown
+
+    code = "**\n** Back up pDb.\n*/\nint backupDb(\n  sqlite3 *pDb, /* Database to back up */\n\nSee `a*b` and x_y_z."
+    quoted = "\n".join(quote_lines(code, limit=400, suffix=" [1]"))
+    assert render_markdown(quoted) == (
+        "<blockquote>\n<p>**<br>\n** Back up pDb.<br>\n*/<br>\nint backupDb(<br>\n"
+        "sqlite3 *pDb, /* Database to back up */</p>\n"
+        "<p>See <code>a*b</code> and x_y_z. [1]</p>\n</blockquote>\n"
+    )
+    fenced = "```c\nint *p = 0;\n```"
+    assert quote_lines(fenced, limit=400) == ["> ```c", "> int *p = 0;", "> ```"]
 
 
 def test_a_source_over_several_chunks_opens_with_all_of_them_marked(client, user):

@@ -599,6 +599,44 @@ def test_html_page_furniture_is_left_out():
         assert furniture not in parsed.text
 
 
+def test_html_menus_and_contents_lists_made_of_plain_links_are_left_out():
+    """SQLite's documentation marks neither its site menu nor a page's table of contents (plain <div>s and <ul>s
+    of links): every page's first passage was "Home Menu About Documentation Download..." and a list of its own
+    headings, which a question about the page then retrieved in place of its text."""
+    page = b"""<html><head><title>Write-Ahead Logging</title></head><body>
+      <div class=nosearch><a href="index.html"><img alt="SQLite" src="logo.gif"></a>
+        <div class="tagline">Small. Fast. Reliable.</div>
+        <div class="menu mainmenu"><ul><li><a href="index.html">Home</a>
+          <li><a href="javascript:void(0)" onclick="toggle()">Menu</a><li><a href="about.html">About</a>
+          <li><a href="docs.html">Documentation</a></ul></div></div>
+      <div class="fancy_title">Write-Ahead Logging</div>
+      <div class="fancy_toc"><a onclick="toggle_toc()">Table Of Contents</a>
+        <div><div><a href="#overview">1. Overview</a></div><div><a href="#how">2. How WAL Works</a></div>
+        <div><a href="#activating">3. Activating WAL Mode</a></div></div></div>
+      <h1 id="overview">1. Overview</h1><p>WAL is significantly faster in most scenarios.</p>
+      <h1 id="activating">3. Activating WAL Mode</h1><p>Run PRAGMA journal_mode=WAL.</p>
+      <p>See also:</p><ul><li><a href="pragma.html">PRAGMA</a><li><a href="lockingv3.html">Locking</a>
+        <li><a href="atomiccommit.html">Atomic commit</a></ul>
+      <ul><li><a href="#overview">Overview</a>: why WAL<li><a href="#activating">Activating</a>: how to
+        <li><a href="#x">More</a>: the rest</ul>
+    </body></html>"""
+    parsed = parse_document(page, "wal.html")
+    assert parsed.sections[0].text == "Small. Fast. Reliable.\n\nWrite-Ahead Logging"
+    assert [(s.chapter, s.text) for s in parsed.sections[1:]] == [
+        ("1. Overview", "WAL is significantly faster in most scenarios."),
+        (
+            "3. Activating WAL Mode",
+            "Run PRAGMA journal_mode=WAL.\n\nSee also:\n\nPRAGMA\n\nLocking\n\nAtomic commit"
+            "\n\nOverview: why WAL\n\nActivating: how to\n\nMore: the rest",
+        ),
+    ]
+    for furniture in ("Home", "Menu", "Documentation", "Table Of Contents", "How WAL Works"):
+        assert furniture not in parsed.text
+    # Without a heading nothing says where the page's own text starts: a page of links is read whole.
+    links = b'<html><body><ul><li><a href="a.html">Alpha</a><li><a href="b.html">Beta</a><li><a href="c.html">Gamma</a>'
+    assert parse_document(links, "links.html").text == "Alpha\n\nBeta\n\nGamma"
+
+
 def test_html_page_with_one_main_element_is_read_from_it():
     page = b"""<html><head><title>Opening hours</title></head><body>
       <div class="site-menu"><h1>City library</h1><p>Catalogue Events Contact</p></div>
@@ -628,6 +666,52 @@ def test_html_title_falls_back_to_first_h1():
 )
 def test_html_title_is_the_page_title_else_the_first_h1(data):
     assert parse_document(data, "page.html").title == "Opening Hours"
+
+
+def test_an_html_page_without_a_title_or_an_h1_is_named_by_its_first_heading():
+    # sqlite3-doc's pressrelease-20071212.html: its headline is an <h2>; the list showed "pressrelease 20071212".
+    page = b"<html><body><h2>SQLite Consortium Launches</h2><p>Mozilla and Symbian joined.</p></body></html>"
+    assert parse_document(page, "pressrelease-20071212.html").title == "SQLite Consortium Launches"
+    # Markdown's first "##" is a part of the file, not its name.
+    assert parse_document(b"## Installation\n\nRun make.\n", "README.md").title == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # libxslt's pages (Debian's libxslt1-dev): Latin-1, no charset declared; browsers read windows-1252.
+        (
+            b"<html><head><title>Caf\xe9</title></head><body><p>\x93Cr\xe8me br\xfbl\xe9e\x94</p></body></html>",
+            "\u201cCr\u00e8me br\u00fbl\u00e9e\u201d",
+        ),
+        (b'<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><p>Jos\xe9</p></html>', "Jos\u00e9"),
+        (
+            b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r"><p>\xf0\xd2\xc9\xd7\xc5\xd4</p>',
+            "\u041f\u0440\u0438\u0432\u0435\u0442",
+        ),
+    ],
+    ids=["undeclared", "meta-charset", "http-equiv-koi8-r"],
+)
+def test_an_html_page_that_is_not_utf8_is_read_in_the_encoding_a_browser_would_use(data, expected):
+    parsed = parse_document(data, "page.html")
+    assert parsed.kind == "html" and parsed.text.endswith(expected)
+
+
+def test_text_that_is_not_utf8_is_still_refused_unless_it_is_an_html_page():
+    with pytest.raises(ParseError, match="text files must be UTF-8"):
+        parse_document(b"Caf\xe9 cr\xe8me\n", "notes.txt")
+    with pytest.raises(ParseError, match="text files must be UTF-8"):
+        parse_document(b"Caf\xe9 <p>cr\xe8me</p>\n", "notes.txt")  # markup, but not a page nor named one
+    with pytest.raises(ParseError):
+        parse_document(b"<html>" + bytes(range(256)) * 40, "junk.html")  # binary behind a tag
+
+
+def test_an_html_power_of_a_number_keeps_its_caret():
+    # sqlite3-doc's limits.html: "The theoretical maximum number of rows in a table is 2<sup>64</sup>" read "264".
+    page = (
+        b"<p>At most 2<sup>64</sup> rows, strings of 2<small><sup>31</sup></small>-1 bytes.</p><p>Odd<sup>1</sup></p>"
+    )
+    assert parse_document(page, "limits.html").text == "At most 2^64 rows, strings of 2^31-1 bytes.\n\nOdd1"
 
 
 def test_deeply_nested_html_is_walked_without_recursion():

@@ -59,9 +59,37 @@ def quote_lines(text: str, *, limit: int, suffix: str = "") -> list[str]:
         used += len(line)
     while lines and not lines[-1]:
         lines.pop()
+    lines = _as_written(lines)
     if suffix and lines:
         lines[-1] += suffix
     return [f"> {line}" if line else ">" for line in lines]
+
+
+_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})")
+
+
+def _as_written(lines: list[str]) -> list[str]:
+    """Quote lines that Markdown shows as the passage has them. A line break inside a paragraph is a hard break
+    (a trailing backslash): Markdown joins lines, so code from an HTML <pre>, a list or an address read as one run;
+    and * and _ are escaped outside code, where they made emphasis of C code ("sqlite3 *pDb, /* Database */" lost
+    its asterisks and turned italic). Fenced code and table rows (a Markdown document's) are left to Markdown.
+    """
+    shown: list[str] = []
+    fenced = False
+    for index, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and line:
+            spans = line.split("`")  # odd pieces are inline code, shown as written already
+            line = "`".join(
+                piece if place % 2 else piece.replace("*", "\\*").replace("_", "\\_")
+                for place, piece in enumerate(spans)
+            )
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if following and not line.startswith("|") and not following.startswith("|") and not _FENCE.match(following):
+                line += "\\"
+        shown.append(line)
+    return shown
 
 
 QUOTE_LIMIT = 400  # characters of each passage quoted

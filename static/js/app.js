@@ -698,4 +698,101 @@ document.addEventListener("change", function (event) {
     input.files = event.dataTransfer.files;
     zone.requestSubmit();
   });
+
+  // More files than one request takes (a documentation folder of hundreds of pages) go in parts, one after the
+  // other, with the count on the page; the server adds the parts up and the list then says the total once. A form
+  // post of them all would be refused whole (Django's limit on files per request) or cut at the first part.
+  function uploadInParts(zone, files, left) {
+    const input = zone.querySelector("input[type=file][name]");
+    const size = parseInt(zone.dataset.maxFiles, 10) || 20;
+    const status = zone.querySelector("[data-upload-progress]");
+    const button = zone.querySelector("button[type=submit]");
+    const series = String(Date.now()) + Math.random().toString(16).slice(2);
+    const parts = [];
+    for (let start = 0; start < files.length; start += size) parts.push(files.slice(start, start + size));
+    if (button) button.disabled = true;
+    function say(text) {
+      if (!status) return;
+      status.hidden = false;
+      status.textContent = text;
+    }
+    function send(index) {
+      if (index === parts.length) {
+        window.location.assign(zone.dataset.done || window.location.pathname);
+        return;
+      }
+      const sent = index * size;
+      say("Uploading files " + (sent + 1) + "\u2013" + (sent + parts[index].length) + " of " + files.length + "\u2026");
+      const body = new FormData();
+      zone.querySelectorAll("input[type=hidden], input[type=checkbox]:checked").forEach(function (field) {
+        body.append(field.name, field.value);
+      });
+      parts[index].forEach(function (file) { body.append(input.name, file, file.name); });
+      body.append("series", series);
+      if (index === parts.length - 1) {
+        body.append("last", "1");
+        if (left && left.count) {
+          body.append("left_out", String(left.count));
+          body.append("left_out_kinds", left.kinds.join(" "));
+        }
+      }
+      // The answer is a redirect to the list, which would show (and use up) the messages: it is not followed.
+      fetch(zone.action, { method: "POST", body: body, credentials: "same-origin", redirect: "manual" })
+        .then(function (response) {
+          if (response.type !== "opaqueredirect" && !response.ok) throw new Error(String(response.status));
+          send(index + 1);
+        })
+        .catch(function () {
+          say("The upload stopped after " + sent + " of " + files.length + " files. Reload the page to see " +
+            "what arrived, then choose the rest again (files already uploaded are recognised).");
+          if (button) button.disabled = false;
+        });
+    }
+    send(0);
+  }
+
+  document.addEventListener("submit", function (event) {
+    const zone = event.target.closest && event.target.closest("[data-upload-zone][data-max-files]");
+    if (!zone || !window.fetch || !window.FormData) return;
+    const files = Array.from(zone.querySelector("input[type=file][name]").files || []);
+    if (files.length <= parseInt(zone.dataset.maxFiles, 10)) return;
+    event.preventDefault();
+    uploadInParts(zone, files, null);
+  });
+
+  // A whole folder (a documentation tree, its subfolders included): only the files the page takes go up (the
+  // file input's accept list, by name); stylesheets, images and archives are left out and counted. The input has
+  // no name, so a form posted without this script never sends it; it is shown only where browsers offer it.
+  document.querySelectorAll("[data-upload-folder]").forEach(function (folder) {
+    const input = folder.querySelector("input[type=file]");
+    if (!("webkitdirectory" in input) || !window.fetch || !window.FormData) return;
+    folder.hidden = false;
+    input.addEventListener("change", function () {
+      const zone = input.closest("[data-upload-zone]");
+      const accepted = (zone.querySelector("input[type=file][name]").accept || "").split(",")
+        .filter(function (entry) { return entry.charAt(0) === "."; });
+      const files = [];
+      const kinds = [];
+      let count = 0;
+      Array.from(input.files || []).forEach(function (file) {
+        const name = file.name.toLowerCase();
+        const dot = name.lastIndexOf(".");
+        const extension = dot > 0 ? name.slice(dot) : "";
+        if (name.charAt(0) === ".") return; // a hidden file (.DS_Store): nobody chose it, nobody is told of it
+        if (accepted.indexOf(extension) >= 0) {
+          files.push(file);
+          return;
+        }
+        count += 1;
+        if (extension && kinds.indexOf(extension) < 0 && kinds.length < 8) kinds.push(extension);
+      });
+      if (!files.length) {
+        const status = zone.querySelector("[data-upload-progress]");
+        status.hidden = false;
+        status.textContent = "That folder has no file this page takes (" + accepted.join(" ") + ").";
+        return;
+      }
+      uploadInParts(zone, files, { count: count, kinds: kinds });
+    });
+  });
 })();

@@ -259,8 +259,8 @@ def apply_variant(chunking: str, *, heading_embedding: bool, furniture: bool) ->
     """Chunking variants for --chunking, --no-heading-embedding and --no-furniture-drop (measuring levers)."""
     from functools import partial
 
+    import documents.parsing.html as parsing_html
     from documents import chunking as chunking_module
-    from documents import parsing
 
     if chunking:
         options = {name: int(value) for name, value in (pair.split("=") for pair in chunking.split(","))}
@@ -268,7 +268,7 @@ def apply_variant(chunking: str, *, heading_embedding: bool, furniture: bool) ->
     if not heading_embedding:
         chunking_module.ChunkDraft.embedding_text = property(lambda draft: draft.text)
     if not furniture:
-        parsing._HTML_FURNITURE = frozenset()
+        parsing_html._HTML_FURNITURE = frozenset()
 
 
 # --- Metrics ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+"""HTML: the page's main content by its headings, without menus, footers and in-page tables of contents."""
+
+from __future__ import annotations
+
+import re
+
+from documents.parsing.base import Builder
+
+# --- HTML -----------------------------------------------------------------------------------------------------
+
+_HTML_DROP = [
+    "script", "style", "nav", "footer", "head", "noscript", "template", "svg", "canvas", "iframe", "object",
+    "embed", "select", "button",
+]  # fmt: skip
+_HTML_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details", "dialog", "div",
+        "dl", "dt", "fieldset", "figcaption", "figure", "form", "header", "hr", "html", "legend", "li", "main",
+        "menu", "ol", "p", "section", "summary", "table", "ul",
+    }
+)  # fmt: skip
+_HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_WHITESPACE = re.compile(r"\s+")
+# Page furniture outside <nav>/<footer> elements, named by the id or class generators and themes give it: a site
+# footer ("Last updated ..."), a table of contents repeating every heading, breadcrumbs. Whole tokens only, so that
+# "footer-note" in an article's own markup stays.
+_HTML_FURNITURE = frozenset(
+    {"footer", "site-footer", "page-footer", "toc", "table-of-contents", "breadcrumb", "breadcrumbs", "skip-link"}
+)
+_HTML_FURNITURE_ROLES = '[role="navigation"], [role="contentinfo"], [role="search"]'
+
+
+def parse_html(text: str, builder: Builder) -> None:
+    from bs4 import BeautifulSoup, NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    soup = BeautifulSoup(text, "html.parser")
+    # An inline <svg> or MathML can hold a <title> of its own (a tooltip), which is not the page's.
+    title_tag = next((tag for tag in soup.find_all("title") if not tag.find_parent(["svg", "math"])), None)
+    builder.titles.append(title_tag.get_text(" ") if title_tag else "")
+    for tag in soup.find_all(_HTML_DROP):
+        tag.decompose()
+    for tag in soup.select(f"[hidden], {_HTML_FURNITURE_ROLES}"):
+        tag.decompose()
+    for tag in soup.find_all(_is_furniture):
+        tag.decompose()
+    for tag in _link_lists(soup):
+        tag.decompose()
+    # A page that marks its main content (one <main>, or role="main") is read from there only: what is around it
+    # is the site's, repeated on every page (headers, menus, sidebars), and would crowd out the page's own text.
+    mains = soup.find_all("main") or soup.select('[role="main"]')
+    if len(mains) == 1 and mains[0].get_text(strip=True):
+        soup = mains[0]
+
+    line: list[str] = []
+
+    def flush_line() -> None:
+        parts = (part.strip() for part in "".join(line).split("\n"))
+        line.clear()
+        block = "\n".join(part for part in parts if part)
+        if block:
+            builder.add(block)
+
+    # An explicit stack rather than recursion: a hostile page can nest tags thousands deep.
+    stack = [(iter(soup.children), False)]
+    while stack:
+        children, is_block = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if is_block:
+                flush_line()
+            continue
+        if isinstance(child, NavigableString):
+            if not isinstance(child, PreformattedString):  # comments, doctype, CDATA, processing instructions
+                line.append(_WHITESPACE.sub(" ", str(child)))
+            continue
+        if not isinstance(child, Tag):
+            continue
+        name = (child.name or "").lower()
+        if name in _HTML_HEADINGS:
+            flush_line()
+            heading = child.get_text(" ", strip=True)
+            if heading:
+                builder.heading(int(name[1]), heading)
+        elif name == "br":
+            line.append("\n")
+        elif name == "pre":
+            flush_line()
+            builder.add(child.get_text().strip("\n"))
+        elif name == "tr":
+            cells = (cell.get_text(" ", strip=True) for cell in child.find_all(["td", "th"], recursive=False))
+            line.append("\n" + " | ".join(cell for cell in cells if cell) + "\n")
+        else:
+            block = name in _HTML_BLOCKS
+            if block:
+                flush_line()
+            elif name == "sup" and next((part for part in reversed(line) if part), "")[-1:].isdigit():
+                # A power: "2<sup>64</sup>" read "264" (SQLite's limit on rows, quoted as a fact). After a word it
+                # is more often a footnote's number, left as it was.
+                line.append("^")
+            stack.append((iter(child.children), block))
+    flush_line()
+
+
+def _link_lists(soup) -> list:
+    """Blocks that are nothing but links (three or more, every word of them inside a link) and are a site's menu or
+    a page's own table of contents: those before the page's first heading, and those whose links all go to places
+    on the page itself ("#..."). Generated documentation marks neither with <nav> or a class: SQLite's pages put
+    their menu ("Home Menu About Documentation Download...") and a contents list in plain <div>s, so every page's
+    first passage was its menu and a list of its own headings, which questions about the page then retrieved.
+
+    Two passes over an explicit stack (a hostile page nests tags thousands deep): one counts each tag's text,
+    link text and links from its children up, the next takes the outermost blocks that qualify, in page order.
+    """
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    # id(tag): [characters, characters in links, links, links to the page, links elsewhere, headings]
+    stats: dict[int, list[int]] = {}
+    stack = [(soup, False)]
+    while stack:
+        tag, visited = stack.pop()
+        if not visited:
+            stack.append((tag, True))
+            stack.extend((child, False) for child in tag.children if isinstance(child, Tag))
+            continue
+        counts = [0, 0, 0, 0, 0, 1 if tag.name in _HTML_HEADINGS else 0]
+        for child in tag.children:
+            if isinstance(child, Tag):
+                counts = [a + b for a, b in zip(counts, stats[id(child)], strict=True)]
+            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
+                counts[0] += len("".join(str(child).split()))
+        if tag.name == "a":
+            href = (tag.get("href") or "").strip().lower()
+            local, elsewhere = href.startswith("#"), bool(href) and not href.startswith(("#", "javascript:"))
+            counts = [counts[0], counts[0], 1, int(local), int(elsewhere), counts[5]]
+        stats[id(tag)] = counts
+
+    found = []
+    before_heading = stats[id(soup)][5] > 0  # a page without headings has no "before": its links may be its text
+    stack = [soup]
+    while stack:
+        tag = stack.pop()
+        characters, in_links, links, local, elsewhere, headings = stats[id(tag)]
+        if (
+            tag.name not in ("[document]", "html", "body", "main", "a")
+            and links >= 3
+            and characters
+            and in_links == characters
+            and not headings
+            and (before_heading or (local >= 3 and not elsewhere))
+        ):
+            found.append(tag)
+            continue
+        if tag.name in _HTML_HEADINGS:
+            before_heading = False
+            continue
+        stack.extend(reversed([child for child in tag.children if isinstance(child, Tag)]))
+    return found
+
+
+def _is_furniture(tag) -> bool:
+    if tag.name in ("html", "body", "main"):
+        return False
+    names = tag.get("class") or []
+    identifier = tag.get("id")
+    return any(name.lower() in _HTML_FURNITURE for name in [*names, *([identifier] if identifier else [])])

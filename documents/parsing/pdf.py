@@ -1,0 +1,354 @@
+"""PDF: text by pages, headings from the outline or from font sizes, running headers and page numbers left out."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from documents.parsing.base import Builder, ParseError, heading_text
+
+# --- PDF ------------------------------------------------------------------------------------------------------
+
+# A line is a heading candidate when its font is this much larger than the body text's (both conditions).
+PDF_HEADING_MIN_RATIO = 1.15
+PDF_HEADING_MIN_POINTS = 1.0
+PDF_HEADING_MAX_CHARS = 150
+# More heading lines than this share of all lines means sizes mark something else (slides, a poster).
+PDF_HEADING_MAX_SHARE = 0.4
+# Text in the same large font on this many pages is a running header, not a heading.
+PDF_RUNNING_HEADER_PAGES = 3
+PDF_MAX_OUTLINE_ENTRIES = 5000
+PDF_MAX_OUTLINE_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class _PdfLine:
+    text: str
+    size: float  # the rendered font size of most of its characters, in points (to 0.5); 0 when unknown
+
+
+@dataclass(frozen=True)
+class _PdfHeading:
+    level: int
+    text: str
+
+
+def parse_pdf(data: bytes, builder: Builder) -> None:
+    """One Section per page and heading: headings from the outline (bookmarks) if any, else from font sizes."""
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            # Many PDFs are encrypted only to restrict printing/copying and open with an empty password.
+            try:
+                opened = reader.decrypt("") != pypdf.PasswordType.NOT_DECRYPTED
+            except Exception as exc:  # an unsupported or broken encryption dictionary
+                raise ParseError(
+                    "This PDF is encrypted in a way that could not be opened; remove the protection and upload it "
+                    "again."
+                ) from exc
+            if not opened:
+                raise ParseError("This PDF is password-protected; remove the password and upload it again.")
+        pages = reader.pages
+        page_count = len(pages)
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise ParseError("This PDF could not be read; it may be damaged.") from exc
+
+    builder.titles.append(_pdf_metadata_title(reader))
+
+    # Font sizes only mean something relative to the body text of the whole document, so every page is read
+    # before any heading is decided; the raw length is bounded here as the builder bounds the clean text.
+    read: list[tuple[int, list[_PdfLine]]] = []
+    failures = extracted = 0
+    for index in range(page_count):
+        try:
+            lines = _pdf_page_lines(pages[index])
+        except Exception:  # one broken page (bad font, bad stream) should not lose the rest of the document
+            failures += 1
+            continue
+        extracted += sum(len(line.text) for line in lines)
+        if extracted > 2 * builder.max_chars:
+            raise builder.too_long()
+        read.append((index, lines))
+
+    read = _without_page_furniture(read)
+    fonts = _FontHeadings(read)
+    outline = _pdf_outline(reader)
+    builder.titles += [fonts.title, _pdf_outline_title(outline, read)]
+    for index, items in _pdf_outline_items(read, outline) if outline else fonts.items(read):
+        builder.page = index + 1
+        body: list[str] = []
+        for item in items:
+            if isinstance(item, _PdfHeading):
+                builder.add("\n".join(body))
+                body.clear()
+                builder.heading(item.level, item.text)
+            else:
+                body.append(item)
+        builder.add("\n".join(body))
+        builder.flush()  # a Section never crosses a page, so each passage knows its page
+    if failures and not builder.sections:
+        raise ParseError("This PDF could not be read; it may be damaged.")
+
+
+def _pdf_metadata_title(reader) -> str:
+    try:
+        info = reader.metadata
+        return str(info.title) if info and info.title else ""
+    except Exception:  # metadata is optional; a broken Info dictionary must not lose the text
+        return ""
+
+
+def _pdf_page_lines(page) -> list[_PdfLine]:
+    """The page's text lines (pypdf's reading order), each with its font size when pypdf reported it."""
+    fragments: list[tuple[str, float]] = []
+
+    def visit(text, cm, tm, font, font_size) -> None:
+        fragments.append((text, _rendered_size(cm, tm, font_size)))
+
+    text = page.extract_text(visitor_text=visit) or ""
+    if "".join(fragment for fragment, _ in fragments) != text:
+        # The pieces do not add up to the text (a pypdf corner case): keep the text, without sizes.
+        return [_PdfLine(line, 0.0) for line in text.split("\n")]
+    lines: list[_PdfLine] = []
+    parts: list[str] = []
+    sizes: Counter[float] = Counter()
+    for fragment, size in fragments:
+        for number, part in enumerate(fragment.split("\n")):
+            if number:
+                lines.append(_PdfLine("".join(parts), _dominant(sizes)))
+                parts, sizes = [], Counter()
+            parts.append(part)
+            if size and part.strip():
+                sizes[size] += len(part.strip())
+    lines.append(_PdfLine("".join(parts), _dominant(sizes)))
+    return lines
+
+
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
+
+
+def _without_page_furniture(pages: list[tuple[int, list[_PdfLine]]]) -> list[tuple[int, list[_PdfLine]]]:
+    """The pages without their page numbers and running headers/footers (first or last line, the same words on
+    many pages): once headings split a page, they would otherwise be passages of their own."""
+    # Keyed by size too: the title on the first page is often the running header of the others, in a small font.
+    edges: Counter[tuple[str, float]] = Counter()
+    for _, lines in pages:
+        edges.update({(_running_key(line.text), line.size) for line in _edge_lines(lines) if _running_key(line.text)})
+    running = {key for key, count in edges.items() if count >= max(PDF_RUNNING_HEADER_PAGES, len(pages) * 0.3)}
+    kept = []
+    for index, lines in pages:
+        furniture = {
+            id(line)
+            for line in _edge_lines(lines)
+            if _PAGE_NUMBER.match(line.text.strip()) or (_running_key(line.text), line.size) in running
+        }
+        kept.append((index, [line for line in lines if id(line) not in furniture]))
+    return kept
+
+
+def _edge_lines(lines: list[_PdfLine]) -> list[_PdfLine]:
+    text = [line for line in lines if line.text.strip()]
+    return text[:1] + text[-1:] if len(text) > 1 else []
+
+
+def _rendered_size(cm, tm, font_size) -> float:
+    """The font size as drawn: the Tf size scaled by the text and graphics matrices (LaTeX uses 1 Tf and scales)."""
+    try:
+        # The vertical scale of Tm x CTM (PDF matrices are [a b c d e f], row vectors).
+        c = tm[2] * cm[0] + tm[3] * cm[2]
+        d = tm[2] * cm[1] + tm[3] * cm[3]
+        size = abs(float(font_size)) * math.hypot(c, d)
+    except Exception:  # a broken font dictionary or matrix: size unknown
+        return 0.0
+    return round(size * 2) / 2 if math.isfinite(size) and size < 1000 else 0.0
+
+
+def _dominant(sizes: Counter[float]) -> float:
+    return sizes.most_common(1)[0][0] if sizes else 0.0
+
+
+# "2.1 ", "2.1. ", "IV. ", "b) ", "Chapter 3: " before a heading's words.
+_NUMBERING = re.compile(
+    r"^\s*(?:(?:chapter|section|part|appendix)\s+[\w.]+[.):]?\s+|\d+(?:\.\d+)*[.):]?\s+|(?:[ivxlcdm]+|[a-z])[.):]\s+)",
+    re.IGNORECASE,
+)
+
+
+def _match_key(text: str) -> str:
+    """A heading compared loosely: "2.1. Results" in the text matches a bookmark "Results"."""
+    return "".join(ch for ch in _NUMBERING.sub("", text).casefold() if ch.isalnum())
+
+
+class _FontHeadings:
+    """Headings told by font size: short lines notably larger than the body text, ranked by size into levels."""
+
+    def __init__(self, pages: list[tuple[int, list[_PdfLine]]]) -> None:
+        self.levels: dict[float, int] = {}
+        self.title = ""  # the largest heading on the first page with text
+        self._threshold = math.inf  # no sizes known: no line is a heading
+        self._running: set[tuple[str, float]] = set()
+        characters: Counter[float] = Counter()
+        for _, lines in pages:
+            for line in lines:
+                if line.size:
+                    characters[line.size] += len(line.text.strip())
+        if not characters:
+            return
+        body = max(characters, key=lambda size: (characters[size], -size))  # most of the text; a tie: the smaller
+        self._threshold = max(body * PDF_HEADING_MIN_RATIO, body + PDF_HEADING_MIN_POINTS)
+        on_pages: Counter[tuple[str, float]] = Counter()
+        for _, lines in pages:
+            on_pages.update({(_running_key(line.text), line.size) for line in lines if line.size >= self._threshold})
+        self._running = {key for key, count in on_pages.items() if count >= PDF_RUNNING_HEADER_PAGES}
+
+        runs: list[tuple[int, float, str]] = []  # (position of the page, size, text)
+        line_count = 0
+        for position, (_, lines) in enumerate(pages):
+            line_count += sum(1 for line in lines if line.text.strip())
+            runs += [(position, item[0], item[1]) for item in self._page_items(lines) if isinstance(item, tuple)]
+        if not runs or len(runs) > max(3, PDF_HEADING_MAX_SHARE * line_count):
+            return
+        sizes = sorted({size for _, size, _ in runs}, reverse=True)
+        largest = [run for run in runs if run[1] == sizes[0]]
+        start = _first_page_with_text(pages)
+        first = [run for run in runs if run[0] == start]
+        if first:
+            self.title = max(first, key=lambda run: run[1])[2]
+        # One line in the largest font at the very start, above other headings, is the document's title: the
+        # headings below it are the chapters (as under a Markdown "# Title").
+        title_only = len(sizes) > 1 and len(largest) == 1 and largest[0][0] == start
+        for rank, size in enumerate(sizes):
+            self.levels[size] = 1 if rank == 0 or (rank == 1 and title_only) else 2
+
+    def items(self, pages: list[tuple[int, list[_PdfLine]]]):
+        """(page index, [body line or _PdfHeading...]) for each page read."""
+        for index, lines in pages:
+            items: list[str | _PdfHeading] = []
+            for item in self._page_items(lines):
+                if isinstance(item, str):
+                    items.append(item)
+                elif item[0] in self.levels:
+                    items.append(_PdfHeading(self.levels[item[0]], item[1]))
+                else:  # a size that was not kept as a heading size after all
+                    items.append(item[1])
+            yield index, items
+
+    def _page_items(self, lines: list[_PdfLine]) -> list[str | tuple[float, str]]:
+        """Body lines, and (size, text) for heading lines; a heading wrapped over lines in one size is one."""
+        items: list[str | tuple[float, str]] = []
+        previous_heading = False
+        for line in lines:
+            text = line.text.strip()
+            heading = (
+                line.size >= self._threshold
+                and len(text) <= PDF_HEADING_MAX_CHARS
+                and any(ch.isalpha() for ch in text)
+                and (_running_key(text), line.size) not in self._running
+            )
+            if heading and previous_heading and items[-1][0] == line.size:
+                items[-1] = (line.size, f"{items[-1][1]} {text}")
+            elif heading:
+                items.append((line.size, text))
+            else:
+                items.append(line.text)
+            previous_heading = heading
+        return items
+
+
+def _first_page_with_text(pages: list[tuple[int, list[_PdfLine]]]) -> int | None:
+    """Its position in `pages`: a cover that is only an image does not count."""
+    with_text = (position for position, (_, lines) in enumerate(pages) if any(line.text.strip() for line in lines))
+    return next(with_text, None)
+
+
+def _running_key(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalpha())  # page numbers in running headers differ
+
+
+def _pdf_outline(reader) -> list[tuple[int, int, str]]:
+    """(page index, depth, title) for each bookmark, in outline order; [] when there is none or it is unusable."""
+    entries: list[tuple[int, int, str]] = []
+    try:
+        # An explicit stack: a hostile outline can nest deeply (pypdf builds the list recursively, and a
+        # RecursionError there is caught below like any broken outline).
+        stack = [(iter(reader.outline), 0)]
+        while stack and len(entries) < PDF_MAX_OUTLINE_ENTRIES:
+            children, depth = stack[-1]
+            item = next(children, None)
+            if item is None:
+                stack.pop()
+            elif isinstance(item, list):  # the children of the previous entry
+                if depth < PDF_MAX_OUTLINE_DEPTH:
+                    stack.append((iter(item), depth + 1))
+            else:
+                page = reader.get_destination_page_number(item)
+                title = heading_text(str(item.title or ""))
+                if page is not None and page >= 0 and title:
+                    entries.append((page, depth, title))
+    except Exception:  # outlines are optional and often broken; font sizes take over
+        return []
+    return entries
+
+
+def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tuple[int, int, str]]):
+    """(page index, [body line or _PdfHeading...]) with each bookmark placed at its heading's line on its page.
+
+    A bookmark whose title is not found as a line of its page starts at the top of the page (after any
+    bookmark found before it); a found heading line is the heading, not body text.
+    """
+    by_page: dict[int, list[_PdfHeading]] = {}
+    for page, depth, title in outline:
+        by_page.setdefault(page, []).append(_PdfHeading(1 if depth == 0 else 2, title))
+    pending = sorted(by_page)  # pages with bookmarks, to apply those of unread pages before the next page read
+    for index, lines in pages:
+        items: list[str | _PdfHeading] = []
+        while pending and pending[0] < index:  # bookmarks on a page that gave no text still set the labels
+            items += by_page[pending.pop(0)]
+        headings = by_page.get(index, [])
+        if pending and pending[0] == index:
+            pending.pop(0)
+        before: dict[int, list[_PdfHeading]] = {}  # line number -> bookmarks to place before it
+        found: dict[int, _PdfHeading] = {}
+        position = 0
+        keys = [_match_key(line.text) for line in lines]
+        for heading in headings:
+            key = _match_key(heading.text)
+            match = next((number for number in range(position, len(lines)) if key and keys[number] == key), None)
+            if match is None:
+                before.setdefault(position, []).append(heading)
+            else:
+                found[match] = heading
+                position = match + 1
+        for number, line in enumerate(lines):
+            items += before.get(number, [])
+            if number in found:
+                items.append(found[number])
+            else:
+                items.append(line.text)
+        items += before.get(len(lines), [])
+        yield index, items
+
+
+_GENERIC_HEADING = re.compile(
+    r"^(?:abstract|introduction|preface|foreword|summary|executive\s+summary|overview|contents|table\s+of\s+contents|"
+    r"acknowledge?ments?)$",
+    re.IGNORECASE,
+)
+
+
+def _pdf_outline_title(outline: list[tuple[int, int, str]], pages: list[tuple[int, list[_PdfLine]]]) -> str:
+    """The first bookmark as a title, when it is on the first page with text and not a numbered or generic chapter."""
+    start = _first_page_with_text(pages)
+    if not outline or start is None:
+        return ""
+    page, depth, title = outline[0]
+    if page != pages[start][0] or depth != 0 or _NUMBERING.match(title) or _GENERIC_HEADING.match(title):
+        return ""
+    return title

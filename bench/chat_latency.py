@@ -14,9 +14,9 @@ The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart.
 BENCH_LAG=1 makes the web process print its event-loop lag each second; BENCH_PROFILE=FILE records it with py-spy
 (GIL holders only); BENCH_CPROFILE=FILE records its event loop's thread with cProfile (one worker);
 BENCH_UNSIGNED_STREAMS=1 opens each reply's stream without its signature (the view's owner check, not
-conversations/stream_access.py); BENCH_LOG_SQL=1 logs every statement to the PostgreSQL log (to count a round
-trip's queries); BENCH_GC=1 prints each web process's garbage-collector pauses when it stops (BENCH_GC=types also
-counts what the collector freed, by type).
+conversations/stream_access.py); BENCH_LOG_SQL=1 logs every statement with its duration to the PostgreSQL log (to
+count a round trip's queries and see the time between them); BENCH_GC=1 prints each web process's garbage-collector
+pauses when it stops (BENCH_GC=types also counts what the collector freed, by type).
 A scratch database is created and dropped; nothing is asserted.
 """
 
@@ -64,8 +64,8 @@ def setup_database() -> tuple[str, str]:
     name = f"bench_chat_{uuid.uuid4().hex[:6]}"
     admin = psycopg.connect(**connect_args(config), autocommit=True)
     admin.execute(f'CREATE DATABASE "{name}"')
-    if os.environ.get("BENCH_LOG_SQL"):  # every statement into the server's log, to count a round trip's queries
-        admin.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
+    if os.environ.get("BENCH_LOG_SQL"):  # every statement and its duration into the server's log, timestamped
+        admin.execute(f'ALTER DATABASE "{name}" SET log_min_duration_statement = 0')
     admin.close()
     url = base_url.replace(f"/{config['NAME']}", f"/{name}", 1)
     return name, url

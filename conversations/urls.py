@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import compare_views, project_views, summary_views, views, vote_views, workspace_views
+from conversations import compare_views, project_views, stream_views, summary_views, views, vote_views, workspace_views
 from conversations.attachment_views import (
     attachment_file,
     attachment_remove,
@@ -66,6 +66,6 @@ urlpatterns = [
     path("attachments/<uuid:attachment_id>/", attachment_file, name="attachment_file"),
     path("attachments/<uuid:attachment_id>/remove/", attachment_remove, name="attachment_remove"),
     path("attachments/<uuid:attachment_id>/document/", attachment_to_document, name="attachment_document"),
-    path("streams/<uuid:stream_id>/events/", views.stream_events, name="stream_events"),
-    path("streams/<uuid:stream_id>/stop/", views.stream_stop, name="stream_stop"),
+    path("streams/<uuid:stream_id>/events/", stream_views.stream_events, name="stream_events"),
+    path("streams/<uuid:stream_id>/stop/", stream_views.stream_stop, name="stream_stop"),
 ]

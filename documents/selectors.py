@@ -46,7 +46,11 @@ def waiting_poll_seconds(*, user: User) -> int:
     many, so that all of them together ask about four times a second. A folder of 200 pages polled every second,
     row by row, sent the web process 70 requests a second for minutes; a processing row still asks every second.
     """
-    waiting = readable_documents(user=user).filter(status=Document.Status.PENDING).count()
+    return poll_seconds(waiting=readable_documents(user=user).filter(status=Document.Status.PENDING).count())
+
+
+def poll_seconds(*, waiting: int) -> int:
+    """waiting_poll_seconds for a count already known (the list's indexing_counts has it)."""
     return max(1, -(-waiting // 4))
 
 

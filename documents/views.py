@@ -26,12 +26,18 @@ DOCUMENTS_PER_PAGE = 50
 TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 
 
+def _search_query(value: str) -> str:
+    """The list's search as typed, its whitespace runs made one space; the list and its bulk delete read it alike."""
+    return " ".join(clean_text(value).split())[:200]
+
+
 @registered_required
 @require_GET
 def document_list(request: HttpRequest) -> HttpResponse:
     # A documentation folder is hundreds of documents: all on one page was 17,000 pixels and 230 KB of rows, with
     # no way to find one but scrolling. Pages of DOCUMENTS_PER_PAGE, and a search of titles and file names.
-    query = " ".join(clean_text(request.GET.get("q", "")).split())[:200]
+    query = _search_query(request.GET.get("q", ""))
+    counts = selectors.indexing_counts(user=request.user)
     page = Paginator(selectors.document_list(user=request.user, query=query), DOCUMENTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -39,14 +45,14 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "documents": page.object_list,
         "page": page,
         "query": query,
-        "total": selectors.readable_documents(user=request.user).count() if query else page.paginator.count,
+        "total": counts["total"],  # every status counted: all the documents the list can show
         "back": request.get_full_path(),
         "deletable": page.paginator.object_list.filter(owner=request.user).count(),
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
         "max_files": MAX_FILES_PER_UPLOAD,
-        "waiting_poll": selectors.waiting_poll_seconds(user=request.user),
-        "counts": selectors.indexing_counts(user=request.user),
+        "waiting_poll": selectors.poll_seconds(waiting=counts["waiting"]),
+        "counts": counts,
     }
     return render(request, "documents/list.html", context)
 
@@ -146,7 +152,7 @@ def _say_uploaded(request: HttpRequest, names: list[str], duplicates: list[tuple
 def document_bulk_delete(request: HttpRequest) -> HttpResponse:
     """Delete every one of the user's documents the list's search finds (all of them without a search): a folder
     uploaded by mistake was hundreds of Delete buttons, each confirmed."""
-    query = " ".join(clean_text(request.POST.get("q", "")).split())[:200]
+    query = _search_query(request.POST.get("q", ""))
     documents = selectors.document_list(user=request.user, query=query)
     count = services.documents_delete(owner=request.user, documents=documents)
     plural = "s" if count != 1 else ""

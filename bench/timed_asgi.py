@@ -117,3 +117,102 @@ if os.environ.get("BENCH_GC"):
                 freed = _gc_collected[generation]
                 print(f"GC gen{generation}: {len(pauses)} runs, {sum(pauses) * 1000:.0f} ms in all, longest "
                       f"{max(pauses) * 1000:.1f} ms, {freed} objects freed", file=sys.stderr)  # fmt: skip
+
+
+# A timeline of each POST (BENCH_TRACE=1): milliseconds from the request's arrival to each SQL statement, the
+# session's read, the send, the prompt, the provider's request and the response's start, printed to stderr.
+if os.environ.get("BENCH_TRACE"):
+    import asyncio
+    import contextvars
+    import functools
+    import inspect
+    import sys
+
+    _trace: contextvars.ContextVar = contextvars.ContextVar("bench_trace", default=None)
+
+    _latest: list = []  # the last POST's marks: the reply's own task may run in a context of its own
+
+    def _mark(label: str) -> None:
+        marks = _trace.get()
+        if marks is None and _latest and len(_latest[0]) < 400:
+            marks = _latest[0]
+        if marks is not None:
+            marks.append((time.perf_counter(), label))
+
+    def _traced(owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        if inspect.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def wrapper(*args, **kwargs):
+                _mark(f"{label} >")
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    _mark(f"{label} <")
+        else:
+
+            @functools.wraps(original)
+            def wrapper(*args, **kwargs):
+                _mark(f"{label} >")
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    _mark(f"{label} <")
+
+        setattr(owner, name, wrapper)
+
+    import aiohttp
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db.backends.utils import CursorWrapper
+
+    import conversations.views as _views
+    from conversations import generation as _generation
+    from conversations import services as _services
+
+    _original_execute = CursorWrapper._execute
+
+    def _execute(self, sql, *args, **kwargs):
+        _mark("sql > " + " ".join(str(sql).split())[:70])
+        try:
+            return _original_execute(self, sql, *args, **kwargs)
+        finally:
+            _mark("sql <")
+
+    CursorWrapper._execute = _execute
+    _traced(SessionStore, "load", "session")
+    _traced(_services, "message_send", "message_send")
+    _traced(_views, "prepare_generation", "prepare")
+    _traced(_views, "_new_turn_response", "render")
+    _traced(_views, "start_generation", "start_generation")
+    _traced(_generation, "resolve_provider", "resolve_provider")
+    _traced(aiohttp.ClientSession, "_request", "provider request")
+    import openai._base_client
+
+    from conversations import streams as _streams
+
+    _traced(openai._base_client.AsyncAPIClient, "request", "openai request")
+    _traced(_streams.Publisher, "add", "publish")
+    _traced(_streams.Listener, "deliver", "deliver")
+    _untraced_application = application
+
+    async def application(scope, receive, send):  # the traced wrapper of the one above
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await _untraced_application(scope, receive, send)
+        marks = [(time.perf_counter(), "arrived")]
+        _trace.set(marks)
+        _latest[:] = [marks]
+
+        async def traced_send(message):
+            if message["type"] == "http.response.start":
+                marks.append((time.perf_counter(), "response start"))
+            await send(message)
+
+        await _untraced_application(scope, receive, traced_send)
+        await asyncio.sleep(0.15)  # the reply's provider request, started meanwhile
+        start, previous = marks[0][0], marks[0][0]
+        lines = []
+        for at, label in marks:
+            lines.append(f"{(at - start) * 1000:7.2f} (+{(at - previous) * 1000:5.2f}) {label}")
+            previous = at
+        print("TRACE " + scope["path"] + "\n" + "\n".join(lines), file=sys.stderr)

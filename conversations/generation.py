@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -83,6 +84,28 @@ class Prepared:
     context_plan: ContextPlan | None = None
     # The tool loop's state, made with the prompt for a reply that may call tools (else loaded when it starts).
     loop_state: LoopState | None = None
+    # Set once the reply's first step has run on the event loop (its provider request written, as a rule) or it
+    # ended before that: see `wait_for_hand_off`.
+    handed_off: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+
+# A POST's thread renders its page fragment while the reply it started builds and sends the provider's request on
+# the event loop. The two share the GIL, so on a quiet server the request went out 2-3 ms later than it could
+# (bench/timed_asgi.py's BENCH_TRACE timeline); the thread now waits for the hand-off first. The fragment is not
+# needed before the first token (the provider's own latency is longer), but under load the thread's slot is, so
+# the wait is kept for a server with few replies running, and short.
+HAND_OFF_QUIET_REPLIES = 4
+HAND_OFF_WAIT_SECONDS = 0.02
+
+
+def wait_for_hand_off(prepared: list[Prepared]) -> None:
+    """In a request's thread: give the replies just started the interpreter until their provider requests are sent
+    (a quiet server only; never longer than HAND_OFF_WAIT_SECONDS)."""
+    if len(_running) > HAND_OFF_QUIET_REPLIES:
+        return
+    deadline = time.monotonic() + HAND_OFF_WAIT_SECONDS
+    for ready in prepared:
+        ready.handed_off.wait(max(0.0, deadline - time.monotonic()))
 
 
 def resolve_provider(
@@ -318,6 +341,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
 
     async def consume() -> None:
         assert prepared is not None and prepared.provider is not None and prepared.request is not None
+        # Runs after this task's first step, which ends when the provider's request waits for its answer.
+        asyncio.get_running_loop().call_soon(prepared.handed_off.set)
         # The provider's events, with the tool rounds the model asks for run in between (chatbot/tools/loop.py).
         events = reply_events(prepared, stream_id=stream_id, publisher=publisher, parts=state["parts"])
         async with contextlib.aclosing(events) as events:
@@ -374,6 +399,8 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         logger.exception("generation %s crashed", stream_id)
         error = "Something went wrong while generating this reply."
     finally:
+        if prepared is not None:
+            prepared.handed_off.set()  # ended (or failed) before its provider request: nobody waits for it
         if state.get("waiting"):
             # A tool call waits for the user: the stream stays open and its state is in the database; whoever
             # answers resumes the reply (chatbot/tools/waiting.py). Nothing is in flight here (it was handled).

@@ -24,7 +24,7 @@ from chatbot.text import clean_text, has_visible_text, title_too_long
 from conversations import selectors, services
 from conversations.attachments import attachments_claim, known_without_attachments
 from conversations.compare import compare_turn, multi_model_enabled
-from conversations.generation import prepare_generation, start_generation
+from conversations.generation import prepare_generation, start_generation, wait_for_hand_off
 from conversations.models import Conversation, Message, Stream
 from conversations.votes import conversation_votes_by_message
 
@@ -331,6 +331,7 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
             # The provider's request goes out now, not after the fragment is rendered (this thread's context, with
             # the request id, goes with it).
             loop.call_soon_threadsafe(partial(start_generation, reply.stream.id, client, prepared=ready))
+        wait_for_hand_off(prepared)
         # The passages each reply will read, for its pending bubble: the documents were searched just now.
         request.sources_found = {
             g.assistant_message.id: len(p.request.sources) if p.request else 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,10 +45,10 @@ class ClientInfo:
 SYSTEM = ClientInfo(ip=None, user_agent="system")
 
 
-def audit_log_write(
+def _audit_entry(
     *, user: User, provider: str, action: str, client: ClientInfo, success: bool = True, error: str = ""
 ) -> KeyAuditLog:
-    return KeyAuditLog.objects.create(
+    return KeyAuditLog(
         user=user,
         provider=provider,
         action=action,
@@ -56,6 +57,14 @@ def audit_log_write(
         success=success,
         error_message=error[:2000],
     )
+
+
+def audit_log_write(
+    *, user: User, provider: str, action: str, client: ClientInfo, success: bool = True, error: str = ""
+) -> KeyAuditLog:
+    entry = _audit_entry(user=user, provider=provider, action=action, client=client, success=success, error=error)
+    entry.save(force_insert=True)
+    return entry
 
 
 # --- API keys -------------------------------------------------------------------------------------------
@@ -161,22 +170,33 @@ def provider_key_test(*, key: ProviderKey, client: ClientInfo) -> tuple[bool, st
 KEY_LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
+# How long marking a use failed waits for its row, which the request that started the reply writes just after it.
+KEY_USE_RECORD_WAIT_SECONDS = 30
+
+
 @dataclass(frozen=True)
 class KeyUse:
-    """A user's key handed to a provider for one call, with the audit row that records the use."""
+    """A user's key handed to a provider for one call, with the audit row that records the use.
+
+    The row is written at once, or, for a reply (`provider_key_for_chat(defer_audit=True)`), by `key_use_record`
+    once the reply's provider request has gone out: its two writes are then off the path to the first token.
+    """
 
     secret: str
     config: dict
     key_id: uuid.UUID
     key_hint: str
     audit_id: uuid.UUID
+    recorded: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    # The row and whether the key's "last used" is due, until key_use_record writes them.
+    pending: tuple[KeyAuditLog, bool] | None = field(default=None, compare=False, repr=False)
 
 
-def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> KeyUse | None:
+def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo, defer_audit: bool = False) -> KeyUse | None:
     """The user's active key for a provider (decrypted) and its settings, for one reply; audited as a use.
 
     The use is recorded as a success when the key is handed over; `key_use_failed` marks it failed when the
-    provider then refuses the call.
+    provider then refuses the call. `defer_audit`: the caller writes the record with `key_use_record`.
     """
     key = ProviderKey.objects.filter(user=user, provider=provider, is_active=True).first()
     if key is None:
@@ -184,17 +204,35 @@ def provider_key_for_chat(*, user: User, provider: str, client: ClientInfo) -> K
     secret = provider_key_reveal(key=key, action="chat", client=client)
     if secret is None:
         return None
-    now = timezone.now()
     # Shown as "used 3 minutes ago": a write per minute is enough; the audit log records every use.
-    if key.last_used_at is None or now - key.last_used_at >= KEY_LAST_USED_PRECISION:
-        ProviderKey.objects.filter(id=key.id).update(last_used_at=now)
-    audit = audit_log_write(user=user, provider=provider, action=Action.USE, client=client)
-    return KeyUse(secret=secret, config=key.config, key_id=key.id, key_hint=key.key_hint, audit_id=audit.id)
+    touch = key.last_used_at is None or timezone.now() - key.last_used_at >= KEY_LAST_USED_PRECISION
+    entry = _audit_entry(user=user, provider=provider, action=Action.USE, client=client)
+    use = KeyUse(
+        secret=secret, config=key.config, key_id=key.id, key_hint=key.key_hint, audit_id=entry.id,
+        pending=(entry, touch),
+    )  # fmt: skip
+    if not defer_audit:
+        key_use_record(key=use)
+    return use
 
 
-def key_use_failed(*, audit_id: uuid.UUID, error: str) -> None:
+def key_use_record(*, key: KeyUse) -> None:
+    """Write a key use's audit row (and its "last used"), once; whoever waits to mark it failed may go on."""
+    if key.recorded.is_set() or key.pending is None:
+        return
+    entry, touch = key.pending
+    try:
+        if touch:
+            ProviderKey.objects.filter(id=key.key_id).update(last_used_at=entry.created_at)
+        entry.save(force_insert=True)
+    finally:
+        key.recorded.set()
+
+
+def key_use_failed(*, key: KeyUse, error: str) -> None:
     """The call a key was used for failed at the provider: its use is recorded as failed, with why."""
-    KeyAuditLog.objects.filter(id=audit_id).update(success=False, error_message=error[:2000])
+    key.recorded.wait(KEY_USE_RECORD_WAIT_SECONDS)
+    KeyAuditLog.objects.filter(id=key.audit_id).update(success=False, error_message=error[:2000])
 
 
 @dataclass(frozen=True)
@@ -209,19 +247,22 @@ class Credentials:
     user_base_url: bool = False
 
 
-def provider_credentials(*, user: User, provider: str, client: ClientInfo) -> Credentials | None:
+def provider_credentials(
+    *, user: User, provider: str, client: ClientInfo, defer_audit: bool = False
+) -> Credentials | None:
     """The key and base URL for a call to a provider on the user's behalf: their own active key first (its use
     audited), then the operator's; None when neither exists.
 
     A base URL the user set on their key is checked against the network policy now; refused, the use is
     recorded as failed and `BaseUrlRefused` is raised (with the key, so the reader can be sent to it): the
     user meant their key for that endpoint, so it is not silently sent elsewhere, nor the operator's key used.
+    `defer_audit`: the use is recorded later, by the caller (`provider_key_for_chat`).
     """
     from chatbot.llm.catalog import PROVIDERS
     from chatbot.netpolicy import BaseUrlRefused, check_user_base_url
 
     spec = PROVIDERS[provider]
-    own = provider_key_for_chat(user=user, provider=provider, client=client)
+    own = provider_key_for_chat(user=user, provider=provider, client=client, defer_audit=defer_audit)
     if own is not None:
         base_url = (own.config.get("base_url") or "").strip()
         if not base_url:
@@ -231,7 +272,8 @@ def provider_credentials(*, user: User, provider: str, client: ClientInfo) -> Cr
         try:
             base_url = check_user_base_url(base_url)
         except BaseUrlRefused as exc:
-            key_use_failed(audit_id=own.audit_id, error=f"base_url_refused: {exc.reason}")
+            key_use_record(key=own)
+            key_use_failed(key=own, error=f"base_url_refused: {exc.reason}")
             raise BaseUrlRefused(exc.reason, key=own) from exc
         # A keyless server (Ollama) still needs a non-empty key for the SDK; it is not sent anywhere it matters.
         return Credentials(own.secret or "none", spec.api_url(base_url), own, user_base_url=True)

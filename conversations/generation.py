@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.services import ClientInfo, KeyUse, provider_credentials
+from accounts.services import ClientInfo, KeyUse, key_use_record, provider_credentials
 from chatbot import metrics
 from chatbot.db import in_thread
 from chatbot.llm.base import ChatRequest, Finished, PromptMessage, Provider, ProviderError, TextDelta, ThinkingDelta
@@ -98,21 +98,26 @@ HAND_OFF_QUIET_REPLIES = 4
 HAND_OFF_WAIT_SECONDS = 0.02
 
 
-def wait_for_hand_off(prepared: list[Prepared]) -> None:
-    """In a request's thread: give the replies just started the interpreter until their provider requests are sent
-    (a quiet server only; never longer than HAND_OFF_WAIT_SECONDS)."""
-    if len(_running) > HAND_OFF_QUIET_REPLIES:
-        return
-    deadline = time.monotonic() + HAND_OFF_WAIT_SECONDS
-    for ready in prepared:
-        ready.handed_off.wait(max(0.0, deadline - time.monotonic()))
+def hand_off(prepared: list[Prepared]) -> None:
+    """In a request's thread, once it has started its replies: give them the interpreter until their provider
+    requests are sent (a quiet server only; never longer than HAND_OFF_WAIT_SECONDS), then record the uses of the
+    users' keys (`prepare_generation(defer_key_audit=True)`), which a failed reply waits for to mark them failed."""
+    try:
+        if len(_running) <= HAND_OFF_QUIET_REPLIES:
+            deadline = time.monotonic() + HAND_OFF_WAIT_SECONDS
+            for ready in prepared:
+                ready.handed_off.wait(max(0.0, deadline - time.monotonic()))
+    finally:
+        for ready in prepared:
+            if ready.key is not None:
+                key_use_record(key=ready.key)
 
 
 def resolve_provider(
-    *, conversation, client: ClientInfo, name: str = ""
+    *, conversation, client: ClientInfo, name: str = "", defer_audit: bool = False
 ) -> tuple[Provider | None, str, ProviderError | None, KeyUse | None]:
-    """The provider for a conversation (or `name`, a reply's own): the user's own key first (audited), then the
-    operator's."""
+    """The provider for a conversation (or `name`, a reply's own): the user's own key first (audited, or to be by
+    `key_use_record` with `defer_audit`), then the operator's."""
     name = name or conversation.provider
     if name == ChatProvider.OFFLINE:
         return OfflineProvider(guest=conversation.user.is_guest), ChatProvider.OFFLINE, None, None
@@ -120,7 +125,9 @@ def resolve_provider(
     if spec is None:
         return None, name, ProviderError(ProviderError.NO_KEY, f"{name} is not a provider this app knows"), None
     try:
-        credentials = provider_credentials(user=conversation.user, provider=name, client=client)
+        credentials = provider_credentials(
+            user=conversation.user, provider=name, client=client, defer_audit=defer_audit
+        )
     except BaseUrlRefused as exc:
         return None, name, ProviderError(ProviderError.BASE_URL_REFUSED, exc.reason), exc.key
     if credentials is None:
@@ -139,8 +146,11 @@ def failure_metadata(*, error: ProviderError, provider_name: str, key: KeyUse | 
     return {"failure": failure}
 
 
-def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: Generation | None = None) -> Prepared:
-    """The prompt and provider for a reply; `generation`, when the caller has just saved it, spares queries."""
+def prepare_generation(
+    stream_id: uuid.UUID, client: ClientInfo, *, generation: Generation | None = None, defer_key_audit: bool = False
+) -> Prepared:
+    """The prompt and provider for a reply; `generation`, when the caller has just saved it, spares queries.
+    `defer_key_audit`: the caller records the use of the user's key (`hand_off`) once the reply has started."""
     if generation is not None:
         conversation, reply = generation.stream.conversation, generation.assistant_message
     else:
@@ -176,7 +186,9 @@ def prepare_generation(stream_id: uuid.UUID, client: ClientInfo, *, generation: 
             tokens_after=fitted.tokens_after,
             left_out=fitted.left_out,
         )
-    provider, provider_name, error, key = resolve_provider(conversation=conversation, client=client, name=provider_name)
+    provider, provider_name, error, key = resolve_provider(
+        conversation=conversation, client=client, name=provider_name, defer_audit=defer_key_audit
+    )
     sources, searched = _sources_for(conversation, history) if error is None else ([], False)
     request = ChatRequest(
         model=model,
@@ -329,7 +341,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
     status = Message.Status.FAILED
     consumer: asyncio.Task | None = None
     failure: dict = {}
-    key_failure: tuple[uuid.UUID, str] | None = None
+    key_failure: tuple[KeyUse, str] | None = None
 
     def on_stop() -> None:
         # From the Stop button (this process) or the outbox's check of the Stop flag (any process).
@@ -391,7 +403,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
                 error=exc, provider_name=prepared.provider_name, key=prepared.key, guest=prepared.guest
             )
             if prepared.key is not None and exc.kind != ProviderError.NO_KEY:
-                key_failure = (prepared.key.audit_id, str(exc))
+                key_failure = (prepared.key, str(exc))
     except asyncio.CancelledError:
         error = "The reply was interrupted because the server is shutting down."
         raise

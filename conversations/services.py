@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import ProviderKey, User
 from accounts.selectors import default_chat_model, resolve_model_choice
-from accounts.services import key_use_failed, message_quota_consume, preferences_get
+from accounts.services import KeyUse, key_use_failed, message_quota_consume, preferences_get
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_json, clean_text, has_visible_text
 from conversations.models import ContextOptimization, Conversation, Message, Stream, UsageLog
@@ -320,7 +320,7 @@ class GenerationOutcome:
     provider_metadata: dict | None = None
     metadata: dict | None = None
     # A user's key that the provider refused: (the audit row of that use, what the provider said).
-    key_failure: tuple[uuid.UUID, str] | None = None
+    key_failure: tuple[KeyUse, str] | None = None
     own_key: bool = False  # the user's own key paid for the call, not the operator's
     thinking: str = ""  # the model's reasoning, saved in the reply's parts (conversations/reasoning.py)
     # A reply cut short (Stop, a failure mid-stream) never hears the provider's counts, though the provider bills
@@ -376,8 +376,8 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
         fields = [*fields, "parts"]
     message.save(update_fields=fields)
     if outcome.key_failure is not None:
-        audit_id, error = outcome.key_failure
-        key_use_failed(audit_id=audit_id, error=clean_text(error))
+        key, error = outcome.key_failure
+        key_use_failed(key=key, error=clean_text(error))
     stream.status = STREAM_STATUS[outcome.status]
     stream.finished_at = timezone.now()
     stream.save(update_fields=["status", "finished_at"])

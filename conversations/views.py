@@ -24,7 +24,7 @@ from chatbot.text import clean_text, has_visible_text, title_too_long
 from conversations import selectors, services
 from conversations.attachments import attachments_claim, known_without_attachments
 from conversations.compare import compare_turn, multi_model_enabled
-from conversations.generation import prepare_generation, start_generation, wait_for_hand_off
+from conversations.generation import hand_off, prepare_generation, start_generation
 from conversations.models import Conversation, Message, Stream
 from conversations.votes import conversation_votes_by_message
 
@@ -326,12 +326,12 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
         # One reply, or one per model for side-by-side answers (conversations/compare.py).
         generations = generation if isinstance(generation, list) else [] if generation is None else [generation]
         client = ClientInfo.from_request(request)
-        prepared = [prepare_generation(g.stream.id, client, generation=g) for g in generations]
+        prepared = [prepare_generation(g.stream.id, client, generation=g, defer_key_audit=True) for g in generations]
         for reply, ready in zip(generations, prepared, strict=True):
             # The provider's request goes out now, not after the fragment is rendered (this thread's context, with
             # the request id, goes with it).
             loop.call_soon_threadsafe(partial(start_generation, reply.stream.id, client, prepared=ready))
-        wait_for_hand_off(prepared)
+        hand_off(prepared)  # the provider requests out before the page fragment; the keys' uses recorded
         # The passages each reply will read, for its pending bubble: the documents were searched just now.
         request.sources_found = {
             g.assistant_message.id: len(p.request.sources) if p.request else 0

@@ -78,7 +78,7 @@ def suggest_improvements(*, document: Document, user: User) -> int:
         )
     except ProviderError as exc:
         if credentials.key is not None:
-            key_use_failed(audit_id=credentials.key.audit_id, error=str(exc))
+            key_use_failed(key=credentials.key, error=str(exc))
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.kind
         raise SuggestionsUnavailable(f"The model could not be asked for suggestions right now ({cause}).") from exc
     if completion.input_tokens is not None or completion.output_tokens is not None:

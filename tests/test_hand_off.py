@@ -1,5 +1,5 @@
 """A POST's thread lets the reply it started send its provider request before rendering (conversations/generation.py,
-`wait_for_hand_off`): the two would otherwise share the interpreter and the request leave later."""
+`hand_off`): the two would otherwise share the interpreter and the request leave later."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from accounts.services import SYSTEM, ClientInfo, provider_key_save
+from accounts.models import KeyAuditLog
+from accounts.services import SYSTEM, ClientInfo, key_use_failed, provider_key_save
 from chatbot.llm.http import close_http_clients
 from conversations import generation, services
-from conversations.generation import Prepared, prepare_generation, start_generation, wait_for_hand_off
+from conversations.generation import Prepared, hand_off, prepare_generation, start_generation
 from conversations.models import Message
 from tests.factories import ConversationFactory, UserFactory
 
@@ -35,7 +36,7 @@ def prepared_with(event) -> Prepared:
 def test_the_thread_waits_for_each_reply_within_one_short_deadline(monkeypatch):
     monkeypatch.setattr(generation, "_running", set())
     first, second = RecordingEvent(), RecordingEvent()
-    wait_for_hand_off([prepared_with(first), prepared_with(second)])
+    hand_off([prepared_with(first), prepared_with(second)])
     assert len(first.timeouts) == len(second.timeouts) == 1
     assert 0 < first.timeouts[0] <= generation.HAND_OFF_WAIT_SECONDS
     assert second.timeouts[0] <= first.timeouts[0]  # one deadline for all of them, not one each
@@ -44,7 +45,7 @@ def test_the_thread_waits_for_each_reply_within_one_short_deadline(monkeypatch):
 def test_a_busy_server_does_not_hold_the_requests_thread(monkeypatch):
     monkeypatch.setattr(generation, "_running", {object() for _ in range(generation.HAND_OFF_QUIET_REPLIES + 1)})
     event = RecordingEvent()
-    wait_for_hand_off([prepared_with(event)])
+    hand_off([prepared_with(event)])
     assert event.timeouts == []
 
 
@@ -52,7 +53,7 @@ def test_a_reply_never_started_does_not_keep_the_thread_past_the_deadline(monkey
     monkeypatch.setattr(generation, "_running", set())
     prepared = prepared_with(threading.Event())
     started = time.monotonic()
-    wait_for_hand_off([prepared])
+    hand_off([prepared])
     assert time.monotonic() - started < 5  # bounded by HAND_OFF_WAIT_SECONDS, with room for a busy machine
 
 
@@ -103,3 +104,45 @@ def test_a_reply_that_fails_before_its_request_hands_off_too():
     asyncio.run(run())
     assert prepared.handed_off.is_set()
     assert Message.objects.get(id=sent.assistant_message.id).status == Message.Status.FAILED
+
+
+def key_uses(user) -> list[KeyAuditLog]:
+    return list(KeyAuditLog.objects.filter(user=user, action=KeyAuditLog.Action.USE))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keys_use_is_recorded_once_the_reply_has_started_and_marked_failed_after_it_is(fake_openai):
+    user = UserFactory()
+    provider_key_save(user=user, provider="openai", api_key="sk-test-hand-off-0123456789", client=SYSTEM)
+    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
+    sent = services.message_send(user=user, conversation_id=conversation.id, content="Hello?")
+    prepared = prepare_generation(sent.stream.id, ClientInfo(ip="203.0.113.9"), generation=sent, defer_key_audit=True)
+    assert prepared.key is not None and key_uses(user) == []  # not on the way to the provider's request
+
+    # The reply failed at once (a refused key) and its finish marks the use failed before the POST's thread has
+    # written it: the mark waits for the row.
+    marking = threading.Thread(target=key_use_failed, kwargs={"key": prepared.key, "error": "401 refused"})
+    marking.start()
+    marking.join(0.3)
+    assert marking.is_alive()
+    prepared.handed_off.set()
+    hand_off([prepared])
+    marking.join(10)
+    assert not marking.is_alive()
+    [use] = key_uses(user)
+    assert use.id == prepared.key.audit_id
+    assert (use.success, use.error_message, use.ip) == (False, "401 refused", "203.0.113.9")
+
+    hand_off([prepared])  # recorded once, whoever calls again
+    assert len(key_uses(user)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_deferring_a_keys_use_is_recorded_when_the_key_is_handed_over(fake_openai):
+    user = UserFactory()
+    provider_key_save(user=user, provider="openai", api_key="sk-test-hand-off-0123456789", client=SYSTEM)
+    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
+    sent = services.message_send(user=user, conversation_id=conversation.id, content="Hello?")
+    prepared = prepare_generation(sent.stream.id, ClientInfo(), generation=sent)
+    [use] = key_uses(user)
+    assert use.success and use.id == prepared.key.audit_id and prepared.key.recorded.is_set()

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.text import get_valid_filename
 
 from accounts.models import User
 from chatbot.errors import UserFacingError
@@ -137,7 +139,14 @@ def _store_upload(
         status=Document.Status.PENDING,
         metadata={"format": kind, "title_typed": True} if clean_text(title).strip() else {"format": kind},
     )
-    document.file.save(filename[-100:], ContentFile(data), save=False)
+    # The storage keeps only letters, digits, "-", "_" and "." of a name: of "🙂" or "…" nothing, which it refuses
+    # (SuspiciousFileOperation, a bare 400 after the request's earlier files were stored). The name shown is
+    # original_name; the stored one only has to be valid.
+    try:
+        stored_name = get_valid_filename(filename[-100:])
+    except SuspiciousFileOperation:
+        stored_name = "upload"
+    document.file.save(stored_name, ContentFile(data), save=False)
     try:
         with transaction.atomic():
             document.save()

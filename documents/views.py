@@ -3,6 +3,7 @@ from __future__ import annotations
 import difflib
 import re
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -46,7 +47,9 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "query": query,
         "total": counts["total"],  # every status counted: all the documents the list can show
-        "back": request.get_full_path(),
+        # Where a row's Delete comes back to: this page of this search, built from what the list read (a 100,000
+        # character q, cut to 200 for the search, was copied whole into every row's form: 5 MB a page).
+        "back": _list_path(request, query=query, page=page.number),
         "deletable": page.paginator.object_list.filter(owner=request.user).count(),
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
@@ -55,6 +58,12 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "counts": counts,
     }
     return render(request, "documents/list.html", context)
+
+
+def _list_path(request: HttpRequest, *, query: str, page: int) -> str:
+    """The list's path with the search and page it shows (the page only when one was asked for)."""
+    params = {**({"q": query} if query else {}), **({"page": page} if "page" in request.GET else {})}
+    return request.path + (f"?{urlencode(params)}" if params else "")
 
 
 @registered_required

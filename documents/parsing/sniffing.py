@@ -101,11 +101,16 @@ def _legacy_html(data: bytes, name: str) -> str | None:
             codec = codecs.lookup(declared.group(1).decode("ascii"))
         except (LookupError, UnicodeDecodeError):
             codec = None
-        # Latin-1 and ASCII labels mean windows-1252 on the web; UTF-8 (or 16) was tried, and failed.
+        # Latin-1 and ASCII labels mean windows-1252 on the web; UTF-8 (or 16) was tried, and failed. Python also
+        # knows codecs that are no text encoding ("rot13", "base64", "hex") or take no errors="replace" ("idna",
+        # "punycode", "undefined"): a page declaring one is read as windows-1252, as one declaring none is.
         if codec and codec.name not in ("latin-1", "iso8859-1", "ascii", "utf-8", "utf-16"):
             encoding = codec.name
     # windows-1252 leaves five bytes unassigned (0x81, 0x8D...): replaced, not a reason to refuse the page.
-    text = data.decode(encoding, errors="replace")
+    try:
+        text = data.decode(encoding, errors="replace")
+    except (LookupError, UnicodeError):
+        text = data.decode("cp1252", errors="replace")
     sample = text[:8192]
     controls = sum(1 for ch in sample if ch not in "\t\n\r\f\v" and unicodedata.category(ch) == "Cc")
     return None if controls > len(sample) // 20 else text

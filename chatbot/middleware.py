@@ -10,11 +10,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from chatbot.logging import request_id_var
@@ -72,6 +77,29 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if isinstance(request, ASGIRequest) and response.streaming:
             response.streaming_content = _read_in_thread(response.streaming_content)
         return response
+
+
+def htmx_sign_in_middleware(get_response: Callable) -> Callable:
+    """An htmx request sent to sign in (its session ended) or up (a guest) goes there as a whole page.
+
+    htmx follows a plain redirect itself and swaps what it gets in place of the fragment: the whole sign-in page,
+    header and all, inside a polling row or the indexing line, its `next` that fragment's URL. Such a response
+    becomes an HX-Redirect instead, back to the page the request came from.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if response.status_code != 302 or not getattr(request, "htmx", False):
+            return response
+        target = urlsplit(response["Location"]).path
+        if target == resolve_url(settings.LOGIN_URL):
+            page = request.htmx.current_url_abs_path or "/"  # same-origin pages only (django-htmx)
+            return HttpResponseClientRedirect(redirect_to_login(page)["Location"])
+        if target == reverse("account_signup"):
+            return HttpResponseClientRedirect(response["Location"])
+        return response
+
+    return middleware
 
 
 async def _read_in_thread(chunks):

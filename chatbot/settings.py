@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "accounts.middleware.last_seen_middleware",
     "accounts.middleware.guest_account_pages_middleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "chatbot.middleware.htmx_sign_in_middleware",
     "chatbot.middleware.sync_middleware_boundary",  # last: see its docstring
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ def uploaded_name(filename: str) -> str:
     """The name a person gave the file, as a browser's form upload carries it: decoded and cleaned, on one line."""
     for escaped, char in _FORM_FILENAME_ESCAPES.items():
         filename = filename.replace(escaped, char).replace(escaped.lower(), char)
-    return " ".join(clean_text(filename).split())[:255] or "upload"
+    # Composed (NFC), as people type: a Mac sends "résumé" as e + combining accent, which a search for it missed.
+    return " ".join(unicodedata.normalize("NFC", clean_text(filename)).split())[:255] or "upload"
 
 
 def upload_limit_display() -> str:

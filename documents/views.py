@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
+import unicodedata
 import uuid
 from urllib.parse import urlencode
 
@@ -10,6 +12,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -28,8 +32,9 @@ TITLE_MAX_LENGTH = Document._meta.get_field("title").max_length
 
 
 def _search_query(value: str) -> str:
-    """The list's search as typed, its whitespace runs made one space; the list and its bulk delete read it alike."""
-    return " ".join(clean_text(value).split())[:200]
+    """The list's search as typed, composed, its whitespace runs made one space; the list and its bulk delete read it
+    alike."""
+    return " ".join(unicodedata.normalize("NFC", clean_text(value)).split())[:200]  # as names are stored
 
 
 @registered_required
@@ -50,6 +55,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
         # Where a row's Delete comes back to: this page of this search, built from what the list read (a 100,000
         # character q, cut to 200 for the search, was copied whole into every row's form: 5 MB a page).
         "back": _list_path(request, query=query, page=page.number),
+        "listed_at": timezone.now().isoformat(),  # the bulk delete takes no document added after this
         "deletable": page.paginator.object_list.filter(owner=request.user).count(),
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
@@ -82,20 +88,21 @@ def document_upload(request: HttpRequest) -> HttpResponse:
     shared = request.POST.get("shared") == "on" and request.user.is_staff
     if not files:
         messages.error(request, "Choose at least one file to upload.")
-    uploaded, duplicates = [], []
+    uploaded, duplicates, refused = [], [], []
     for upload in files[:MAX_FILES_PER_UPLOAD]:
         try:
             result = services.document_upload(
                 owner=None if shared else request.user, filename=upload.name, data=upload.read()
             )
         except services.UploadRejected as exc:
-            messages.error(request, exc.user_message)
+            refused.append(exc.user_message)
             continue
         if result.duplicate:
             duplicates.append((upload.name, result.document.title))
         else:
             uploaded.append(upload.name)
-    _say_uploaded(request, uploaded, duplicates, where="the shared library" if shared else "your documents")
+    where = "the shared library" if shared else "your documents"
+    _say_uploaded(request, uploaded, duplicates, refused, where=where)
     if len(files) > MAX_FILES_PER_UPLOAD:
         messages.error(request, f"Only the first {MAX_FILES_PER_UPLOAD} files were taken; upload the rest separately.")
     return redirect("documents:list")
@@ -119,30 +126,40 @@ def _say_left_out(request: HttpRequest) -> None:
     messages.info(request, f"Left out {count} {files}{' (' + ', '.join(kinds) + ')' if kinds else ''}.")
 
 
-def _say_uploaded(request: HttpRequest, names: list[str], duplicates: list[tuple[str, str]], *, where: str) -> None:
+def _say_uploaded(
+    request: HttpRequest, names: list[str], duplicates: list[tuple[str, str]], refused: list[str], *, where: str
+) -> None:
     """One line for the files taken, not one each: a folder of 200 pages pushed the list off the screen. Files
     already there are named, each with its document's title, when they are few, and counted when many (the same
-    folder chosen again said so 211 times).
+    folder chosen again said so 211 times); so are files refused (empty, unreadable), each with why.
 
     The page sends a large selection in parts of MAX_FILES_PER_UPLOAD (each part names its `series` and says which
     is `last`); the parts' counts add up in the session and the last part says the totals once.
     """
     series = request.POST.get("series", "")[:64]
-    count, duplicate_count = len(names), len(duplicates)
+    count, duplicate_count, refused_count = len(names), len(duplicates), len(refused)
     if series:
         tally = request.session.get("upload_series") or {}
         if tally.get("id") == series:
             count += tally["count"]
             duplicate_count += tally["duplicate_count"]
             duplicates = [tuple(each) for each in tally["duplicates"]] + duplicates
-        duplicates = duplicates[: DUPLICATES_NAMED + 1]
+            refused_count += tally.get("refused_count", 0)
+            refused = tally.get("refused", []) + refused
+        duplicates, refused = duplicates[: DUPLICATES_NAMED + 1], refused[:DUPLICATES_NAMED]
         if request.POST.get("last") != "1":
             request.session["upload_series"] = {
                 "id": series, "count": count, "duplicate_count": duplicate_count, "duplicates": duplicates,
+                "refused_count": refused_count, "refused": refused,
             }  # fmt: skip
             return
         request.session.pop("upload_series", None)
         _say_left_out(request)
+    for reason in refused[:DUPLICATES_NAMED]:
+        messages.error(request, reason)
+    if refused_count > DUPLICATES_NAMED:
+        more = refused_count - DUPLICATES_NAMED
+        messages.error(request, f"{more} more file{'s' if more != 1 else ''} could not be added, for the same reasons.")
     if duplicate_count > DUPLICATES_NAMED:
         messages.info(
             request, f"{duplicate_count} files were already in {where}, with the same content: not added again."
@@ -162,20 +179,42 @@ def document_bulk_delete(request: HttpRequest) -> HttpResponse:
     """Delete every one of the user's documents the list's search finds (all of them without a search): a folder
     uploaded by mistake was hundreds of Delete buttons, each confirmed."""
     query = _search_query(request.POST.get("q", ""))
-    documents = selectors.document_list(user=request.user, query=query)
-    count = services.documents_delete(owner=request.user, documents=documents)
+    matching = selectors.document_list(user=request.user, query=query)
+    # Only what the confirmation counted: a document added after the list was shown (the next part of a folder
+    # still uploading, one written in another tab) is kept.
+    listed_at = _listed_at(request.POST.get("listed_at", ""))
+    count = services.documents_delete(owner=request.user, documents=matching.filter(created_at__lte=listed_at))
     plural = "s" if count != 1 else ""
-    if query:
-        messages.success(request, f"Deleted {count} document{plural} that matched “{query}”.")
-    else:
-        messages.success(request, f"Deleted {count} document{plural}.")
+    said = f"Deleted {count} document{plural}" + (f" that matched “{query}”." if query else ".")
+    kept = matching.filter(owner=request.user, created_at__gt=listed_at).count()
+    if kept:
+        said += f" {kept} added since the list was shown {'were' if kept != 1 else 'was'} kept."
+    messages.success(request, said)
     return redirect("documents:list")
+
+
+def _listed_at(value: str) -> dt.datetime:
+    """When the list the bulk delete was confirmed on was shown (its form says); now, if it says nothing valid."""
+    try:
+        listed_at = parse_datetime(value[:64])
+    except ValueError:
+        listed_at = None
+    if listed_at is None or timezone.is_naive(listed_at):
+        return timezone.now()
+    return listed_at
 
 
 @registered_required
 @require_GET
 def document_status(request: HttpRequest, document_id: uuid.UUID) -> HttpResponse:
-    document = selectors.document_get(user=request.user, document_id=document_id)
+    try:
+        document = selectors.document_get(user=request.user, document_id=document_id)
+    except Http404:
+        if not request.htmx:
+            raise
+        # A polling row whose document was deleted meanwhile (another tab): the row goes, and its polling stops
+        # (286). Another user's document gets the same answer, as it gets the same 404.
+        return HttpResponse(status=286)
     context = {"document": document, "waiting_poll": selectors.waiting_poll_seconds(user=request.user)}
     return render(request, "documents/partials/document_row.html", context)
 

@@ -28,7 +28,9 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 
 # Bumped whenever chunk_document's output for the same file changes: `manage.py reindex` re-chunks the documents
 # ingested by an older version (Document.metadata["chunker"]) and skips the others, so an interrupted run resumes.
-CHUNKER_VERSION = 4  # 3: HTML menus and contents lists of plain links left out; 4: an HTML power keeps its "^"
+# 3: HTML menus and contents lists of plain links left out; 4: an HTML power keeps its "^"; 5: HTML links to the
+# previous and next pages left out (DocBook's navheader and navfooter, Javadoc's, Doxygen's, gtk-doc's)
+CHUNKER_VERSION = 5
 
 
 @dataclass(frozen=True)

@@ -599,6 +599,52 @@ def test_html_page_furniture_is_left_out():
         assert furniture not in parsed.text
 
 
+DOCBOOK_NAVHEADER = b"""<div class="navheader"><table width="100%" summary="Navigation header">
+  <tr><th colspan="3" align="center">6.34. pam_unix - traditional password authentication</th></tr>
+  <tr><td align="left"><a accesskey="p" href="umask.html">Prev</a> </td>
+      <th align="center">Chapter 6. A reference guide for available modules</th>
+      <td align="right"> <a accesskey="n" href="userdb.html">Next</a></td></tr></table><hr></div>"""
+DOCBOOK_NAVFOOTER = b"""<div class="navfooter"><hr><table width="100%" summary="Navigation footer">
+  <tr><td align="left"><a href="umask.html">Prev</a> </td><td><a href="ref.html">Up</a></td>
+      <td align="right"> <a href="userdb.html">Next</a></td></tr>
+  <tr><td valign="top">6.33. pam_umask - set the file mode creation mask </td><td><a href="index.html">Home</a></td>
+      <td valign="top"> 6.35. pam_userdb - authenticate against a db database</td></tr></table></div>"""
+
+
+def test_html_links_to_the_previous_and_next_pages_are_left_out():
+    """DocBook's chunked HTML (many projects' manuals) puts a table of links to the previous and next pages above and
+    below each page, naming their topics: this page's first and last passages were about other pages."""
+    page = (
+        b"<html><head><title>6.34. pam_unix</title></head><body>"
+        + DOCBOOK_NAVHEADER
+        + b"""<div class="section"><div class="titlepage"><h2 class="title">6.34. pam_unix</h2></div>
+        <p>This is the standard Unix authentication module.</p></div>
+        <div class="topNav"><a href="a.html">Overview</a> <span>Package</span></div>"""
+        + DOCBOOK_NAVFOOTER
+        + b"</body></html>"
+    )
+    parsed = parse_document(page, "sag-pam_unix.html")
+    assert parsed.text == "This is the standard Unix authentication module."
+    for furniture in ("Prev", "Chapter 6", "pam_umask", "pam_userdb", "Home", "Overview", "Package"):
+        assert furniture not in parsed.text
+
+
+def test_an_html_page_that_is_nothing_but_furniture_is_read_as_it_is_not_refused():
+    """A DocBook chapter's own page holds its title, a table of its sections and the links to its neighbours: left
+    without its furniture it has no text at all, and a folder upload would have marked it failed."""
+    page = (
+        b"<html><head><title>Chapter 1. Introduction</title></head><body>"
+        + DOCBOOK_NAVHEADER
+        + b"""<div class="chapter"><h1 class="title">Chapter 1. Introduction</h1>
+        <div class="toc"><dl class="toc"><dt><a href="d.html">1.1. Description</a></dt></dl></div></div>"""
+        + DOCBOOK_NAVFOOTER
+        + b"</body></html>"
+    )
+    parsed = parse_document(page, "mwg-introduction.html")
+    assert parsed.title == "Chapter 1. Introduction"
+    assert "1.1. Description" in parsed.text
+
+
 def test_html_menus_and_contents_lists_made_of_plain_links_are_left_out():
     """SQLite's documentation marks neither its site menu nor a page's table of contents (plain <div>s and <ul>s
     of links): every page's first passage was "Home Menu About Documentation Download..." and a list of its own

@@ -22,35 +22,59 @@ _HTML_BLOCKS = frozenset(
 _HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _WHITESPACE = re.compile(r"\s+")
 # Page furniture outside <nav>/<footer> elements, named by the id or class generators and themes give it: a site
-# footer ("Last updated ..."), a table of contents repeating every heading, breadcrumbs. Whole tokens only, so that
+# footer ("Last updated ..."), a table of contents repeating every heading, breadcrumbs, and the links to the
+# previous and next pages: DocBook's navheader and navfooter (its chunked HTML: many projects' manuals), Javadoc's
+# topNav and bottomNav, Doxygen's navpath, gtk-doc's navigation table. Those name the neighbouring pages' topics, so
+# they would put other pages' words into this page's first and last passages. Whole tokens only, so that
 # "footer-note" in an article's own markup stays.
 _HTML_FURNITURE = frozenset(
-    {"footer", "site-footer", "page-footer", "toc", "table-of-contents", "breadcrumb", "breadcrumbs", "skip-link"}
-)
+    {
+        "footer", "site-footer", "page-footer", "toc", "table-of-contents", "breadcrumb", "breadcrumbs", "skip-link",
+        "navheader", "navfooter", "navigation", "navbar", "topnav", "bottomnav", "subnav", "navpath",
+    }
+)  # fmt: skip
 _HTML_FURNITURE_ROLES = '[role="navigation"], [role="contentinfo"], [role="search"]'
 
 
 def parse_html(text: str, builder: Builder) -> None:
-    from bs4 import BeautifulSoup, NavigableString, Tag
-    from bs4.element import PreformattedString
+    from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
     # An inline <svg> or MathML can hold a <title> of its own (a tooltip), which is not the page's.
     title_tag = next((tag for tag in soup.find_all("title") if not tag.find_parent(["svg", "math"])), None)
     builder.titles.append(title_tag.get_text(" ") if title_tag else "")
+    _walk(_content(soup, furniture=False), builder)
+    builder.flush()
+    if not builder.sections:
+        # Nothing but furniture: a chapter's page that only lists its sections between the links to its neighbours
+        # (DocBook). Read as it is, as before furniture was left out, rather than refused as a page without text.
+        _walk(_content(BeautifulSoup(text, "html.parser"), furniture=True), builder)
+
+
+def _content(soup, *, furniture: bool):
+    """The part of a page to read: without scripts, styles and the like, menus made of links only, and the site's
+    furniture named as such (footers, tables of contents, links to the neighbouring pages) unless `furniture`."""
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
-    for tag in soup.select(f"[hidden], {_HTML_FURNITURE_ROLES}"):
-        tag.decompose()
-    for tag in soup.find_all(_is_furniture):
-        tag.decompose()
+    if not furniture:
+        for tag in soup.select(f"[hidden], {_HTML_FURNITURE_ROLES}"):
+            tag.decompose()
+        for tag in soup.find_all(_is_furniture):
+            tag.decompose()
     for tag in _link_lists(soup):
         tag.decompose()
     # A page that marks its main content (one <main>, or role="main") is read from there only: what is around it
     # is the site's, repeated on every page (headers, menus, sidebars), and would crowd out the page's own text.
     mains = soup.find_all("main") or soup.select('[role="main"]')
     if len(mains) == 1 and mains[0].get_text(strip=True):
-        soup = mains[0]
+        return mains[0]
+    return soup
+
+
+def _walk(soup, builder: Builder) -> None:
+    """The page's text into `builder`: blocks by the elements they are in, headings as the sections they start."""
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
 
     line: list[str] = []
 

@@ -516,3 +516,33 @@ def test_a_data_line_that_is_json_but_not_a_chunk_is_a_malformed_stream(chunk):
     with pytest.raises(ProviderError) as raised:
         _read_chunk(chunk, "openai")
     assert raised.value.kind == ProviderError.MALFORMED
+
+
+def test_replies_on_one_key_and_endpoint_share_an_sdk_client_per_event_loop(monkeypatch, fake_openai):
+    """A new SDK client works out its platform headers in a worker thread on its first request: kept from reply to
+    reply, that thread hop happens once per key and loop, not once per reply."""
+    from chatbot.llm import http
+
+    monkeypatch.setattr(http, "SDK_CLIENTS_PER_LOOP", 2)
+    url = fake_openai.base_url("openai")
+
+    async def run() -> None:
+        try:
+            provider = OpenAICompatibleProvider(name="openai", api_key="key-a", base_url=url)
+            timeout = provider.timeout
+            first = http.openai_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout)
+            assert first._platform is None
+            async for _ in provider.stream(ChatRequest(model="m", messages=[PromptMessage("user", "hi")])):
+                pass
+            assert http.openai_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout) is first
+            assert first._platform is not None  # worked out once, for every later reply on this key
+            other_key = http.openai_client(api_key="key-b", base_url=url, guarded=False, timeout=timeout)
+            guarded = http.openai_client(api_key="key-a", base_url=url, guarded=True, timeout=timeout)
+            assert len({id(first), id(other_key), id(guarded)}) == 3
+            # Past SDK_CLIENTS_PER_LOOP the least recently used goes: key-a's trusted client here.
+            assert http.openai_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout) is not first
+            assert http.anthropic_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout) is not None
+        finally:
+            await close_http_clients()
+
+    asyncio.run(run())

@@ -11,6 +11,7 @@ its pools (chatbot/loops.py) and `conversations.generation.shutdown` closes them
 from __future__ import annotations
 
 import ssl
+from collections import OrderedDict
 
 import aiohttp
 import anthropic
@@ -64,8 +65,59 @@ def anthropic_http_client(*, guarded: bool) -> anthropic.DefaultAioHttpClient:
     return loop_singleton(name, lambda: new_sdk_http_client(anthropic, guarded=guarded))
 
 
+# SDK clients kept per event loop, the least recently used dropped past this many (they share the loop's pools, so
+# a dropped one has nothing to close).
+SDK_CLIENTS_PER_LOOP = 256
+
+
+def openai_client(*, api_key: str, base_url: str | None, guarded: bool, timeout: float) -> openai.AsyncOpenAI:
+    """This loop's openai SDK client for a key and endpoint, reused from reply to reply.
+
+    A new client works out its platform headers on its first request in a worker thread (the SDK's
+    `asyncify(get_platform)`): one thread hop per reply, queued at a burst behind the replies' database work in the
+    loop's default executor, before the provider's request could go out.
+    """
+    return _sdk_client(
+        ("openai", api_key, base_url, guarded, timeout),
+        lambda: openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
+            timeout=timeout,
+            http_client=openai_http_client(guarded=guarded),
+        ),
+    )
+
+
+def anthropic_client(*, api_key: str, base_url: str | None, guarded: bool, timeout: float) -> anthropic.AsyncAnthropic:
+    """This loop's anthropic SDK client for a key and endpoint, reused (see `openai_client`)."""
+    return _sdk_client(
+        ("anthropic", api_key, base_url, guarded, timeout),
+        lambda: anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
+            timeout=timeout,
+            http_client=anthropic_http_client(guarded=guarded),
+        ),
+    )
+
+
+def _sdk_client(key: tuple, build):
+    clients: OrderedDict = loop_singleton("llm-sdk-clients", OrderedDict)
+    client = clients.get(key)
+    if client is None:
+        client = clients[key] = build()
+        if len(clients) > SDK_CLIENTS_PER_LOOP:
+            clients.popitem(last=False)
+    else:
+        clients.move_to_end(key)
+    return client
+
+
 async def close_http_clients() -> None:
     """Close this loop's pools (at server shutdown: aiohttp complains about sessions left open)."""
+    loop_singleton_pop("llm-sdk-clients")
     for name in ("openai-http-client", "openai-http-client-guarded", "anthropic-http-client",
                  "anthropic-http-client-guarded"):  # fmt: skip
         client = loop_singleton_pop(name)

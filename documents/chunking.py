@@ -29,7 +29,8 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # Bumped whenever chunk_document's output for the same file changes: `manage.py reindex` re-chunks the documents
 # ingested by an older version (Document.metadata["chunker"]) and skips the others, so an interrupted run resumes.
 # 3: HTML menus and contents lists of plain links left out; 4: an HTML power keeps its "^"; 5: HTML links to the
-# previous and next pages left out (DocBook's navheader and navfooter, Javadoc's, Doxygen's, gtk-doc's)
+# previous and next pages left out (DocBook, Texinfo, Javadoc, Doxygen, gtk-doc), menus with separators between
+# their links too, and a page that only redirects refused
 CHUNKER_VERSION = 5
 
 

@@ -645,6 +645,54 @@ def test_an_html_page_that_is_nothing_but_furniture_is_read_as_it_is_not_refused
     assert "1.1. Description" in parsed.text
 
 
+def test_texinfo_links_to_the_next_previous_and_up_nodes_are_left_out():
+    """Every node of a GNU manual in HTML opens (and often ends) with "Next: ..., Previous: ..., Up: ...
+    [Contents][Index]": the neighbouring nodes' titles, in this node's first passage."""
+    page = b"""<html><head><title>Comparison (diffutils)</title></head><body>
+      <div class="header"><p>Next: <a href="Hunks.html" accesskey="n" rel="next">Hunks</a>, Previous:
+        <a href="Overview.html" rel="prev">Overview</a>, Up: <a href="index.html" rel="up">Top</a> &nbsp;
+        [<a href="toc.html" rel="contents">Contents</a>][<a href="Index.html" rel="index">Index</a>]</p></div>
+      <h2>1 What Comparison Means</h2>
+      <p>There are several ways to think about the differences between two files; see the
+        <a href="Hunks.html" rel="next">next</a> node for hunks.</p>
+    </body></html>"""
+    parsed = parse_document(page, "Comparison.html")
+    assert (
+        parsed.text
+        == "There are several ways to think about the differences between two files; see the next node for hunks."
+    )
+
+
+def test_menus_whose_links_are_separated_by_bars_or_brackets_are_left_out():
+    """A menu is no less a menu for the "|", "[ ]" or "« »" between its links (Sphinx's Django theme, texi2html,
+    Javadoc's index bars)."""
+    page = b"""<html><head><title>Settings</title></head><body>
+      <div id="hd"><div class="global-nav"><a href="/">Home</a> | <a href="/toc">Table of contents</a> |
+        <a href="/genindex">Index</a></div>
+        <div>&laquo; <a href="prev.html">previous</a> | <a href="up.html">up</a> | <a href="next.html">next</a>
+        &raquo;</div>
+        <table><tr><td>[<a href="a.html"> &lt;&lt; </a>]</td><td>[<a href="b.html"> &gt;&gt; </a>]</td>
+        <td>[<a href="index.html">Top</a>]</td></tr></table></div>
+      <h1>Settings</h1><p>Here is a list of settings and their default values.</p>
+      <div class="modal" role="dialog" aria-hidden="true">Keys | Action ? | Open this help</div>
+    </body></html>"""
+    parsed = parse_document(page, "settings.html")
+    assert parsed.text == "Here is a list of settings and their default values."
+
+
+def test_a_page_that_only_redirects_elsewhere_is_refused_with_the_reason():
+    """Most files of a Texinfo manual's folder are signposts left where a node used to be: each would be a passage
+    that matches its target's name."""
+    stub = b"""<html><head><meta http-equiv="Refresh" content="0; url=Hunks.html#Hunks">
+      <title>Hunks</title></head><body><p>The node you are looking for is at <a href="Hunks.html">Hunks</a>.</p>
+      </body></html>"""
+    with pytest.raises(ParseError, match="only sends the browser on to another page"):
+        parse_document(stub, "hunks.html")
+    # A real page that also refreshes itself (a status page) keeps its text.
+    page = stub.replace(b"<p>The node", b"<p>" + b"A long paragraph of its own. " * 10 + b"The node")
+    assert "A long paragraph of its own." in parse_document(page, "status.html").text
+
+
 def test_html_menus_and_contents_lists_made_of_plain_links_are_left_out():
     """SQLite's documentation marks neither its site menu nor a page's table of contents (plain <div>s and <ul>s
     of links): every page's first passage was "Home Menu About Documentation Download..." and a list of its own

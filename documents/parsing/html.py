@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from documents.parsing.base import Builder
+from documents.parsing.base import Builder, ParseError
 
 # --- HTML -----------------------------------------------------------------------------------------------------
 
@@ -19,6 +19,8 @@ _HTML_BLOCKS = frozenset(
         "menu", "ol", "p", "section", "summary", "table", "ul",
     }
 )  # fmt: skip
+_REFRESH = re.compile(r"^\s*refresh\s*$", re.IGNORECASE)
+REDIRECT_STUB_CHARS = 200  # a page that redirects (meta refresh) with less text than this is only a signpost
 _HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _WHITESPACE = re.compile(r"\s+")
 # Page furniture outside <nav>/<footer> elements, named by the id or class generators and themes give it: a site
@@ -30,10 +32,18 @@ _WHITESPACE = re.compile(r"\s+")
 _HTML_FURNITURE = frozenset(
     {
         "footer", "site-footer", "page-footer", "toc", "table-of-contents", "breadcrumb", "breadcrumbs", "skip-link",
-        "navheader", "navfooter", "navigation", "navbar", "topnav", "bottomnav", "subnav", "navpath",
+        "navheader", "navfooter", "navigation", "navbar", "topnav", "bottomnav", "subnav", "navpath", "nav",
+        "global-nav", "nav-panel", "mini-toc", "navbarcell1", "navbarcell1rev", "navbarcell2", "navbarcell3",
+        "titlearea",
     }
 )  # fmt: skip
-_HTML_FURNITURE_ROLES = '[role="navigation"], [role="contentinfo"], [role="search"]'
+# Links that say where they lead in the document's order (Texinfo's "Next: ..., Previous: ..., Up: ..." above every
+# node, in every GNU manual): a small block of nothing else is the way to the neighbouring pages.
+_NAVIGATION_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "home", "start", "first", "last"})
+# What separates the links of a menu ("Home | Index", "[ << ] [ >> ]", "« previous | up | next »", "A • B"): not
+# words of the page's own.
+_LINK_SEPARATORS = re.compile(r"[\[\]|«»<>•·:,()/\-–—]")
+_HTML_FURNITURE_ROLES = '[role="navigation"], [role="contentinfo"], [role="search"], [role="dialog"]'
 
 
 def parse_html(text: str, builder: Builder) -> None:
@@ -43,8 +53,13 @@ def parse_html(text: str, builder: Builder) -> None:
     # An inline <svg> or MathML can hold a <title> of its own (a tooltip), which is not the page's.
     title_tag = next((tag for tag in soup.find_all("title") if not tag.find_parent(["svg", "math"])), None)
     builder.titles.append(title_tag.get_text(" ") if title_tag else "")
+    redirects = soup.find("meta", attrs={"http-equiv": _REFRESH}) is not None
     _walk(_content(soup, furniture=False), builder)
     builder.flush()
+    if redirects and sum(len(section.text) for section in builder.sections) < REDIRECT_STUB_CHARS:
+        # A page left where a moved one was, sending the browser on ("The node you are looking for is at Hunks."):
+        # most files of a Texinfo manual's folder, each a passage that matched its target's name.
+        raise ParseError("This page only sends the browser on to another page; it has no text of its own to index.")
     if not builder.sections:
         # Nothing but furniture: a chapter's page that only lists its sections between the links to its neighbours
         # (DocBook). Read as it is, as before furniture was left out, rather than refused as a page without text.
@@ -140,7 +155,8 @@ def _link_lists(soup) -> list:
     from bs4 import NavigableString, Tag
     from bs4.element import PreformattedString
 
-    # id(tag): [characters, characters in links, links, links to the page, links elsewhere, headings]
+    # id(tag): [characters, characters in links, links, links to the page, links elsewhere, headings, links with a
+    # rel of the document's order]; separators between links are not counted as characters.
     stats: dict[int, list[int]] = {}
     stack = [(soup, False)]
     while stack:
@@ -149,16 +165,17 @@ def _link_lists(soup) -> list:
             stack.append((tag, True))
             stack.extend((child, False) for child in tag.children if isinstance(child, Tag))
             continue
-        counts = [0, 0, 0, 0, 0, 1 if tag.name in _HTML_HEADINGS else 0]
+        counts = [0, 0, 0, 0, 0, 1 if tag.name in _HTML_HEADINGS else 0, 0]
         for child in tag.children:
             if isinstance(child, Tag):
                 counts = [a + b for a, b in zip(counts, stats[id(child)], strict=True)]
             elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
-                counts[0] += len("".join(str(child).split()))
+                counts[0] += len(_LINK_SEPARATORS.sub("", "".join(str(child).split())))
         if tag.name == "a":
             href = (tag.get("href") or "").strip().lower()
             local, elsewhere = href.startswith("#"), bool(href) and not href.startswith(("#", "javascript:"))
-            counts = [counts[0], counts[0], 1, int(local), int(elsewhere), counts[5]]
+            ordered = bool({rel.lower() for rel in tag.get_attribute_list("rel") if rel} & _NAVIGATION_RELS)
+            counts = [counts[0], counts[0], 1, int(local), int(elsewhere), counts[5], int(ordered)]
         stats[id(tag)] = counts
 
     found = []
@@ -166,15 +183,12 @@ def _link_lists(soup) -> list:
     stack = [soup]
     while stack:
         tag = stack.pop()
-        characters, in_links, links, local, elsewhere, headings = stats[id(tag)]
-        if (
-            tag.name not in ("[document]", "html", "body", "main", "a")
-            and links >= 3
-            and characters
-            and in_links == characters
-            and not headings
-            and (before_heading or (local >= 3 and not elsewhere))
-        ):
+        characters, in_links, links, local, elsewhere, headings, ordered = stats[id(tag)]
+        candidate = tag.name not in ("[document]", "html", "body", "main", "a") and not headings
+        menu = links >= 3 and characters and in_links == characters
+        # Texinfo's "Next: A, Previous: B, Up: C [Contents][Index]": its labels are the only other words.
+        neighbours = links >= 2 and ordered == links and characters - in_links <= 40
+        if candidate and ((menu and (before_heading or (local >= 3 and not elsewhere))) or neighbours):
             found.append(tag)
             continue
         if tag.name in _HTML_HEADINGS:

@@ -693,6 +693,27 @@ def test_a_page_that_only_redirects_elsewhere_is_refused_with_the_reason():
     assert "A long paragraph of its own." in parse_document(page, "status.html").text
 
 
+def test_a_page_laid_out_in_a_table_keeps_its_headings_and_code():
+    """Older sites lay the whole page out in a table: read as rows of data, each cell one line, every heading and
+    code block of the page ran together; a table of data stays a row a line."""
+    page = b"""<html><head><title>Catalogs</title></head><body><table><tr>
+      <td><ul><li><a href="index.html">Main Menu</a></li><li><a href="api.html">Reference Manual</a></li></ul></td>
+      <td><h1>Catalog support</h1><p>Catalogs map public identifiers to local files.</p>
+        <h2>Using a catalog</h2><pre>  xmlcatalog --add public "-//OASIS//DTD DocBook XML V4.1.2//EN"
+  file.xml</pre>
+        <table><tr><th>Variable</th><th>Meaning</th></tr><tr><td>XML_CATALOG_FILES</td><td>the catalogs</td></tr>
+        </table></td></tr></table></body></html>"""
+    parsed = parse_document(page, "catalog.html")
+    assert [(s.section, s.text) for s in parsed.sections][-2:] == [
+        ("", "Catalogs map public identifiers to local files."),
+        (
+            "Using a catalog",
+            '  xmlcatalog --add public "-//OASIS//DTD DocBook XML V4.1.2//EN"\n  file.xml\n\n'
+            "Variable | Meaning\nXML_CATALOG_FILES | the catalogs",
+        ),
+    ]
+
+
 def test_html_menus_and_contents_lists_made_of_plain_links_are_left_out():
     """SQLite's documentation marks neither its site menu nor a page's table of contents (plain <div>s and <ul>s
     of links): every page's first passage was "Home Menu About Documentation Download..." and a list of its own

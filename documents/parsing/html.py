@@ -22,6 +22,8 @@ _HTML_BLOCKS = frozenset(
 _REFRESH = re.compile(r"^\s*refresh\s*$", re.IGNORECASE)
 REDIRECT_STUB_CHARS = 200  # a page that redirects (meta refresh) with less text than this is only a signpost
 _HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# In a table row, what makes it page layout rather than a row of data.
+_LAYOUT_MARKS = ["h1", "h2", "h3", "h4", "h5", "h6", "pre", "table"]
 _WHITESPACE = re.compile(r"\s+")
 # Page furniture outside <nav>/<footer> elements, named by the id or class generators and themes give it: a site
 # footer ("Last updated ..."), a table of contents repeating every heading, breadcrumbs, and the links to the
@@ -127,9 +129,14 @@ def _walk(soup, builder: Builder) -> None:
         elif name == "pre":
             flush_line()
             builder.add(child.get_text().strip("\n"))
-        elif name == "tr":
+        elif name == "tr" and child.find(_LAYOUT_MARKS) is None:
             cells = (cell.get_text(" ", strip=True) for cell in child.find_all(["td", "th"], recursive=False))
             line.append("\n" + " | ".join(cell for cell in cells if cell) + "\n")
+        elif name in ("tr", "td", "th"):
+            # A row that lays out a page (its cells hold headings, code, tables of their own: older sites are built
+            # so) is read cell by cell, as blocks; one line of it lost every heading and code block of the page.
+            flush_line()
+            stack.append((iter(child.children), True))
         else:
             block = name in _HTML_BLOCKS
             if block:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from accounts.models import KeyAuditLog
+from accounts.models import KeyAuditLog, User
 from accounts.services import SYSTEM, ClientInfo, key_use_failed, provider_key_save
 from chatbot.llm.http import close_http_clients
 from conversations import generation, services
@@ -31,6 +31,15 @@ def prepared_with(event) -> Prepared:
     prepared = Prepared(provider=None, request=None, provider_name="openai", model="m")
     prepared.handed_off = event
     return prepared
+
+
+def sent_on_openai(content: str, *, with_key: bool = True) -> tuple[User, services.Generation]:
+    """A user's message just sent in a conversation on OpenAI (with the user's own key unless `with_key` is False)."""
+    user = UserFactory()
+    if with_key:
+        provider_key_save(user=user, provider="openai", api_key="sk-test-hand-off-0123456789", client=SYSTEM)
+    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
+    return user, services.message_send(user=user, conversation_id=conversation.id, content=content)
 
 
 def test_the_thread_waits_for_each_reply_within_one_short_deadline(monkeypatch):
@@ -60,10 +69,7 @@ def test_a_reply_never_started_does_not_keep_the_thread_past_the_deadline(monkey
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_hands_off_once_its_provider_request_is_out_and_long_before_its_first_token(fake_openai):
     fake_openai.behaviour.first_token_delay = 1.0
-    user = UserFactory()
-    provider_key_save(user=user, provider="openai", api_key="sk-test-hand-off-0123456789", client=SYSTEM)
-    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
-    sent = services.message_send(user=user, conversation_id=conversation.id, content="Are you there?")
+    _, sent = sent_on_openai("Are you there?")
     prepared = prepare_generation(sent.stream.id, ClientInfo(), generation=sent)
     assert not prepared.handed_off.is_set()
 
@@ -92,9 +98,7 @@ def test_a_reply_hands_off_once_its_provider_request_is_out_and_long_before_its_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_that_fails_before_its_request_hands_off_too():
-    user = UserFactory()  # no key for the provider, and the operator has none either
-    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
-    sent = services.message_send(user=user, conversation_id=conversation.id, content="Hello?")
+    _, sent = sent_on_openai("Hello?", with_key=False)  # and the operator has no key either
     prepared = prepare_generation(sent.stream.id, ClientInfo(), generation=sent)
     assert prepared.error is not None
 
@@ -112,10 +116,7 @@ def key_uses(user) -> list[KeyAuditLog]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_keys_use_is_recorded_once_the_reply_has_started_and_marked_failed_after_it_is(fake_openai):
-    user = UserFactory()
-    provider_key_save(user=user, provider="openai", api_key="sk-test-hand-off-0123456789", client=SYSTEM)
-    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
-    sent = services.message_send(user=user, conversation_id=conversation.id, content="Hello?")
+    user, sent = sent_on_openai("Hello?")
     prepared = prepare_generation(sent.stream.id, ClientInfo(ip="203.0.113.9"), generation=sent, defer_key_audit=True)
     assert prepared.key is not None and key_uses(user) == []  # not on the way to the provider's request
 
@@ -139,10 +140,7 @@ def test_a_keys_use_is_recorded_once_the_reply_has_started_and_marked_failed_aft
 
 @pytest.mark.django_db(transaction=True)
 def test_without_deferring_a_keys_use_is_recorded_when_the_key_is_handed_over(fake_openai):
-    user = UserFactory()
-    provider_key_save(user=user, provider="openai", api_key="sk-test-hand-off-0123456789", client=SYSTEM)
-    conversation = ConversationFactory(user=user, provider="openai", model="gpt-5.5")
-    sent = services.message_send(user=user, conversation_id=conversation.id, content="Hello?")
+    user, sent = sent_on_openai("Hello?")
     prepared = prepare_generation(sent.stream.id, ClientInfo(), generation=sent)
     [use] = key_uses(user)
     assert use.success and use.id == prepared.key.audit_id and prepared.key.recorded.is_set()

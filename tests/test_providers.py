@@ -529,19 +529,20 @@ def test_replies_on_one_key_and_endpoint_share_an_sdk_client_per_event_loop(monk
     async def run() -> None:
         try:
             provider = OpenAICompatibleProvider(name="openai", api_key="key-a", base_url=url)
-            timeout = provider.timeout
-            first = http.openai_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout)
+
+            def client(sdk: str = "openai", key: str = "key-a", guarded: bool = False):
+                return http.sdk_client(sdk, api_key=key, base_url=url, guarded=guarded, timeout=provider.timeout)
+
+            first = client()
             assert first._platform is None
             async for _ in provider.stream(ChatRequest(model="m", messages=[PromptMessage("user", "hi")])):
                 pass
-            assert http.openai_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout) is first
+            assert client() is first
             assert first._platform is not None  # worked out once, for every later reply on this key
-            other_key = http.openai_client(api_key="key-b", base_url=url, guarded=False, timeout=timeout)
-            guarded = http.openai_client(api_key="key-a", base_url=url, guarded=True, timeout=timeout)
-            assert len({id(first), id(other_key), id(guarded)}) == 3
+            assert len({id(first), id(client(key="key-b")), id(client(guarded=True))}) == 3
             # Past SDK_CLIENTS_PER_LOOP the least recently used goes: key-a's trusted client here.
-            assert http.openai_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout) is not first
-            assert http.anthropic_client(api_key="key-a", base_url=url, guarded=False, timeout=timeout) is not None
+            assert client() is not first
+            assert type(client("anthropic")).__name__ == "AsyncAnthropic"
         finally:
             await close_http_clients()
 

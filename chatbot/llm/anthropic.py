@@ -10,7 +10,7 @@ import httpx2
 from chatbot.llm.attachment_blocks import anthropic_content
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
 from chatbot.llm.catalog import known_models
-from chatbot.llm.http import anthropic_client
+from chatbot.llm.http import sdk_client
 from chatbot.llm.reasoning import thinking_budget
 from chatbot.netpolicy import refusal_in
 from chatbot.tools.wire import AnthropicToolCalls, anthropic_tool_params
@@ -57,8 +57,8 @@ class AnthropicProvider:
         self.timeout = timeout
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
-        client = anthropic_client(
-            api_key=self.api_key, base_url=self.base_url, guarded=self.user_base_url, timeout=self.timeout
+        client = sdk_client(
+            "anthropic", api_key=self.api_key, base_url=self.base_url, guarded=self.user_base_url, timeout=self.timeout
         )
         params: dict = {
             "model": request.model,

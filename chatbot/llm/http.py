@@ -70,48 +70,32 @@ def anthropic_http_client(*, guarded: bool) -> anthropic.DefaultAioHttpClient:
 SDK_CLIENTS_PER_LOOP = 256
 
 
-def openai_client(*, api_key: str, base_url: str | None, guarded: bool, timeout: float) -> openai.AsyncOpenAI:
-    """This loop's openai SDK client for a key and endpoint, reused from reply to reply.
+def sdk_client(sdk: str, *, api_key: str, base_url: str | None, guarded: bool, timeout: float):
+    """This loop's client of the `sdk` ("openai" or "anthropic") for a key and endpoint, reused from reply to reply.
 
-    A new client works out its platform headers on its first request in a worker thread (the SDK's
+    A new client works out its platform headers on its first request in a worker thread (the SDKs'
     `asyncify(get_platform)`): one thread hop per reply, queued at a burst behind the replies' database work in the
     loop's default executor, before the provider's request could go out.
     """
-    return _sdk_client(
-        ("openai", api_key, base_url, guarded, timeout),
-        lambda: openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
-            timeout=timeout,
-            http_client=openai_http_client(guarded=guarded),
-        ),
-    )
-
-
-def anthropic_client(*, api_key: str, base_url: str | None, guarded: bool, timeout: float) -> anthropic.AsyncAnthropic:
-    """This loop's anthropic SDK client for a key and endpoint, reused (see `openai_client`)."""
-    return _sdk_client(
-        ("anthropic", api_key, base_url, guarded, timeout),
-        lambda: anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
-            timeout=timeout,
-            http_client=anthropic_http_client(guarded=guarded),
-        ),
-    )
-
-
-def _sdk_client(key: tuple, build):
     clients: OrderedDict = loop_singleton("llm-sdk-clients", OrderedDict)
+    key = (sdk, api_key, base_url, guarded, timeout)
     client = clients.get(key)
-    if client is None:
-        client = clients[key] = build()
-        if len(clients) > SDK_CLIENTS_PER_LOOP:
-            clients.popitem(last=False)
-    else:
+    if client is not None:
         clients.move_to_end(key)
+        return client
+    client_class, http_client = {
+        "openai": (openai.AsyncOpenAI, openai_http_client),
+        "anthropic": (anthropic.AsyncAnthropic, anthropic_http_client),
+    }[sdk]
+    client = clients[key] = client_class(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,  # a retry after text has streamed would duplicate it; the user has a Retry button
+        timeout=timeout,
+        http_client=http_client(guarded=guarded),
+    )
+    if len(clients) > SDK_CLIENTS_PER_LOOP:
+        clients.popitem(last=False)
     return client
 
 

@@ -11,7 +11,7 @@ import openai
 
 from chatbot.llm.attachment_blocks import openai_content
 from chatbot.llm.base import ChatRequest, Event, Finished, ProviderError, TextDelta, ThinkingDelta
-from chatbot.llm.http import openai_client
+from chatbot.llm.http import sdk_client
 from chatbot.llm.reasoning import thinking_budget
 from chatbot.netpolicy import refusal_in
 from chatbot.tools.wire import OpenAIToolCalls, openai_tool_params
@@ -129,8 +129,8 @@ class OpenAICompatibleProvider:
         return system + [{"role": m.role, "content": openai_content(m)} for m in request.messages]
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
-        client = openai_client(
-            api_key=self.api_key, base_url=self.base_url, guarded=self.user_base_url, timeout=self.timeout
+        client = sdk_client(
+            "openai", api_key=self.api_key, base_url=self.base_url, guarded=self.user_base_url, timeout=self.timeout
         )
         params: dict = {
             "model": request.model,

@@ -90,6 +90,17 @@ def statement_statistics(limit: int = 10) -> list[dict] | None:
         return None
 
 
+def stale_index() -> dict[str, int]:
+    """How many ready documents were chunked by an older chunker than this version's: `manage.py reindex` (or the
+    documents admin's action) re-chunks them, until then they are searched as they were cut."""
+    from documents.chunking import CHUNKER_VERSION
+    from documents.models import Document
+
+    ready = Document.objects.filter(status=Document.Status.READY)
+    stale = ready.exclude(metadata__contains={"chunker": CHUNKER_VERSION}).count()
+    return {"stale": stale, "ready": ready.count(), "version": CHUNKER_VERSION}
+
+
 @dataclass
 class Failure:
     when: dt.datetime
@@ -148,6 +159,7 @@ def system_page(request: HttpRequest) -> HttpResponse:
         "slow_query_seconds": SLOW_QUERY_SECONDS,
         "statements": statement_statistics(),
         "failures": recent_failures(),
+        "index": stale_index(),
         "celery_queue": celery_queue_length(),
     }
     return TemplateResponse(request, "admin/system.html", context)

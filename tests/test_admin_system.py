@@ -48,3 +48,19 @@ def test_it_shows_tables_connections_slow_queries_and_the_last_days_failures(adm
     assert "not a PDF" in page and "Fine handbook" not in page
     assert f'href="/admin/conversations/message/{reply.id}/change/">anthropic' in page and "overloaded" in page
     assert "yesterday&#x27;s news" not in page and "yesterday's news" not in page
+
+
+def test_it_says_when_documents_were_chunked_by_an_older_chunker_and_how_to_redo_them(admin_client):
+    from documents.chunking import CHUNKER_VERSION
+
+    factories.DocumentFactory(status=Document.Status.READY, metadata={"chunker": CHUNKER_VERSION})
+    assert 'id="stale-index"' not in admin_client.get(URL).content.decode()
+    factories.DocumentFactory(status=Document.Status.READY, metadata={"chunker": CHUNKER_VERSION - 1})
+    factories.DocumentFactory(status=Document.Status.READY, metadata={})  # from before versions were recorded
+    factories.DocumentFactory(status=Document.Status.PENDING, metadata={})  # indexed soon by this version anyway
+    page = " ".join(admin_client.get(URL).content.decode().split())
+    assert (
+        f"2 of 3 ready documents were chunked by an older version of the chunker than this one ({CHUNKER_VERSION})"
+        in page
+    )
+    assert "python manage.py reindex" in page

@@ -288,7 +288,10 @@ def render_reply(message: Message, *, only_child: bool = False) -> str:
 def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: bool = False) -> tuple[str, str]:
     message = generation_finish(stream_id=stream_id, outcome=outcome)
     if message is None:  # already finished elsewhere (the sweep, after which a Retry may have added a sibling)
-        message = Stream.objects.select_related("message").get(id=stream_id).message
+        stream = Stream.objects.select_related("message").filter(id=stream_id).first()
+        if stream is None:  # its conversation was deleted meanwhile (in another tab): nothing left to save
+            return Message.Status.CANCELLED, DELETED_REPLY_HTML
+        message = stream.message
         only_child = False
     return message.status, render_reply(message, only_child=only_child)
 
@@ -301,6 +304,7 @@ def finish_reply(stream_id: uuid.UUID, outcome: GenerationOutcome, prepared: Pre
     return final_status, html_fragment + marker_out_of_band(prepared)
 
 
+DELETED_REPLY_HTML = '<p class="message-error" role="alert">This conversation was deleted.</p>'
 UNSAVED_REPLY_HTML = (
     '<p class="message-error" role="alert">This reply could not be saved. Reload the page in a minute to see '
     "what was kept.</p>"

@@ -168,10 +168,9 @@ def project_delete(*, project: Project, with_chats: bool) -> int:
     conversations = Conversation.objects.filter(user_id=project.user_id, project=project)
     deleted = 0
     if with_chats:
-        deleted = conversations.count()
-        # One by one through the ORM: their messages, streams and files go with them as a single delete would.
-        for conversation in conversations.select_for_update():
-            conversation.delete()
+        from conversations.services import conversations_delete
+
+        deleted = conversations_delete(conversations=conversations)
     else:
         conversations.update(project=None)  # not updated_at: moving out is no activity in the chat
     project.delete()

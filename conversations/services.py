@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
@@ -474,6 +475,26 @@ def conversation_title_generate(*, conversation_id: uuid.UUID, title: str) -> bo
 
 
 # --- Pin and archive (issue 16) --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversations_delete(*, conversations) -> int:
+    """Delete conversations (a queryset) with their messages, streams and files; how many. Replies still being
+    written are told to stop once the deletion is committed: nobody can read them any more, and a paid model would
+    go on writing (and costing) to the end."""
+    from conversations import streams
+
+    running = list(
+        Stream.objects.filter(conversation__in=conversations, status=Stream.Status.ACTIVE).values_list("id", flat=True)
+    )
+    count = 0
+    # One by one through the ORM: their messages, streams and files go with them as a single delete would.
+    for conversation in conversations.select_for_update():
+        conversation.delete()
+        count += 1
+    if running:
+        transaction.on_commit(partial(streams.request_stops, running))
+    return count
 
 
 def conversation_set_pinned(*, conversation: Conversation, pinned: bool) -> Conversation:

@@ -81,6 +81,23 @@ def alive_key(stream_id) -> str:
     return f"chat:stream:{stream_id}:alive"
 
 
+def request_stops(stream_ids) -> None:
+    """Set the Stop flags of replies from synchronous code (a deleted conversation's): each generation sees its flag
+    at its next stop check, wherever it runs, and ends."""
+    import redis
+
+    if not stream_ids:
+        return
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for stream_id in stream_ids:
+            pipe.set(stop_key(stream_id), "1", ex=STREAM_TTL_SECONDS)
+        pipe.execute()
+    finally:
+        client.close()
+
+
 async def request_stop(stream_id) -> None:
     await redis_client().set(stop_key(stream_id), "1", ex=STREAM_TTL_SECONDS)
     publisher = outbox().publishers.get(str(stream_id))

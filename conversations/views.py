@@ -546,7 +546,7 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
     row), else to a new chat."""
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     title = str(conversation)
-    conversation.delete()
+    services.conversations_delete(conversations=Conversation.objects.filter(id=conversation.id))
     messages.success(request, f"Deleted “{title}”.")
     target = next_url(request, reverse("conversations:index"))
     if request.htmx:

@@ -204,6 +204,7 @@
 
   function genericError(status) {
     if (status === 403) return "Your session has expired: reload the page, then send again. Your text is kept here.";
+    if (status === 404) return "This conversation or message no longer exists: it may have been deleted in another tab. Your text is kept here.";
     if (status === 413) return "That is too large to send. Shorten it first.";
     if (status === 429) return "Too many requests: wait a moment, then send again.";
     if (status >= 500) return "Something went wrong on our side. Your text is kept here: try again in a moment.";
@@ -216,8 +217,12 @@
     if (xhr.status < 400) return;
     // Every refusal is shown, whatever its status (400, 409, 413, 422, 429…). It stays an error (isError is left
     // alone), so htmx:afterRequest reports it unsuccessful and the form is not reset: the text is kept.
-    const form = detail.elt && detail.elt.closest ? detail.elt.closest("form") : null;
-    const slot = errorSlot(form);
+    // The element that made the request: htmx fires beforeSwap on the swap's target (detail.elt), which for the
+    // composer, Regenerate, Edit and the thumbs is outside their form, and their refusals were shown nowhere.
+    const source = (detail.requestConfig && detail.requestConfig.elt) || detail.elt;
+    const form = source && source.closest ? source.closest("form") : null;
+    // A form of the chat without a slot of its own (Regenerate) says it in the composer's, as a lost connection does.
+    const slot = errorSlot(form) || (form ? document.getElementById("composer-error") : null);
     if (slot) {
       // The form's own slot beats the server's default target: an edit's error shows by the edit, not the composer.
       if (isFragment(xhr)) {

@@ -252,6 +252,7 @@
     const form = event.detail.elt;
     if (!form.matches || !form.matches("form")) return;
     if (event.detail.successful) {
+      if (!toSignIn(form, event.detail.xhr)) storeDraft(form, ""); // sent: no draft to keep
       if (form.matches("[data-reset-on-success]")) {
         form.reset();
         clearError(form);
@@ -262,6 +263,52 @@
       markInvalid(form); // the refusal is shown: the box is marked and keeps the focus, the text in it
     }
   });
+
+  // --- The composer's draft, kept in this tab until it is sent ---------------------------------------------------
+  // A session ended in another tab (or device) sends the page to sign in (HX-Redirect) and back to the chat: the
+  // text being sent was lost on the way. It is kept in sessionStorage (this tab only), per account and chat, until
+  // a send succeeds, and put back into an empty composer when the chat's page opens again.
+
+  function draftKey(form) {
+    if (!form || form.id !== "composer") return null;
+    return "chat-draft:" + (form.dataset.draftScope || "") + ":" + form.getAttribute("action");
+  }
+
+  function storeDraft(form, value) {
+    const key = draftKey(form);
+    if (!key) return;
+    try {
+      if (value.trim()) sessionStorage.setItem(key, value);
+      else sessionStorage.removeItem(key);
+    } catch (error) {
+      // Storage full or turned off: no draft is kept, nothing else changes.
+    }
+  }
+
+  function toSignIn(form, xhr) {
+    const target = (xhr && xhr.getResponseHeader("HX-Redirect")) || "";
+    return Boolean(form.dataset.signIn) && target.indexOf(form.dataset.signIn) === 0;
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "composer-input") storeDraft(event.target.form, event.target.value);
+  });
+
+  (function restoreDraft() {
+    const input = document.getElementById("composer-input");
+    const key = input ? draftKey(input.form) : null;
+    if (!key || input.value) return;
+    let draft = null;
+    try {
+      draft = sessionStorage.getItem(key);
+    } catch (error) {
+      return;
+    }
+    if (draft) {
+      input.value = draft;
+      updateCount(input);
+    }
+  })();
 
   // --- Editing a sent message: in place, with Cancel (or Escape) to get the message back as it was ------------
 

@@ -98,12 +98,13 @@ HAND_OFF_QUIET_REPLIES = 4
 HAND_OFF_WAIT_SECONDS = 0.02
 
 
-def hand_off(prepared: list[Prepared]) -> None:
+def hand_off(prepared: list[Prepared], *, wait: bool = True) -> None:
     """In a request's thread, once it has started its replies: give them the interpreter until their provider
-    requests are sent (a quiet server only; never longer than HAND_OFF_WAIT_SECONDS), then record the uses of the
-    users' keys (`prepare_generation(defer_key_audit=True)`), which a failed reply waits for to mark them failed."""
+    requests are sent (`wait`, on a quiet server only; never longer than HAND_OFF_WAIT_SECONDS), then record the uses
+    of the users' keys (`prepare_generation(defer_key_audit=True)`), which a failed reply waits for to mark them
+    failed."""
     try:
-        if len(_running) <= HAND_OFF_QUIET_REPLIES:
+        if wait and len(_running) <= HAND_OFF_QUIET_REPLIES:
             deadline = time.monotonic() + HAND_OFF_WAIT_SECONDS
             for ready in prepared:
                 ready.handed_off.wait(max(0.0, deadline - time.monotonic()))

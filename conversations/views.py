@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from functools import partial
 
@@ -318,6 +319,9 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
     One trip, not three: on a busy server each hop between the event loop and a thread waits its turn for the GIL.
     """
     loop = asyncio.get_running_loop()
+    # A server's event loop (uvicorn's, in the main thread) outlives the request; the loop a test client makes for
+    # one request ends with it, and a reply that got as far as its provider request would leave its connection open.
+    serving = threading.current_thread() is threading.main_thread()
 
     def save_and_prepare():
         if not request.user.is_authenticated:
@@ -331,7 +335,7 @@ async def _run(request: HttpRequest, handler, *args) -> HttpResponse:
             # The provider's request goes out now, not after the fragment is rendered (this thread's context, with
             # the request id, goes with it).
             loop.call_soon_threadsafe(partial(start_generation, reply.stream.id, client, prepared=ready))
-        hand_off(prepared)  # the provider requests out before the page fragment; the keys' uses recorded
+        hand_off(prepared, wait=serving)  # the provider requests out before the page fragment; keys' uses recorded
         # The passages each reply will read, for its pending bubble: the documents were searched just now.
         request.sources_found = {
             g.assistant_message.id: len(p.request.sources) if p.request else 0

@@ -56,7 +56,7 @@ def parse_html(text: str, builder: Builder) -> None:
     title_tag = next((tag for tag in soup.find_all("title") if not tag.find_parent(["svg", "math"])), None)
     builder.titles.append(title_tag.get_text(" ") if title_tag else "")
     redirects = soup.find("meta", attrs={"http-equiv": _REFRESH}) is not None
-    _walk(_content(soup, furniture=False), builder)
+    _walk(_content(soup, keep_furniture=False), builder)
     builder.flush()
     if redirects and sum(len(section.text) for section in builder.sections) < REDIRECT_STUB_CHARS:
         # A page left where a moved one was, sending the browser on ("The node you are looking for is at Hunks."):
@@ -65,15 +65,15 @@ def parse_html(text: str, builder: Builder) -> None:
     if not builder.sections:
         # Nothing but furniture: a chapter's page that only lists its sections between the links to its neighbours
         # (DocBook). Read as it is, as before furniture was left out, rather than refused as a page without text.
-        _walk(_content(BeautifulSoup(text, "html.parser"), furniture=True), builder)
+        _walk(_content(BeautifulSoup(text, "html.parser"), keep_furniture=True), builder)
 
 
-def _content(soup, *, furniture: bool):
+def _content(soup, *, keep_furniture: bool):
     """The part of a page to read: without scripts, styles and the like, menus made of links only, and the site's
-    furniture named as such (footers, tables of contents, links to the neighbouring pages) unless `furniture`."""
+    furniture named as such (footers, tables of contents, links to the neighbouring pages) unless `keep_furniture`."""
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
-    if not furniture:
+    if not keep_furniture:
         for tag in soup.select(f"[hidden], {_HTML_FURNITURE_ROLES}"):
             tag.decompose()
         for tag in soup.find_all(_is_furniture):

@@ -219,9 +219,13 @@ def compare_retry(*, user: User, message: Message):
         raise ValueError("You continued with another answer: regenerate that one instead.")
     active = Stream.objects.filter(conversation=conversation, status=Stream.Status.ACTIVE)
     if active.filter(message=message).exists():
-        raise services.ReplyInProgress("Wait for this answer to finish, or stop it first.")
+        raise services.ReplyInProgress(
+            "Wait for this answer to finish, or stop it first.", conversation_id=conversation.id
+        )
     if active.exclude(message_id__in=replies).exists():
-        raise services.ReplyInProgress("Wait for the current reply to finish, or stop it first.")
+        raise services.ReplyInProgress(
+            "Wait for the current reply to finish, or stop it first.", conversation_id=conversation.id
+        )
     services._check_budget_for(user=user, provider=message.provider, model=message.model)
     services._consume_quota(user)
     reply = _new_reply(

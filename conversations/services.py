@@ -165,7 +165,11 @@ def _start_reply(*, conversation: Conversation, parent: Message, also_save: tupl
 
 
 class ReplyInProgress(ValueError):
-    pass
+    """A reply is being written in the conversation: another must wait for it (or stop it)."""
+
+    def __init__(self, message: str, *, conversation_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.conversation_id = conversation_id
 
 
 def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversation:
@@ -176,7 +180,9 @@ def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversatio
         .get(id=conversation_id, user=user)
     )
     if conversation.streaming:
-        raise ReplyInProgress("Wait for the current reply to finish, or stop it first.")
+        raise ReplyInProgress(
+            "Wait for the current reply to finish, or stop it first.", conversation_id=conversation.id
+        )
     conversation.user = user  # the filter proved it; spares a query for whoever reads it next
     return conversation
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
@@ -156,6 +157,18 @@ def _error_response(request: HttpRequest, message: str, status: int) -> HttpResp
     return reswap(retarget(response, "#composer-error"), "innerHTML")
 
 
+def _with_thread_redrawn(request: HttpRequest, response: HttpResponse, conversation_id: uuid.UUID) -> HttpResponse:
+    """A 409 ("wait for the current reply to finish") in a tab that did not know a reply was being written (sent
+    from another tab or device): the thread comes with the error, out of band, so the reply it waits for streams
+    here too, and app.js takes the error away when that reply ends."""
+    conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
+    thread = render_to_string(
+        "conversations/partials/thread.html", {**_thread_context(conversation), "oob": True}, request=request
+    )
+    response.content += thread.encode()
+    return response
+
+
 def _attempt(
     request: HttpRequest, action, *, conversation_id: uuid.UUID | None = None
 ) -> tuple[services.Generation | None, HttpResponse | None]:
@@ -174,7 +187,10 @@ def _attempt(
     except services.QuotaExceeded as exc:
         return None, refused(exc.user_message, 429)
     except services.ReplyInProgress as exc:
-        return None, refused(str(exc), 409)
+        response = refused(str(exc), 409)
+        if request.htmx and response.status_code == 409 and exc.conversation_id is not None:
+            response = _with_thread_redrawn(request, response, exc.conversation_id)
+        return None, response
     except ValueError as exc:
         return None, refused(str(exc), 400)
 

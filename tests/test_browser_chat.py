@@ -230,3 +230,35 @@ def test_the_reply_renders_markdown_while_streaming_quietly_for_screen_readers_a
     expect(user_message.locator(".user-text")).to_be_visible()
     assert Message.objects.filter(conversation=conversation, role="user").count() == 1
     assert problems == []
+
+
+def test_a_send_refused_by_a_reply_from_another_tab_shows_that_reply_and_clears_when_it_ends(
+    new_page, live_app, fake_anthropic
+):
+    page, user = signed_in_page(new_page, live_app)
+    conversation = conversation_create(user=user, title="Two tabs")
+    page.goto(f"/c/{conversation.id}/")
+    page.wait_for_load_state("load")
+    other_tab = page.context.new_page()
+    other_tab.goto(f"/c/{conversation.id}/")
+    other_tab.wait_for_load_state("load")
+
+    fake_anthropic.behaviour.token_delay = 0.08
+    fake_anthropic.behaviour.tokens = WORDS[:25]
+    send(page, "Asked in the first tab")
+    page.locator(".message[data-streaming]").wait_for()
+    send(other_tab, "Asked in the second tab, too early")
+
+    # The second tab says why, keeps its text, and shows the reply it waits for, streaming there too.
+    error = other_tab.locator("#composer-error")
+    expect(error).to_contain_text("Wait for the current reply to finish")
+    expect(other_tab.get_by_role("textbox", name="Your message")).to_have_value("Asked in the second tab, too early")
+    expect(other_tab.locator(".message-user", has_text="Asked in the first tab")).to_be_visible()
+    expect(other_tab.locator(".message[data-streaming]")).to_have_count(1)
+    assert other_tab.locator("#thread").count() == 1, "the thread is replaced, not nested"
+
+    # When that reply ends, the refusal is answered: it is no longer on screen, and Send works.
+    expect(other_tab.locator(FINISHED_REPLY)).to_contain_text("word24", timeout=15_000)
+    expect(error).to_be_empty()
+    other_tab.get_by_role("textbox", name="Your message").press("Enter")
+    expect(other_tab.locator(".message-user", has_text="Asked in the second tab, too early")).to_be_visible()

@@ -235,6 +235,15 @@ def test_regenerate_while_a_reply_is_streaming_is_refused(user, user_client, cha
     assert response.status_code == 409
     assert "Wait for the current reply to finish, or stop it first." in page_of(response)
     assert response["HX-Retarget"] == "#composer-error"
+    # The thread comes with the refusal, out of band: a tab that did not know of the streaming reply shows it.
+    assert page_of(response).count('hx-swap-oob="true"') == 1
+    assert f'id="message-{reply.id}"' in page_of(response)  # the branch on screen (the browser test: a streaming one)
+    sent = user_client.post(
+        reverse("conversations:message_create", args=[chat.id]),
+        {"content": "Too early"},
+        headers={"HX-Request": "true"},
+    )
+    assert sent.status_code == 409 and 'hx-swap-oob="true"' in page_of(sent)
     edit = user_client.post(
         reverse("conversations:edit", args=[chat.id, reply.parent_id]),
         {"content": "Changed my mind"},

@@ -89,7 +89,10 @@
   function clearError(form) {
     const slot = errorSlot(form);
     if (slot && slot.textContent) slot.textContent = "";
-    if (slot) delete slot.dataset.kind;
+    if (slot) {
+      delete slot.dataset.kind;
+      delete slot.dataset.status;
+    }
     const input = messageInput(form);
     if (input) input.removeAttribute("aria-invalid");
   }
@@ -199,7 +202,9 @@
   function isFragment(xhr) {
     const body = xhr.responseText || "";
     const type = xhr.getResponseHeader("Content-Type") || "";
-    return type.indexOf("text/html") === 0 && body.trim() !== "" && body.length < 4000 && !/^\s*<(!doctype|html)/i.test(body);
+    // The server's own refusal may be long: a 409 brings the thread with it, to be swapped out of band.
+    const short = body.length < 4000 || Boolean(xhr.getResponseHeader("HX-Retarget"));
+    return type.indexOf("text/html") === 0 && body.trim() !== "" && short && !/^\s*<(!doctype|html)/i.test(body);
   }
 
   function genericError(status) {
@@ -234,6 +239,7 @@
         slot.textContent = genericError(xhr.status);
       }
       slot.dataset.kind = "server";
+      slot.dataset.status = String(xhr.status);
     } else if (xhr.getResponseHeader("HX-Retarget") && isFragment(xhr)) {
       detail.shouldSwap = true;
     }
@@ -681,6 +687,16 @@
     }
   });
   document.addEventListener("htmx:sseClose", syncComposer);
+  // "Wait for the current reply to finish" (409) is answered when the last reply streaming here ends: it is not left
+  // on screen under a finished reply. Checked once the done event's bubble has replaced the streaming one.
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (event.detail.type !== "done") return;
+    window.setTimeout(function () {
+      const composer = document.getElementById("composer");
+      const slot = errorSlot(composer);
+      if (slot && slot.dataset.status === "409" && !streamingMessage()) clearError(composer);
+    }, 0);
+  });
   document.addEventListener("DOMContentLoaded", function () {
     addCopyButtons(document);
     syncComposer();

@@ -109,7 +109,8 @@ def document_upload(request: HttpRequest) -> HttpResponse:
 
 
 DUPLICATES_NAMED = 3  # more files already there than this are said in one line
-_EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
+# An extension, or "_sources": a Sphinx build's copies of its pages' sources (the pages themselves are read).
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,10}|_sources")
 
 
 def _say_left_out(request: HttpRequest) -> None:
@@ -122,6 +123,7 @@ def _say_left_out(request: HttpRequest) -> None:
     if not count:
         return
     kinds = _EXTENSION.findall(request.POST.get("left_out_kinds", "")[:200].lower())[:8]
+    kinds = ["Sphinx's _sources copies" if kind == "_sources" else kind for kind in kinds]
     files = "file that is not a document" if count == 1 else "files that are not documents"
     messages.info(request, f"Left out {count} {files}{' (' + ', '.join(kinds) + ')' if kinds else ''}.")
 

@@ -26,6 +26,7 @@ from documents.parsing.docx import parse_docx
 from documents.parsing.html import parse_html
 from documents.parsing.markdown import parse_markdown
 from documents.parsing.pdf import parse_pdf
+from documents.parsing.rst import parse_asciidoc, parse_rst
 from documents.parsing.sniffing import sniff, sniff_type
 
 __all__ = [
@@ -65,6 +66,10 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
             parse_html(text or "", builder)
         elif kind == "markdown":
             parse_markdown(text or "", builder)
+        elif kind == "rst":
+            parse_rst(text or "", builder)
+        elif kind == "asciidoc":
+            parse_asciidoc(text or "", builder)
         else:
             builder.add(text or "")
         builder.flush()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_text
 
-SUPPORTED_FORMATS = ".txt, .md, .pdf, .docx or .html"
+SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx or .html"
 UNSUPPORTED_MESSAGE = f"This file type is not supported; upload a {SUPPORTED_FORMATS} file (text files must be UTF-8)."
 
 MIME_TYPES = {
@@ -16,6 +16,8 @@ MIME_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "html": "text/html",
     "markdown": "text/markdown",
+    "rst": "text/x-rst",
+    "asciidoc": "text/asciidoc",
     "text": "text/plain",
 }
 
@@ -49,7 +51,7 @@ class Section:
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    kind: str  # "pdf" | "docx" | "html" | "markdown" | "text"
+    kind: str  # "pdf" | "docx" | "html" | "markdown" | "rst" | "asciidoc" | "text"
     mime_type: str
     title: str  # the document's own title (metadata or first heading), cleaned; "" when it has none
     sections: list[Section]
@@ -65,6 +67,8 @@ KIND_LABELS = {
     "docx": "Word document",
     "html": "HTML page",
     "markdown": "Markdown file",
+    "rst": "reStructuredText file",
+    "asciidoc": "AsciiDoc file",
     "text": "text file",
 }
 

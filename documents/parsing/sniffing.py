@@ -9,6 +9,7 @@ import unicodedata
 import zipfile
 
 from documents.parsing.base import MIME_TYPES, SUPPORTED_FORMATS, UNSUPPORTED_MESSAGE, ParseError
+from documents.parsing.rst import looks_like_rst
 
 # --- Sniffing -------------------------------------------------------------------------------------------------
 
@@ -18,6 +19,8 @@ _HTML_STRUCTURE = re.compile(r"<(?:body|p|div|h[1-6]|table|ul|ol|article|section
 _MARKDOWN_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.MULTILINE)
 _MARKDOWN_NAMES = (".md", ".markdown", ".mdown", ".mkd")
 _HTML_NAMES = (".html", ".htm", ".xhtml")
+_RST_NAMES = (".rst", ".rest")
+_ASCIIDOC_NAMES = (".adoc", ".asciidoc", ".asc")
 
 
 def sniff_type(data: bytes, filename: str) -> tuple[str, str]:
@@ -72,6 +75,10 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         head = head[junk.end() :]
     if _HTML_START.match(head.lstrip()) or (name.endswith(_HTML_NAMES) and _HTML_STRUCTURE.search(text)):
         return "html", text
+    if name.endswith(_RST_NAMES) or (not name.endswith(_MARKDOWN_NAMES) and looks_like_rst(text)):
+        return "rst", text
+    if name.endswith(_ASCIIDOC_NAMES):
+        return "asciidoc", text
     if name.endswith(_MARKDOWN_NAMES) or _MARKDOWN_HEADING.search(text):
         return "markdown", text
     return "text", text

@@ -847,6 +847,13 @@ document.addEventListener("change", function (event) {
         const dot = name.lastIndexOf(".");
         const extension = dot > 0 ? name.slice(dot) : "";
         if (name.charAt(0) === ".") return; // a hidden file (.DS_Store): nobody chose it, nobody is told of it
+        // A Sphinx build keeps each page's source beside it (_sources/page.rst.txt): the page is read already, and
+        // the same text twice would take two places in every answer's sources.
+        if (/(^|\/)(_sources|\.doctrees)\//.test(file.webkitRelativePath || "")) {
+          count += 1;
+          if (kinds.indexOf("_sources") < 0 && kinds.length < 8) kinds.push("_sources");
+          return;
+        }
         if (accepted.indexOf(extension) >= 0) {
           files.push(file);
           return;

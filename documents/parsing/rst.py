@@ -1,0 +1,171 @@
+"""reStructuredText and AsciiDoc: section titles as headings, the markup that is not text left out.
+
+Python projects write their documentation in reStructuredText (Sphinx; Django's sources are .txt files of it), and
+read as plain text a page lost its headings, so no passage said which section it came from, and `.. toctree::`
+lists of file names and `.. _label:` targets became passages of their own. Not a full reader (docutils would need
+every Sphinx extension's directives to be registered): titles, directives and roles, which is what retrieval needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from documents.parsing.base import LINE_BREAKS, Builder
+
+# --- reStructuredText -------------------------------------------------------------------------------------------
+
+# A title's adornment: one punctuation character repeated (docutils' list), nothing else on the line.
+_ADORNMENT = re.compile(r"^([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])\1{2,}[ \t]*$")
+_DIRECTIVE = re.compile(r"^(\s*)\.\.[ \t]+([\w:.+-]+)::(?:[ \t]+(.*))?$")
+_TARGET_OR_COMMENT = re.compile(r"^\s*\.\.(?:[ \t]|$)")
+# Directives whose block is no text for a reader: lists of files, index entries, page metadata, build switches.
+_DROPPED_BLOCKS = {"toctree", "index", "meta", "include", "raw", "only", "ifconfig", "highlight", "tabularcolumns",
+                   "currentmodule", "module", "default-role", "autosummary", "contents", "sectionauthor",
+                   "moduleauthor", "codeauthor", "image", "figure", "literalinclude", "testsetup",
+                   "testcleanup"}  # fmt: skip
+_LABELS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Important", "caution": "Caution",
+           "danger": "Danger", "attention": "Attention", "hint": "Hint", "error": "Error", "seealso": "See also",
+           "todo": "To do", "versionadded": "New in version", "versionchanged": "Changed in version",
+           "deprecated": "Deprecated since version", "versionremoved": "Removed in version"}  # fmt: skip
+_CODE = {"code", "code-block", "sourcecode", "doctest", "testcode", "testoutput", "parsed-literal", "productionlist"}
+# :role:`text <target>` and :role:`target` become their text; `text <url>`_ its text; ``literal`` stays as it is.
+_ROLE = re.compile(r":[\w:.+-]+:`([^`]*)`")
+_LINK = re.compile(r"`([^`<]*?)\s*<[^`>]*>`__?")
+_TITLED_ROLE = re.compile(r"^(.*?)\s*<[^<>]*>$", re.DOTALL)
+
+
+def _role_text(match: re.Match) -> str:
+    text = match.group(1)
+    titled = _TITLED_ROLE.match(text)
+    if titled and titled.group(1):
+        text = titled.group(1)
+    return text.lstrip("~!")
+
+
+def _inline(line: str) -> str:
+    return _LINK.sub(r"\1", _ROLE.sub(_role_text, line))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def parse_rst(text: str, builder: Builder) -> None:
+    """Titles (underlined, or over- and underlined) drive chapter/section, levels in the order their styles first
+    appear, as docutils assigns them; directives become their text, the blocks of a dropped one go."""
+    lines = LINE_BREAKS.sub("\n", text).split("\n")
+    styles: list[tuple[str, bool]] = []
+    body: list[str] = []
+    skip_below: int | None = None  # inside a dropped block: the indentation its lines are deeper than
+
+    def heading(style: tuple[str, bool], title: str) -> None:
+        if style not in styles:
+            styles.append(style)
+        builder.add("\n".join(body))
+        body.clear()
+        builder.heading(styles.index(style) + 1, _inline(title.strip()))
+
+    def blank_before(index: int) -> bool:
+        return index == 0 or not lines[index - 1].strip()
+
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if skip_below is not None:
+            if not line.strip() or _indent(line) > skip_below:
+                index += 1
+                continue
+            skip_below = None
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        after = lines[index + 2] if index + 2 < len(lines) else ""
+        over = _ADORNMENT.match(line)
+        # Over- and underlined: the same character, and the title between them at most as long as they are.
+        if over and following.strip() and not _ADORNMENT.match(following) and blank_before(index):
+            under = _ADORNMENT.match(after)
+            if under and under.group(1) == over.group(1) and len(following.rstrip()) <= len(line.rstrip()) + 1:
+                heading((over.group(1), True), following)
+                index += 3
+                continue
+        under = _ADORNMENT.match(following)
+        if (
+            under
+            and line.strip()
+            and _indent(line) == 0
+            and not _ADORNMENT.match(line)
+            and blank_before(index)
+            and len(following.rstrip()) >= min(len(line.rstrip()), 4)
+        ):
+            heading((under.group(1), False), line)
+            index += 2
+            continue
+        directive = _DIRECTIVE.match(line)
+        if directive:
+            indent, name, argument = directive.group(1), directive.group(2).split(":")[-1], directive.group(3) or ""
+            if name in _DROPPED_BLOCKS:
+                skip_below = len(indent)
+            elif name in _LABELS:
+                label = _LABELS[name]
+                joiner = " " if label.endswith("version") else ": "
+                body.append(indent + (f"{label}{joiner}{_inline(argument)}" if argument else f"{label}:"))
+            elif name not in _CODE and argument:
+                body.append(indent + _inline(argument))  # a function's signature, an option, a class
+            index += 1
+            # The directive's options (":linenos:", ":param x:" stay: they are text) are not text.
+            while index < len(lines) and re.match(r"^\s+:[\w-]+:(?:\s|$)", lines[index]) and name in _CODE:
+                index += 1
+            continue
+        if _TARGET_OR_COMMENT.match(line):
+            skip_below = _indent(line)  # a target (".. _label:"), a substitution, a footnote's or a comment's block
+            index += 1
+            continue
+        body.append(_inline(line))
+        index += 1
+    builder.add("\n".join(body))
+
+
+def looks_like_rst(text: str) -> bool:
+    """Text written in reStructuredText (a .txt file of Sphinx sources): a directive and an underlined title."""
+    head = text[:65536]
+    if not re.search(r"^\.\.[ \t]+[\w:.+-]+::", head, re.MULTILINE):
+        return False
+    lines = LINE_BREAKS.sub("\n", head).split("\n")
+    return any(
+        line.strip() and _indent(line) == 0 and _ADORNMENT.match(following) and not _ADORNMENT.match(line)
+        for line, following in itertools.pairwise(lines)
+    )
+
+
+# --- AsciiDoc ---------------------------------------------------------------------------------------------------
+
+_ADOC_TITLE = re.compile(r"^(={1,6}|#{1,6})[ \t]+(\S.*?)(?:[ \t]+\1)?[ \t]*$")
+_ADOC_DELIMITER = re.compile(r"^(-{4,}|\.{4,}|={4,}|\*{4,}|\+{4,}|_{4,}|/{4,}|`{3,})[ \t]*$")
+_ADOC_ATTRIBUTE = re.compile(r"^(?::[\w-]+!?:.*|\[[^\]]*\]|//(?!/).*)$")
+
+
+def parse_asciidoc(text: str, builder: Builder) -> None:
+    """`= Title` to `====== Title` drive chapter/section; delimited blocks (listings, examples) are body text, and
+    attribute entries, block attributes and comments are no text."""
+    body: list[str] = []
+    delimiter: str | None = None
+    for line in LINE_BREAKS.sub("\n", text).split("\n"):
+        fence = _ADOC_DELIMITER.match(line)
+        if delimiter is not None:  # inside a listing, an example...: text as it is, a comment block none
+            if fence and fence.group(1) == delimiter:
+                delimiter = None
+            elif not delimiter.startswith("/"):
+                body.append(line)
+            continue
+        if fence:
+            delimiter = fence.group(1)
+            continue
+        title = _ADOC_TITLE.match(line)
+        if title:
+            builder.add("\n".join(body))
+            body.clear()
+            builder.heading(max(len(title.group(1)) - 1, 1), title.group(2))
+            continue
+        if _ADOC_ATTRIBUTE.match(line.strip()):
+            continue
+        body.append(line)
+    builder.add("\n".join(body))

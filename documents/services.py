@@ -200,6 +200,17 @@ def _source_text(document: Document):
     return parse_document(data, document.original_name or document.file.name)
 
 
+def _known_embeddings(document: Document) -> dict[str, object]:
+    """The document's current vectors by the text they embed, when its embedding model is still the one in use
+    (a document indexed before the model was recorded, or by another model, has none to give)."""
+    if document.metadata.get("embedding_model") != settings.EMBEDDING_MODEL:
+        return {}
+    known = {}
+    for heading, text, vector in Chunk.objects.filter(document=document).values_list("heading", "text", "embedding"):
+        known[f"{heading}\n\n{text}" if heading else text] = vector
+    return known
+
+
 def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int], None] | None = None) -> Document:
     """Parse, chunk and embed a document, then replace its chunks in one transaction.
 
@@ -236,9 +247,15 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         if on_progress:
             on_progress(count, len(drafts))
 
-    # The whole document in one call: its chunks are embedded in length-sorted micro-batches (embedding.py),
-    # and its vectors kept as one float32 array (1.5 KB a chunk), not as lists of Python floats (12 KB).
-    vectors = embed_array([draft.embedding_text for draft in drafts], on_progress=embedded)
+    # Passages the document had already, word for word under the same heading, by the same model, keep their
+    # vectors: a re-index after a chunker change, or an edit, embeds only what changed.
+    known = _known_embeddings(document)
+    missing = [draft.embedding_text for draft in drafts if draft.embedding_text not in known]
+    reused = len(drafts) - len(missing)
+    # The rest in one call: embedded in length-sorted micro-batches (embedding.py), the vectors kept as one
+    # float32 array (1.5 KB a chunk), not as lists of Python floats (12 KB).
+    fresh = iter(embed_array(missing, on_progress=lambda count: embedded(reused + count)))
+    vectors = [known[draft.embedding_text] if draft.embedding_text in known else next(fresh) for draft in drafts]
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(id=document.id)
         Chunk.objects.filter(document=locked).delete()
@@ -267,7 +284,7 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         # The chunker's version: `manage.py reindex` skips documents already chunked by the current one.
         # Indexed at last: a mark of the file's failure (document_fail) goes.
         metadata = {key: value for key, value in locked.metadata.items() if key != "failure"}
-        metadata, title = {**metadata, "chunker": CHUNKER_VERSION}, {}
+        metadata, title = {**metadata, "chunker": CHUNKER_VERSION, "embedding_model": settings.EMBEDDING_MODEL}, {}
         if parsed.title and not locked.versions.exists():
             if _title_is_automatic(locked):
                 title = {"title": parsed.title}

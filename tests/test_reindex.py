@@ -91,3 +91,45 @@ def test_a_document_that_cannot_be_read_does_not_stop_the_others():
     assert older.metadata["chunker"] == CHUNKER_VERSION
     lost.refresh_from_db()
     assert "chunker" not in lost.metadata  # tried again by the next run
+
+
+def test_passages_already_embedded_keep_their_vectors_and_only_what_changed_is_embedded(monkeypatch):
+    from documents import embedding
+    from documents.services import document_save_version
+
+    embedded: list[str] = []
+    real = embedding.embed_array
+
+    def counting(texts, **kwargs):
+        embedded.extend(texts)
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(embedding, "embed_array", counting)
+    owner = UserFactory()
+    text = "drains slowly after rain and needs deeper ditches before the autumn sowing, says the survey"
+    sections = "".join(f"## Field {n}\n\nField {n} {text}; ditch number {n}. {BODY[:200]}\n\n" for n in range(6))
+    document = document_create(owner=owner, title="Fields", content=f"# Fields\n\n{sections}")
+    document = document_ingest(document_id=document.id)
+    first = len(embedded)
+    assert first == document.chunk_count == 6 and document.metadata["embedding_model"]
+    vectors = dict(Chunk.objects.filter(document=document).values_list("section", "embedding"))
+
+    # A re-index (a newer chunker that cuts this document the same way) embeds nothing again.
+    embedded.clear()
+    document_ingest(document_id=document.id)
+    assert embedded == []
+    again = dict(Chunk.objects.filter(document=document).values_list("section", "embedding"))
+    assert all((again[section] == vectors[section]).all() for section in vectors)
+
+    # An edit of one section embeds that section's passage alone, and the document is searched by the new text.
+    document_save_version(
+        document=document, content=f"# Fields\n\n{sections}".replace("number 3", "number 33"), author=owner
+    )
+    document_ingest(document_id=document.id)
+    assert len(embedded) == 1 and embedded[0].startswith(f"Fields › Field 3\n\nField 3 {text}; ditch number 33.")
+
+    # Another embedding model (recorded per document): everything is embedded anew.
+    embedded.clear()
+    Document.objects.filter(id=document.id).update(metadata={**document.metadata, "embedding_model": "another/model"})
+    document_ingest(document_id=document.id)
+    assert len(embedded) == 6

@@ -38,8 +38,8 @@ Sessions are implemented via a piece of :doc:`middleware </ref/middleware>`.
 
     Cookies are signed.
 
-Configuring the session engine
-------------------------------
+Configuring the ``SESSION_ENGINE``
+----------------------------------
 
 .. function:: get_session_engine(name, *, strict=False)
 
@@ -57,10 +57,13 @@ Using database-backed sessions
 
 Run ``manage.py migrate``.
 
+.. setting:: SESSION_COOKIE_AGE
+
 Using sessions in views
 =======================
 
-When ``SessionMiddleware`` is activated, each request has a ``session`` attribute.
+When ``SessionMiddleware`` is activated, each request has a :ref:`session
+attribute <session-attribute>`.
 """
 
 
@@ -72,7 +75,7 @@ def test_a_sphinx_page_is_read_with_its_titles_and_without_its_build_markup():
     assert labels == [
         ("How to use sessions", ""),
         ("How to use sessions", "Enabling sessions"),
-        ("How to use sessions", "Configuring the session engine"),
+        ("How to use sessions", "Configuring the SESSION_ENGINE"),
         ("How to use sessions", "Using database-backed sessions"),
         ("How to use sessions", "Using sessions in views"),
     ]
@@ -88,6 +91,8 @@ def test_a_sphinx_page_is_read_with_its_titles_and_without_its_build_markup():
     assert "Changed in version 5.1" in text
     assert "get_session_engine(name, *, strict=False)" in text
     assert 'SESSION_ENGINE = "django.contrib.sessions.backends.cache"' in text  # code is text, indented
+    assert "each request has a session\nattribute." in text  # a role over two lines
+    assert "SESSION_COOKIE_AGE" not in text  # a marker naming the title after it, not text of the section before
 
 
 @pytest.mark.parametrize(
@@ -96,6 +101,7 @@ def test_a_sphinx_page_is_read_with_its_titles_and_without_its_build_markup():
         (SPHINX_PAGE, "sessions.rst", "rst"),
         ("Title\n=====\n\nNo directive here.\n", "notes.rst", "rst"),  # by its name
         ("Title\n=====\n\nNo directive here, so plain text.\n", "notes.txt", "text"),
+        ("Install\n=======\n\nRun it.\n\nUse\n---\n\nCall it.\n", "README.txt", "rst"),  # two titles
         ("A note.\n\n.. note:: a directive, but no title anywhere\n", "notes.txt", "text"),
         ("# Heading\n\n.. note:: in Markdown\n\nText\n====\n", "notes.md", "markdown"),  # a Markdown name wins
         ("= Guide\n\n== Setup\n\nRun it.\n", "guide.adoc", "asciidoc"),

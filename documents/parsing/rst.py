@@ -32,6 +32,7 @@ _CODE = {"code", "code-block", "sourcecode", "doctest", "testcode", "testoutput"
 # :role:`text <target>` and :role:`target` become their text; `text <url>`_ its text; ``literal`` stays as it is.
 _ROLE = re.compile(r":[\w:.+-]+:`([^`]*)`")
 _LINK = re.compile(r"`([^`<]*?)\s*<[^`>]*>`__?")
+_LITERAL = re.compile(r"``(\S(?:.*?\S)?)``")  # left in passages (it marks code), taken out of titles
 _TITLED_ROLE = re.compile(r"^(.*?)\s*<[^<>]*>$", re.DOTALL)
 
 
@@ -62,9 +63,9 @@ def parse_rst(text: str, builder: Builder) -> None:
     def heading(style: tuple[str, bool], title: str) -> None:
         if style not in styles:
             styles.append(style)
-        builder.add("\n".join(body))
+        builder.add(_inline("\n".join(body)))  # a role or a link may run over lines
         body.clear()
-        builder.heading(styles.index(style) + 1, _inline(title.strip()))
+        builder.heading(styles.index(style) + 1, _LITERAL.sub(r"\1", _inline(title.strip())))
 
     def blank_before(index: int) -> bool:
         return index == 0 or not lines[index - 1].strip()
@@ -108,8 +109,10 @@ def parse_rst(text: str, builder: Builder) -> None:
                 label = _LABELS[name]
                 joiner = " " if label.endswith("version") else ": "
                 body.append(indent + (f"{label}{joiner}{_inline(argument)}" if argument else f"{label}:"))
-            elif name not in _CODE and argument:
-                body.append(indent + _inline(argument))  # a function's signature, an option, a class
+            elif name not in _CODE and argument and not _title_follows(lines, index + 1):
+                # A function's signature, an option, a class; not a marker that only names the title after it
+                # (Django's ".. setting:: DEBUG" above "DEBUG\n-----").
+                body.append(indent + _inline(argument))
             index += 1
             # The directive's options (":linenos:", ":param x:" stay: they are text) are not text.
             while index < len(lines) and re.match(r"^\s+:[\w-]+:(?:\s|$)", lines[index]) and name in _CODE:
@@ -119,21 +122,37 @@ def parse_rst(text: str, builder: Builder) -> None:
             skip_below = _indent(line)  # a target (".. _label:"), a substitution, a footnote's or a comment's block
             index += 1
             continue
-        body.append(_inline(line))
+        body.append(line)
         index += 1
-    builder.add("\n".join(body))
+    builder.add(_inline("\n".join(body)))
+
+
+# What only reStructuredText writes: a directive, a target or a comment; a role; an inline literal.
+_RST_MARKUP = re.compile(r"^\.\.[ \t]+\S|:[\w:.+-]+:`[^`\n]|``[^`\s]", re.MULTILINE)
+
+
+def _title_follows(lines: list[str], index: int) -> bool:
+    """Whether the next line with text, from `index`, starts a section title (over- or underlined)."""
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    if index + 1 >= len(lines) or _indent(lines[index]):
+        return False
+    return bool(_ADORNMENT.match(lines[index]) or _ADORNMENT.match(lines[index + 1]))
 
 
 def looks_like_rst(text: str) -> bool:
-    """Text written in reStructuredText (a .txt file of Sphinx sources): a directive and an underlined title."""
+    """Text written in reStructuredText (a .txt file of Sphinx sources): its markup and an underlined title, or
+    without markup, two titles underlined to their length (a plain README's "Install\n=======" is read the same)."""
     head = text[:65536]
-    if not re.search(r"^\.\.[ \t]+[\w:.+-]+::", head, re.MULTILINE):
-        return False
     lines = LINE_BREAKS.sub("\n", head).split("\n")
-    return any(
-        line.strip() and _indent(line) == 0 and _ADORNMENT.match(following) and not _ADORNMENT.match(line)
+    titles = [
+        (len(line.rstrip()), len(following.rstrip()))
         for line, following in itertools.pairwise(lines)
-    )
+        if line.strip() and _indent(line) == 0 and _ADORNMENT.match(following) and not _ADORNMENT.match(line)
+    ]
+    if _RST_MARKUP.search(head):
+        return bool(titles)
+    return sum(1 for title, adornment in titles if title <= adornment <= title + 3) >= 2
 
 
 # --- AsciiDoc ---------------------------------------------------------------------------------------------------

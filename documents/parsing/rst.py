@@ -30,22 +30,24 @@ _LABELS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Imp
            "deprecated": "Deprecated since version", "versionremoved": "Removed in version"}  # fmt: skip
 _CODE = {"code", "code-block", "sourcecode", "doctest", "testcode", "testoutput", "parsed-literal", "productionlist"}
 # :role:`text <target>` and :role:`target` become their text; `text <url>`_ its text; ``literal`` stays as it is.
-_ROLE = re.compile(r":[\w:.+-]+:`([^`]*)`")
-_LINK = re.compile(r"`([^`<]*?)\s*<[^`>]*>`__?")
+# Bounded and unambiguous (no two quantifiers that can take the same characters): a hostile run of colons or spaces
+# must not make these quadratic.
+_ROLE = re.compile(r":[\w:.+-]{1,60}:`([^`]*)`")
+_LINK = re.compile(r"`([^`<]*)<[^`>]*>`__?")
 _LITERAL = re.compile(r"``(\S(?:.*?\S)?)``")  # left in passages (it marks code), taken out of titles
-_TITLED_ROLE = re.compile(r"^(.*?)\s*<[^<>]*>$", re.DOTALL)
 
 
 def _role_text(match: re.Match) -> str:
+    """:role:`title <target>` is its title, :role:`~module.name` its name."""
     text = match.group(1)
-    titled = _TITLED_ROLE.match(text)
-    if titled and titled.group(1):
-        text = titled.group(1)
+    opening = text.rfind("<")
+    if text.endswith(">") and opening > 0 and text[:opening].strip():
+        text = text[:opening].rstrip()
     return text.lstrip("~!")
 
 
 def _inline(line: str) -> str:
-    return _LINK.sub(r"\1", _ROLE.sub(_role_text, line))
+    return _LINK.sub(lambda link: link.group(1).rstrip(), _ROLE.sub(_role_text, line))
 
 
 def _indent(line: str) -> int:
@@ -128,7 +130,7 @@ def parse_rst(text: str, builder: Builder) -> None:
 
 
 # What only reStructuredText writes: a directive, a target or a comment; a role; an inline literal.
-_RST_MARKUP = re.compile(r"^\.\.[ \t]+\S|:[\w:.+-]+:`[^`\n]|``[^`\s]", re.MULTILINE)
+_RST_MARKUP = re.compile(r"^\.\.[ \t]+\S|:[\w:.+-]{1,60}:`[^`\n]|``[^`\s]", re.MULTILINE)
 
 
 def _title_follows(lines: list[str], index: int) -> bool:
@@ -157,7 +159,7 @@ def looks_like_rst(text: str) -> bool:
 
 # --- AsciiDoc ---------------------------------------------------------------------------------------------------
 
-_ADOC_TITLE = re.compile(r"^(={1,6}|#{1,6})[ \t]+(\S.*?)(?:[ \t]+\1)?[ \t]*$")
+_ADOC_TITLE = re.compile(r"^(={1,6}|#{1,6})[ \t]+(\S.*)$")  # a closing "==" is cut off in Python: no backtracking
 _ADOC_DELIMITER = re.compile(r"^(-{4,}|\.{4,}|={4,}|\*{4,}|\+{4,}|_{4,}|/{4,}|`{3,})[ \t]*$")
 _ADOC_ATTRIBUTE = re.compile(r"^(?::[\w-]+!?:.*|\[[^\]]*\]|//(?!/).*)$")
 
@@ -182,7 +184,10 @@ def parse_asciidoc(text: str, builder: Builder) -> None:
         if title:
             builder.add("\n".join(body))
             body.clear()
-            builder.heading(max(len(title.group(1)) - 1, 1), title.group(2))
+            marks, text = title.group(1), title.group(2).rstrip()
+            if text.endswith(" " + marks) or text.endswith("\t" + marks):
+                text = text[: -len(marks)].rstrip()
+            builder.heading(max(len(marks) - 1, 1), text)
             continue
         if _ADOC_ATTRIBUTE.match(line.strip()):
             continue

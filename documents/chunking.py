@@ -31,7 +31,8 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # 3: HTML menus and contents lists of plain links left out; 4: an HTML power keeps its "^"; 5: HTML links to the
 # previous and next pages left out (DocBook, Texinfo, Javadoc, Doxygen, gtk-doc), menus with separators between
 # their links too, a page that only redirects refused, a table row laying out a page read as blocks; 6:
-# reStructuredText (.rst, and .txt files of Sphinx sources) and AsciiDoc read with their titles, not their markup
+# reStructuredText (.rst, and .txt files of Sphinx sources) and AsciiDoc read with their titles, not their markup;
+# EPUB books read (refused before)
 CHUNKER_VERSION = 6
 
 

@@ -23,6 +23,7 @@ from documents.parsing.base import (
     normalise_text,
 )
 from documents.parsing.docx import parse_docx
+from documents.parsing.epub import parse_epub
 from documents.parsing.html import parse_html
 from documents.parsing.markdown import parse_markdown
 from documents.parsing.pdf import parse_pdf
@@ -62,6 +63,8 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
             parse_pdf(data, builder)
         elif kind == "docx":
             parse_docx(data, builder)
+        elif kind == "epub":
+            parse_epub(data, builder)
         elif kind == "html":
             parse_html(text or "", builder)
         elif kind == "markdown":

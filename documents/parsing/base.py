@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_text
 
-SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx or .html"
+SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx, .epub or .html"
 UNSUPPORTED_MESSAGE = f"This file type is not supported; upload a {SUPPORTED_FORMATS} file (text files must be UTF-8)."
 
 MIME_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "epub": "application/epub+zip",
     "html": "text/html",
     "markdown": "text/markdown",
     "rst": "text/x-rst",
@@ -51,7 +52,7 @@ class Section:
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    kind: str  # "pdf" | "docx" | "html" | "markdown" | "rst" | "asciidoc" | "text"
+    kind: str  # "pdf" | "docx" | "epub" | "html" | "markdown" | "rst" | "asciidoc" | "text"
     mime_type: str
     title: str  # the document's own title (metadata or first heading), cleaned; "" when it has none
     sections: list[Section]
@@ -65,6 +66,7 @@ class ParsedDocument:
 KIND_LABELS = {
     "pdf": "PDF",
     "docx": "Word document",
+    "epub": "e-book",
     "html": "HTML page",
     "markdown": "Markdown file",
     "rst": "reStructuredText file",
@@ -106,6 +108,10 @@ class Builder:
             f"This document has more than {self.max_chars:,} characters of text, which is too much to process; "
             "split it into smaller files."
         )
+
+    @property
+    def over_limit(self) -> bool:
+        return self._length > self.max_chars
 
     def add(self, block: str) -> None:
         self._blocks.append(block)

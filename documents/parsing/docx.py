@@ -21,9 +21,9 @@ ZIP_MAX_MEMBERS = 5000
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 
 
-def _check_zip(data: bytes) -> None:
-    """Refuse archives that would inflate into far more than a real Word document, before anything inflates."""
-    bomb = ParseError("This Word document looks like a zip bomb (it expands to far more data than it holds).")
+def check_zip(data: bytes, *, what: str = "Word document") -> None:
+    """Refuse archives that would inflate into far more than a real document, before anything inflates."""
+    bomb = ParseError(f"This {what} looks like a zip bomb (it expands to far more data than it holds).")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
     if len(members) > ZIP_MAX_MEMBERS:
@@ -43,7 +43,7 @@ def parse_docx(data: bytes, builder: Builder) -> None:
     from docx.text.paragraph import Paragraph
 
     try:
-        _check_zip(data)
+        check_zip(data)
     except ParseError:
         raise
     except Exception as exc:

@@ -9,6 +9,7 @@ import unicodedata
 import zipfile
 
 from documents.parsing.base import MIME_TYPES, SUPPORTED_FORMATS, UNSUPPORTED_MESSAGE, ParseError
+from documents.parsing.epub import is_epub
 from documents.parsing.rst import looks_like_rst
 
 # --- Sniffing -------------------------------------------------------------------------------------------------
@@ -41,12 +42,15 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
+                epub = "word/document.xml" not in names and is_epub(names, archive)
         except Exception as exc:  # BadZipFile, but a hostile central directory can raise others
             raise ParseError("This ZIP-based file is damaged and could not be opened.") from exc
         if "word/document.xml" in names:
             return "docx", None
+        if epub:
+            return "epub", None
         raise ParseError(
-            f"This file type is not supported (it is a ZIP archive but not a Word .docx document); "
+            f"This file type is not supported (it is a ZIP archive but not a Word .docx document nor an e-book); "
             f"upload a {SUPPORTED_FORMATS} file."
         )
     # Formats users commonly try whose bytes would otherwise be mistaken for (or rejected as) text.
@@ -62,7 +66,9 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
             return "html", page
         # Neither text nor a known format, under a name that promises a binary one: say that, rather than "upload
         # a .pdf" to someone who just did. (Text under such a name is read as the text it is.)
-        for extension, label in ((".pdf", "a valid PDF"), (".docx", "a valid Word .docx document")):
+        for extension, label in (
+            (".pdf", "a valid PDF"), (".docx", "a valid Word .docx document"), (".epub", "a valid e-book (EPUB)")
+        ):  # fmt: skip
             if name.endswith(extension):
                 raise ParseError(
                     f"This is not {label}: its content does not start like one (the file may be damaged, or another "

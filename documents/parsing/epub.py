@@ -1,0 +1,63 @@
+"""EPUB (e-books): the chapters in reading order (the spine), each read as the HTML page it is."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from urllib.parse import unquote
+
+from lxml import etree
+
+from documents.parsing.base import Builder, ParseError
+from documents.parsing.docx import check_zip
+from documents.parsing.html import parse_html
+
+DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+
+EPUB_MAX_CHAPTERS = 5000
+
+
+def is_epub(names: set[str], archive: zipfile.ZipFile) -> bool:
+    """An EPUB names its media type in its first member, `mimetype`; some writers leave that out, not the container."""
+    if "mimetype" in names:
+        with archive.open("mimetype") as member:  # 64 bytes, whatever the member claims to inflate to
+            return member.read(64).strip() == b"application/epub+zip"
+    return "META-INF/container.xml" in names
+
+
+def parse_epub(data: bytes, builder: Builder) -> None:
+    check_zip(data, what="e-book")
+    # No entity expanded, no DTD loaded, nothing fetched (the package's files are the uploader's); one parser per
+    # call, as lxml's parsers are not to be shared between threads.
+    xml = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        try:
+            container = etree.fromstring(archive.read("META-INF/container.xml"), xml)
+            package_path = container.find(".//{*}rootfile").get("full-path")
+            package = etree.fromstring(archive.read(package_path), xml)
+        except (KeyError, AttributeError, TypeError, ValueError, etree.XMLSyntaxError) as exc:
+            raise ParseError("This e-book has no readable table of its chapters; it may be damaged.") from exc
+        base = posixpath.dirname(package_path)
+        manifest = {item.get("id"): item for item in package.iterfind(".//{*}manifest/{*}item")}
+        names = set(archive.namelist())
+        chapters = 0
+        for reference in package.iterfind(".//{*}spine/{*}itemref"):
+            item = manifest.get(reference.get("idref"))
+            if item is None or "html" not in (item.get("media-type") or ""):
+                continue
+            path = posixpath.normpath(posixpath.join(base, unquote(item.get("href") or "")))
+            if path not in names:
+                continue  # listed but missing: the other chapters still count
+            chapters += 1
+            if chapters > EPUB_MAX_CHAPTERS:
+                break
+            try:
+                parse_html(archive.read(path).decode("utf-8", errors="replace"), builder)
+            except ParseError:
+                if builder.over_limit:
+                    raise
+                # A chapter without text of its own (a cover's picture, a page that only sends on): the rest count.
+        title = package.find(f".//{{*}}metadata/{DC_TITLE}")
+        if title is not None and title.text:
+            builder.titles.insert(0, title.text)  # the book's title, before its first chapter's <title>

@@ -7,8 +7,11 @@ loop's client or task because it happens to get the same id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -29,3 +32,40 @@ def loop_singleton_pop(name: str) -> object | None:
     loop = asyncio.get_running_loop()
     entry = _per_loop.pop((name, id(loop)), None)
     return entry[1] if entry is not None and entry[0] is loop else None
+
+
+def on_loop_end(cleanup: Callable[[], Awaitable[None]]) -> None:
+    """Have `cleanup` awaited when the running loop ends under asyncio.run, then forget the loop's objects.
+
+    Short-lived loops (asgiref's for an async view called from synchronous code, as the test client does) made
+    connection pools that nobody closed: aiohttp warned "Unclosed client session" at the interpreter's exit, and each
+    such loop stayed in `_per_loop` with its pools. asyncio.run closes the async generators still open on its loop
+    before closing it: the one hook into a loop's end, so a generator waits there.
+    """
+    cleanups = loop_singleton("loop-end-cleanups", _watch_loop_end)
+    if cleanup not in cleanups:
+        cleanups.append(cleanup)
+
+
+def _watch_loop_end() -> list:
+    loop = asyncio.get_running_loop()
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def watch():
+        try:
+            yield
+        finally:
+            for cleanup in cleanups:
+                try:
+                    await cleanup()
+                except Exception:
+                    logger.exception("cleanup at the end of an event loop failed")
+            for key in [key for key, entry in _per_loop.items() if entry[0] is loop]:
+                _per_loop.pop(key, None)
+
+    async def first_step(generator) -> None:
+        await generator.__anext__()  # registers it with the loop, which holds it weakly: held in _per_loop below
+
+    generator = watch()
+    _per_loop[("loop-end-watch", id(loop))] = (loop, (generator, loop.create_task(first_step(generator))))
+    return cleanups

@@ -18,7 +18,7 @@ import anthropic
 import openai
 from openai._vendor.httpx_aiohttp import AiohttpTransport  # the SDK's own aiohttp transport, given our session
 
-from chatbot.loops import loop_singleton, loop_singleton_pop
+from chatbot.loops import loop_singleton, loop_singleton_pop, on_loop_end
 from chatbot.netpolicy import GuardedResolver
 
 # Gemini's SDK reads a streamed line whole; a long one must fit (the SDK's own session uses the same size).
@@ -52,16 +52,19 @@ def new_sdk_http_client(sdk, *, guarded: bool):
 
 def aiohttp_session(*, guarded: bool) -> aiohttp.ClientSession:
     """This loop's aiohttp session (Gemini's SDK takes one as it is)."""
+    on_loop_end(close_http_clients)
     return loop_singleton(f"llm-aiohttp-{'guarded' if guarded else 'trusted'}", lambda: new_session(guarded=guarded))
 
 
 def openai_http_client(*, guarded: bool) -> openai.DefaultAioHttpClient:
     name = "openai-http-client-guarded" if guarded else "openai-http-client"
+    on_loop_end(close_http_clients)
     return loop_singleton(name, lambda: new_sdk_http_client(openai, guarded=guarded))
 
 
 def anthropic_http_client(*, guarded: bool) -> anthropic.DefaultAioHttpClient:
     name = "anthropic-http-client-guarded" if guarded else "anthropic-http-client"
+    on_loop_end(close_http_clients)
     return loop_singleton(name, lambda: new_sdk_http_client(anthropic, guarded=guarded))
 
 

@@ -917,6 +917,14 @@ def test_markdown_list_dash_line_is_not_a_setext_heading():
     assert parsed.text == "- item\n---\n\nafter"
 
 
+def test_markdown_heading_closing_sequence_and_long_space_runs():
+    parsed = parse_document(b"# Title ##  \n\nx\n\n## a # b\n\ny\n\n### C#\n\nz", "x.md")
+    assert [(s.chapter, s.section) for s in parsed.sections] == [("Title", ""), ("Title", "a # b"), ("Title", "C#")]
+    # A run of spaces inside a heading line took minutes with a first version of the pattern (quadratic).
+    parsed = parse_document(b"# a" + b" " * 200_000 + b"b ##\n\ntext", "x.md")
+    assert parsed.sections[0].chapter == "a b" and parsed.text == "text"
+
+
 def test_markdown_title_is_the_first_h1_even_after_other_headings():
     parsed = parse_document(b"## Setup\n\nSteps.\n\n# Project Atlas\n\nAbout it.\n\n# Second\n\nMore.", "README.md")
     assert parsed.title == "Project Atlas"

@@ -8,10 +8,20 @@ from documents.parsing.base import LINE_BREAKS, Builder
 
 # --- Markdown -------------------------------------------------------------------------------------------------
 
-_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# Its closing "#"s are cut off in Python (_atx_title): a lazy title before an optional closing sequence and trailing
+# spaces retried both at every character, so a long run of spaces inside a heading line was quadratic.
+_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*))?$")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _NOT_PARAGRAPH = re.compile(r"^(?: {4,}|\t|\s*(?:[-*+>|]|\d+[.)])(?:\s|$))")
+
+
+def _atx_title(text: str) -> str:
+    """An ATX heading's text without its trailing spaces and its closing sequence ("## Title ##"), which only counts
+    after a space or a tab."""
+    text = text.rstrip(" \t")
+    unclosed = text.rstrip("#")
+    return unclosed.rstrip(" \t") if unclosed != text and unclosed[-1:] in (" ", "\t") else text
 
 
 def parse_markdown(text: str, builder: Builder) -> None:
@@ -38,7 +48,7 @@ def parse_markdown(text: str, builder: Builder) -> None:
             continue
         atx = _ATX_HEADING.match(line)
         if atx:
-            heading(len(atx.group(1)), atx.group(2) or "")
+            heading(len(atx.group(1)), _atx_title(atx.group(2) or ""))
             continue
         underline = _SETEXT_UNDERLINE.match(line)
         if (

@@ -140,6 +140,7 @@ def test_hostile_rst_and_asciidoc_never_fail():
         ":a" * 200_000,
         "= x" + " " * 200_000 + "y",
         ":r:`" + " " * 200_000 + "<x>`",
+        "``x " * 50_000 + "\n====",  # a title of inline literals that none closes
     )
     for name in ("x.rst", "x.adoc"):
         for content in (

@@ -34,7 +34,14 @@ _CODE = {"code", "code-block", "sourcecode", "doctest", "testcode", "testoutput"
 # must not make these quadratic.
 _ROLE = re.compile(r":[\w:.+-]{1,60}:`([^`]*)`")
 _LINK = re.compile(r"`([^`<]*)<[^`>]*>`__?")
-_LITERAL = re.compile(r"``(\S(?:.*?\S)?)``")  # left in passages (it marks code), taken out of titles
+# Left in passages (it marks code), taken out of titles. An opening that nothing closes on its line takes the rest
+# of the line as it is (the second branch): no later "``" there can be closed either, and tried again from each
+# of them, a title of many unclosed "``x " was quadratic.
+_LITERAL = re.compile(r"``(?:(\S(?:.*?\S)?)``|(?=\S).*)")
+
+
+def _without_literals(text: str) -> str:
+    return _LITERAL.sub(lambda literal: literal.group(0) if literal.group(1) is None else literal.group(1), text)
 
 
 def _role_text(match: re.Match) -> str:
@@ -67,7 +74,7 @@ def parse_rst(text: str, builder: Builder) -> None:
             styles.append(style)
         builder.add(_inline("\n".join(body)))  # a role or a link may run over lines
         body.clear()
-        builder.heading(styles.index(style) + 1, _LITERAL.sub(r"\1", _inline(title.strip())))
+        builder.heading(styles.index(style) + 1, _without_literals(_inline(title.strip())))
 
     def blank_before(index: int) -> bool:
         return index == 0 or not lines[index - 1].strip()

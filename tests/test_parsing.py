@@ -834,6 +834,16 @@ def test_deeply_nested_html_is_walked_without_recursion():
     assert parse_document(data, "deep.html").text == "deep"
 
 
+def test_html_rows_and_svg_titles_nested_thousands_deep_are_read_in_linear_time():
+    # Each took minutes in a first version (a search below every row, a lookup of every title's ancestors).
+    rows = b"<table>" + b"<tr><td>" * 20_000 + b"<h2>Deep</h2><pre>code</pre>" + b"</td></tr>" * 20_000 + b"</table>"
+    parsed = parse_document(b"<html><body>" + rows + b"</body></html>", "rows.html")
+    assert [(s.section, s.text) for s in parsed.sections] == [("Deep", "code")]
+    icons = b"<svg>" + b"<title>" * 20_000 + b"icon</svg>"
+    parsed = parse_document(b"<html><body>" + icons + b"<h1>Page</h1><p>text</p></body></html>", "icons.html")
+    assert parsed.title == "Page" and parsed.text == "text"
+
+
 def test_an_unexpected_library_error_becomes_a_parse_error(monkeypatch):
     import bs4
 

@@ -53,7 +53,7 @@ def parse_html(text: str, builder: Builder) -> None:
 
     soup = BeautifulSoup(text, "html.parser")
     # An inline <svg> or MathML can hold a <title> of its own (a tooltip), which is not the page's.
-    title_tag = next((tag for tag in soup.find_all("title") if not tag.find_parent(["svg", "math"])), None)
+    title_tag = _page_title(soup)
     builder.titles.append(title_tag.get_text(" ") if title_tag else "")
     redirects = soup.find("meta", attrs={"http-equiv": _REFRESH}) is not None
     _walk(_content(soup, keep_furniture=False), builder)
@@ -66,6 +66,22 @@ def parse_html(text: str, builder: Builder) -> None:
         # Nothing but furniture: a chapter's page that only lists its sections between the links to its neighbours
         # (DocBook). Read as it is, as before furniture was left out, rather than refused as a page without text.
         _walk(_content(BeautifulSoup(text, "html.parser"), keep_furniture=True), builder)
+
+
+def _page_title(soup):
+    """The first <title> outside any inline <svg> or MathML, which can hold a <title> of its own (a tooltip), which is
+    not the page's. One walk that skips those: a lookup of each title's ancestors was quadratic on thousands of
+    titles nested in an <svg>."""
+    from bs4 import Tag
+
+    stack = [soup]
+    while stack:
+        tag = stack.pop()
+        if tag.name == "title":
+            return tag
+        if tag.name not in ("svg", "math"):
+            stack.extend(reversed([child for child in tag.children if isinstance(child, Tag)]))
+    return None
 
 
 def _content(soup, *, keep_furniture: bool):
@@ -94,6 +110,14 @@ def _walk(soup, builder: Builder) -> None:
     from bs4.element import PreformattedString
 
     line: list[str] = []
+    # The tags that hold a heading, code or a table (in a row, those make it page layout), found from each of those
+    # up, once: a search below every row was quadratic on rows nested thousands deep.
+    layout: set[int] = set()
+    for mark in soup.find_all(_LAYOUT_MARKS):
+        parent = mark.parent
+        while parent is not None and id(parent) not in layout:
+            layout.add(id(parent))
+            parent = parent.parent
 
     def flush_line() -> None:
         parts = (part.strip() for part in "".join(line).split("\n"))
@@ -129,7 +153,7 @@ def _walk(soup, builder: Builder) -> None:
         elif name == "pre":
             flush_line()
             builder.add(child.get_text().strip("\n"))
-        elif name == "tr" and child.find(_LAYOUT_MARKS) is None:
+        elif name == "tr" and id(child) not in layout:
             cells = (cell.get_text(" ", strip=True) for cell in child.find_all(["td", "th"], recursive=False))
             line.append("\n" + " | ".join(cell for cell in cells if cell) + "\n")
         elif name in ("tr", "td", "th"):

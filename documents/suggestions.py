@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 from accounts.models import User
 from accounts.selectors import default_chat_model
@@ -28,11 +27,13 @@ class SuggestionsUnavailable(Exception):
 
 
 def _parse_items(text: str) -> list[dict]:
-    match = re.search(r"\[.*\]", text, re.S)
-    if not match:
+    # From the first "[" to the last "]", found with str.find: a search for "\[.*\]" tried again from every "[" to the
+    # end of the text, quadratic on a reply of brackets that none closes.
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end < start:
         return []
     try:
-        items = json.loads(match.group(0))
+        items = json.loads(text[start : end + 1])
     except (json.JSONDecodeError, RecursionError):  # model output: malformed, or nested past the parser's depth
         return []
     if not isinstance(items, list):

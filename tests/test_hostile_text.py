@@ -266,6 +266,14 @@ def test_a_document_written_with_nul_is_saved_clean_and_suggestions_survive_odd_
     assert [(s.original_text, s.suggested_text, s.description) for s in created] == [("Line one", "First line", "")]
 
 
+def test_suggestions_are_read_from_model_output_around_them_and_unclosed_brackets_are_none():
+    from documents.suggestions import _parse_items
+
+    assert _parse_items('Here: [{"original_text": "a"}, 3] done') == [{"original_text": "a"}]
+    # A first version searched for "[...]" from every "[": minutes on a million of them.
+    assert _parse_items("[" * 1_000_000) == []
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("content", ["\u200b" * 100, "\u2060\ufeff \u200d", "\u3164\u2800", "\u00a0\u2003"])
 def test_a_message_that_shows_nothing_is_refused(user_client, user, content):

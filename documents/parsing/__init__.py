@@ -28,6 +28,7 @@ from documents.parsing.html import parse_html
 from documents.parsing.markdown import parse_markdown
 from documents.parsing.pdf import parse_pdf
 from documents.parsing.rst import parse_asciidoc, parse_rst
+from documents.parsing.slides_sheets import parse_pptx, parse_xlsx
 from documents.parsing.sniffing import sniff, sniff_type
 
 __all__ = [
@@ -65,6 +66,10 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
             parse_docx(data, builder)
         elif kind == "epub":
             parse_epub(data, builder)
+        elif kind == "pptx":
+            parse_pptx(data, builder)
+        elif kind == "xlsx":
+            parse_xlsx(data, builder)
         elif kind == "html":
             parse_html(text or "", builder)
         elif kind == "markdown":
@@ -85,7 +90,8 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
             raise ParseError("No text could be extracted from this PDF (a scanned PDF needs OCR first).")
         raise ParseError("No text could be extracted from this file; it contains no readable text.")
     # A PDF's first level-1 heading can be any chapter ("1 Introduction"); its parser ranks its own candidates.
-    candidates = builder.titles if kind == "pdf" else [*builder.titles, builder.first_h1]
+    # A spreadsheet's first level-1 heading is its first sheet's name ("Sheet1"), no title.
+    candidates = builder.titles if kind in ("pdf", "xlsx") else [*builder.titles, builder.first_h1]
     if kind == "html":
         # An older page may have neither a <title> nor an <h1>, its headline an <h2> (SQLite's press release): its
         # first heading beats the file name ("pressrelease 20071212"). A Markdown file's first "##" is more often

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_text
 
-SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx, .epub or .html"
+SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx, .pptx, .xlsx, .epub or .html"
 UNSUPPORTED_MESSAGE = f"This file type is not supported; upload a {SUPPORTED_FORMATS} file (text files must be UTF-8)."
 
 MIME_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "epub": "application/epub+zip",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html",
     "markdown": "text/markdown",
     "rst": "text/x-rst",
@@ -52,7 +54,7 @@ class Section:
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    kind: str  # "pdf" | "docx" | "epub" | "html" | "markdown" | "rst" | "asciidoc" | "text"
+    kind: str  # "pdf" | "docx" | "pptx" | "xlsx" | "epub" | "html" | "markdown" | "rst" | "asciidoc" | "text"
     mime_type: str
     title: str  # the document's own title (metadata or first heading), cleaned; "" when it has none
     sections: list[Section]
@@ -67,6 +69,8 @@ KIND_LABELS = {
     "pdf": "PDF",
     "docx": "Word document",
     "epub": "e-book",
+    "pptx": "presentation",
+    "xlsx": "spreadsheet",
     "html": "HTML page",
     "markdown": "Markdown file",
     "rst": "reStructuredText file",

@@ -21,6 +21,8 @@ _MARKDOWN_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.MULTILINE)
 _MARKDOWN_NAMES = (".md", ".markdown", ".mdown", ".mkd")
 _HTML_NAMES = (".html", ".htm", ".xhtml")
 _RST_NAMES = (".rst", ".rest")
+# The member that says which Office Open XML document a zip package is.
+_OFFICE_MEMBERS = (("word/document.xml", "docx"), ("ppt/presentation.xml", "pptx"), ("xl/workbook.xml", "xlsx"))
 _ASCIIDOC_NAMES = (".adoc", ".asciidoc", ".asc")
 
 
@@ -45,17 +47,26 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
                 epub = "word/document.xml" not in names and is_epub(names, archive)
         except Exception as exc:  # BadZipFile, but a hostile central directory can raise others
             raise ParseError("This ZIP-based file is damaged and could not be opened.") from exc
-        if "word/document.xml" in names:
-            return "docx", None
+        for member, kind in (
+            ("word/document.xml", "docx"),
+            ("ppt/presentation.xml", "pptx"),
+            ("xl/workbook.xml", "xlsx"),
+        ):
+            if member in names:
+                return kind, None
         if epub:
             return "epub", None
         raise ParseError(
-            f"This file type is not supported (it is a ZIP archive but not a Word .docx document nor an e-book); "
+            f"This file type is not supported (it is a ZIP archive but not a Word, PowerPoint or Excel document nor "
+            f"an e-book); "
             f"upload a {SUPPORTED_FORMATS} file."
         )
     # Formats users commonly try whose bytes would otherwise be mistaken for (or rejected as) text.
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise ParseError("Old Word .doc (and other Office 97-2003) files are not supported; save it as .docx first.")
+        raise ParseError(
+            "Old Word .doc, PowerPoint .ppt and Excel .xls (Office 97-2003) files are not supported; save it as "
+            ".docx, .pptx or .xlsx first."
+        )
     if data[:5] == b"{\\rtf":
         raise ParseError("RTF files are not supported; save it as .docx or .txt first.")
 
@@ -67,7 +78,8 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         # Neither text nor a known format, under a name that promises a binary one: say that, rather than "upload
         # a .pdf" to someone who just did. (Text under such a name is read as the text it is.)
         for extension, label in (
-            (".pdf", "a valid PDF"), (".docx", "a valid Word .docx document"), (".epub", "a valid e-book (EPUB)")
+            (".pdf", "a valid PDF"), (".docx", "a valid Word .docx document"), (".epub", "a valid e-book (EPUB)"),
+            (".pptx", "a valid PowerPoint .pptx presentation"), (".xlsx", "a valid Excel .xlsx spreadsheet"),
         ):  # fmt: skip
             if name.endswith(extension):
                 raise ParseError(

@@ -1,0 +1,149 @@
+"""PowerPoint (.pptx) and Excel (.xlsx): a slide or a sheet is a section of its own, under its title or name.
+
+Both are zip packages like .docx and get its zip-bomb checks before a library inflates anything; python-pptx and
+openpyxl parse their XML without resolving entities.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from datetime import date, datetime, time
+
+from documents.parsing.base import Builder, ParseError
+from documents.parsing.docx import check_zip
+
+# A sheet is read in blocks of this many rows, so that a huge one stops at the document's limit, not after it.
+SHEET_ROWS_PER_BLOCK = 100
+# Columns past the last one with text are not read (a formatted but empty column runs to XFD, 16,384 columns).
+SHEET_MAX_COLUMNS = 200
+
+
+# --- PowerPoint -------------------------------------------------------------------------------------------------
+
+
+def parse_pptx(data: bytes, builder: Builder) -> None:
+    """Each slide a chapter under its title ("Slide 3" when it has none): its text boxes in order, tables as rows,
+    grouped shapes opened, and the speaker notes last."""
+    from pptx import Presentation
+
+    check_zip(data, what="presentation")
+    try:
+        deck = Presentation(io.BytesIO(data))
+    except Exception as exc:
+        raise ParseError("This presentation could not be read; it may be damaged.") from exc
+    for number, slide in enumerate(deck.slides, start=1):
+        title_shape = slide.shapes.title
+        title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
+        builder.heading(1, title or f"Slide {number}")
+        title_id = title_shape.shape_id if title_shape is not None else None
+        for shape in _shapes(slide.shapes):
+            if shape.shape_id == title_id:  # python-pptx makes a new proxy at each access: compared by id
+                continue
+            if getattr(shape, "has_table", False):
+                builder.add(_table_text(shape.table))
+            elif getattr(shape, "has_text_frame", False):
+                builder.add(shape.text_frame.text)
+        if slide.has_notes_slide:
+            notes = slide.notes_slide.notes_text_frame
+            if notes is not None and notes.text.strip():
+                builder.add("Speaker notes: " + notes.text)
+    builder.titles.append(_core_title(deck))
+
+
+def _shapes(shapes):
+    """Shapes in reading order, a group's own shapes in its place (a diagram's boxes are grouped)."""
+    for shape in shapes:
+        if shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
+            yield from _shapes(shape.shapes)
+        else:
+            yield shape
+
+
+def _table_text(table) -> str:
+    rows = []
+    for row in table.rows:
+        cells = [" ".join(cell.text.split()) for cell in row.cells]
+        if any(cells):
+            rows.append(" | ".join(cell for cell in cells if cell))
+    return "\n".join(rows)
+
+
+def _core_title(package) -> str:
+    try:
+        return package.core_properties.title or ""
+    except Exception:  # core properties are optional metadata
+        return ""
+
+
+# --- Excel --------------------------------------------------------------------------------------------------------
+
+
+def parse_xlsx(data: bytes, builder: Builder) -> None:
+    """Each sheet a chapter under its name. A first row of labels (text only) is the header: every later row is
+    read as "label: value" pairs, so a passage found on its own still says what its numbers are; otherwise cells are
+    joined by " | ". Formulas are read as the values Excel last computed."""
+    from openpyxl import load_workbook
+
+    check_zip(data, what="spreadsheet")
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise ParseError("This spreadsheet could not be read; it may be damaged.") from exc
+    try:
+        builder.titles.append(_core_title(workbook))
+        for sheet in workbook.worksheets:
+            builder.heading(1, sheet.title)
+            _read_sheet(sheet, builder)
+    finally:
+        workbook.close()
+
+
+def _read_sheet(sheet, builder: Builder) -> None:
+    rows = (row for row in sheet.iter_rows(values_only=True, max_col=SHEET_MAX_COLUMNS) if any(row))
+    first = next(rows, None)
+    if first is None:
+        return
+    labels = all(isinstance(value, str) for value in first if value is not None)
+    header = _cells(first) if labels else None
+    lines = [] if header else [_joined(_cells(first))]
+    read = 0
+    for row in rows:
+        cells = _cells(row)
+        lines.append(_labelled(header, cells) if header else _joined(cells))
+        read += 1
+        if len(lines) >= SHEET_ROWS_PER_BLOCK:
+            builder.add("\n".join(lines))
+            builder.flush()  # raises once the document passes its limit, before the rest is read
+            lines = []
+    if header and not read:
+        lines = [_joined(header)]  # a sheet of one row: its labels are its text
+    builder.add("\n".join(lines))
+
+
+def _cells(row: tuple) -> list[str]:
+    cells = [_cell_text(value) for value in row]
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes") if value.time() != time() else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return " ".join(str(value).split())
+
+
+def _joined(cells: list[str]) -> str:
+    return " | ".join(cell for cell in cells if cell)
+
+
+def _labelled(header: list[str], cells: list[str]) -> str:
+    pairs = itertools.zip_longest(header, cells, fillvalue="")
+    return "; ".join(f"{label}: {cell}" if label else cell for label, cell in pairs if cell)

@@ -92,7 +92,7 @@ def check_upload(*, data: bytes, filename: str) -> Checked:
         kind, mime_type = sniff_type(data, filename)
     except ParseError as exc:
         raise AttachmentRejected(f"{filename}: {_wrong_type(exc)}") from exc
-    if kind in ("text", "markdown", "rst", "asciidoc", "html") and len(data) > MAX_TEXT_BYTES:
+    if kind in ("text", "markdown", "rst", "asciidoc", "csv", "html") and len(data) > MAX_TEXT_BYTES:
         raise AttachmentRejected(f"{filename}: text files can be at most {_size_text(MAX_TEXT_BYTES)}.")
     metadata: dict = {"kind": "pdf" if kind == "pdf" else kind}
     if kind == "pdf":

@@ -132,7 +132,9 @@ def _store_upload(
         owner=owner,
         # The file name's title stands in until ingestion reads the file's own (document_ingest).
         title=(clean_text(title).strip() or _title_from(filename))[:300],
-        kind={"code": Document.Kind.CODE, "xlsx": Document.Kind.SHEET}.get(kind, Document.Kind.TEXT),
+        kind={"code": Document.Kind.CODE, "xlsx": Document.Kind.SHEET, "csv": Document.Kind.SHEET}.get(
+            kind, Document.Kind.TEXT
+        ),
         source=Document.Source.UPLOAD,
         original_name=filename[-255:],
         mime_type=mime_type,

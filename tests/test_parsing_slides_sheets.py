@@ -110,3 +110,31 @@ def test_a_damaged_or_bomb_office_file_is_refused_with_a_reason(name):
     with pytest.raises(ParseError) as error:
         parse_document(bomb.getvalue(), name)
     assert "zip bomb" in error.value.user_message
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "text"),
+    [
+        (
+            "Variety,Planted,Yield (kg)\nBramley,2019-03-01,40\n\nCox,2020-04-02,25.5\n",
+            "trees.csv",
+            "Variety: Bramley; Planted: 2019-03-01; Yield (kg): 40\n"
+            "Variety: Cox; Planted: 2020-04-02; Yield (kg): 25.5",
+        ),
+        ('Variety;Note\nBramley;"Cooks well; keeps"\n', "trees.csv", "Variety: Bramley; Note: Cooks well; keeps"),
+        ("Year\tCost\n2024\t1,200\n", "costs.tsv", "Year: 2024; Cost: 1,200"),
+        ("2024,1200\n2025,1350\n", "costs.csv", "2024 | 1200\n2025 | 1350"),  # numbers first: no header
+        ("just one column\nof lines\n", "lines.csv", "just one column\nof lines"),  # no table: its text
+        # A NUL is cleaned out before the table is read.
+        ("Tree,Note\nBramley,ok\nCox,b\x00ad\n", "odd.csv", "Tree: Bramley; Note: ok\nTree: Cox; Note: bad"),
+    ],
+)
+def test_a_csv_file_is_read_as_a_sheet_or_as_text_when_it_is_none(content, name, text):
+    parsed = parse_document(content.encode(), name)
+    assert parsed.kind == "csv" and parsed.text == text
+
+
+def test_a_csv_file_of_many_quotes_is_read_without_csv_sniffer():
+    # csv.Sniffer's patterns took seconds on 24 KB of this (quadratic); the separator is counted instead.
+    parsed = parse_document((',"x' * 40_000).encode(), "quotes.csv")
+    assert parsed.kind == "csv" and parsed.text

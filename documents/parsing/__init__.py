@@ -28,7 +28,7 @@ from documents.parsing.html import parse_html
 from documents.parsing.markdown import parse_markdown
 from documents.parsing.pdf import parse_pdf
 from documents.parsing.rst import parse_asciidoc, parse_rst
-from documents.parsing.slides_sheets import parse_pptx, parse_xlsx
+from documents.parsing.slides_sheets import parse_csv, parse_pptx, parse_xlsx
 from documents.parsing.sniffing import sniff, sniff_type
 
 __all__ = [
@@ -78,6 +78,9 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
             parse_rst(text or "", builder)
         elif kind == "asciidoc":
             parse_asciidoc(text or "", builder)
+        elif kind == "csv":
+            if not parse_csv(text or "", builder, tab=filename.lower().endswith(".tsv")):
+                builder.add(text or "")  # not a table after all: its text as it is
         else:
             builder.add(text or "")
         builder.flush()

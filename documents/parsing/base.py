@@ -21,6 +21,7 @@ MIME_TYPES = {
     "markdown": "text/markdown",
     "rst": "text/x-rst",
     "asciidoc": "text/asciidoc",
+    "csv": "text/csv",
     "text": "text/plain",
 }
 
@@ -71,6 +72,7 @@ KIND_LABELS = {
     "epub": "e-book",
     "pptx": "presentation",
     "xlsx": "spreadsheet",
+    "csv": "CSV file",
     "html": "HTML page",
     "markdown": "Markdown file",
     "rst": "reStructuredText file",

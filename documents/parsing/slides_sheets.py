@@ -1,4 +1,4 @@
-"""PowerPoint (.pptx) and Excel (.xlsx): a slide or a sheet is a section of its own, under its title or name.
+"""PowerPoint (.pptx), Excel (.xlsx) and CSV: a slide or a sheet is a section of its own, under its title or name.
 
 Both are zip packages like .docx and get its zip-bomb checks before a library inflates anything; python-pptx and
 openpyxl parse their XML without resolving entities.
@@ -6,8 +6,10 @@ openpyxl parse their XML without resolving entities.
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
+import re
 from datetime import date, datetime, time
 
 from documents.parsing.base import Builder, ParseError
@@ -105,20 +107,61 @@ def _read_sheet(sheet, builder: Builder) -> None:
     if first is None:
         return
     labels = all(isinstance(value, str) for value in first if value is not None)
-    header = _cells(first) if labels else None
-    lines = [] if header else [_joined(_cells(first))]
+    _read_rows(_cells(first), (_cells(row) for row in rows), builder, header=labels)
+
+
+def _read_rows(first: list[str], rows, builder: Builder, *, header: bool) -> None:
+    """A sheet's rows (lists of cell texts) into `builder`, as "label: value" pairs under a header row."""
+    labels = first if header else None
+    lines = [] if labels else [_joined(first)]
     read = 0
-    for row in rows:
-        cells = _cells(row)
-        lines.append(_labelled(header, cells) if header else _joined(cells))
+    for cells in rows:
+        lines.append(_labelled(labels, cells) if labels else _joined(cells))
         read += 1
         if len(lines) >= SHEET_ROWS_PER_BLOCK:
             builder.add("\n".join(lines))
             builder.flush()  # raises once the document passes its limit, before the rest is read
             lines = []
-    if header and not read:
-        lines = [_joined(header)]  # a sheet of one row: its labels are its text
+    if labels and not read:
+        lines = [_joined(labels)]  # a sheet of one row: its labels are its text
     builder.add("\n".join(lines))
+
+
+# --- CSV ----------------------------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^[-+]?[\d.,\s%$€£]+$")
+
+
+def parse_csv(text: str, builder: Builder, *, tab: bool) -> bool:
+    """A .csv or .tsv file read as a sheet (one section, its rows as "label: value" pairs under a header of labels);
+    False, with nothing added, when it does not read as one (ragged quoting, a NUL, a field past csv's limit), so
+    the caller reads it as text."""
+    delimiter = "\t" if tab else _delimiter(text)
+    try:
+        rows = [[" ".join(cell.split()) for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    except csv.Error:
+        return False
+    rows = [row for row in rows if any(row)]
+    if not rows or max(len(row) for row in rows) < 2:
+        return False  # one column: a list of lines, read as text
+    first = rows[0]
+    labels = all(cell and not _NUMBER.match(cell) for cell in first) and len(set(first)) == len(first)
+    _read_rows(first, iter(rows[1:]), builder, header=labels and len(rows) > 1)
+    return True
+
+
+def _delimiter(text: str) -> str:
+    """The separator found the same number of times (and at least once) on most of the first lines; "," if none.
+    Not csv.Sniffer: its patterns are quadratic on a sample of many quotes (seconds on 24 KB)."""
+    lines = [line for line in text[:65536].splitlines()[:20] if line.strip()]
+    best, best_score = ",", 0
+    for candidate in ",;\t|":
+        counts = [line.count(candidate) for line in lines]
+        common = max(set(counts), key=counts.count) if counts else 0
+        score = counts.count(common) if common else 0
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
 
 
 def _cells(row: tuple) -> list[str]:

@@ -97,6 +97,8 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         return "rst", text
     if name.endswith(_ASCIIDOC_NAMES):
         return "asciidoc", text
+    if name.endswith((".csv", ".tsv")):
+        return "csv", text
     if name.endswith(_MARKDOWN_NAMES) or _MARKDOWN_HEADING.search(text):
         return "markdown", text
     return "text", text

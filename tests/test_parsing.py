@@ -292,6 +292,16 @@ def test_a_long_paragraph_in_a_larger_font_is_not_a_heading():
     assert [(s.chapter, s.section) for s in parsed.sections] == [("", "")]
 
 
+def test_a_heading_wrapped_over_many_lines_is_joined_in_linear_time():
+    from documents.parsing.pdf import _FontHeadings, _PdfLine
+
+    # Grown a line at a time, a "heading" of 50,000 lines (a hostile page's large font) took over a minute.
+    heading = [_PdfLine("Wrapped", 24.0), *(_PdfLine(f"Heading line {n} " + "word " * 25, 24) for n in range(50_000))]
+    pages = [(0, [*heading, *[_PdfLine("body " * 40, 12.0)] * 50_000])]
+    [(_, items)] = list(_FontHeadings(pages).items(pages))
+    assert items[0].text.startswith("Wrapped Heading line 0 word") and items[1] == "body " * 40
+
+
 def test_pdf_outline_names_chapters_and_sections_at_their_heading_line():
     """Bookmarks are the PDF's own table of contents: they win over fonts, and split a page at their line."""
     pages = [

@@ -242,7 +242,9 @@ class _FontHeadings:
 
     def _page_items(self, lines: list[_PdfLine]) -> list[str | tuple[float, str]]:
         """Body lines, and (size, text) for heading lines; a heading wrapped over lines in one size is one."""
-        items: list[str | tuple[float, str]] = []
+        # A heading's lines are joined once it is read: grown a line at a time, a "heading" of thousands of lines
+        # in one large font (a hostile page) was quadratic.
+        items: list[str | tuple[float, list[str]]] = []
         previous_heading = False
         for line in lines:
             text = line.text.strip()
@@ -253,13 +255,13 @@ class _FontHeadings:
                 and (_running_key(text), line.size) not in self._running
             )
             if heading and previous_heading and items[-1][0] == line.size:
-                items[-1] = (line.size, f"{items[-1][1]} {text}")
+                items[-1][1].append(text)
             elif heading:
-                items.append((line.size, text))
+                items.append((line.size, [text]))
             else:
                 items.append(line.text)
             previous_heading = heading
-        return items
+        return [item if isinstance(item, str) else (item[0], " ".join(item[1])) for item in items]
 
 
 def _first_page_with_text(pages: list[tuple[int, list[_PdfLine]]]) -> int | None:

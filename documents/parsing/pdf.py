@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import re
@@ -319,10 +320,16 @@ def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tu
         before: dict[int, list[_PdfHeading]] = {}  # line number -> bookmarks to place before it
         found: dict[int, _PdfHeading] = {}
         position = 0
-        keys = [_match_key(line.text) for line in lines]
+        # Each line's loose key -> its line numbers, in order: a scan of the page's lines for every bookmark was
+        # quadratic (thousands of bookmarks on a page of many lines).
+        numbers: dict[str, list[int]] = {}
+        for number, line in enumerate(lines):
+            numbers.setdefault(_match_key(line.text), []).append(number)
         for heading in headings:
             key = _match_key(heading.text)
-            match = next((number for number in range(position, len(lines)) if key and keys[number] == key), None)
+            candidates = numbers.get(key, []) if key else []
+            first = bisect.bisect_left(candidates, position)
+            match = candidates[first] if first < len(candidates) else None
             if match is None:
                 before.setdefault(position, []).append(heading)
             else:

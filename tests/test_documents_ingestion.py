@@ -137,3 +137,28 @@ def test_the_ingest_command_embeds_each_file_once_and_queues_nothing(tmp_path):
     call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())  # again: nothing new to embed
     assert "added 0, already there 3, failed 0; 0 chunks embedded" in out.getvalue()
     assert Chunk.objects.filter(owner=None).count() == total
+
+
+def test_the_ingest_command_takes_every_supported_format_and_leaves_out_sphinx_source_copies(tmp_path):
+    from tests.test_parsing_epub import BOOK, epub
+    from tests.test_parsing_slides_sheets import deck_bytes, workbook_bytes
+
+    folder = tmp_path / "corpus"
+    (folder / "_sources").mkdir(parents=True)
+    (folder / "guide.rst").write_text("Guide\n=====\n\nSetup\n-----\n\nRun ``make run`` first.\n")
+    (folder / "_sources" / "guide.rst.txt").write_text("Guide\n=====\n\nA copy of the page's source.\n")
+    (folder / "orchard.xlsx").write_bytes(workbook_bytes())
+    (folder / "review.pptx").write_bytes(deck_bytes())
+    (folder / "book.epub").write_bytes(epub(BOOK))
+    (folder / "trees.csv").write_text("Variety,Yield\nBramley,40\n")
+
+    out = io.StringIO()
+    call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())
+    assert "added 5, already there 0, failed 0" in out.getvalue()
+    documents = {d.original_name: d for d in Document.objects.filter(owner=None)}
+    assert set(documents) == {"guide.rst", "orchard.xlsx", "review.pptx", "book.epub", "trees.csv"}
+    assert all(d.status == "ready" for d in documents.values())
+    assert documents["orchard.xlsx"].kind == documents["trees.csv"].kind == "sheet"
+    labels = set(Chunk.objects.filter(document=documents["guide.rst"]).values_list("heading", flat=True))
+    assert labels == {"Guide › Setup"}
+    assert Chunk.objects.filter(document=documents["trees.csv"], text="Variety: Bramley; Yield: 40").exists()

@@ -8,6 +8,7 @@ that can be shown to the user as-is.
 from __future__ import annotations
 
 from documents.parsing.base import (
+    DOCUMENT_SUFFIXES,
     KIND_LABELS,
     MAX_HEADING_CHARS,
     MAX_TITLE_CHARS,
@@ -32,6 +33,7 @@ from documents.parsing.slides_sheets import parse_csv, parse_pptx, parse_xlsx
 from documents.parsing.sniffing import sniff, sniff_type
 
 __all__ = [
+    "DOCUMENT_SUFFIXES",
     "MAX_HEADING_CHARS",
     "MAX_TEXT_CHARACTERS",
     "MAX_TITLE_CHARS",

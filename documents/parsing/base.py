@@ -9,6 +9,28 @@ from chatbot.errors import UserFacingError
 from chatbot.text import clean_text
 
 SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx, .pptx, .xlsx, .epub or .html"
+# The file names a folder's import takes (`manage.py ingest`); any UTF-8 text is read too, when uploaded by name.
+DOCUMENT_SUFFIXES = frozenset(
+    [
+        ".txt",
+        ".md",
+        ".markdown",
+        ".rst",
+        ".rest",
+        ".adoc",
+        ".asciidoc",
+        ".pdf",
+        ".docx",
+        ".pptx",
+        ".xlsx",
+        ".epub",
+        ".html",
+        ".htm",
+        ".xhtml",
+        ".csv",
+        ".tsv",
+    ]
+)
 UNSUPPORTED_MESSAGE = f"This file type is not supported; upload a {SUPPORTED_FORMATS} file (text files must be UTF-8)."
 
 MIME_TYPES = {

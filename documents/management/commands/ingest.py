@@ -4,10 +4,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from documents.models import Document
+from documents.parsing import DOCUMENT_SUFFIXES, SUPPORTED_FORMATS
 from documents.progress import ProgressBar
 from documents.services import UploadRejected, document_ingest, document_upload
 
-SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm"}
+# A Sphinx build's copies of its pages' sources, and its pickled trees: the pages themselves are read.
+SKIPPED_FOLDERS = {"_sources", ".doctrees"}
 
 
 class Command(BaseCommand):
@@ -22,9 +24,13 @@ class Command(BaseCommand):
     def handle(self, *args, path: Path, **options) -> None:
         if not path.exists():
             raise CommandError(f"{path} does not exist")
-        files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.suffix.lower() in SUFFIXES)
+        files = sorted(
+            p
+            for p in ([path] if path.is_file() else path.rglob("*"))
+            if p.suffix.lower() in DOCUMENT_SUFFIXES and not SKIPPED_FOLDERS.intersection(p.relative_to(path).parts)
+        )
         if not files:
-            raise CommandError(f"no .txt, .md, .pdf, .docx or .html files under {path}")
+            raise CommandError(f"no {SUPPORTED_FORMATS} files under {path}")
         # The bar counts files (known up front) and moves within a file as its chunks are embedded.
         bar = ProgressBar(len(files), label="ingest", stream=self.stdout, unit="files")
         started = time.monotonic()

@@ -23,10 +23,11 @@ PACKAGE = """<?xml version="1.0" encoding="utf-8"?>
     <item id="two" href="text/chapter%202.xhtml" media-type="application/xhtml+xml"/>
     <item id="one" href="text/chapter1.xhtml" media-type="application/xhtml+xml"/>
     <item id="gone" href="text/missing.xhtml" media-type="application/xhtml+xml"/>
+    <item id="three" href="text/plain.xhtml" media-type="application/xhtml+xml"/>
     <item id="css" href="style.css" media-type="text/css"/>
   </manifest>
   <spine><itemref idref="cover"/><itemref idref="nav"/><itemref idref="one"/><itemref idref="gone"/>
-    <itemref idref="css"/><itemref idref="two"/></spine>
+    <itemref idref="css"/><itemref idref="two"/><itemref idref="three"/></spine>
 </package>"""
 
 
@@ -58,6 +59,7 @@ BOOK = {
     ),
     "OEBPS/text/chapter 2.xhtml": chapter("Grafting", "<p>Graft in early spring, when the sap rises.</p>"),
     "OEBPS/style.css": "p { margin: 0 }",
+    "OEBPS/text/plain.xhtml": "<html><body><p>An afterword without a heading.</p></body></html>",
 }
 
 
@@ -69,6 +71,7 @@ def test_an_epub_is_read_chapter_by_chapter_in_reading_order_under_the_books_tit
         assert [(s.chapter, s.section, s.text) for s in parsed.sections] == [
             ("Pruning", "In winter", "Prune apple trees while they are dormant."),
             ("Grafting", "", "Graft in early spring, when the sap rises."),
+            ("", "", "An afterword without a heading."),  # not labelled "Grafting"
         ]  # the cover's picture and the contents' links are no passages; the missing chapter is skipped
 
 

@@ -52,6 +52,9 @@ def parse_epub(data: bytes, builder: Builder) -> None:
             chapters += 1
             if chapters > EPUB_MAX_CHAPTERS:
                 break
+            # A chapter starts afresh: one without a heading of its own is not labelled with the one before's.
+            builder.flush()
+            builder.chapter = builder.section = ""
             try:
                 parse_html(archive.read(path).decode("utf-8", errors="replace"), builder)
             except ParseError:

@@ -104,9 +104,13 @@ def resolve_model_choice(
     return None
 
 
-def default_chat_model(*, user: User, preferred: str = "", offered: list | None = None) -> tuple[str, str]:
+def default_chat_model(
+    *, user: User, preferred: str = "", offered: list | None = None, hidden: list[str] | None = None
+) -> tuple[str, str]:
     """(provider, model) for a new conversation: the preferred model when the user can use it, else the first
-    usable provider's first model (Anthropic's: the operator's default), else the offline assistant."""
+    usable provider's first model (Anthropic's: the operator's default), else the offline assistant. Models hidden
+    from the menu (`hidden`, else the user's preferences) are skipped unless preferred: a new chat started on one
+    would put it back in the menu."""
     from django.conf import settings
 
     offered = offered_models(user=user) if offered is None else offered
@@ -114,6 +118,8 @@ def default_chat_model(*, user: User, preferred: str = "", offered: list | None 
         choice = resolve_model_choice(user=user, value=preferred, offered=offered)
         if choice is not None:
             return choice
+    hidden_keys = {str(key) for key in (hidden if hidden is not None else _hidden_models(user))}
+    offered = [model for model in offered if model_key(model.provider, model.id) not in hidden_keys]
     if not offered:
         return "offline", "offline"
     first = offered[0]
@@ -171,11 +177,13 @@ def model_menu(*, user: User, selected: tuple[str, str] | None, hidden: list[str
     from chatbot.llm.catalog import PROVIDERS
 
     offered = offered_models(user=user)
+    hidden_keys = {str(key) for key in (hidden if hidden is not None else _hidden_models(user))} - {OFFLINE_KEY}
     if selected is None:
-        selected = default_chat_model(user=user, preferred=_preferred_model(user), offered=offered)
+        selected = default_chat_model(
+            user=user, preferred=_preferred_model(user), offered=offered, hidden=list(hidden_keys)
+        )
     selected_key = model_key(*selected)
     favourites = {str(key) for key in (user.favorite_models or [])}
-    hidden_keys = {str(key) for key in (hidden if hidden is not None else _hidden_models(user))} - {OFFLINE_KEY}
     entries = [(model.provider, model.id, model.label, True) for model in offered]
     entries.append(("offline", "offline", "Offline assistant (no language model)", True))
     if selected_key not in {model_key(provider, model) for provider, model, _, _ in entries}:

@@ -61,7 +61,9 @@ def conversation_create(
         if choice is None:
             raise ModelNotOffered(MODEL_NOT_OFFERED)
     else:
-        choice = default_chat_model(user=user, preferred=preferences.default_model)
+        choice = default_chat_model(
+            user=user, preferred=preferences.default_model, hidden=list(preferences.hidden_models or [])
+        )
     provider, model_id = choice
     return Conversation.objects.create(
         user=user,

@@ -293,3 +293,16 @@ def test_a_hidden_model_of_a_key_since_removed_stays_hidden(user, user_client, n
     assert user_client.post(reverse("accounts:preferences"), data).status_code == 302
     preferences = Preferences.objects.get(user=user)
     assert preferences.hidden_models == ["openai:gpt-4.1", "xai:grok-4"] and preferences.default_model == "grok-4"
+
+
+def test_a_new_chat_does_not_start_on_a_hidden_model(user, user_client, no_operator_keys):
+    """Hiding the model a new chat would start on (no default model chosen) moves new chats to the next one."""
+    with_key(user, "openai")
+    Preferences.objects.create(user=user, hidden_models=["openai:gpt-5.5"])
+    groups = picker(user_client.get(reverse("conversations:index")).content.decode())
+    assert "openai:gpt-5.5" not in values(groups), "hidden, so not in the menu of a new chat"
+    assert [value for _, options in groups for value, _, chosen, _ in options if chosen] == ["openai:gpt-5.4-mini"]
+    conversation = conversation_create(user=user)
+    assert (conversation.provider, conversation.model) == ("openai", "gpt-5.4-mini")
+    Preferences.objects.filter(user=user).update(default_model="openai:gpt-5.5")
+    assert conversation_create(user=user).model == "gpt-5.5", "a default chosen on purpose still wins"

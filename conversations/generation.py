@@ -34,7 +34,15 @@ from chatbot.llm.providers import Completion, complete, provider_for
 from chatbot.logging import request_id_var
 from chatbot.netpolicy import BaseUrlRefused
 from chatbot.text import strip_unsafe
-from chatbot.tools.loop import NO_CSRF_TOKEN, AwaitingApproval, LoopState, offers_tools, reply_events, state_for
+from chatbot.tools.loop import (
+    NO_CSRF_TOKEN,
+    AwaitingApproval,
+    LoopState,
+    model_calls_tools,
+    offers_tools,
+    reply_events,
+    state_for,
+)
 from chatbot.tools.waiting import is_waiting
 from conversations import streams
 from conversations.attachments import prompt_attachments, question_attachments
@@ -84,6 +92,8 @@ class Prepared:
     context_plan: ContextPlan | None = None
     # The tool loop's state, made with the prompt for a reply that may call tools (else loaded when it starts).
     loop_state: LoopState | None = None
+    # The catalogue's "tools" capability of the reply's model (chatbot/tools/loop.py: model_calls_tools).
+    model_calls_tools: bool = True
     # Set once the reply's first step has run on the event loop (its provider request written, as a rule) or it
     # ended before that: see `wait_for_hand_off`.
     handed_off: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -224,7 +234,9 @@ def prepare_generation(
     if question is None and conversation.active_leaf_id == reply.id:
         prepared.first_question = first_question_retried(reply)
     if error is None and offers_tools(provider_name=provider_name, guest=prepared.guest):
-        prepared.loop_state = state_for(conversation=conversation, message=reply)
+        prepared.model_calls_tools = model_calls_tools(provider_name=provider_name, model=model)
+        if prepared.model_calls_tools:
+            prepared.loop_state = state_for(conversation=conversation, message=reply)
     return prepared
 
 

@@ -429,3 +429,22 @@ def test_a_gemini_call_approved_later_goes_back_with_its_thought_signature(live_
     assert reply_of(conversation).content.startswith("I will save it.\n\nDone: Created the document")
     call = next(part for part in fake_gemini.requests[-1]["body"]["contents"][-2]["parts"] if "functionCall" in part)
     assert call["thoughtSignature"]
+
+
+def test_a_model_the_catalogue_says_calls_no_tools_is_sent_none(live_client, fake_anthropic):
+    """The admin's "tools" capability of a model (ChatModel.supports_tools): unticked, its replies offer no tools."""
+    from catalog.models import ChatModel
+
+    client = live_client(with_key(UserFactory()))
+    rules(client.user, low_risk_operations=True)
+    conversation, url = start_chat(client, "What is six times seven?")
+    list(client.events(url))
+    assert {tool["name"] for tool in fake_anthropic.requests[-1]["tools"]} >= {"calculator"}, "ticked: offered"
+    ChatModel.objects.filter(provider="anthropic", model_id=conversation.model).update(supports_tools=False)
+    response = client.post(f"/c/{conversation.id}/messages/", {"content": "And seven times eight?"})
+    assert response.status_code == 200, response.text
+    list(
+        client.events(f"/c/streams/{Stream.objects.filter(conversation=conversation).latest('created_at').id}/events/")
+    )
+    assert "tools" not in fake_anthropic.requests[-1], "unticked in the catalogue: no tools sent"
+    assert reply_of(conversation).status == "complete"

@@ -54,11 +54,22 @@ class AwaitingApproval(Exception):
     """The reply waits for the user to answer a tool call's approval card."""
 
 
-def offers_tools(*, provider_name: str, guest: bool) -> bool:
+def offers_tools(*, provider_name: str, guest: bool, model_calls_tools: bool = True) -> bool:
     """Whether a reply on this provider may call tools: a registered user (Settings → Tools is theirs) on a protocol
-    whose tool calling the app speaks."""
+    whose tool calling the app speaks, with a model the catalogue does not say cannot (`model_calls_tools`)."""
     spec = PROVIDERS.get(provider_name)
-    return bool(spec and spec.protocol in TOOL_PROTOCOLS and provider_name not in NO_TOOLS and not guest)
+    return bool(
+        spec and spec.protocol in TOOL_PROTOCOLS and provider_name not in NO_TOOLS and not guest and model_calls_tools
+    )
+
+
+def model_calls_tools(*, provider_name: str, model: str) -> bool:
+    """The catalogue's "tools" capability of the model: a row with it unticked (set in the admin) is sent no tools;
+    a model the catalogue has no row for (a fine-tune, one of Ollama's) is offered them, as its provider is."""
+    from catalog.selectors import catalogue_entry
+
+    entry = catalogue_entry(provider=provider_name, model=model)
+    return entry is None or entry.supports_tools
 
 
 @dataclass
@@ -332,7 +343,9 @@ async def reply_events(prepared, *, stream_id: uuid.UUID, publisher, parts: list
     `parts`: the generation's text so far, into which a resumed reply puts what it wrote before its pause.
     """
     provider, request = prepared.provider, prepared.request
-    if not offers_tools(provider_name=prepared.provider_name, guest=prepared.guest):
+    if not offers_tools(
+        provider_name=prepared.provider_name, guest=prepared.guest, model_calls_tools=prepared.model_calls_tools
+    ):
         # Closed with this generator (Stop): the provider's connection must not outlive the reply.
         async with contextlib.aclosing(provider.stream(request)) as events:
             async for event in events:

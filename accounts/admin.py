@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -47,12 +46,9 @@ class UserCreationAdminForm(AdminUserCreationForm):
 
 
 class UserChangeAdminForm(UserChangeForm):
-    # Explicit so a scheme-less address gets https://, as it will by default from Django 6.0.
-    profile_image = forms.URLField(max_length=500, required=False, assume_scheme="https")
-
     class Meta:
         model = User
-        fields = "__all__"
+        exclude = ("profile_image",)  # read by nothing: not offered (fieldsets below)
 
     def clean_email(self) -> str | None:
         return _normalized_email(self.cleaned_data.get("email"))
@@ -128,7 +124,8 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationAdminForm
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("display_name", "profile_image", "is_guest", "favorite_models")}),
+        # Not profile_image: nothing shows it.
+        ("Profile", {"fields": ("display_name", "is_guest", "favorite_models")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Usage", {"fields": ("monthly_budget", "usage_dashboard", "daily_message_count", "daily_message_reset_on")}),
         ("Important dates", {"fields": ("last_login", "last_active_at", "created_at", "updated_at")}),
@@ -207,12 +204,13 @@ class AutoApprovalSettingsAdmin(PerUserSettingsAdmin):
 @admin.register(ProviderKey)
 class ProviderKeyAdmin(admin.ModelAdmin):
     # Keys are encrypted by the app from what the user typed; the admin can only switch them on and off.
-    fields = ("user", "provider", "key_hint", "config", "is_active", "is_default", "last_used_at", "created_at")
+    # `is_default` is not offered: nothing reads it (a new chat's model is the user's default model preference).
+    fields = ("user", "provider", "key_hint", "config", "is_active", "last_used_at", "created_at")
     exclude = ("encrypted_key",)
     readonly_fields = ("user", "provider", "key_hint", "last_used_at", "created_at")
-    list_display = ("__str__", "provider", "user", "key_hint", "is_active", "is_default", "last_used_at")
+    list_display = ("__str__", "provider", "user", "key_hint", "is_active", "last_used_at")
     list_select_related = ("user",)
-    list_filter = ("provider", "is_active", "is_default")
+    list_filter = ("provider", "is_active")
     search_fields = ("user__email", "key_hint")
     ordering = ("-created_at",)
     list_per_page = 50

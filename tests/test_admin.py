@@ -165,7 +165,19 @@ def test_provider_key_pages_never_show_the_encrypted_key(admin_client):
     assert response.status_code == 302, response.content.decode()[:2000]
     key.refresh_from_db()
     assert key.encrypted_key == "gAAAAA-secret-ciphertext-0123456789"
-    assert (key.is_active, key.is_default) == (False, True)
+    assert (key.is_active, key.is_default) == (False, False), "is_default is read by nothing: not offered"
+
+
+@pytest.mark.django_db
+def test_the_admin_offers_no_field_that_nothing_reads(admin_client):
+    """A setting that changes nothing is a defect: ProviderKey.is_default and User.profile_image are read by no
+    code, so the admin does not offer them."""
+    key = factories.ProviderKeyFactory()
+    page = admin_client.get(admin_url(key, "change", quote(key.pk))).content.decode()
+    assert 'name="is_active"' in page and 'name="is_default"' not in page
+    assert "is_default" not in admin_client.get(admin_url(key, "changelist")).content.decode()
+    page = admin_client.get(admin_url(key.user, "change", quote(key.user.pk))).content.decode()
+    assert 'name="display_name"' in page and 'name="profile_image"' not in page
 
 
 @pytest.mark.django_db

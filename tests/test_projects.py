@@ -462,3 +462,28 @@ def test_the_full_export_keeps_a_projects_instructions_and_documents(user):
     built = full_export.data_export_build(export_id=DataExport.objects.create(user=user).id)
     [saved] = json.loads(read_zip(built)["projects.json"])
     assert (saved["name"], saved["instructions"], saved["documents"]) == ("Garden", "Use metric units.", ["Soil notes"])
+
+
+@pytest.mark.slow
+def test_the_default_system_prompt_reaches_the_model_in_a_new_chat_inside_and_outside_a_project(
+    live_client, fake_anthropic
+):
+    """Preferences.default_system_prompt, set on the preferences page: every new chat's system prompt, a project's
+    chat too (after the project's instructions)."""
+    from accounts.models import Preferences
+    from tests.test_chat_streaming import latest_stream_url
+
+    user = UserFactory()
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-projects-0002", client=SYSTEM)
+    Preferences.objects.create(user=user, default_system_prompt="Answer like a pirate.")
+    project = ProjectFactory(user=user, name="Garden", instructions="Always answer in metric units.")
+    client = live_client(user)
+    for data in ({"content": "How deep should I plant garlic?", "project": str(project.id)}, {"content": "Onions?"}):
+        response = client.post("/c/new/", data)
+        assert response.status_code == 204, response.text
+        conversation = Conversation.objects.filter(user=user).latest("created_at")
+        assert conversation.system_prompt == "Answer like a pirate."
+        list(client.events(latest_stream_url(conversation), timeout=60))
+        system = fake_anthropic.requests[-1]["system"]
+        assert "Answer like a pirate." in system
+        assert ("project_instructions" in system) == ("project" in data)

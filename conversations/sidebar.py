@@ -5,6 +5,7 @@ chat page. Always scoped to the owner."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.postgres.search import SearchQuery
@@ -112,11 +113,18 @@ def _previews(conversation_ids: list) -> dict:
 
 
 def sidebar_page(
-    *, user: User, cursor: str | None = None, previews: bool = False, limit: int = PAGE_SIZE, now=None
+    *,
+    user: User,
+    cursor: str | None = None,
+    previews: bool = False,
+    limit: int = PAGE_SIZE,
+    now=None,
+    also: Iterable[Conversation] = (),
 ) -> Sidebar:
     """The sidebar's first page (cursor None: the pinned chats, then the most recent others outside projects in day
     buckets) or a later one (only the next recent ones). Archived chats are not listed; keyset-paginated like
-    selectors.conversation_list. With `previews`, each chat gets `.preview`, its last message's start."""
+    selectors.conversation_list. With `previews`, each chat gets `.preview`, its last message's start, and so do
+    the chats of `also` (those listed under their project), in the same query."""
     # A project's chats are listed under it (sidebar_projects.html), not again among the recent ones.
     page = selectors.conversation_list(user=user, cursor=cursor, limit=limit, pinned=False, in_project=False)
     position = selectors._decode_cursor(cursor) if cursor else None
@@ -140,8 +148,9 @@ def sidebar_page(
     if groups and position is not None:
         groups[0].continued = day_bucket(moment=position[0], today=today)[0] == groups[0].key
     if previews:
-        texts = _previews([c.id for c in [*pinned, *page.conversations]])
-        for conversation in [*pinned, *page.conversations]:
+        listed = [*pinned, *page.conversations, *also]
+        texts = _previews([c.id for c in listed])
+        for conversation in listed:
             conversation.preview = texts.get(conversation.id, "")
     return Sidebar(pinned=pinned, groups=groups, next_cursor=page.next_cursor, first_page=first_page)
 

@@ -33,12 +33,18 @@ def _conversation_on_screen(request: HttpRequest) -> uuid.UUID | None:
 
 def sidebar_context(request: HttpRequest, *, cursor: str | None = None) -> dict:
     """What the sidebar's partials need: a page of it, in the user's preferences."""
-    preferences = sidebar.workspace_preferences(user=request.user)
-    page = sidebar.sidebar_page(user=request.user, cursor=cursor, previews=preferences.conversation_previews)
-    # The Projects group (each project with its latest chats), and the projects each chat's menu can move it to.
     from conversations.projects import sidebar_projects
 
-    return {"sidebar": page, "workspace": preferences, "sidebar_projects": sidebar_projects(user=request.user)}
+    preferences = sidebar.workspace_preferences(user=request.user)
+    # The Projects group (each project with its latest chats), and the projects each chat's menu can move it to.
+    in_projects = sidebar_projects(user=request.user)
+    page = sidebar.sidebar_page(
+        user=request.user,
+        cursor=cursor,
+        previews=preferences.conversation_previews,
+        also=[chat for entry in in_projects for chat in entry.conversations] if cursor is None else (),
+    )
+    return {"sidebar": page, "workspace": preferences, "sidebar_projects": in_projects}
 
 
 def _sidebar_response(request: HttpRequest) -> HttpResponse:

@@ -18,7 +18,7 @@ from accounts.models import Preferences
 from conversations import services, sidebar
 from conversations.models import Conversation
 from tests.clock import clock_fixture  # noqa: F401  (the clock fixture)
-from tests.factories import ConversationFactory, MessageFactory, UserFactory
+from tests.factories import ConversationFactory, MessageFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -160,6 +160,20 @@ def test_previews_off_shows_titles_only(user, user_client):
     page = page_of(user_client.get(reverse("conversations:index")))
     assert titles(page) == ["Quiet"]
     assert "conversation-preview" not in page and "A secret-looking preview text" not in page
+
+
+def test_previews_are_shown_for_the_chats_listed_under_a_project_too(user, user_client):
+    """The preference covers every chat of the sidebar: those listed under their project had none."""
+    project = ProjectFactory(user=user, name="Garden")
+    in_project = ConversationFactory(user=user, title="Garlic", project=project)
+    MessageFactory(conversation=in_project, content="How deep should I plant garlic?")
+    outside = ConversationFactory(user=user, title="Loose")
+    MessageFactory(conversation=outside, content="Anything else?")
+    page = page_of(user_client.get(reverse("conversations:index")))
+    previews = dict(re.findall(r'id="conversation-preview-([0-9a-f-]+)">([^<]*)</p>', page))
+    assert previews == {str(in_project.id): "How deep should I plant garlic?", str(outside.id): "Anything else?"}
+    Preferences.objects.create(user=user, conversation_previews=False)
+    assert "conversation-preview" not in page_of(user_client.get(reverse("conversations:index")))
 
 
 # --- Pin and archive ------------------------------------------------------------------------------------------------

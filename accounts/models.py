@@ -231,7 +231,11 @@ class ProviderKey(models.Model):
     provider = models.CharField(max_length=20, choices=Provider.choices)
     encrypted_key = models.TextField(editable=False)
     key_hint = models.CharField(max_length=8, blank=True, help_text="The last four characters, for recognition.")
-    config = models.JSONField(default=dict, blank=True, help_text="Non-secret settings: base_url, model.")
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Non-secret settings: base_url, and the models that endpoint listed when the key was tested.",
+    )
     is_active = models.BooleanField(default=True)
     is_default = models.BooleanField(default=False)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -269,3 +269,12 @@ def test_message_changelist_queries_are_bounded(admin_client, django_assert_max_
         response = admin_client.get(url)
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 30
+
+
+def test_a_keys_config_promises_only_what_the_app_reads():
+    """Its help text said "base_url, model": nothing reads a "model" there (a chat's model is picked in the
+    composer), so an admin setting one changed nothing."""
+    from accounts.models import ProviderKey
+
+    help_text = ProviderKey._meta.get_field("config").help_text
+    assert "base_url" in help_text and "models" in help_text and "model." not in help_text

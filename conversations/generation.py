@@ -200,7 +200,7 @@ def prepare_generation(
     provider, provider_name, error, key = resolve_provider(
         conversation=conversation, client=client, name=provider_name, defer_audit=defer_key_audit
     )
-    sources, searched = _sources_for(conversation, history) if error is None else ([], False)
+    sources, searched, documents_on = _sources_for(conversation, history) if error is None else ([], False, False)
     request = ChatRequest(
         model=model,
         messages=fitted.messages,
@@ -236,7 +236,7 @@ def prepare_generation(
     if error is None and offers_tools(provider_name=provider_name, guest=prepared.guest):
         prepared.model_calls_tools = model_calls_tools(provider_name=provider_name, model=model)
         if prepared.model_calls_tools:
-            prepared.loop_state = state_for(conversation=conversation, message=reply)
+            prepared.loop_state = state_for(conversation=conversation, message=reply, reads_documents=documents_on)
     return prepared
 
 
@@ -255,23 +255,24 @@ def _project_of(conversation):
     return conversation.project if conversation.project_id else None
 
 
-def _sources_for(conversation, history: list[Message]) -> tuple[list, bool]:
-    """Passages of the user's readable documents for the question being answered, and whether they were searched
-    (retrieval on for the conversation and in the user's settings)."""
+def _sources_for(conversation, history: list[Message]) -> tuple[list, bool, bool]:
+    """Passages of the user's readable documents for the question being answered, whether they were searched, and
+    whether the reply may read the user's documents at all (retrieval on for the conversation and in the user's
+    settings: the document tools follow it too)."""
     from documents.retrieval import RetrievalOptions, retrieve
 
-    question = next((m.content for m in reversed(history) if m.role == Message.Role.USER), "")
-    if not conversation.retrieval_enabled or not question:
-        return [], False
+    if not conversation.retrieval_enabled:
+        return [], False, False
     options = RetrievalOptions.for_conversation(conversation)  # its project's documents first, when in one
-    if not options.enabled:
-        return [], False
+    question = next((m.content for m in reversed(history) if m.role == Message.Role.USER), "")
+    if not options.enabled or not question:
+        return [], False, options.enabled
     try:
-        return retrieve(user=conversation.user, query=question, options=options), True
+        return retrieve(user=conversation.user, query=question, options=options), True, True
     except Exception:
         # Retrieval trouble must not cost the user their answer: reply without sources, and log it.
         logger.exception("retrieval failed for conversation %s", conversation.id)
-        return [], False
+        return [], False, True
 
 
 def render_reply(message: Message, *, only_child: bool = False) -> str:

@@ -448,3 +448,29 @@ def test_a_model_the_catalogue_says_calls_no_tools_is_sent_none(live_client, fak
     )
     assert "tools" not in fake_anthropic.requests[-1], "unticked in the catalogue: no tools sent"
     assert reply_of(conversation).status == "complete"
+
+
+@pytest.mark.parametrize("where", ["chat", "settings"])
+def test_with_use_my_documents_off_the_document_tools_are_not_offered(live_client, fake_anthropic, where):
+    """ "Use my documents to answer" off, for the chat or in the user's settings: the model is not offered the tools
+    that read the user's documents (it searched them anyway, unasked when read-only tools run without asking)."""
+    from accounts.models import RetrievalSettings
+
+    client = live_client(with_key(UserFactory()))
+    rules(client.user, read_only_operations=True)
+    conversation, url = start_chat(client, "What do my notes say?")
+    list(client.events(url))
+    offered = {tool["name"] for tool in fake_anthropic.requests[-1]["tools"]}
+    assert {"search_documents", "read_document", "calculator"} <= offered, "on: offered"
+
+    if where == "chat":
+        Conversation.objects.filter(id=conversation.id).update(retrieval_enabled=False)
+    else:
+        RetrievalSettings.objects.update_or_create(user=client.user, defaults={"enabled": False})
+    response = client.post(f"/c/{conversation.id}/messages/", {"content": "And now?"})
+    assert response.status_code == 200, response.text
+    list(
+        client.events(f"/c/streams/{Stream.objects.filter(conversation=conversation).latest('created_at').id}/events/")
+    )
+    offered = {tool["name"] for tool in fake_anthropic.requests[-1]["tools"]}
+    assert "calculator" in offered and not offered & {"search_documents", "read_document"}

@@ -12,6 +12,8 @@ from chatbot.tools.calculator import CalculatorError, evaluate, formatted
 from chatbot.tools.registry import LOW_RISK, READ_ONLY, WRITE, Tool, ToolContext, ToolFailed, ToolResult
 
 MAX_SEARCH_RESULTS = 10
+# The tools that read the user's documents: not offered when "Use my documents to answer" is off (tools/loop.py).
+DOCUMENT_READERS = frozenset({"search_documents", "read_document"})
 MAX_DOCUMENT_CHARS = 40_000
 MAX_WRITE_CHARS = 200_000
 # A suggestions call is a model call on the user's default model: a generous guess of what one costs, for the

@@ -108,12 +108,28 @@ def load_state(stream_id: uuid.UUID) -> LoopState:
     return state_for(conversation=stream.conversation, message=stream.message)
 
 
-def state_for(*, conversation, message) -> LoopState:
+def documents_readable(conversation) -> bool:
+    """Whether a reply in `conversation` may read the user's documents: "Use my documents to answer" on, for the
+    chat and in the user's settings. Off, the document tools are not offered either (the model searched them
+    anyway through search_documents, unasked when read-only tools run without asking)."""
+    from documents.retrieval import RetrievalOptions
+
+    return conversation.retrieval_enabled and RetrievalOptions.for_conversation(conversation).enabled
+
+
+def state_for(*, conversation, message, reads_documents: bool | None = None) -> LoopState:
     """The loop of a reply (`message`, in `conversation` with its user loaded): as saved when it paused for an
     approval, or new. A reply just sent gets it with its prompt, in the request's worker-thread trip
-    (conversations/generation.py), instead of a trip of its own when it starts."""
+    (conversations/generation.py), instead of a trip of its own when it starts. `reads_documents`: as
+    `documents_readable(conversation)` says, when the caller knows it already."""
     from accounts.selectors import shows_tool_invocations
+    from chatbot.tools.builtin import DOCUMENT_READERS
 
+    if reads_documents is None:
+        reads_documents = documents_readable(conversation)
+    tools = available_tools()
+    if not reads_documents:
+        tools = {name: tool for name, tool in tools.items() if name not in DOCUMENT_READERS}
     user = conversation.user
     saved = (message.metadata or {}).get("tool_loop") or {}
     return LoopState(
@@ -122,7 +138,7 @@ def state_for(*, conversation, message) -> LoopState:
         user=user,
         overrides=conversation.auto_approval or {},
         show_cards=shows_tool_invocations(user),
-        tools=available_tools(),
+        tools=tools,
         rounds=list(saved.get("rounds") or []),
         pending=saved.get("pending"),
         text=saved.get("text") or "",

@@ -32,7 +32,7 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # previous and next pages left out (DocBook, Texinfo, Javadoc, Doxygen, gtk-doc), menus with separators between
 # their links too, a page that only redirects refused, a table row laying out a page read as blocks; 6:
 # reStructuredText (.rst, and .txt files of Sphinx sources) and AsciiDoc read with their titles, not their markup;
-# EPUB, PowerPoint and Excel read (refused before)
+# EPUB, OpenDocument text, PowerPoint, Excel and CSV read (refused, or CSV as plain text, before)
 CHUNKER_VERSION = 6
 
 

@@ -39,8 +39,8 @@ PLAIN_TXT = b"Just some plain text about retrieval.\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 ELF = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00>\x00\x01\x00\x00\x00" + b"\x00" * 40
 UNSUPPORTED = (
-    "This file type is not supported; upload a .txt, .md, .rst, .adoc, .pdf, .docx, .pptx, .xlsx, .epub or .html file "
-    "(text files must be UTF-8)."
+    "This file type is not supported; upload a .txt, .md, .rst, .adoc, .pdf, .docx, .odt, .pptx, .xlsx, .epub or "
+    ".html file (text files must be UTF-8)."
 )
 
 

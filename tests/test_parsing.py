@@ -152,7 +152,7 @@ def random_zip() -> bytes:
         (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff", "setup.md", "not supported"),
         (b"caf\xe9 au lait", "latin1.txt", "UTF-8"),
         (b"\x01\x02\x03\x04\x05\x06\x07\x08abc\x0e\x0f\x10\x11\x12", "noise.txt", "not supported"),
-        (random_zip(), "archive.docx", "not a Word, PowerPoint or Excel document"),
+        (random_zip(), "archive.docx", "not a Word, PowerPoint, Excel or OpenDocument text document"),
         (b"PK\x03\x04 truncated", "broken.docx", "damaged"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old.doc", ".doc"),
         (b"{\\rtf1\\ansi Hello}", "letter.rtf", "RTF"),

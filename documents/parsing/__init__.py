@@ -27,6 +27,7 @@ from documents.parsing.docx import parse_docx
 from documents.parsing.epub import parse_epub
 from documents.parsing.html import parse_html
 from documents.parsing.markdown import parse_markdown
+from documents.parsing.opendocument import parse_odt
 from documents.parsing.pdf import parse_pdf
 from documents.parsing.rst import parse_asciidoc, parse_rst
 from documents.parsing.slides_sheets import parse_csv, parse_pptx, parse_xlsx
@@ -68,6 +69,8 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
             parse_docx(data, builder)
         elif kind == "epub":
             parse_epub(data, builder)
+        elif kind == "odt":
+            parse_odt(data, builder)
         elif kind == "pptx":
             parse_pptx(data, builder)
         elif kind == "xlsx":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_text
 
-SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx, .pptx, .xlsx, .epub or .html"
+SUPPORTED_FORMATS = ".txt, .md, .rst, .adoc, .pdf, .docx, .odt, .pptx, .xlsx, .epub or .html"
 # The file names a folder's import takes (`manage.py ingest`); any UTF-8 text is read too, when uploaded by name.
 DOCUMENT_SUFFIXES = frozenset(
     [
@@ -21,6 +21,7 @@ DOCUMENT_SUFFIXES = frozenset(
         ".asciidoc",
         ".pdf",
         ".docx",
+        ".odt",
         ".pptx",
         ".xlsx",
         ".epub",
@@ -37,6 +38,7 @@ MIME_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "epub": "application/epub+zip",
+    "odt": "application/vnd.oasis.opendocument.text",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html",
@@ -92,6 +94,7 @@ KIND_LABELS = {
     "pdf": "PDF",
     "docx": "Word document",
     "epub": "e-book",
+    "odt": "OpenDocument text",
     "pptx": "presentation",
     "xlsx": "spreadsheet",
     "csv": "CSV file",

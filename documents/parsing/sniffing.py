@@ -10,6 +10,7 @@ import zipfile
 
 from documents.parsing.base import MIME_TYPES, SUPPORTED_FORMATS, UNSUPPORTED_MESSAGE, ParseError
 from documents.parsing.epub import is_epub
+from documents.parsing.opendocument import is_odt
 from documents.parsing.rst import looks_like_rst
 
 # --- Sniffing -------------------------------------------------------------------------------------------------
@@ -45,6 +46,7 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
                 epub = "word/document.xml" not in names and is_epub(names, archive)
+                odt = is_odt(names, archive)
         except Exception as exc:  # BadZipFile, but a hostile central directory can raise others
             raise ParseError("This ZIP-based file is damaged and could not be opened.") from exc
         for member, kind in (
@@ -56,9 +58,11 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
                 return kind, None
         if epub:
             return "epub", None
+        if odt:
+            return "odt", None
         raise ParseError(
-            f"This file type is not supported (it is a ZIP archive but not a Word, PowerPoint or Excel document nor "
-            f"an e-book); "
+            f"This file type is not supported (it is a ZIP archive but not a Word, PowerPoint, Excel or OpenDocument "
+            f"text document nor an e-book); "
             f"upload a {SUPPORTED_FORMATS} file."
         )
     # Formats users commonly try whose bytes would otherwise be mistaken for (or rejected as) text.
@@ -80,6 +84,7 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         for extension, label in (
             (".pdf", "a valid PDF"), (".docx", "a valid Word .docx document"), (".epub", "a valid e-book (EPUB)"),
             (".pptx", "a valid PowerPoint .pptx presentation"), (".xlsx", "a valid Excel .xlsx spreadsheet"),
+            (".odt", "a valid OpenDocument text"),
         ):  # fmt: skip
             if name.endswith(extension):
                 raise ParseError(

@@ -1,0 +1,93 @@
+"""OpenDocument text (.odt, LibreOffice's own format): headings by their outline level, tables as rows."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from lxml import etree
+
+from documents.parsing.base import Builder, ParseError
+from documents.parsing.docx import check_zip
+
+ODT_MIME_TYPE = b"application/vnd.oasis.opendocument.text"
+_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+_SPACES = re.compile(r"\s+")
+# Nesting past this (sections in lists in tables...) is read as flat text: a hostile file must not recurse deeply.
+MAX_DEPTH = 60
+
+
+def is_odt(names: set[str], archive: zipfile.ZipFile) -> bool:
+    if "mimetype" not in names or "content.xml" not in names:
+        return False
+    with archive.open("mimetype") as member:  # 64 bytes, whatever the member claims to inflate to
+        return member.read(64).strip() == ODT_MIME_TYPE
+
+
+def parse_odt(data: bytes, builder: Builder) -> None:
+    check_zip(data, what="document")
+    # No entity expanded, no DTD loaded, nothing fetched; a parser per call (lxml's are not shared between threads).
+    xml = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        try:
+            content = etree.fromstring(archive.read("content.xml"), xml)
+        except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
+            raise ParseError("This OpenDocument text could not be read; it may be damaged.") from exc
+        try:
+            meta = etree.fromstring(archive.read("meta.xml"), xml)
+            title = meta.find(f".//{_DC_TITLE}")
+            builder.titles.append(title.text or "" if title is not None else "")
+        except (KeyError, ValueError, etree.XMLSyntaxError):
+            pass  # the metadata is optional
+    body = content.find(f"{_OFFICE}body/{_OFFICE}text")
+    if body is not None:
+        _read(body, builder, depth=0)
+
+
+def _read(element, builder: Builder, *, depth: int) -> None:
+    for child in element:
+        tag = child.tag
+        if tag == f"{_TEXT}h":
+            try:
+                level = int(child.get(f"{_TEXT}outline-level") or 1)
+            except ValueError:
+                level = 1
+            builder.heading(level, _text(child))
+        elif tag == f"{_TEXT}p":
+            builder.add(_text(child))
+        elif tag == f"{_TABLE}table":
+            builder.add(_table(child))
+        elif tag in (f"{_TEXT}list", f"{_TEXT}list-item", f"{_TEXT}section", f"{_TEXT}list-header"):
+            if depth < MAX_DEPTH:
+                _read(child, builder, depth=depth + 1)
+            else:
+                builder.add(_text(child))
+
+
+def _text(element, depth: int = 0) -> str:
+    """An element's text in order: spans and links opened, a line break as one, a tab or a run of spaces as a space,
+    a footnote's number left out (its text stays, where it is cited)."""
+    # Whitespace in the XML collapses to a space, as in HTML: spaces that count are <text:s>.
+    parts = [_SPACES.sub(" ", element.text or "")]
+    for child in element:
+        if child.tag == f"{_TEXT}line-break":
+            parts.append("\n")
+        elif child.tag in (f"{_TEXT}s", f"{_TEXT}tab"):
+            parts.append(" ")
+        elif child.tag != f"{_TEXT}note-citation" and depth < MAX_DEPTH:
+            parts.append(_text(child, depth + 1))
+        parts.append(_SPACES.sub(" ", child.tail or ""))
+    return "".join(parts)
+
+
+def _table(element) -> str:
+    rows = []
+    for row in element.iter(f"{_TABLE}table-row"):
+        cells = [" ".join(_text(cell).split()) for cell in row.iterfind(f"{_TABLE}table-cell")]
+        if any(cells):
+            rows.append(" | ".join(cell for cell in cells if cell))
+    return "\n".join(rows)

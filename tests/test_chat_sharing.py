@@ -97,7 +97,7 @@ def test_a_shared_reply_lists_its_sources_with_the_cited_passage_but_no_way_into
 
     page = Client().get(reverse("conversations:shared", args=[conversation.id])).content.decode()
 
-    assert '<h3 class="sources-title">Sources</h3>' in page
+    assert '<h2 class="sources-title">Sources</h2>' in page
     assert f'href="#source-{reply.id}-1"' in page and f'id="source-{reply.id}-1"' in page, "the [1] marker links to it"
     assert "Private lab notes" in page and "Bread › Proofing" in page
     assert "Proof the dough for about an hour, until doubled." in page

@@ -85,7 +85,7 @@ def test_a_finished_reply_citing_nothing_lists_what_it_was_given(client, user):
 def test_a_stopped_or_failed_reply_citing_nothing_lists_no_sources(client, user, status):
     page, reply = reply_page(client, user, content="Tomatoes like", sources=[source(1), source(2)], status=status)
     assert listed(page, reply) == []
-    assert '<h3 class="sources-title">Sources</h3>' not in page
+    assert '<h2 class="sources-title">Sources</h2>' not in page
 
 
 def test_a_stopped_reply_lists_what_it_cited_before_it_stopped(client, user):

@@ -138,3 +138,19 @@ def test_a_csv_file_of_many_quotes_is_read_without_csv_sniffer():
     # csv.Sniffer's patterns took seconds on 24 KB of this (quadratic); the separator is counted instead.
     parsed = parse_document((',"x' * 40_000).encode(), "quotes.csv")
     assert parsed.kind == "csv" and parsed.text
+
+
+def test_a_workbook_of_far_apart_cells_is_read_without_walking_every_empty_row(monkeypatch):
+    from documents.parsing import slides_sheets
+
+    monkeypatch.setattr(slides_sheets, "WORKBOOK_MAX_ROWS", 1000)
+    workbook = Workbook()
+    workbook.active["A1"] = "near"
+    workbook.active["A999"] = "within"
+    workbook.active["A5000"] = "beyond the rows looked at"
+    workbook.create_sheet("Second")["A1"] = "a sheet after the budget is spent"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    parsed = parse_document(buffer.getvalue(), "far.xlsx")
+    assert "near" in parsed.text and "within" in parsed.text
+    assert "beyond" not in parsed.text and "after the budget" not in parsed.text

@@ -17,6 +17,9 @@ from documents.parsing.docx import check_zip
 
 # A sheet is read in blocks of this many rows, so that a huge one stops at the document's limit, not after it.
 SHEET_ROWS_PER_BLOCK = 100
+# Rows looked at in a whole workbook, empty ones included: openpyxl yields every row up to the last one written, so a
+# cell at row 1,048,576 of each of a hundred sheets was a hundred million empty rows (a file of a few KB).
+WORKBOOK_MAX_ROWS = 2_000_000
 # Columns past the last one with text are not read (a formatted but empty column runs to XFD, 16,384 columns).
 SHEET_MAX_COLUMNS = 200
 
@@ -94,15 +97,28 @@ def parse_xlsx(data: bytes, builder: Builder) -> None:
         raise ParseError("This spreadsheet could not be read; it may be damaged.") from exc
     try:
         builder.titles.append(_core_title(workbook))
+        budget = [WORKBOOK_MAX_ROWS]
         for sheet in workbook.worksheets:
+            if budget[0] <= 0:
+                break
             builder.heading(1, sheet.title)
-            _read_sheet(sheet, builder)
+            _read_sheet(sheet, builder, budget)
     finally:
         workbook.close()
 
 
-def _read_sheet(sheet, builder: Builder) -> None:
-    rows = (row for row in sheet.iter_rows(values_only=True, max_col=SHEET_MAX_COLUMNS) if any(row))
+def _read_sheet(sheet, builder: Builder, budget: list[int]) -> None:
+    """One sheet into `builder`; `budget`: the workbook's rows left to look at, spent here."""
+
+    def counted(rows):
+        for row in rows:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return
+            yield row
+
+    rows = counted(sheet.iter_rows(values_only=True, max_col=SHEET_MAX_COLUMNS))
+    rows = (row for row in rows if any(row))
     first = next(rows, None)
     if first is None:
         return

@@ -107,3 +107,12 @@ def test_a_zip_that_is_neither_a_word_document_nor_an_ebook_says_what_it_takes()
     with pytest.raises(ParseError) as error:
         parse_document(epub({"notes.txt": "hello"}, mimetype=False), "notes.zip")
     assert "nor an e-book" in error.value.user_message and ".epub" in error.value.user_message
+
+
+def test_an_epub_whose_chapters_inflate_past_the_pages_limit_is_refused_before_they_are_read(monkeypatch):
+    from documents.parsing import epub as epub_module
+
+    monkeypatch.setattr(epub_module, "EPUB_MAX_PAGE_BYTES", 300)
+    with pytest.raises(ParseError) as error:
+        parse_document(epub(BOOK), "book.epub")
+    assert "too much to process" in error.value.user_message

@@ -16,6 +16,9 @@ from documents.parsing.html import parse_html
 DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 
 EPUB_MAX_CHAPTERS = 5000
+# The chapters' pages read in all, as much as a few HTML uploads: the zip checks allow 100 MB inflated, and reading
+# that much HTML would hold a worker for minutes and gigabytes for a text over the document's limit anyway.
+EPUB_MAX_PAGE_BYTES = 32 * 1024 * 1024
 
 
 def is_epub(names: set[str], archive: zipfile.ZipFile) -> bool:
@@ -41,7 +44,7 @@ def parse_epub(data: bytes, builder: Builder) -> None:
         base = posixpath.dirname(package_path)
         manifest = {item.get("id"): item for item in package.iterfind(".//{*}manifest/{*}item")}
         names = set(archive.namelist())
-        chapters = 0
+        chapters = page_bytes = 0
         for reference in package.iterfind(".//{*}spine/{*}itemref"):
             item = manifest.get(reference.get("idref"))
             if item is None or "html" not in (item.get("media-type") or ""):
@@ -50,8 +53,14 @@ def parse_epub(data: bytes, builder: Builder) -> None:
             if path not in names:
                 continue  # listed but missing: the other chapters still count
             chapters += 1
+            page_bytes += archive.getinfo(path).file_size
             if chapters > EPUB_MAX_CHAPTERS:
                 break
+            if page_bytes > EPUB_MAX_PAGE_BYTES:
+                raise ParseError(
+                    f"This e-book's chapters hold more than {EPUB_MAX_PAGE_BYTES // 2**20} MB of pages, which is too "
+                    "much to process; split it into smaller files."
+                )
             # A chapter starts afresh: one without a heading of its own is not labelled with the one before's.
             builder.flush()
             builder.chapter = builder.section = ""

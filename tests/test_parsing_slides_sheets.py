@@ -154,3 +154,15 @@ def test_a_workbook_of_far_apart_cells_is_read_without_walking_every_empty_row(m
     parsed = parse_document(buffer.getvalue(), "far.xlsx")
     assert "near" in parsed.text and "within" in parsed.text
     assert "beyond" not in parsed.text and "after the budget" not in parsed.text
+
+
+def test_a_workbook_with_more_shared_strings_than_a_document_may_hold_is_refused_before_they_are_loaded(monkeypatch):
+    from documents.parsing import slides_sheets
+
+    monkeypatch.setattr(slides_sheets, "SHARED_STRINGS_MAX_BYTES", 100)
+    buffer = io.BytesIO(workbook_bytes())
+    with zipfile.ZipFile(buffer, "a") as archive:  # openpyxl writes its strings inline: Excel shares them
+        archive.writestr("xl/sharedStrings.xml", "<sst>" + "<si><t>word</t></si>" * 20 + "</sst>")
+    with pytest.raises(ParseError) as error:
+        parse_document(buffer.getvalue(), "orchard.xlsx")
+    assert "too much text" in error.value.user_message

@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import re
+import zipfile
 from datetime import date, datetime, time
 
 from documents.parsing.base import Builder, ParseError
@@ -20,6 +21,9 @@ SHEET_ROWS_PER_BLOCK = 100
 # Rows looked at in a whole workbook, empty ones included: openpyxl yields every row up to the last one written, so a
 # cell at row 1,048,576 of each of a hundred sheets was a hundred million empty rows (a file of a few KB).
 WORKBOOK_MAX_ROWS = 2_000_000
+# openpyxl holds a workbook's shared strings in memory: more XML of them than this is more text than a document may
+# have anyway, and was hundreds of MB of a worker's memory (the zip checks allow 100 MB inflated).
+SHARED_STRINGS_MAX_BYTES = 32 * 1024 * 1024
 # Columns past the last one with text are not read (a formatted but empty column runs to XFD, 16,384 columns).
 SHEET_MAX_COLUMNS = 200
 
@@ -91,6 +95,10 @@ def parse_xlsx(data: bytes, builder: Builder) -> None:
     from openpyxl import load_workbook
 
     check_zip(data, what="spreadsheet")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        shared = next((info for info in archive.infolist() if info.filename.lower() == "xl/sharedstrings.xml"), None)
+    if shared is not None and shared.file_size > SHARED_STRINGS_MAX_BYTES:
+        raise ParseError("This spreadsheet holds too much text to process; split it into smaller files.")
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:

@@ -25,7 +25,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def flash_of(response) -> str:
     page = response.content.decode()
-    start = page.find('<ul class="flash"')
+    start = page.find('<div class="flash"')
     return page[start : page.find("</ul>", start)] if start >= 0 else ""
 
 

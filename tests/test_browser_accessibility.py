@@ -1,5 +1,7 @@
 """axe-core in a real chromium over the pages a user sees, in the light and the dark theme and the chat at phone size:
-no serious or critical violation (colour contrast, names and labels, landmarks, ids, lists, ARIA).
+no serious or critical violation (colour contrast, names and labels, landmarks, ids, lists, ARIA). The chat's moving
+states (a reply thinking, streaming, stopped, waiting for a tool's approval; answers side by side), a guest's pages and
+the forms refusing what was sent: no violation at all, and the keyboard reaches their controls with a focus ring seen.
 
 axe is loaded as an init script of the browser context: the pages' CSP (script-src 'self') refuses the inline
 <script> that page.add_script_tag writes, and an init script runs outside it, on every page of the context.
@@ -7,6 +9,7 @@ axe is loaded as an init script of the browser context: the pages' CSP (script-s
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,9 @@ from django.http import Http404
 from django.test import RequestFactory
 from django.utils import timezone
 from django.views.defaults import page_not_found
+from playwright.sync_api import expect
 
+from accounts.models import Preferences, User
 from accounts.services import SYSTEM, preferences_get, provider_key_save
 from conversations.models import Conversation
 from conversations.services import conversation_create
@@ -149,3 +154,200 @@ def test_the_main_pages_have_no_serious_axe_violations_in_either_theme(new_page,
         found += serious_violations(page, theme)
 
     assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
+
+
+# Every id an ARIA relation or a label names is on the page (a field's aria-describedby naming its error, say).
+MISSING_IDREFS = """() => {
+  const missing = [];
+  for (const attribute of ['aria-describedby', 'aria-labelledby', 'aria-controls', 'for']) {
+    for (const element of document.querySelectorAll(attribute === 'for' ? 'label[for]' : `[${attribute}]`)) {
+      for (const id of element.getAttribute(attribute).split(/\\s+/).filter(Boolean)) {
+        if (!document.getElementById(id)) missing.push(`${attribute}=${id} on <${element.tagName.toLowerCase()}>`);
+      }
+    }
+  }
+  return missing;
+}"""
+# The focused element and what is wrong with its focus ring, if anything: none drawn, thinner than 2px, or cut by
+# the window or by a box that clips what overflows it (the thread, a column).
+FOCUSED = """() => {
+  const element = document.activeElement;
+  const label = (element.getAttribute('aria-label') || element.innerText || element.name || element.tagName)
+    .trim().split('\\n')[0].slice(0, 40);
+  const style = getComputedStyle(element);
+  if (!element.matches(':focus-visible') || style.outlineStyle === 'none' || parseFloat(style.outlineWidth) < 2) {
+    return [label, 'no focus ring'];
+  }
+  const grow = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth) - 0.5;
+  const box = element.getBoundingClientRect();
+  const ring = {top: box.top - grow, left: box.left - grow, bottom: box.bottom + grow, right: box.right + grow};
+  if (ring.top < 0 || ring.left < 0 || ring.bottom > innerHeight || ring.right > innerWidth) {
+    return [label, 'ring off screen'];
+  }
+  for (let parent = element.parentElement; parent && parent !== document.body; parent = parent.parentElement) {
+    const overflow = getComputedStyle(parent);
+    if (overflow.overflowX === 'visible' && overflow.overflowY === 'visible') continue;
+    const clip = parent.getBoundingClientRect();
+    const top = clip.top + parent.clientTop, left = clip.left + parent.clientLeft;
+    if (ring.top < top || ring.left < left || ring.bottom > top + parent.clientHeight
+        || ring.right > left + parent.clientWidth) {
+      return [label, `ring cut by <${parent.tagName.toLowerCase()} class="${parent.className}">`];
+    }
+  }
+  return [label, ''];
+}"""
+# A reply that cannot finish while it is looked at (it is stopped), and side-by-side answers that end in seconds.
+LONG = [f" word{number}" for number in range(300)]
+SHORT = " ".join(f"tide{number}" for number in range(40)) + " THE END"
+
+
+def violations(page, state: str) -> list[str]:
+    """Every axe violation, whatever its impact, in both themes (switched in place: a streaming reply stays as it is),
+    and the ARIA relations naming no element."""
+    found = [f"{state}: {missing}" for missing in page.evaluate(MISSING_IDREFS)]
+    for theme in ("light", "dark"):
+        page.evaluate("theme => { document.documentElement.dataset.theme = theme; }", theme)
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUND[theme]
+        results = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+        found += [
+            f"{theme} {state}: {v['id']} ({v['impact']}) {v['help']}: {[node['target'] for node in v['nodes']]}"
+            for v in results
+        ]
+    return found
+
+
+def tab_from_the_top(page, until: str, count: int = 1) -> list[tuple[str, str]]:
+    """Tab from the skip link until `count` controls named `until` had the focus: each control reached, with what is
+    wrong with its focus ring."""
+    page.locator(".skip-link").focus()
+    reached = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        reached.append(tuple(page.evaluate(FOCUSED)))
+        if [label for label, _ in reached].count(until) == count:
+            return reached
+    raise AssertionError(f"Tab never reached {until!r} {count} times: {[label for label, _ in reached]}")
+
+
+def test_the_chat_while_it_streams_side_by_side_answers_a_guests_pages_and_refused_forms(
+    new_page, live_app, fake_anthropic, fake_openai
+):
+    page = new_page()
+    page.context.add_init_script(path=str(AXE))
+    found, focus = [], []
+
+    # A guest: the home page's offer, the empty chat with its sign-up prompt, the offline assistant's answer,
+    # the settings, and the daily limit reached.
+    page.goto("/")
+    found += violations(page, "home, signed out")
+    page.get_by_role("button", name="Try it as a guest").click()
+    page.wait_for_url("**/c/")
+    found += violations(page, "guest, new chat")
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("What do tomatoes need?")
+    box.press("Enter")
+    expect(page.locator(".message-assistant")).to_contain_text("Sign up")
+    found += violations(page, "guest, offline answer")
+    page.goto("/settings/")
+    found += violations(page, "guest, settings")
+    today = timezone.now().astimezone(dt.UTC).date()
+    User.objects.filter(is_guest=True).update(daily_message_count=10_000, daily_message_reset_on=today)
+    page.goto("/c/")
+    box.fill("One more question")
+    box.press("Enter")
+    expect(page.locator("#composer-error")).to_contain_text("messages for today")
+    found += violations(page, "guest, limit reached")
+    page.context.clear_cookies()
+
+    user = UserFactory()
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-accessibility-02", client=SYSTEM)
+    for provider in ("openai", "xai"):
+        provider_key_save(user=user, provider=provider, api_key=f"key-{provider}-0123456789-abcd", client=SYSTEM)
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    chat = conversation_create(user=user, title="Tomatoes")
+    page.goto(f"/c/{chat.id}/")
+    page.get_by_role("combobox", name="Model", exact=True).select_option("anthropic:claude-sonnet-5-5")
+
+    # The composer refusing a message over the limit.
+    box.fill("x" * 20_500)
+    expect(page.locator("#composer-error")).to_contain_text("too long")
+    found += violations(page, "composer, message too long")
+    box.fill("")
+
+    # A reply: thinking, then streaming (Stop reached by keyboard, in the reply and in the composer), then stopped.
+    fake_anthropic.behaviour.first_token_delay = 2.5  # the two audits of "Thinking…" before the first word
+    fake_anthropic.behaviour.token_delay = 0.1
+    fake_anthropic.behaviour.tokens = LONG
+    box.fill("Tell me everything about tomatoes")
+    box.press("Enter")
+    streaming = page.locator(".message[data-streaming]")
+    expect(streaming.get_by_text("Thinking…")).to_be_visible()
+    found += violations(page, "reply thinking")
+    expect(streaming.locator(".streaming-markdown")).to_contain_text("word3")
+    found += violations(page, "reply streaming")
+    focus += tab_from_the_top(page, until="Stop", count=2)
+    page.locator("[data-composer-stop]").click()
+    expect(page.locator(".message-cancelled")).to_be_visible()
+    found += violations(page, "reply stopped")
+
+    # A tool call waiting for the user: its card's three buttons reached in order.
+    fake_anthropic.reset()
+    fake_anthropic.tool_script[:] = [
+        {"text": "I will write it down.",
+         "calls": [{"name": "create_document", "input": {"title": "Groceries", "content": "- eggs"}}]},
+        {"text": "Not saved."},
+    ]  # fmt: skip
+    box.fill("Keep my grocery list")
+    box.press("Enter")
+    card = page.locator(".tool-card-pending")
+    expect(card).to_be_visible(timeout=30_000)
+    found += violations(page, "tool call waiting for approval")
+    reached = tab_from_the_top(page, until="Deny")
+    assert [label for label, _ in reached[-3:]] == ["Approve", "Approve always for this tool", "Deny"]
+    focus += reached
+    page.keyboard.press("Enter")  # Deny
+    expect(page.locator(".message[data-streaming]")).to_have_count(0, timeout=20_000)
+
+    # Three answers side by side: the picker open, the columns streaming, then done (each Continue reached by
+    # keyboard, in the columns' order), and stacked on a phone.
+    Preferences.objects.filter(user=user).update(multi_model_enabled=True)
+    fake_openai.behaviour.reply = SHORT
+    fake_openai.behaviour.token_delay = 0.1  # about four seconds: two audits while all three stream
+    fake_anthropic.behaviour.reply = SHORT
+    fake_anthropic.behaviour.token_delay = 0.1
+    page.goto("/c/")
+    page.get_by_role("combobox", name="Model", exact=True).select_option("openai:gpt-4.1")
+    page.get_by_text("Compare with…").click()
+    page.get_by_role("combobox", name="Second model").select_option("xai:grok-4")
+    page.get_by_role("combobox", name="Third model").select_option("anthropic:claude-sonnet-5-5")
+    found += violations(page, "compare picker open")
+    box.fill("Tell me about the tides")
+    box.press("Enter")
+    page.wait_for_url("**/c/*-*/")
+    expect(page.locator(".compare-column .message[data-streaming]")).to_have_count(3)
+    found += violations(page, "three answers streaming")
+    expect(page.locator(".message[data-streaming]")).to_have_count(0, timeout=20_000)
+    found += violations(page, "three answers done")
+    reached = tab_from_the_top(page, until="Continue with this answer", count=3)
+    columns = [label for label, _ in reached if label == "Continue with this answer"]
+    assert len(columns) == 3
+    focus += reached
+    page.set_viewport_size({"width": 390, "height": 844})
+    found += violations(page, "three answers done, phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # The keys page refusing a key, the documents page refusing a file.
+    page.goto("/settings/keys/")
+    page.get_by_label("API key").fill("abc")
+    page.get_by_role("button", name="Save key").click()
+    expect(page.locator(".field.has-error .error")).to_contain_text("does not look like an API key")
+    found += violations(page, "keys, key refused")
+    page.goto("/documents/")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    page.get_by_label("or choose them").set_input_files([{"name": "photo.png", "mimeType": "image/png", "buffer": png}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator(".flash-error")).to_contain_text("photo.png")
+    found += violations(page, "documents, upload refused")
+
+    found += [f"focus ring on {label!r}: {problem}" for label, problem in focus if problem]
+    assert not found, "accessibility problems:\n" + "\n".join(found)

@@ -532,7 +532,7 @@ def test_docx_high_compression_ratio_is_rejected(docx_bytes):
 
 
 def test_docx_total_size_limit(docx_bytes, monkeypatch):
-    monkeypatch.setattr(parsing.docx, "ZIP_MAX_TOTAL_UNCOMPRESSED", 10_000)
+    monkeypatch.setattr(parsing.packages, "ZIP_MAX_TOTAL_UNCOMPRESSED", 10_000)
     with pytest.raises(ParseError) as error:
         parse_document(docx_bytes, "big.docx")
     assert "zip bomb" in error.value.user_message

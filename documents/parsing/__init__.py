@@ -52,6 +52,11 @@ __all__ = [
 ]
 
 
+# Each kind's reader: of the file's bytes (packages, PDF), or of its decoded text.
+_FILE_READERS = {
+    "pdf": parse_pdf, "docx": parse_docx, "epub": parse_epub, "odt": parse_odt, "pptx": parse_pptx, "xlsx": parse_xlsx
+}  # fmt: skip
+_TEXT_READERS = {"html": parse_html, "markdown": parse_markdown, "rst": parse_rst, "asciidoc": parse_asciidoc}
 MAX_TEXT_CHARACTERS = 5_000_000  # a document's text, whatever its file's size (the documents page says so)
 
 
@@ -63,26 +68,10 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
     # PDF lines are wrapped by layout, so indentation there is noise; elsewhere it can carry meaning (code).
     builder = Builder(keep_indent=kind != "pdf", max_chars=max_chars)
     try:
-        if kind == "pdf":
-            parse_pdf(data, builder)
-        elif kind == "docx":
-            parse_docx(data, builder)
-        elif kind == "epub":
-            parse_epub(data, builder)
-        elif kind == "odt":
-            parse_odt(data, builder)
-        elif kind == "pptx":
-            parse_pptx(data, builder)
-        elif kind == "xlsx":
-            parse_xlsx(data, builder)
-        elif kind == "html":
-            parse_html(text or "", builder)
-        elif kind == "markdown":
-            parse_markdown(text or "", builder)
-        elif kind == "rst":
-            parse_rst(text or "", builder)
-        elif kind == "asciidoc":
-            parse_asciidoc(text or "", builder)
+        if kind in _FILE_READERS:
+            _FILE_READERS[kind](data, builder)
+        elif kind in _TEXT_READERS:
+            _TEXT_READERS[kind](text or "", builder)
         elif kind == "csv":
             if not parse_csv(text or "", builder, tab=filename.lower().endswith(".tsv")):
                 builder.add(text or "")  # not a table after all: its text as it is

@@ -4,37 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 
 from documents.parsing.base import Builder, ParseError
-
-# Zip-bomb limits for .docx, checked on the central directory before python-docx inflates anything. zipfile stops
-# reading a member at its declared size (and fails the CRC if there is more), so the declared sizes can be trusted.
-ZIP_MAX_TOTAL_UNCOMPRESSED = 100 * 1024 * 1024
-ZIP_MAX_RATIO = 100
-ZIP_RATIO_MIN_SIZE = 1024 * 1024  # small members (styles, XML) legitimately compress very well
-ZIP_MAX_MEMBERS = 5000
-
+from documents.parsing.packages import check_zip
 
 # --- DOCX -----------------------------------------------------------------------------------------------------
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
-
-
-def check_zip(data: bytes, *, what: str = "Word document") -> None:
-    """Refuse archives that would inflate into far more than a real document, before anything inflates."""
-    bomb = ParseError(f"This {what} looks like a zip bomb (it expands to far more data than it holds).")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        members = archive.infolist()
-    if len(members) > ZIP_MAX_MEMBERS:
-        raise bomb
-    total = 0
-    for member in members:
-        total += member.file_size
-        if total > ZIP_MAX_TOTAL_UNCOMPRESSED:
-            raise bomb
-        if member.file_size > ZIP_RATIO_MIN_SIZE and member.file_size > ZIP_MAX_RATIO * max(member.compress_size, 1):
-            raise bomb
 
 
 def parse_docx(data: bytes, builder: Builder) -> None:
@@ -43,7 +19,7 @@ def parse_docx(data: bytes, builder: Builder) -> None:
     from docx.text.paragraph import Paragraph
 
     try:
-        check_zip(data)
+        check_zip(data, what="Word document")
     except ParseError:
         raise
     except Exception as exc:

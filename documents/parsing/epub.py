@@ -10,8 +10,8 @@ from urllib.parse import unquote
 from lxml import etree
 
 from documents.parsing.base import Builder, ParseError
-from documents.parsing.docx import check_zip
 from documents.parsing.html import parse_html
+from documents.parsing.packages import check_zip, declared_mimetype, xml_parser
 
 DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 
@@ -24,16 +24,13 @@ EPUB_MAX_PAGE_BYTES = 32 * 1024 * 1024
 def is_epub(names: set[str], archive: zipfile.ZipFile) -> bool:
     """An EPUB names its media type in its first member, `mimetype`; some writers leave that out, not the container."""
     if "mimetype" in names:
-        with archive.open("mimetype") as member:  # 64 bytes, whatever the member claims to inflate to
-            return member.read(64).strip() == b"application/epub+zip"
+        return declared_mimetype(names, archive) == b"application/epub+zip"
     return "META-INF/container.xml" in names
 
 
 def parse_epub(data: bytes, builder: Builder) -> None:
     check_zip(data, what="e-book")
-    # No entity expanded, no DTD loaded, nothing fetched (the package's files are the uploader's); one parser per
-    # call, as lxml's parsers are not to be shared between threads.
-    xml = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    xml = xml_parser()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         try:
             container = etree.fromstring(archive.read("META-INF/container.xml"), xml)

@@ -9,7 +9,7 @@ import zipfile
 from lxml import etree
 
 from documents.parsing.base import Builder, ParseError
-from documents.parsing.docx import check_zip
+from documents.parsing.packages import check_zip, declared_mimetype, xml_parser
 
 ODT_MIME_TYPE = b"application/vnd.oasis.opendocument.text"
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
@@ -22,16 +22,12 @@ MAX_DEPTH = 60
 
 
 def is_odt(names: set[str], archive: zipfile.ZipFile) -> bool:
-    if "mimetype" not in names or "content.xml" not in names:
-        return False
-    with archive.open("mimetype") as member:  # 64 bytes, whatever the member claims to inflate to
-        return member.read(64).strip() == ODT_MIME_TYPE
+    return "content.xml" in names and declared_mimetype(names, archive) == ODT_MIME_TYPE
 
 
 def parse_odt(data: bytes, builder: Builder) -> None:
     check_zip(data, what="document")
-    # No entity expanded, no DTD loaded, nothing fetched; a parser per call (lxml's are not shared between threads).
-    xml = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    xml = xml_parser()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         try:
             content = etree.fromstring(archive.read("content.xml"), xml)

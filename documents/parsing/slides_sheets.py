@@ -14,7 +14,7 @@ import zipfile
 from datetime import date, datetime, time
 
 from documents.parsing.base import Builder, ParseError
-from documents.parsing.docx import check_zip
+from documents.parsing.packages import check_zip
 
 # A sheet is read in blocks of this many rows, so that a huge one stops at the document's limit, not after it.
 SHEET_ROWS_PER_BLOCK = 100

@@ -358,3 +358,17 @@ def test_with_the_token_the_same_post_succeeds(user):
     response = client.post(reverse("accounts:theme"), {"theme": "dark", "csrfmiddlewaretoken": token})
     assert response.status_code == 204
     assert Preferences.objects.get(user=user).theme == "dark"
+
+
+@pytest.mark.django_db
+def test_a_refused_email_change_is_read_with_its_field(client):
+    """A screen reader on the refused field hears why: its aria-describedby names the error, which exists."""
+    user = verified_user()
+    client.force_login(user)
+    response = client.post(reverse("account_email"), {"action_add": "", "email": "not an address"})
+    page = response.content.decode()
+    field = re.search(r'<input[^>]*name="email"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in field
+    described = re.search(r'aria-describedby="([^"]+)"', field).group(1).split()
+    assert described and all(f'id="{name}"' in page for name in described)
+    assert "_error" in " ".join(described)

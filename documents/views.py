@@ -23,6 +23,7 @@ from chatbot.redirects import next_url
 from chatbot.text import clean_text, title_too_long
 from documents import selectors, services
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
+from documents.parsing import upload_accept
 from documents.retrieval import TUNING
 from documents.suggestions import SuggestionsUnavailable, suggest_improvements
 
@@ -60,6 +61,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
         "max_size": services.upload_limit_display(),
         "max_characters": services.text_limit_display(),
         "max_files": MAX_FILES_PER_UPLOAD,
+        "accept": upload_accept(),
         "waiting_poll": selectors.poll_seconds(waiting=counts["waiting"]),
         "counts": counts,
     }

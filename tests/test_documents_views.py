@@ -1136,3 +1136,12 @@ def test_a_passage_whose_offsets_say_nothing_is_shown_chunk_by_chunk(user_client
     shown = page.partition('<div class="passages">')[2]
     found = re.findall(r'<p class="(passage|muted)"[^>]*>(.*?)</p>', shown, re.S)
     assert found == [("muted", "passage 0"), ("passage", "passage 1<br>passage 2"), ("muted", "passage 3")]
+
+
+def test_the_pickers_accept_list_offers_every_suffix_the_folder_import_reads(user_client):
+    """The page's folder upload keeps the files its input's accept list names: every format read, .tsv included."""
+    from documents.parsing import DOCUMENT_SUFFIXES
+
+    page = user_client.get(reverse("documents:list")).content.decode()
+    accept = set(re.search(r'id="upload-files"[^>]*accept="([^"]*)"', page).group(1).split(","))
+    assert accept >= DOCUMENT_SUFFIXES and ".tsv" in accept and "application/pdf" in accept

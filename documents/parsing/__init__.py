@@ -22,6 +22,7 @@ from documents.parsing.base import (
     Section,
     document_title,
     normalise_text,
+    upload_accept,
 )
 from documents.parsing.docx import parse_docx
 from documents.parsing.epub import parse_epub
@@ -49,6 +50,7 @@ __all__ = [
     "normalise_text",
     "parse_document",
     "sniff_type",
+    "upload_accept",
 ]
 
 

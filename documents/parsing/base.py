@@ -32,6 +32,8 @@ DOCUMENT_SUFFIXES = frozenset(
         ".tsv",
     ]
 )
+# Other UTF-8 text the documents page's picker offers besides (read as text, like any text uploaded by name).
+OTHER_TEXT_SUFFIXES = frozenset([".json", ".xml", ".yaml", ".yml", ".log", ".tex"])
 UNSUPPORTED_MESSAGE = f"This file type is not supported; upload a {SUPPORTED_FORMATS} file (text files must be UTF-8)."
 
 MIME_TYPES = {
@@ -233,3 +235,9 @@ def document_title(candidate: str) -> str:
         cut = title[: MAX_TITLE_CHARS - 1]
         title = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:-") + "\u2026"
     return title
+
+
+def upload_accept() -> str:
+    """The file inputs' `accept` list: every suffix read (a folder's files are filtered by it), then media types."""
+    suffixes = sorted(DOCUMENT_SUFFIXES | OTHER_TEXT_SUFFIXES)
+    return ",".join([*suffixes, *sorted(set(MIME_TYPES.values()))])

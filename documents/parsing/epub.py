@@ -11,9 +11,7 @@ from lxml import etree
 
 from documents.parsing.base import Builder, ParseError
 from documents.parsing.html import parse_html
-from documents.parsing.packages import check_zip, declared_mimetype, xml_parser
-
-DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+from documents.parsing.packages import DC_TITLE, check_zip, declared_mimetype, xml_parser
 
 EPUB_MAX_CHAPTERS = 5000
 # The chapters' pages read in all, as much as a few HTML uploads: the zip checks allow 100 MB inflated, and reading

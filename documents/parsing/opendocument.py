@@ -9,13 +9,12 @@ import zipfile
 from lxml import etree
 
 from documents.parsing.base import Builder, ParseError
-from documents.parsing.packages import check_zip, declared_mimetype, xml_parser
+from documents.parsing.packages import DC_TITLE, check_zip, declared_mimetype, xml_parser
 
 ODT_MIME_TYPE = b"application/vnd.oasis.opendocument.text"
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
-_DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 _SPACES = re.compile(r"\s+")
 # Nesting past this (sections in lists in tables...) is read as flat text: a hostile file must not recurse deeply.
 MAX_DEPTH = 60
@@ -35,7 +34,7 @@ def parse_odt(data: bytes, builder: Builder) -> None:
             raise ParseError("This OpenDocument text could not be read; it may be damaged.") from exc
         try:
             meta = etree.fromstring(archive.read("meta.xml"), xml)
-            title = meta.find(f".//{_DC_TITLE}")
+            title = meta.find(f".//{DC_TITLE}")
             builder.titles.append(title.text or "" if title is not None else "")
         except (KeyError, ValueError, etree.XMLSyntaxError):
             pass  # the metadata is optional

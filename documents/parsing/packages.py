@@ -16,8 +16,9 @@ ZIP_RATIO_MIN_SIZE = 1024 * 1024  # small members (styles, XML) legitimately com
 ZIP_MAX_MEMBERS = 5000
 
 
-def check_zip(data: bytes, *, what: str) -> None:
-    """Refuse archives that would inflate into far more than a real document, before anything inflates."""
+def check_zip(data: bytes, *, what: str) -> list[zipfile.ZipInfo]:
+    """Refuse archives that would inflate into far more than a real document, before anything inflates; the
+    archive's members, as read for the check."""
     bomb = ParseError(f"This {what} looks like a zip bomb (it expands to far more data than it holds).")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
@@ -30,6 +31,11 @@ def check_zip(data: bytes, *, what: str) -> None:
             raise bomb
         if member.file_size > ZIP_RATIO_MIN_SIZE and member.file_size > ZIP_MAX_RATIO * max(member.compress_size, 1):
             raise bomb
+    return members
+
+
+# Dublin Core's title, which EPUB's package file and OpenDocument's meta.xml both give the document.
+DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 
 
 def declared_mimetype(names: set[str], archive: zipfile.ZipFile) -> bytes:

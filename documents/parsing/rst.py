@@ -28,6 +28,7 @@ _LABELS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Imp
            "danger": "Danger", "attention": "Attention", "hint": "Hint", "error": "Error", "seealso": "See also",
            "todo": "To do", "versionadded": "New in version", "versionchanged": "Changed in version",
            "deprecated": "Deprecated since version", "versionremoved": "Removed in version"}  # fmt: skip
+_OPTION = re.compile(r"^\s+:[\w-]+:(?:\s|$)")
 _CODE = {"code", "code-block", "sourcecode", "doctest", "testcode", "testoutput", "parsed-literal", "productionlist"}
 # :role:`text <target>` and :role:`target` become their text; `text <url>`_ its text; ``literal`` stays as it is.
 # Bounded and unambiguous (no two quantifiers that can take the same characters): a hostile run of colons or spaces
@@ -59,6 +60,13 @@ def _inline(line: str) -> str:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
+
+
+def _underlined(line: str, following: str) -> re.Match | None:
+    """The adornment under `line` when `line` can be a title's text: not indented, not an adornment itself."""
+    if not line.strip() or _indent(line) or _ADORNMENT.match(line):
+        return None
+    return _ADORNMENT.match(following)
 
 
 def parse_rst(text: str, builder: Builder) -> None:
@@ -97,15 +105,8 @@ def parse_rst(text: str, builder: Builder) -> None:
                 heading((over.group(1), True), following)
                 index += 3
                 continue
-        under = _ADORNMENT.match(following)
-        if (
-            under
-            and line.strip()
-            and _indent(line) == 0
-            and not _ADORNMENT.match(line)
-            and blank_before(index)
-            and len(following.rstrip()) >= min(len(line.rstrip()), 4)
-        ):
+        under = _underlined(line, following)
+        if under and blank_before(index) and len(following.rstrip()) >= min(len(line.rstrip()), 4):
             heading((under.group(1), False), line)
             index += 2
             continue
@@ -123,8 +124,8 @@ def parse_rst(text: str, builder: Builder) -> None:
                 # (Django's ".. setting:: DEBUG" above "DEBUG\n-----").
                 body.append(indent + _inline(argument))
             index += 1
-            # The directive's options (":linenos:", ":param x:" stay: they are text) are not text.
-            while index < len(lines) and re.match(r"^\s+:[\w-]+:(?:\s|$)", lines[index]) and name in _CODE:
+            # A code directive's options (":linenos:") are not text; other directives' fields (":param x:") are.
+            while name in _CODE and index < len(lines) and _OPTION.match(lines[index]):
                 index += 1
             continue
         if _TARGET_OR_COMMENT.match(line):
@@ -157,7 +158,7 @@ def looks_like_rst(text: str) -> bool:
     titles = [
         (len(line.rstrip()), len(following.rstrip()))
         for line, following in itertools.pairwise(lines)
-        if line.strip() and _indent(line) == 0 and _ADORNMENT.match(following) and not _ADORNMENT.match(line)
+        if _underlined(line, following)
     ]
     if _RST_MARKUP.search(head):
         return bool(titles)
@@ -191,10 +192,10 @@ def parse_asciidoc(text: str, builder: Builder) -> None:
         if title:
             builder.add("\n".join(body))
             body.clear()
-            marks, text = title.group(1), title.group(2).rstrip()
-            if text.endswith(" " + marks) or text.endswith("\t" + marks):
-                text = text[: -len(marks)].rstrip()
-            builder.heading(max(len(marks) - 1, 1), text)
+            marks, title_text = title.group(1), title.group(2).rstrip()
+            if title_text.endswith(" " + marks) or title_text.endswith("\t" + marks):
+                title_text = title_text[: -len(marks)].rstrip()
+            builder.heading(max(len(marks) - 1, 1), title_text)
             continue
         if _ADOC_ATTRIBUTE.match(line.strip()):
             continue

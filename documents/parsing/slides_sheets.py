@@ -10,7 +10,6 @@ import csv
 import io
 import itertools
 import re
-import zipfile
 from datetime import date, datetime, time
 
 from documents.parsing.base import Builder, ParseError
@@ -94,9 +93,8 @@ def parse_xlsx(data: bytes, builder: Builder) -> None:
     joined by " | ". Formulas are read as the values Excel last computed."""
     from openpyxl import load_workbook
 
-    check_zip(data, what="spreadsheet")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        shared = next((info for info in archive.infolist() if info.filename.lower() == "xl/sharedstrings.xml"), None)
+    members = check_zip(data, what="spreadsheet")
+    shared = next((info for info in members if info.filename.lower() == "xl/sharedstrings.xml"), None)
     if shared is not None and shared.file_size > SHARED_STRINGS_MAX_BYTES:
         raise ParseError("This spreadsheet holds too much text to process; split it into smaller files.")
     try:

@@ -188,7 +188,7 @@ def _attempt(
         return None, refused(exc.user_message, 429)
     except services.ReplyInProgress as exc:
         response = refused(str(exc), 409)
-        if request.htmx and response.status_code == 409 and exc.conversation_id is not None:
+        if request.htmx and exc.conversation_id is not None:
             response = _with_thread_redrawn(request, response, exc.conversation_id)
         return None, response
     except ValueError as exc:

@@ -156,8 +156,8 @@ _NUMBER = re.compile(r"^[-+]?[\d.,\s%$€£]+$")
 
 def parse_csv(text: str, builder: Builder, *, tab: bool) -> bool:
     """A .csv or .tsv file read as a sheet (one section, its rows as "label: value" pairs under a header of labels);
-    False, with nothing added, when it does not read as one (ragged quoting, a NUL, a field past csv's limit), so
-    the caller reads it as text."""
+    False, with nothing added, when it does not read as one (one column; a field past csv's size limit, or a lone
+    carriage return in an unquoted field, both refused by csv), so the caller reads it as text."""
     delimiter = "\t" if tab else _delimiter(text)
     try:
         rows = [[" ".join(cell.split()) for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]

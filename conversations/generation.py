@@ -434,7 +434,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
         if state.get("waiting"):
             # A tool call waits for the user: the stream stays open and its state is in the database; whoever
             # answers resumes the reply (chatbot/tools/waiting.py). Nothing is in flight here (it was handled).
-            await publisher.drain()
+            await publisher.park()
             return  # noqa: B012
         finished: Finished | None = state["finished"]
         first = state["first_token"]

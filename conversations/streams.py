@@ -5,7 +5,8 @@ Keys, per Stream row id:
                           a reply's thinking, when it has some, comes as {t: "thinking", x: text} entries (SSE event
                           "thinking"), kept apart from the answer's deltas
   chat:stream:<id>:stop   set by the Stop button; the generation checks it between deltas
-  chat:stream:<id>:alive  refreshed by the running generation; the sweep treats its absence as a dead process
+  chat:stream:<id>:alive  refreshed by the running generation, dropped while it waits for an approval; the sweep
+                          treats its absence as a dead process unless the reply is waiting
 Entry ids are the SSE event ids, so a reconnecting browser (Last-Event-ID) resumes with no gap or duplicate.
 
 Redis round trips are shared per event loop, so a hundred replies streaming at once cost a few commands per tick
@@ -235,6 +236,12 @@ class Publisher:
         pipe.expire(self.key, STREAM_TTL_SECONDS)
         pipe.delete(self.alive_key, self.stop_key)
         await asyncio.shield(pipe.execute())
+
+    async def park(self) -> None:
+        """Send what is buffered and stop marking the reply alive: it waits for the user (a tool call's approval),
+        nothing runs it until an answer resumes it, and its waiting state in the database tells the sweep so."""
+        await self.drain()
+        await asyncio.shield(self.outbox.client.delete(self.alive_key))
 
     async def drain(self) -> None:
         """Send what is buffered now and leave the outbox (in order: after any send already under way)."""

@@ -7,7 +7,6 @@ process holds nothing while a call waits), Stop, the round and cost limits, a fa
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 
 import httpx
@@ -25,20 +24,6 @@ from tests.fake_tools import last_tool_results
 from tests.test_chat_streaming import reply_of, start_chat, wait_for, with_key
 
 pytestmark = [pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def _titles_written_before_the_flush(fake_anthropic, fake_openai):
-    """A first reply's title is written by the web process after the reply's done event: waited for, so the end
-    of the test's database flush cannot deadlock with it."""
-    yield
-    first_replies = Message.objects.filter(role="assistant", status="complete", parent__parent__isnull=True).count()
-    deadline = time.monotonic() + 10
-    while len(fake_anthropic.title_requests) + len(fake_openai.title_requests) < first_replies:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)
 
 
 def rules(user, **fields) -> None:
@@ -212,6 +197,28 @@ def test_only_the_owner_can_answer_a_call(live_client, fake_anthropic):
     assert (
         AutoApprovalSettings.objects.filter(user=stranger.user, specific_tools__has_key="create_document").count() == 0
     )
+
+
+def test_a_reply_waiting_for_approval_is_not_marked_alive_and_the_sweep_leaves_it_waiting(live_client, fake_anthropic):
+    """Nothing runs a reply while it waits for the user: its alive mark goes (so nothing waits on it as running), and
+    the sweep, which fails replies whose process died, knows it from its waiting state instead."""
+    import redis
+    from django.conf import settings
+
+    from conversations import streams
+    from conversations.generation import sweep_stale_streams
+
+    client = live_client(with_key(UserFactory()))
+    fake_anthropic.tool_script[:] = [{"calls": [{"name": "create_document", "input": {"title": "A", "content": "a"}}]}]
+    conversation, _ = start_chat(client, "Save it")
+    execution = pending_execution(conversation)
+    stream = Stream.objects.get(conversation=conversation)
+    with redis.Redis.from_url(settings.REDIS_URL) as redis_client:
+        wait_for(lambda: not redis_client.exists(streams.alive_key(stream.id)))
+    assert sweep_stale_streams(older_than_seconds=0) == 0
+    stream.refresh_from_db()
+    execution.refresh_from_db()
+    assert (stream.status, execution.status) == (Stream.Status.ACTIVE, "pending")
 
 
 def test_stop_while_waiting_cancels_the_call_and_ends_the_reply(live_client, fake_anthropic):

@@ -12,7 +12,8 @@ The fake server sends its first token after 100 ms, then 200 tokens 10 ms apart.
     replies checked complete and saved; the web processes' memory; the CPU each party used meanwhile.
 --workers N runs N uvicorn workers, with production settings (DEBUG off) as if behind a TLS proxy.
 BENCH_LAG=1 makes the web process print its event-loop lag each second; BENCH_PROFILE=FILE records it with py-spy
-(GIL holders only) for BENCH_PROFILE_SECONDS (12) from its start; BENCH_CPROFILE=FILE records its event loop's thread
+(GIL holders only) for BENCH_PROFILE_SECONDS (12) from its start, BENCH_PROFILE_RATE (250) samples a second;
+BENCH_CPROFILE=FILE records its event loop's thread
 with cProfile (one worker); BENCH_TRACE=1 prints each POST's timeline (its statements, the send, the prompt, the
 provider's request, the first deltas: bench/timed_asgi.py); BENCH_UNSIGNED_STREAMS=1 opens each reply's stream
 without its signature (the view's owner check, not conversations/stream_access.py); BENCH_LOG_SQL=1 logs every
@@ -279,7 +280,8 @@ def main() -> None:
             which = ["--threads"] if os.environ.get("BENCH_PROFILE_THREADS") else ["--gil"]
             subprocess.Popen([py_spy, "record", "-o", os.environ["BENCH_PROFILE"],
                               "-d", os.environ.get("BENCH_PROFILE_SECONDS", "12"), "-f", "raw", *which,
-                              "-r", "250", "-p", str(web.pid), "--nonblocking"])  # fmt: skip
+                              "-r", os.environ.get("BENCH_PROFILE_RATE", "250"), "-p", str(web.pid),
+                              "--nonblocking"])  # fmt: skip
         web_processes = [psutil.Process(web.pid), *psutil.Process(web.pid).children(recursive=True)]
         measured = {"web": web_processes, "fake API": [psutil.Process(fake.pid)], "bench client": [psutil.Process()]}
 

@@ -19,11 +19,14 @@ def _tune_garbage_collector() -> None:
 
     A full collection walks every tracked object, and after start-up that is some 280,000 (Django, the SDK's
     types): each one stopped the event loop, and with it every streaming reply, for 150-180 ms (bench BENCH_GC=1).
-    Views and providers import lazily on the first request, so the URLconf is loaded first to freeze them too.
+    Views and providers import lazily on the first request, so they are imported first to freeze them too.
     """
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 - imports every view, service and provider
+    from chatbot.llm.providers import import_provider_sdks
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view and service
+    import_provider_sdks()
     gc.collect()
     gc.freeze()
     # A young collection every 10,000 net allocations instead of 700: a streaming reply allocates thousands of

@@ -6,11 +6,21 @@ import asyncio
 import concurrent.futures
 from dataclasses import dataclass
 
-from chatbot.llm.anthropic import AnthropicProvider
 from chatbot.llm.base import ChatRequest, Finished, Provider, TextDelta
 from chatbot.llm.catalog import ProviderSpec
-from chatbot.llm.google import GoogleProvider
-from chatbot.llm.openai import OpenAICompatibleProvider
+
+# The SDKs take seconds to import (anthropic's types alone 1-2 s), and every process that loads the URLconf would
+# pay for them: each `manage.py` command (its system checks), the test suite's subprocesses. They are imported by
+# the first reply instead, and by the web server before it serves (`import_provider_sdks`, chatbot/asgi.py).
+
+
+def import_provider_sdks() -> None:
+    """Import every provider's module (and with it its SDK) now: a server does this before serving, so no reply
+    waits on an import and the modules are frozen out of garbage collection with the rest."""
+    import chatbot.llm.anthropic
+    import chatbot.llm.google
+    import chatbot.llm.keys
+    import chatbot.llm.openai  # noqa: F401
 
 
 def provider_for(spec: ProviderSpec, *, api_key: str, base_url: str | None, user_base_url: bool) -> Provider:
@@ -18,9 +28,15 @@ def provider_for(spec: ProviderSpec, *, api_key: str, base_url: str | None, user
     only through the guarded connections)."""
     common = {"api_key": api_key, "base_url": base_url, "user_base_url": user_base_url}
     if spec.protocol == "anthropic":
+        from chatbot.llm.anthropic import AnthropicProvider
+
         return AnthropicProvider(**common)
     if spec.protocol == "google":
+        from chatbot.llm.google import GoogleProvider
+
         return GoogleProvider(**common)
+    from chatbot.llm.openai import OpenAICompatibleProvider
+
     return OpenAICompatibleProvider(
         name=spec.name,
         label=spec.label,

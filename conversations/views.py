@@ -551,7 +551,7 @@ def conversation_title(request: HttpRequest, conversation_id: uuid.UUID) -> Http
     writing it (the page asks again), then the title out of band with status 286, which stops the asking."""
     from django.core.cache import cache
 
-    from conversations.generation import title_pending_key
+    from conversations.titles import title_pending_key
 
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     if cache.get(title_pending_key(conversation.id)):

@@ -335,7 +335,7 @@ def standalone_django() -> None:
 def is_title_call(body: dict) -> bool:
     """A call the app makes to name a conversation (its instructions), not a reply: the fakes of every provider
     record those in `title_requests`, so a test reading `requests[-1]` after a first reply gets the reply's."""
-    from conversations.generation import TITLE_INSTRUCTIONS
+    from conversations.titles import TITLE_INSTRUCTIONS
 
     return TITLE_INSTRUCTIONS in json.dumps(body)
 

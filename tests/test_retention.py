@@ -236,8 +236,8 @@ def test_deleting_an_account_purges_every_row_file_chunk_and_redis_key_at_once(
     django_capture_on_commit_callbacks,
 ):
     from accounts.services import user_delete
-    from conversations.generation import title_pending_key
     from conversations.streams import alive_key, stop_key, stream_key
+    from conversations.titles import title_pending_key
 
     user = factories.UserFactory()
     user_id = user.id

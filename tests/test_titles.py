@@ -11,9 +11,10 @@ import pytest
 from chatbot.llm.anthropic import AnthropicProvider
 from chatbot.llm.catalog import TITLE_MODELS
 from chatbot.llm.http import close_http_clients
-from conversations.generation import Prepared, name_conversation
+from conversations.generation import Prepared
 from conversations.models import Conversation, UsageLog
 from conversations.services import title_clean
+from conversations.titles import name_conversation
 from tests.factories import ConversationFactory, UserFactory
 from tests.test_chat_streaming import latest_stream_url, reply_of, start_chat, wait_for, with_key
 
@@ -147,7 +148,7 @@ def test_a_models_answer_becomes_a_short_title(answer, title):
 def test_the_title_url_waits_then_sends_the_title_out_of_band_and_is_the_owners_only(client):
     from django.core.cache import cache
 
-    from conversations.generation import title_pending_key
+    from conversations.titles import title_pending_key
 
     owner, other = UserFactory(), UserFactory()
     conversation = ConversationFactory(user=owner, title="Alpine packing list")

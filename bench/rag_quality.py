@@ -2,9 +2,11 @@
 
     VAR_DIR=... .venv/bin/python -m chatbot.embedded exec -- .venv/bin/python bench/rag_quality.py [--levers]
 
-Corpus: Git's manual pages, guides and technical notes as HTML, from Debian's git-doc package (241 pages), fetched
-with `apt-get download` on first use and unpacked under $VAR_DIR/bench/ (nothing of it is committed).
-Questions: bench/data/git_questions.jsonl, written before any tuning, each with the pages that answer it and a
+Corpus (--corpus): "git", Git's manual pages, guides and technical notes as HTML from Debian's git-doc package (241
+pages), the one the app was tuned on; or "pam", the Linux-PAM guides (libpam-doc: about 100 pages of DocBook's
+chunked HTML, with its tables-of-contents pages), a check never tuned on. Fetched with `apt-get download` on first
+use and unpacked under $VAR_DIR/bench/ (nothing of it is committed).
+Questions: bench/data/<corpus>_questions.jsonl, written before any tuning, each with the pages that answer it and a
 phrase of the answer found on the first of them; a fixed split (by the hash of the id) into "tune" and "held-out".
 
 Systems, all on the same pages with the same all-MiniLM-L6-v2 model:
@@ -35,15 +37,31 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from common import BASE_DIR, scratch_database
 
-QUESTIONS = BASE_DIR / "bench" / "data" / "git_questions.jsonl"
-PACKAGE, PACKAGE_VERSION = "git-doc", "1:2.39.5-0+deb12u3"
-DOC_ROOT = Path("usr/share/doc/git-doc")
+
+@dataclass(frozen=True)
+class Corpus:
+    package: str  # a Debian package of HTML documentation
+    version: str  # the version the questions were written on (the archive's current one if it is gone)
+    doc_root: Path  # the pages' folder inside the package
+    questions: Path
+
+
+CORPORA = {
+    # The corpus the app was tuned on (its tune half).
+    "git": Corpus("git-doc", "1:2.39.5-0+deb12u3", Path("usr/share/doc/git-doc"),
+                  BASE_DIR / "bench" / "data" / "git_questions.jsonl"),
+    # A check of another generator (DocBook's chunked HTML: tables-of-contents pages, navigation headers), never
+    # tuned on: the Linux-PAM guides.
+    "pam": Corpus("libpam-doc", "1.5.2-6+deb12u3", Path("usr/share/doc/libpam-doc/html"),
+                  BASE_DIR / "bench" / "data" / "pam_questions.jsonl"),
+}  # fmt: skip
+CORPUS = CORPORA["git"]
 OWNER_EMAIL = "rag-quality-bench@example.com"
 SPLITS = ("tune", "held-out")
 
@@ -56,26 +74,27 @@ def squash(text: str) -> str:
 
 
 def fetch_corpus(dest: Path) -> None:
-    """Debian's git-doc, the pinned version if the archive still has it, else its current one (said so)."""
+    """The corpus's Debian package, the pinned version if the archive still has it, else its current one (said so)."""
     dest.mkdir(parents=True, exist_ok=True)
+    package, pinned = CORPUS.package, CORPUS.version
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in (f"{PACKAGE}={PACKAGE_VERSION}", PACKAGE):
+        for spec in (f"{package}={pinned}", package):
             result = subprocess.run(["apt-get", "download", spec], cwd=tmp, capture_output=True, text=True)
             if result.returncode == 0:
                 break
             print(f"apt-get download {spec}: {result.stderr.strip().splitlines()[-1:]}")
         else:
-            raise SystemExit("could not download git-doc (run `apt-get update` first?)")
+            raise SystemExit(f"could not download {package} (run `apt-get update` first?)")
         [deb] = Path(tmp).glob("*.deb")
-        if spec == PACKAGE:
-            print(f"note: {PACKAGE_VERSION} is gone from the archive; using {deb.name}")
+        if spec == package:
+            print(f"note: {pinned} is gone from the archive; using {deb.name}")
         subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
         (dest / "VERSION").write_text(deb.name + "\n")
 
 
 def load_pages(root: Path) -> dict[str, bytes]:
     """Every HTML page (symbolic links are second names of pages, not pages), by path under the doc folder."""
-    folder = root / DOC_ROOT
+    folder = root / CORPUS.doc_root
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*.html"))
@@ -86,7 +105,7 @@ def load_pages(root: Path) -> dict[str, bytes]:
 def load_questions(pages: dict[str, bytes]) -> list[dict]:
     from bs4 import BeautifulSoup
 
-    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    questions = [json.loads(line) for line in CORPUS.questions.read_text().splitlines() if line.strip()]
     texts = {}
     for question in questions:
         for page in question["pages"][:1]:
@@ -376,12 +395,15 @@ def main() -> None:
     parser.add_argument("--chunking", default="", help='chunk_document options, e.g. "size=800,min_size=0"')
     parser.add_argument("--no-heading-embedding", action="store_true", help="embed the passage without its heading")
     parser.add_argument("--no-furniture-drop", action="store_true", help="keep HTML footers and tables of contents")
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="git", help="git (the default) or pam")
     args = parser.parse_args()
 
     from chatbot.embedded import var_dir
 
-    corpus = var_dir() / "bench" / "git-doc"
-    if not (corpus / DOC_ROOT).exists():
+    global CORPUS
+    CORPUS = CORPORA[args.corpus]
+    corpus = var_dir() / "bench" / CORPUS.package
+    if not (corpus / CORPUS.doc_root).exists():
         fetch_corpus(corpus)
     pages = load_pages(corpus)
     questions = load_questions(pages)

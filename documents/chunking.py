@@ -32,8 +32,10 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # previous and next pages left out (DocBook, Texinfo, Javadoc, Doxygen, gtk-doc), menus with separators between
 # their links too, a page that only redirects refused, a table row laying out a page read as blocks; 6:
 # reStructuredText (.rst, and .txt files of Sphinx sources) and AsciiDoc read with their titles, not their markup;
-# EPUB, OpenDocument text, PowerPoint, Excel and CSV read (refused, or CSV as plain text, before)
-CHUNKER_VERSION = 6
+# EPUB, OpenDocument text, PowerPoint, Excel and CSV read (refused, or CSV as plain text, before); 7: ligatures
+# (U+FB00-FB06) read as their letters, a PDF's words hyphenated at a line's end whole again and its running headers
+# that name their chapter left out, an OpenDocument text's Title paragraph its title (not its text)
+CHUNKER_VERSION = 7
 
 
 @dataclass(frozen=True)

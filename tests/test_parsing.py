@@ -13,17 +13,26 @@ from documents.parsing import ParsedDocument, ParseError, Section, parse_documen
 # --- Fixture builders -----------------------------------------------------------------------------------------
 
 
-def make_pdf(pages: list[list[str | tuple[str, float]]], *, text_matrix_scale: float = 1.0) -> bytes:
+def make_pdf(
+    pages: list[list[str | tuple[str, float]]],
+    *,
+    text_matrix_scale: float = 1.0,
+    to_unicode: dict[str, str] | None = None,
+) -> bytes:
     """A minimal valid PDF: one Helvetica text line per entry, 12 pt or (text, size), an empty stream for an empty page.
 
     With text_matrix_scale the font is set at size / scale and the text matrix scales it back up, as LaTeX does
-    (1 Tf, then a scaling Tm): the size a reader sees is the same.
+    (1 Tf, then a scaling Tm): the size a reader sees is the same. With to_unicode, the font's ToUnicode map says
+    which text each of those (one-byte) characters stands for, as a TeX font's map gives "fi" for its ligature.
     """
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    if to_unicode:
+        font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode %d 0 R >>" % (4 + 2 * len(pages))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [%s] /Count %d >>"
         % (b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(len(pages))), len(pages)),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        font,
     ]
     for index, lines in enumerate(pages):
         operators = ["BT"]
@@ -41,6 +50,13 @@ def make_pdf(pages: list[list[str | tuple[str, float]]], *, text_matrix_scale: f
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * index)
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    if to_unicode:
+        pairs = "".join(f"<{ord(code):02X}> <{text.encode('utf-16-be').hex()}>\n" for code, text in to_unicode.items())
+        cmap = (
+            "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n1 begincodespacerange\n<00> <FF>\n"
+            f"endcodespacerange\n{len(to_unicode)} beginbfchar\n{pairs}endbfchar\nendcmap\nend end\n"
+        ).encode("ascii")
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap))
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -456,6 +472,60 @@ def test_a_pypdf_failure_on_one_page_keeps_the_others(monkeypatch):
     monkeypatch.setattr(pypdf.PageObject, "extract_text", flaky)
     assert parse_document(make_pdf(TWO_PAGES), "half.pdf").sections == [
         Section(chapter="", section="", text="Page two text.", page=2)
+    ]
+
+
+def test_pdf_ligatures_are_read_as_their_letters():
+    """A walk with TeX manuals: "ﬁle" (one ligature glyph, U+FB01) in 1 passage in 4, which no search for "file"
+    matched. Its font's ToUnicode map gives the ligature, as TeX's fonts do."""
+    ligatures = {"\x01": "\ufb01", "\x02": "\ufb02", "\x03": "\ufb00", "\x04": "\ufb03"}
+    pages = [[("Con\x01guring the \x02oor", 18), "The \x01le is a\x03ected by the o\x04ce \x02ag."]]
+    parsed = parse_document(make_pdf(pages, to_unicode=ligatures), "manual.pdf")
+    assert parsed.sections == [
+        Section(chapter="Configuring the floor", section="", text="The file is affected by the office flag.", page=1)
+    ]
+
+
+def test_pdf_words_hyphenated_at_a_line_end_are_whole_again():
+    """A walk with TeX manuals and papers: "infor-" / "mation" in 1 passage in 4. The word is whole again on the
+    first line; a compound the document writes with its hyphen keeps it; a break before a capital, after a
+    non-letter or in a hyphenated option is not a word's."""
+    lines = [
+        "The infor-",
+        "mation is set in a three-",
+        "column layout; every three-column page",
+        "is (in-",
+        "deed) hard to re-",
+        "read. The IEEE-",
+        "Conf class, --no-",
+        "gui and x2-",
+        "ray stay.",
+    ]
+    parsed = parse_document(make_pdf([lines]), "paper.pdf")
+    assert parsed.text == (
+        "The information\nis set in a three-column\nlayout; every three-column page\nis (indeed)\nhard to reread.\n"
+        "The IEEE-\nConf class, --no-\ngui and x2-\nray stay."
+    )
+
+
+def test_pdf_running_headers_that_name_their_chapter_are_left_out():
+    """A walk with Texinfo and AMS manuals: "Chapter 4: Matrix and Vector Operations 19" on top of a page, its
+    words changing with the chapter, was in the passages of 1 page in 2. Its number follows the page's, on many
+    pages; so does a footer "- 2 -". A first line whose number does not (a numbered heading) stays."""
+    pages = [
+        ["The preface.", "More of it."],
+        [("Chapter 1: Soil 2", 9), "Soil is dug.", "- 2 -"],
+        [("Chapter 1: Soil 3", 9), "Soil is dried.", "- 3 -"],
+        [("Chapter 2: Water 4", 9), "Water is let in.", "- 4 -"],
+        [("3 Harvest", 12), "It is late.", "- 5 -"],
+    ]
+    parsed = parse_document(make_pdf(pages), "manual.pdf")
+    assert [section.text for section in parsed.sections] == [
+        "The preface.\nMore of it.",
+        "Soil is dug.",
+        "Soil is dried.",
+        "Water is let in.",
+        "3 Harvest\nIt is late.",
     ]
 
 

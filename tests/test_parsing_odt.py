@@ -12,7 +12,8 @@ from documents.parsing import ParseError, parse_document
 NS = (
     'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
     'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
-    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"'
 )
 BODY = """
 <text:h text:outline-level="1">Pruning</text:h>
@@ -34,13 +35,15 @@ def odt(
     *,
     meta: str | None = "Orchard notes",
     mimetype: bytes = b"application/vnd.oasis.opendocument.text",
+    automatic_styles: str = "",
 ) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
         archive.writestr(
             "content.xml",
-            f'<?xml version="1.0"?><office:document-content {NS}><office:body><office:text>{body}'
+            f'<?xml version="1.0"?><office:document-content {NS}>'
+            f"<office:automatic-styles>{automatic_styles}</office:automatic-styles><office:body><office:text>{body}"
             "</office:text></office:body></office:document-content>",
         )
         if meta is not None:
@@ -64,6 +67,32 @@ def test_an_odt_is_read_with_its_headings_lists_tables_and_title():
 
 def test_an_odt_without_metadata_takes_its_first_heading_as_its_title():
     assert parse_document(odt(meta=None), "notes").title == "Pruning"
+
+
+def test_an_odt_title_paragraph_is_its_title_not_its_text():
+    """A walk with Writer2LaTeX's sample article: its "Sample article" paragraph, styled Title, was body text and
+    the document was named after its file. As in a Word document it is the title, before meta.xml's (often a
+    template's); a paragraph whose automatic style is a Title's counts, and a second Title starts a chapter."""
+    body = (
+        '<text:p text:style-name="P1">Orchard year</text:p><text:p>By the gardener.</text:p>'
+        '<text:h text:outline-level="1">Pruning</text:h><text:p>In winter.</text:p>'
+        '<text:p text:style-name="Title">Appendix</text:p><text:p>Tools.</text:p>'
+    )
+    styles = '<style:style style:name="P1" style:family="paragraph" style:parent-style-name="Title"/>'
+    parsed = parse_document(odt(body=body, meta="Default template", automatic_styles=styles), "notes.odt")
+    assert parsed.title == "Orchard year"
+    assert [(s.chapter, s.text) for s in parsed.sections] == [
+        ("", "By the gardener."),
+        ("Pruning", "In winter."),
+        ("Appendix", "Tools."),
+    ]
+
+
+def test_a_first_heading_any_document_has_is_not_its_title():
+    """A walk with Writer2LaTeX's manual: no title in its metadata nor a Title paragraph, its first chapter
+    "Introduction" named it, and every passage's heading path began "Introduction ›". The file name says more."""
+    body = '<text:h text:outline-level="1">Introduction</text:h><text:p>Why.</text:p>'
+    assert parse_document(odt(body=body, meta=None), "user-manual.odt").title == ""
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from documents.parsing.base import (
     DOCUMENT_SUFFIXES,
+    GENERIC_HEADING,
     KIND_LABELS,
     MAX_HEADING_CHARS,
     MAX_TITLE_CHARS,
@@ -90,7 +91,9 @@ def parse_document(data: bytes, filename: str, *, max_chars: int = MAX_TEXT_CHAR
         raise ParseError("No text could be extracted from this file; it contains no readable text.")
     # A PDF's first level-1 heading can be any chapter ("1 Introduction"); its parser ranks its own candidates.
     # A spreadsheet's first level-1 heading is its first sheet's name ("Sheet1"), no title.
-    candidates = builder.titles if kind in ("pdf", "xlsx") else [*builder.titles, builder.first_h1]
+    # A first heading that any document may have ("Introduction") is not this one's title: its file name says more.
+    first_h1 = "" if GENERIC_HEADING.match(builder.first_h1) else builder.first_h1
+    candidates = builder.titles if kind in ("pdf", "xlsx") else [*builder.titles, first_h1]
     if kind == "html":
         # An older page may have neither a <title> nor an <h1>, its headline an <h2> (SQLite's press release): its
         # first heading beats the file name ("pressrelease 20071212"). A Markdown file's first "##" is more often

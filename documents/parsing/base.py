@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from chatbot.errors import UserFacingError
@@ -56,6 +57,13 @@ MAX_HEADING_CHARS = 300
 # A title is shown in lists and page headers: a long first heading (a whole sentence) is cut at a word.
 MAX_TITLE_CHARS = 200
 
+
+# A chapter any document may have: no document's title, though it may be its first heading or bookmark.
+GENERIC_HEADING = re.compile(
+    r"^(?:abstract|introduction|preface|foreword|summary|executive\s+summary|overview|contents|table\s+of\s+contents|"
+    r"acknowledge?ments?)$",
+    re.IGNORECASE,
+)
 
 # Sections are joined with this into ParsedDocument.text; chunk offsets (documents.chunking) depend on it.
 SECTION_SEPARATOR = "\n\n"
@@ -167,11 +175,15 @@ LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 # What clean_text (NUL, C0 controls, lone surrogates: what PostgreSQL or the page cannot take) leaves but is still
 # noise in extracted text: C1 controls, soft hyphens, zero-width spaces and stray BOMs.
 _JUNK_CHARS = re.compile("[\x7f-\x9f\u00ad\u200b\ufeff]")
+# Typographic ligatures (U+FB00-FB06: ff, fi, fl, ffi, ffl, long st, st) as their letters: TeX and other typesetters
+# draw them as one glyph, and a PDF's text is extracted so ("ﬁle"), which no keyword search for "file" matches.
+_LIGATURES = str.maketrans({chr(code): unicodedata.normalize("NFKC", chr(code)) for code in range(0xFB00, 0xFB07)})
 
 
 def _clean(text: str) -> str:
-    """Every extracted string passes here: page breaks become line breaks, then nothing unsafe or invisible stays."""
-    return _JUNK_CHARS.sub("", clean_text(LINE_BREAKS.sub("\n", text)))
+    """Every extracted string passes here: page breaks become line breaks, then nothing unsafe or invisible stays,
+    and ligatures are letters again."""
+    return _JUNK_CHARS.sub("", clean_text(LINE_BREAKS.sub("\n", text))).translate(_LIGATURES)
 
 
 _SPACE_RUNS = re.compile(r"[^\S\n]+")

@@ -15,6 +15,7 @@ ODT_MIME_TYPE = b"application/vnd.oasis.opendocument.text"
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
 _SPACES = re.compile(r"\s+")
 # Nesting past this (sections in lists in tables...) is read as flat text: a hostile file must not recurse deeply.
 MAX_DEPTH = 60
@@ -35,15 +36,28 @@ def parse_odt(data: bytes, builder: Builder) -> None:
         try:
             meta = etree.fromstring(archive.read("meta.xml"), xml)
             title = meta.find(f".//{DC_TITLE}")
-            builder.titles.append(title.text or "" if title is not None else "")
+            meta_title = title.text or "" if title is not None else ""
         except (KeyError, ValueError, etree.XMLSyntaxError):
-            pass  # the metadata is optional
+            meta_title = ""  # the metadata is optional
     body = content.find(f"{_OFFICE}body/{_OFFICE}text")
+    # As in a Word document, the paragraph styled Title is the title a reader sees; meta.xml's is often left over
+    # from a template. An automatic style ("P3": a Title paragraph with a change of its own) names it as its parent.
+    parents = {
+        style.get(f"{_STYLE}name"): style.get(f"{_STYLE}parent-style-name")
+        for style in content.iterfind(f"{_OFFICE}automatic-styles/{_STYLE}style")
+    }
+    title_paragraph: list[str] = []
     if body is not None:
-        _read(body, builder, depth=0)
+        _read(body, builder, depth=0, parents=parents, title=title_paragraph)
+    builder.titles += [*title_paragraph[:1], meta_title]
 
 
-def _read(element, builder: Builder, *, depth: int) -> None:
+def _is_title(paragraph, parents: dict) -> bool:
+    name = paragraph.get(f"{_TEXT}style-name") or ""
+    return "title" in (name.casefold(), (parents.get(name) or "").casefold())
+
+
+def _read(element, builder: Builder, *, depth: int, parents: dict, title: list[str]) -> None:
     for child in element:
         tag = child.tag
         if tag == f"{_TEXT}h":
@@ -52,13 +66,18 @@ def _read(element, builder: Builder, *, depth: int) -> None:
             except ValueError:
                 level = 1
             builder.heading(level, _text(child))
+        elif tag == f"{_TEXT}p" and _is_title(child, parents) and _text(child).strip():
+            if title:  # a second Title paragraph acts as a new chapter
+                builder.heading(1, _text(child))
+            else:
+                title.append(_text(child))
         elif tag == f"{_TEXT}p":
             builder.add(_text(child))
         elif tag == f"{_TABLE}table":
             builder.add(_table(child))
         elif tag in (f"{_TEXT}list", f"{_TEXT}list-item", f"{_TEXT}section", f"{_TEXT}list-header"):
             if depth < MAX_DEPTH:
-                _read(child, builder, depth=depth + 1)
+                _read(child, builder, depth=depth + 1, parents=parents, title=title)
             else:
                 builder.add(_text(child))
 

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from documents.parsing.base import Builder, ParseError, heading_text
+from documents.parsing.base import GENERIC_HEADING, Builder, ParseError, heading_text
 
 # --- PDF ------------------------------------------------------------------------------------------------------
 
@@ -79,6 +79,7 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
         read.append((index, lines))
 
     read = _without_page_furniture(read)
+    words = _whole_words(read)
     fonts = _FontHeadings(read)
     outline = _pdf_outline(reader)
     builder.titles += [fonts.title, _pdf_outline_title(outline, read)]
@@ -87,12 +88,12 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
         body: list[str] = []
         for item in items:
             if isinstance(item, _PdfHeading):
-                builder.add("\n".join(body))
+                builder.add(_dehyphenate("\n".join(body), words))
                 body.clear()
                 builder.heading(item.level, item.text)
             else:
                 body.append(item)
-        builder.add("\n".join(body))
+        builder.add(_dehyphenate("\n".join(body), words))
         builder.flush()  # a Section never crosses a page, so each passage knows its page
     if failures and not builder.sections:
         raise ParseError("This PDF could not be read; it may be damaged.")
@@ -133,25 +134,79 @@ def _pdf_page_lines(page) -> list[_PdfLine]:
 
 
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
+# A number at the start or the end of a line: a running header's page number ("Chapter 4: Arrays 19", "8 3. TITLE").
+_EDGE_NUMBERS = re.compile(r"^\W*(\d{1,4})\b|\b(\d{1,4})\W*$")
 
 
 def _without_page_furniture(pages: list[tuple[int, list[_PdfLine]]]) -> list[tuple[int, list[_PdfLine]]]:
     """The pages without their page numbers and running headers/footers (first or last line, the same words on
-    many pages): once headings split a page, they would otherwise be passages of their own."""
+    many pages, or on many pages a number that follows the page's): once headings split a page, they would
+    otherwise be passages of their own."""
     # Keyed by size too: the title on the first page is often the running header of the others, in a small font.
     edges: Counter[tuple[str, float]] = Counter()
-    for _, lines in pages:
+    numbered: Counter[tuple[int, float, int]] = Counter()
+    for index, lines in pages:
         edges.update({(_running_key(line.text), line.size) for line in _edge_lines(lines) if _running_key(line.text)})
-    running = {key for key, count in edges.items() if count >= max(PDF_RUNNING_HEADER_PAGES, len(pages) * 0.3)}
+        numbered.update(
+            key for edge, line in enumerate(_edge_lines(lines)) for key in _numbered_keys(index, edge, line)
+        )
+    many = max(PDF_RUNNING_HEADER_PAGES, len(pages) * 0.3)
+    running = {key for key, count in edges.items() if count >= many}
+    # A header that names the chapter or section it is in ("Chapter 4: Arrays 19") changes its words, not its
+    # place, its size, nor how its number follows the page's.
+    running_numbered = {key for key, count in numbered.items() if count >= many}
     kept = []
     for index, lines in pages:
         furniture = {
             id(line)
-            for line in _edge_lines(lines)
-            if _PAGE_NUMBER.match(line.text.strip()) or (_running_key(line.text), line.size) in running
+            for edge, line in enumerate(_edge_lines(lines))
+            if _PAGE_NUMBER.match(line.text.strip())
+            or (_running_key(line.text), line.size) in running
+            or not running_numbered.isdisjoint(_numbered_keys(index, edge, line))
         }
         kept.append((index, [line for line in lines if id(line) not in furniture]))
     return kept
+
+
+def _numbered_keys(index: int, edge: int, line: _PdfLine) -> set[tuple[int, float, int]]:
+    """(first or last line, size, the page's index less the number) for a number at the line's start or end."""
+    numbers = [number for match in _EDGE_NUMBERS.finditer(line.text.strip()) for number in match.groups() if number]
+    return {(edge, line.size, index - int(number)) for number in numbers}
+
+
+# A word hyphenated at a line's end: letters (at least two, from the start of a word, a quote or a TeX command's
+# backslash) before the hyphen, the rest of it at the start of the next line, then whatever follows it on that line.
+_LINE_END_HYPHEN = re.compile(
+    r"(?<![^\s(\[{\"'\u201c\u2018\u2019\\])([^\W\d_]{2,})-\n[^\S\n]*([^\W\d_]+)(\S*)[^\S\n]*(\n?)"
+)
+_WORDS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+
+def _whole_words(pages: list[tuple[int, list[_PdfLine]]]) -> Counter[str]:
+    """How often each word is written whole within a line (a hyphenated compound as one word), folded."""
+    words: Counter[str] = Counter()
+    for _, lines in pages:
+        for line in lines:
+            words.update(word.casefold() for word in _WORDS.findall(line.text))
+    return words
+
+
+def _dehyphenate(text: str, words: Counter[str]) -> str:
+    """Words that typesetting broke over two lines ("infor-" / "mation") made whole again, on the first line.
+
+    Only a lower-case break between letters: "IEEE-" / "Conf" or "--no-" / "gui" stay. The hyphen stays when the
+    document writes the word with it more often than without ("three-column"), as it does a compound.
+    """
+
+    def join(match: re.Match) -> str:
+        left, right, rest, newline = match.groups()
+        if not (left[-1].islower() and right[0].islower()):
+            return match.group(0)
+        compound = f"{left}-{right}"
+        word = compound if words[compound.casefold()] > words[(left + right).casefold()] else left + right
+        return word + rest + ("\n" if newline or match.end() < len(text) else "")
+
+    return _LINE_END_HYPHEN.sub(join, text)
 
 
 def _edge_lines(lines: list[_PdfLine]) -> list[_PdfLine]:
@@ -345,19 +400,12 @@ def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tu
         yield index, items
 
 
-_GENERIC_HEADING = re.compile(
-    r"^(?:abstract|introduction|preface|foreword|summary|executive\s+summary|overview|contents|table\s+of\s+contents|"
-    r"acknowledge?ments?)$",
-    re.IGNORECASE,
-)
-
-
 def _pdf_outline_title(outline: list[tuple[int, int, str]], pages: list[tuple[int, list[_PdfLine]]]) -> str:
     """The first bookmark as a title, when it is on the first page with text and not a numbered or generic chapter."""
     start = _first_page_with_text(pages)
     if not outline or start is None:
         return ""
     page, depth, title = outline[0]
-    if page != pages[start][0] or depth != 0 or _NUMBERING.match(title) or _GENERIC_HEADING.match(title):
+    if page != pages[start][0] or depth != 0 or _NUMBERING.match(title) or GENERIC_HEADING.match(title):
         return ""
     return title

@@ -287,10 +287,14 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         # Indexed at last: a mark of the file's failure (document_fail) goes.
         metadata = {key: value for key, value in locked.metadata.items() if key != "failure"}
         metadata, title = {**metadata, "chunker": CHUNKER_VERSION, "embedding_model": settings.EMBEDDING_MODEL}, {}
-        if parsed.title and not locked.versions.exists():
+        if not locked.versions.exists():
+            # A re-index whose parser no longer finds a title (a heading it once took for one) goes back to the
+            # file name's, as a first upload would.
             if _title_is_automatic(locked):
-                title = {"title": parsed.title}
-            metadata = {**metadata, "title": parsed.title}
+                title = {"title": parsed.title or _title_from(locked.original_name)}
+            metadata.pop("title", None)
+            if parsed.title:
+                metadata["title"] = parsed.title
         Document.objects.filter(id=locked.id).update(
             status=Document.Status.READY, progress=100, error="", chunk_count=len(drafts), metadata=metadata, **title
         )

@@ -122,6 +122,19 @@ def test_a_new_title_in_the_file_is_taken_again_but_not_an_edited_documents_firs
     assert document_ingest(document_id=document.id).title == "Soil Survey 2024"
 
 
+def test_a_title_an_older_parser_found_goes_back_to_the_file_names_when_the_file_no_longer_has_one():
+    """A heading an earlier parser took for the title ("Introduction") is not kept by a re-index that finds none."""
+    user = UserFactory()
+    document = ingest(user, "field-notes_2024.txt", b"Plain notes about the survey, with no title of their own.")
+    assert document.title == "field notes 2024"
+    Document.objects.filter(id=document.id).update(
+        title="Introduction", metadata={**document.metadata, "title": "Introduction"}
+    )  # as an older parser left it
+    reindexed = document_ingest(document_id=document.id)
+    assert reindexed.title == "field notes 2024"
+    assert "title" not in reindexed.metadata
+
+
 @pytest.mark.parametrize("name", [*HOSTILE_FILES, "nul\x00name.txt"])
 def test_files_with_hostile_bytes_are_ingested_clean(user_client, django_capture_on_commit_callbacks, name):
     data = HOSTILE_FILES.get(name, b"Notes with a NUL\x00 in them. " * 10)

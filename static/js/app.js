@@ -149,6 +149,9 @@
     if (!composer) return;
     const busy = Boolean(streamingMessage());
     const stop = composer.querySelector("[data-composer-stop]");
+    // Stop pressed from the keyboard goes away with the reply: the focus goes back to the message box, not to the
+    // top of the page.
+    if (stop && !busy && document.activeElement === stop) messageInput(composer).focus();
     if (stop) stop.hidden = !busy;
     composer.toggleAttribute("aria-busy", busy);
     syncSubmit(composer);
@@ -257,8 +260,18 @@
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.detail.elt;
     if (!form.matches || !form.matches("form")) return;
-    if (event.detail.successful) {
-      if (!toSignIn(form, event.detail.xhr)) storeDraft(form, ""); // sent: no draft to keep
+    const xhr = event.detail.xhr;
+    // A new chat's first message is answered with the chat's page to open (HX-Redirect, where htmx stops before it
+    // says the request succeeded): it was sent all the same, and its draft went on filling every new chat's box. A
+    // redirect to sign in is no send: its draft is kept for the way back.
+    const redirect = xhr && xhr.status < 400 ? xhr.getResponseHeader("HX-Redirect") : null;
+    if (redirect) {
+      if (!toSignIn(form, xhr)) {
+        storeDraft(form, "");
+        keepFocusAcross(form, redirect);
+      }
+    } else if (event.detail.successful) {
+      storeDraft(form, ""); // sent: no draft to keep
       if (form.matches("[data-reset-on-success]")) {
         form.reset();
         clearError(form);
@@ -299,6 +312,30 @@
   document.addEventListener("input", function (event) {
     if (event.target.id === "composer-input") storeDraft(event.target.form, event.target.value);
   });
+
+  // A new chat's first message opens the chat's own page: the focus, in the composer when it was sent, is put back
+  // in its message box there (the reply's Stop is a Tab away), not left at the top of the page.
+  const FOCUS_KEY = "composer-focus";
+  function keepFocusAcross(form, target) {
+    if (form.id !== "composer" || !form.contains(document.activeElement)) return;
+    try {
+      sessionStorage.setItem(FOCUS_KEY, target);
+    } catch (error) {
+      // Storage turned off: the page opens with the focus at its top, as any page does.
+    }
+  }
+
+  (function restoreFocus() {
+    let wanted = null;
+    try {
+      wanted = sessionStorage.getItem(FOCUS_KEY);
+      sessionStorage.removeItem(FOCUS_KEY);
+    } catch (error) {
+      return;
+    }
+    const input = document.getElementById("composer-input");
+    if (input && wanted === location.pathname) input.focus({ preventScroll: true });
+  })();
 
   (function restoreDraft() {
     const input = document.getElementById("composer-input");
@@ -676,17 +713,36 @@
     followedThread = null;
     const opened = event.target.querySelector ? event.target.querySelector(".vote-feedback[open]") : null;
     if (opened) opened.scrollIntoView({ block: "nearest" });
-    // An action naming what takes the focus once its swap settles (data-focus-after, a selector): "Continue with
-    // this answer" replaces the thread, itself included, and the keyboard goes on from the answer chosen.
+    // An action naming what takes the focus once its swap settles (data-focus-after, a selector; data-focus-else if
+    // that one is disabled or missing): "Continue with this answer", Regenerate, an edit and the version arrows
+    // replace the thread, themselves included, and the keyboard goes on from what they made (the answer chosen,
+    // the new reply's Stop, the same arrow), not from the top of the page. Not after a refusal (shown elsewhere).
     const trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
-    const selector = trigger && trigger.dataset ? trigger.dataset.focusAfter : "";
-    const focusTarget = selector && document.querySelector(selector);
+    const refused = event.detail.xhr && event.detail.xhr.status >= 400;
+    const named = trigger && trigger.dataset && !refused;
+    const wanted = named ? [trigger.dataset.focusAfter, trigger.dataset.focusElse] : [];
+    const focusTarget = wanted.map(function (selector) { return selector && document.querySelector(selector); })
+      .filter(function (element) { return element && !element.disabled; })[0];
     if (focusTarget) {
-      focusTarget.setAttribute("tabindex", "-1");
+      const control = focusTarget.matches("button, a[href], input, select, textarea, summary");
+      if (!control) focusTarget.setAttribute("tabindex", "-1"); // an answer chosen: a message, focused to read from
       focusTarget.focus();
     }
   });
   document.addEventListener("htmx:sseClose", syncComposer);
+  // A reply's own Stop (or a tool's card in it) had the focus: the finished reply replaces it all, and the focus goes
+  // on to the reply's first action (Regenerate, Retry, Continue with this answer), not to the top of the page.
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (event.detail.type !== "done") return;
+    const streaming = event.target.closest ? event.target.closest(".message") : null;
+    if (!streaming || !streaming.contains(document.activeElement)) return;
+    window.setTimeout(function () {
+      const reply = document.getElementById(streaming.id);
+      if (!reply || reply === streaming || reply.contains(document.activeElement)) return;
+      const action = reply.querySelector(".message-actions button, .message-actions summary");
+      if (action) action.focus();
+    }, 0);
+  });
   // "Wait for the current reply to finish" (409) is answered when the last reply streaming here ends: it is not left
   // on screen under a finished reply. Checked once the done event's bubble has replaced the streaming one.
   document.addEventListener("htmx:sseBeforeMessage", function (event) {

@@ -34,7 +34,7 @@ from tests.factories import (
     UsageLogFactory,
     UserFactory,
 )
-from tests.live import session_for
+from tests.live import scrolls_sideways, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 # axe-core from npm (https://github.com/dequelabs/axe-core), MPL-2.0: the licence header is kept in the file.
@@ -348,6 +348,107 @@ def test_the_chat_while_it_streams_side_by_side_answers_a_guests_pages_and_refus
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator(".flash-error")).to_contain_text("photo.png")
     found += violations(page, "documents, upload refused")
+
+    found += [f"focus ring on {label!r}: {problem}" for label, problem in focus if problem]
+    assert not found, "accessibility problems:\n" + "\n".join(found)
+
+
+PHONE = {"width": 390, "height": 844}
+# A settings section the keyboard reaches is in the row's first 85%, where the row does not fade out (app.css's mask).
+SECTION_SHOWN = """() => {
+  const link = document.activeElement;
+  if (!link.matches('.settings-nav a')) return true;
+  const box = link.getBoundingClientRect(), row = link.closest('ul').getBoundingClientRect();
+  return box.left >= row.left - 0.5 && box.right <= row.left + 0.85 * row.width + 0.5;
+}"""
+
+
+def tab_through(page) -> list[tuple[str, str]]:
+    """Tab from the skip link past the page's last control: each control reached, with what is wrong with its focus
+    ring (and a settings section left under the row's fading edge)."""
+    page.locator(".skip-link").focus()
+    reached = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body || document.activeElement.matches('.skip-link')"):
+            return reached
+        label, problem = page.evaluate(FOCUSED)
+        if not page.evaluate(SECTION_SHOWN):
+            problem = problem or "under the row's fading edge"
+        reached.append((f"{page.url} {label}", problem))
+    raise AssertionError(f"Tab never left {page.url}")
+
+
+def test_a_phone_two_approval_cards_usage_a_project_a_failed_document_the_drawer_and_every_focus_ring(
+    new_page, live_app, fake_anthropic
+):
+    """At 390x844, in both themes: no axe violation whatever its impact in the states the other tests leave out (two
+    calls waiting for approval at once, the usage page with data, a project with its chats and documents, the documents
+    list with a failed document, the compare picker, the drawer with a chat's menu open), and every control the keyboard
+    reaches on the settings, the keys page, a new chat and the approval cards shows its whole focus ring."""
+    user, chat, project, document = a_user_with_some_data()
+    Preferences.objects.filter(user=user).update(multi_model_enabled=True)
+    failed = DocumentFactory(owner=user, title="Scanned receipts", status="failed", error="No text could be read.")
+    project.documents.add(document, failed)
+    for days_ago in (1, 3, 8):
+        UsageLogFactory(conversation=chat, user=user, created_at=timezone.now() - dt.timedelta(days=days_ago))
+    page = new_page()
+    page.context.add_init_script(path=str(AXE))
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.set_viewport_size(PHONE)
+    found, focus = [], []
+
+    # The usage page's charts and tables scroll sideways on a phone: a keyboard must be able to reach them.
+    for path, state in [
+        ("/settings/usage/", "usage with data"),
+        (f"/c/projects/{project.id}/", "a project with chats and documents"),
+        ("/documents/", "documents with a failed one"),
+    ]:
+        page.goto(path)
+        page.wait_for_load_state("load")
+        found += violations(page, f"{state}, phone")
+
+    # The settings sections (a row scrolling sideways), the bottom of the keys page, the starter prompts.
+    for path in ("/settings/", "/settings/keys/", "/c/"):
+        page.goto(path)
+        page.wait_for_load_state("load")
+        focus += tab_through(page)
+
+    # "Compare with…" opened from the keyboard: its selects were wider than the screen.
+    page.get_by_text("Compare with…").focus()
+    page.keyboard.press("Enter")
+    found += violations(page, "compare picker open, phone")
+    for _ in range(2):
+        page.keyboard.press("Tab")
+        focus.append(tuple(page.evaluate(FOCUSED)))
+    assert [label for label, _ in focus[-2:]] == ["None", "None"], focus[-2:]
+    assert not scrolls_sideways(page)
+
+    # The conversations drawer with a chat's menu open.
+    page.goto(f"/c/{chat.id}/")
+    page.wait_for_load_state("load")
+    page.locator("[data-drawer-toggle]").focus()
+    page.keyboard.press("Enter")
+    page.locator("#chat-sidebar[data-open]").wait_for()
+    page.wait_for_function("() => document.getElementById('chat-sidebar').getAnimations().length === 0")
+    page.locator("#chat-sidebar .item-menu > summary").first.focus()
+    page.keyboard.press("Enter")
+    found += violations(page, "drawer and a chat's menu open, phone")
+
+    # One reply waiting for two calls of the same tool: each card was a region of the same name.
+    fake_anthropic.tool_script[:] = [
+        {"text": "I will write both down.",
+         "calls": [{"name": "create_document", "input": {"title": "Groceries", "content": "- eggs"}},
+                   {"name": "create_document", "input": {"title": "Chores", "content": "- dishes"}}]},
+        {"text": "Not saved."},
+    ]  # fmt: skip
+    page.goto("/c/")
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("Keep my two lists")
+    box.press("Enter")
+    expect(page.locator(".tool-card-pending")).to_have_count(2, timeout=30_000)
+    found += violations(page, "two tool calls waiting for approval, phone")
+    focus += tab_from_the_top(page, until="Approve", count=2)
 
     found += [f"focus ring on {label!r}: {problem}" for label, problem in focus if problem]
     assert not found, "accessibility problems:\n" + "\n".join(found)

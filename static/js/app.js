@@ -26,12 +26,32 @@
     const toggle = document.querySelector("[data-theme-toggle]");
     if (toggle) showTheme(toggle, root.dataset.theme || "system");
     // The settings sections scroll sideways on a phone: the open one is brought into view, not left off screen.
-    const current = document.querySelector(".settings-nav [aria-current='page']");
-    const list = current && current.closest("ul");
-    if (list && list.scrollWidth > list.clientWidth) {
-      list.scrollLeft = current.offsetLeft - (list.clientWidth - current.offsetWidth) / 2;
-    }
+    centreInRow(document.querySelector(".settings-nav [aria-current='page']"));
   });
+  function centreInRow(link) {
+    const list = link && link.closest("ul");
+    if (list && list.scrollWidth > list.clientWidth) {
+      const box = link.getBoundingClientRect(), row = list.getBoundingClientRect();
+      list.scrollLeft += box.left + box.width / 2 - (row.left + row.width / 2);
+    }
+  }
+  // So is the one Tab reaches: the browser scrolled it just into the row, under its fading edge, or not at all.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches(".settings-nav a")) centreInRow(event.target);
+  });
+
+  // A box that scrolls sideways on a phone (a usage chart, a wide table) is a Tab stop while it does, so the arrow keys
+  // can scroll it: chromium and Firefox make such a box focusable by themselves, Safari does not (axe:
+  // scrollable-region-focusable).
+  function focusableScrollBoxes() {
+    document.querySelectorAll(".bar-chart, table.table:not(.table-cards)").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth) box.setAttribute("tabindex", "0");
+      else box.removeAttribute("tabindex");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
+  window.addEventListener("resize", focusableScrollBoxes);
+  document.addEventListener("toggle", focusableScrollBoxes, true); // a table in a closed <details> opens
   document.addEventListener("click", function (event) {
     const toggle = event.target.closest("[data-theme-toggle]");
     if (!toggle) return;

@@ -67,7 +67,7 @@ def test_saving_preferences_applies_the_theme_to_every_page(user_client, user, s
     ):
         assert theme_of(user_client.get(url)) == "dark", url
     page = user_client.get(reverse("accounts:keys")).content.decode()
-    assert 'aria-label="Colour theme: dark (click to change)"' in page
+    assert 'aria-label="Colour theme: dark, change it"' in page
 
 
 def test_the_theme_is_per_user(client, user):

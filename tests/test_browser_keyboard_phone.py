@@ -109,3 +109,21 @@ def test_the_version_arrows_keep_the_focus_on_the_arrow_pressed(new_page, live_a
     page.keyboard.press("Enter")
     expect(position).to_have_text("2/3")
     expect(following).to_be_focused()
+
+
+def test_tabbing_out_of_a_chats_menu_closes_it(new_page, live_app):
+    user = UserFactory()
+    conversation_create(user=user, title="Garden plans")
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.goto("/c/")
+    page.wait_for_load_state("load")
+    menu = page.locator("details.item-menu").first
+    menu.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("open", "")
+    for _ in range(10):  # through its items and out past the last one
+        page.keyboard.press("Tab")
+        if not menu.evaluate("menu => menu.contains(document.activeElement)"):
+            break
+    expect(menu).not_to_have_attribute("open", "")

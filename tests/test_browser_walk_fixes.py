@@ -169,7 +169,7 @@ def test_the_theme_saved_in_settings_wins_over_the_one_this_browser_last_toggled
     page, user = signed_in_page(new_page, live_app)
     page.goto("/settings/")
     toggle = page.locator("[data-theme-toggle]")
-    expect(toggle).to_have_attribute("aria-label", "Colour theme: system (click to change)")
+    expect(toggle).to_have_attribute("aria-label", "Colour theme: system, change it")
     with page.expect_response(lambda r: r.url.endswith("/theme/") and r.request.method == "POST"):
         toggle.click()  # system -> light
     with page.expect_response(lambda r: r.url.endswith("/theme/") and r.request.method == "POST"):

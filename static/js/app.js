@@ -18,7 +18,7 @@
   if ("themeSaved" in root.dataset) localStorage.setItem("theme", root.dataset.theme || "system");
   else if (saved && root.dataset.theme === "system") root.dataset.theme = saved;
   function showTheme(toggle, theme) {
-    toggle.setAttribute("aria-label", "Colour theme: " + theme + " (click to change)");
+    toggle.setAttribute("aria-label", "Colour theme: " + theme + ", change it");
     const icon = toggle.querySelector("[data-theme-icon]");
     if (icon) icon.textContent = ICONS[theme] || ICONS.system;
   }

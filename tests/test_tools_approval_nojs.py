@@ -26,7 +26,7 @@ def browser_without_javascript(client) -> httpx.Client:
 
 def card_form(page: str, execution: ToolExecution) -> tuple[str, dict]:
     """The approval card's form as a browser without JavaScript sees it: its method, action and hidden fields."""
-    card = re.search(rf'<section[^>]*id="tool-{execution.id}".*?</section>', page, re.S)
+    card = re.search(rf'<div[^>]*id="tool-{execution.id}".*?</form>', page, re.S)  # the card up to its form's end
     assert card, "the pending card is on the page"
     form = re.search(r"<form([^>]*)>(.*?)</form>", card.group(0), re.S)
     attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', form.group(1)))

@@ -8,6 +8,7 @@ took before its fix, which the comments give.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import time
 import tracemalloc
@@ -125,3 +126,79 @@ def test_a_package_compressed_with_bzip2_is_refused_rather_than_inflated_without
 def test_a_damaged_package_is_refused_with_a_reason(damage):
     message = refusal(damage(docx_bytes()), "report.docx")
     assert "damaged" in message or "not supported" in message
+
+
+# --- Excel: openpyxl reads sheets with expat, which expands entities and rescans long tags ----------------------
+
+SHEET = (
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>{cell}</t></is></c><c r="B1" t="inlineStr"><is><t>Bramley</t></is>'
+    "</c></row></sheetData>{after}</worksheet>"
+)
+
+
+def workbook(cell: str = "Variety", *, doctype: str = "", after: str = "") -> bytes:
+    from tests.test_parsing_slides_sheets import workbook_bytes
+
+    sheet = '<?xml version="1.0" encoding="UTF-8"?>' + doctype + SHEET.format(cell=cell, after=after)
+    return replaced(workbook_bytes(), "xl/worksheets/sheet1.xml", sheet)
+
+
+def test_a_plain_hostile_free_workbook_still_reads():
+    assert parse_document(workbook(), "trees.xlsx").sections[0].text.startswith("Variety | Bramley")
+
+
+@pytest.mark.parametrize(
+    ("doctype", "cell"),
+    [
+        ('<!DOCTYPE r [<!ENTITY e "expanded from the DTD">]>', "&e;"),  # was read: expat expands internal entities
+        ('<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>', "&x;"),
+        ('<!DOCTYPE r SYSTEM "file:///etc/passwd">', "Variety"),
+        ('<!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>', "Variety"),
+        (
+            '<!DOCTYPE r [<!ENTITY a "lol">'
+            + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+            + "]>",
+            "&j;",
+        ),
+    ],
+)
+def test_a_workbook_whose_xml_declares_entities_is_refused_and_leaks_nothing(doctype, cell):
+    message = refusal(workbook(cell, doctype=doctype), "trees.xlsx")
+    assert "not what Excel writes" in message and "root:" not in message
+
+
+def test_an_entity_expanded_a_hundred_times_in_a_sheet_is_refused_before_openpyxl_expands_it():
+    # expat's billion-laughs guard lets an expansion of up to 100 times the document through: this 600 KB workbook
+    # gave openpyxl one cell of 100 MB, 7 s and 480 MB before the document's length limit refused it.
+    entity = os.urandom(512 * 1024).hex()
+    data = workbook("&q;" * 99, doctype=f'<!DOCTYPE r [<!ENTITY q "{entity}">]>')
+    assert "not what Excel writes" in refusal(data, "trees.xlsx")
+
+
+def test_a_sheet_with_a_tag_of_megabytes_is_refused_before_expat_rescans_it():
+    # expat 2.5 scans a tag from its start again at every 16 KB that iterparse feeds it: an 8 MB attribute (a
+    # 1.2 MB file) took 8 s, 30 MB over a minute.
+    value = os.urandom(4 * 1024 * 1024).hex()
+    data = workbook(after=f'<dimension ref="A1:{value}"/>')
+    assert "not what Excel writes" in refusal(data, "trees.xlsx")
+
+
+def test_a_workbook_of_too_many_merged_ranges_is_refused_before_openpyxl_makes_an_object_of_each(monkeypatch):
+    # Even reading values only, openpyxl makes an object of every merged range: 200,000 of them (a 950 KB file)
+    # took 3 to 5 s and 130 MB, a 320 KB file of a million 3.3 s and 470 MB. Counted with a lower limit here.
+    from documents.parsing import slides_sheets
+
+    monkeypatch.setattr(slides_sheets, "WORKBOOK_MAX_OTHER_ELEMENTS", 1000)
+    merges = "".join(f'<mergeCell ref="C{row}:D{row}"/>' for row in range(1, 2001))
+    message = refusal(workbook(after=f"<mergeCells>{merges}</mergeCells>"), "trees.xlsx")
+    assert "too many merged cells" in message
+    merges = "".join(f'<mergeCell ref="C{row}:D{row}"/>' for row in range(1, 501))
+    assert "Bramley" in parse_document(workbook(after=f"<mergeCells>{merges}</mergeCells>"), "trees.xlsx").text
+
+
+def test_a_sheet_in_utf16_is_still_read():
+    data = workbook()
+    sheet = members(data)["xl/worksheets/sheet1.xml"].decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    data = replaced(data, "xl/worksheets/sheet1.xml", sheet.encode("utf-16"))
+    assert "Variety | Bramley" in parse_document(data, "trees.xlsx").text

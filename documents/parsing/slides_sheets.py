@@ -1,7 +1,8 @@
 """PowerPoint (.pptx), Excel (.xlsx) and CSV: a slide or a sheet is a section of its own, under its title or name.
 
-Both are zip packages like .docx and get its zip-bomb checks before a library inflates anything; python-pptx and
-openpyxl parse their XML without resolving entities.
+Both are zip packages like .docx and get its zip-bomb checks before a library inflates anything. python-pptx parses
+its XML with lxml without resolving entities; openpyxl reads sheets with the standard library's expat, which does
+resolve them, so a workbook's XML is checked with expat first (check_workbook_xml).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import csv
 import io
 import itertools
 import re
+import zipfile
 from datetime import date, datetime, time
+from xml.parsers import expat
 
 from documents.parsing.base import Builder, ParseError
 from documents.parsing.packages import check_zip
@@ -25,6 +28,29 @@ WORKBOOK_MAX_ROWS = 2_000_000
 SHARED_STRINGS_MAX_BYTES = 32 * 1024 * 1024
 # Columns past the last one with text are not read (a formatted but empty column runs to XFD, 16,384 columns).
 SHEET_MAX_COLUMNS = 200
+# openpyxl parses sheets and shared strings with ElementTree.iterparse (expat), 16 KB at a time. expat expands the
+# entities a DTD declares (past 8 MiB only up to 100 times the document: a 600 KB workbook held 100 MB of one cell,
+# 7 s and 480 MB), and expat 2.5 scans a tag from its start again at each 16 KB read (an 8 MB attribute: 8 s for a
+# 1.2 MB file, 30 MB: over a minute). Excel writes no DTD and no tag near this long.
+XML_MAX_TOKEN_BYTES = 128 * 1024
+# Even reading values only, openpyxl makes an object of every element of a sheet outside its cells (a merged range,
+# a hyperlink, a formatting rule...) and of the styles: 200,000 merged ranges (a 950 KB file) took 3-5 s and 130 MB.
+# Excel's own limit of 64,000 cell formats is about as many elements.
+WORKBOOK_MAX_OTHER_ELEMENTS = 200_000
+# The elements of cells and of their text, which openpyxl reads one row at a time and the rows budget bounds, as expat
+# names them (namespace "}" name), in the namespaces of transitional and strict Office Open XML.
+_SHEET_NAMESPACES = (
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "http://purl.oclc.org/ooxml/spreadsheetml/main",
+)
+_CELL_ELEMENTS = frozenset(
+    f"{namespace}}}{name}"
+    for namespace in _SHEET_NAMESPACES
+    for name in (
+        "row", "c", "v", "f", "is", "t", "r", "rPr", "si", "rPh", "phoneticPr", "rFont", "charset", "family", "b",
+        "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme",
+    )
+)  # fmt: skip
 
 
 # --- PowerPoint -------------------------------------------------------------------------------------------------
@@ -97,6 +123,7 @@ def parse_xlsx(data: bytes, builder: Builder) -> None:
     shared = next((info for info in members if info.filename.lower() == "xl/sharedstrings.xml"), None)
     if shared is not None and shared.file_size > SHARED_STRINGS_MAX_BYTES:
         raise ParseError("This spreadsheet holds too much text to process; split it into smaller files.")
+    check_workbook_xml(data, members)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:
@@ -111,6 +138,45 @@ def parse_xlsx(data: bytes, builder: Builder) -> None:
             _read_sheet(sheet, builder, budget)
     finally:
         workbook.close()
+
+
+def check_workbook_xml(data: bytes, members: list[zipfile.ZipInfo]) -> None:
+    """Run every member through expat as openpyxl will, before it does: refuse a DTD (where entities are declared),
+    a tag or comment over XML_MAX_TOKEN_BYTES, and more than WORKBOOK_MAX_OTHER_ELEMENTS elements besides cells.
+    A member expat cannot read (a picture, broken XML) is left to openpyxl, which reads the same bytes."""
+    damaged = ParseError("This spreadsheet could not be read; its XML is not what Excel writes.")
+    others = 0
+
+    def doctype(*_args) -> None:
+        raise damaged
+
+    def element(name: str, _attributes) -> None:
+        nonlocal others
+        if name not in _CELL_ELEMENTS:
+            others += 1
+            if others > WORKBOOK_MAX_OTHER_ELEMENTS:
+                raise ParseError(
+                    "This spreadsheet has too many merged cells, links, rules or styles to process; split it into "
+                    "smaller files."
+                )
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in members:
+            parser = expat.ParserCreate(None, "}")  # as ElementTree's
+            parser.StartDoctypeDeclHandler = doctype
+            parser.StartElementHandler = element
+            read = 0
+            with archive.open(member) as stream:
+                try:
+                    while chunk := stream.read(64 * 1024):
+                        parser.Parse(chunk, False)
+                        read += len(chunk)
+                        # Outside a handler, CurrentByteIndex is where the token expat has not finished starts.
+                        if read - parser.CurrentByteIndex > XML_MAX_TOKEN_BYTES:
+                            raise damaged
+                    parser.Parse(b"", True)
+                except expat.ExpatError:
+                    continue
 
 
 def _read_sheet(sheet, builder: Builder, budget: list[int]) -> None:

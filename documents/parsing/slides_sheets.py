@@ -218,6 +218,7 @@ def _read_rows(first: list[str], rows, builder: Builder, *, header: bool) -> Non
 # --- CSV ----------------------------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"^[-+]?[\d.,\s%$€£]+$")
+_SPACE_RUNS = re.compile(r"\s+")
 
 
 def parse_csv(text: str, builder: Builder, *, tab: bool) -> bool:
@@ -225,11 +226,20 @@ def parse_csv(text: str, builder: Builder, *, tab: bool) -> bool:
     False, with nothing added, when it does not read as one (one column; a field past csv's size limit, or a lone
     carriage return in an unquoted field, both refused by csv), so the caller reads it as text."""
     delimiter = "\t" if tab else _delimiter(text)
+    # Empty rows are dropped as they are read, and the reading stops once the cells hold more text than the document
+    # may: holding every row first took 35 s and 1.5 GB for 20 MB of line breaks, 810 MB for a line of 6.6 million
+    # cells. A cell's spaces are collapsed without copying one that has none to collapse.
+    rows, length = [], 0
     try:
-        rows = [[" ".join(cell.split()) for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            cells = [_SPACE_RUNS.sub(" ", cell).strip() for cell in row] if row else row  # [] for a blank line
+            if any(cells):
+                rows.append(cells)
+                length += sum(map(len, cells))
+                if length > builder.max_chars:
+                    raise builder.too_long()
     except csv.Error:
         return False
-    rows = [row for row in rows if any(row)]
     if not rows or max(len(row) for row in rows) < 2:
         return False  # one column: a list of lines, read as text
     first = rows[0]

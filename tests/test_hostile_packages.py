@@ -353,3 +353,36 @@ def test_odd_csv_files_are_read_as_text_or_refused_with_a_reason(content):
     else:
         assert parsed.kind == "csv" and "\x00" not in parsed.text
     assert time.perf_counter() - start < 2
+
+
+# --- EPUB --------------------------------------------------------------------------------------------------------
+
+CONTAINER_TO = (
+    '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+    '<rootfiles><rootfile full-path="{path}" media-type="application/oebps-package+xml"/></rootfiles></container>'
+)
+
+
+def test_an_epub_chapter_in_utf16_is_read_as_text_not_as_its_markup():
+    from tests.test_parsing_epub import BOOK, chapter, epub
+
+    page = chapter("Pruning", "<p>Prune apple trees while they are dormant.</p>").replace("utf-8", "UTF-16")
+    book = {**BOOK, "OEBPS/text/chapter1.xhtml": page.encode("utf-16")}
+    text = parse_document(epub(book), "orchard.epub").text
+    assert "Prune apple trees while they are dormant." in text and "<?xml" not in text  # was the markup
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"OEBPS/one.xhtml": "<html><body><p>x</p></body></html>"},  # no container.xml
+        {"META-INF/container.xml": "<container/>"},  # a container naming no package file
+        {"META-INF/container.xml": CONTAINER_TO.format(path="../../../../etc/passwd")},
+        {"META-INF/container.xml": CONTAINER_TO.format(path="/etc/passwd")},
+    ],
+)
+def test_an_epub_without_a_readable_package_file_is_refused_and_reads_nothing_outside_it(files):
+    from tests.test_parsing_epub import epub
+
+    message = refusal(epub(files), "book.epub")
+    assert "no readable table of its chapters" in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import posixpath
 import zipfile
@@ -60,7 +61,7 @@ def parse_epub(data: bytes, builder: Builder) -> None:
             builder.flush()
             builder.chapter = builder.section = ""
             try:
-                parse_html(archive.read(path).decode("utf-8", errors="replace"), builder)
+                parse_html(_page_text(archive.read(path)), builder)
             except ParseError:
                 if builder.over_limit:
                     raise
@@ -68,3 +69,11 @@ def parse_epub(data: bytes, builder: Builder) -> None:
         title = package.find(f".//{{*}}metadata/{DC_TITLE}")
         if title is not None and title.text:
             builder.titles.insert(0, title.text)  # the book's title, before its first chapter's <title>
+
+
+def _page_text(page: bytes) -> str:
+    """A chapter's text, in one of the two encodings EPUB allows: UTF-16, which starts with its byte order mark, or
+    UTF-8. A UTF-16 chapter was read as UTF-8: its markup became the chapter's text."""
+    if page[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return page.decode("utf-16", errors="replace")
+    return page.decode("utf-8", errors="replace")

@@ -386,3 +386,13 @@ def test_an_epub_without_a_readable_package_file_is_refused_and_reads_nothing_ou
 
     message = refusal(epub(files), "book.epub")
     assert "no readable table of its chapters" in message
+
+
+def test_a_password_protected_office_document_is_told_so_not_to_save_it_as_docx():
+    # Office encrypts a .docx, .pptx or .xlsx into a compound file (the old .doc container) holding a stream named
+    # EncryptedPackage; it was refused as an old .doc to "save as .docx first".
+    header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+    directory = "EncryptionInfo".encode("utf-16-le").ljust(64, b"\0") + "EncryptedPackage".encode("utf-16-le")
+    for name in ("report.docx", "deck.pptx", "book.xlsx"):
+        assert "password-protected" in refusal(header + directory.ljust(4096, b"\0"), name)
+    assert "Old Word .doc" in refusal(header + b"\0" * 4096, "old.doc")

@@ -67,6 +67,12 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         )
     # Formats users commonly try whose bytes would otherwise be mistaken for (or rejected as) text.
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        # A password-protected .docx, .pptx or .xlsx is such a compound file too, holding the encrypted package in a
+        # stream of this name: it was told to "save it as .docx first", which it is.
+        if "EncryptedPackage".encode("utf-16-le") in data:
+            raise ParseError(
+                "This document is password-protected; save a copy without the password and upload that instead."
+            )
         raise ParseError(
             "Old Word .doc, PowerPoint .ppt and Excel .xls (Office 97-2003) files are not supported; save it as "
             ".docx, .pptx or .xlsx first."

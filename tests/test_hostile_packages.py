@@ -94,17 +94,38 @@ def test_a_member_that_inflates_past_the_size_it_declares_is_refused_before_a_re
     assert peak < 16 * 1024 * 1024
 
 
-@pytest.mark.parametrize("name", ["report.docx", "deck.pptx", "book.xlsx"])
+@pytest.mark.parametrize("name", ["report.docx", "deck.pptx", "book.xlsx", "notes.odt", "novel.epub"])
 def test_an_encrypted_zip_package_is_refused_as_password_protected(name):
+    from tests.test_parsing_epub import chapter, epub
+    from tests.test_parsing_odt import odt as odt_bytes
     from tests.test_parsing_slides_sheets import deck_bytes, workbook_bytes
 
-    data = bytearray({"docx": docx_bytes, "pptx": deck_bytes, "xlsx": workbook_bytes}[name[-4:]]())
+    builders = {"docx": docx_bytes, "pptx": deck_bytes, "xlsx": workbook_bytes, "odt": odt_bytes}
+    builders["epub"] = lambda: epub({"one.xhtml": chapter("One", "<p>Call me Ishmael.</p>")})
+    data = bytearray(builders[name.rsplit(".", 1)[1]]())
     for signature, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the "encrypted" bit of every member
         position = data.find(signature)
         while position >= 0:
             data[position + flags] |= 1
             position = data.find(signature, position + 4)
     assert "password-protected" in refusal(bytes(data), name)  # was "could not be read; it may be damaged"
+
+
+def test_an_odt_libreoffice_encrypted_with_a_password_is_refused_as_password_protected():
+    """LibreOffice leaves the zip unencrypted and encrypts each part, naming how in its manifest: content.xml is
+    ciphertext, which read as "damaged"."""
+    from tests.test_parsing_odt import odt as odt_bytes
+
+    manifest = (
+        '<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+        '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="x"/>'
+        "</manifest:file-entry></manifest:manifest>"
+    )
+    data = package({**members(odt_bytes()), "content.xml": os.urandom(2000), "META-INF/manifest.xml": manifest})
+    assert "password-protected" in refusal(data, "secret.odt")
+    data = package({**members(odt_bytes()), "content.xml": os.urandom(2000)})  # no manifest says so: damaged
+    assert "damaged" in refusal(data, "broken.odt")
 
 
 def test_a_package_compressed_with_bzip2_is_refused_rather_than_inflated_without_bound():

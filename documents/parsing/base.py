@@ -73,6 +73,11 @@ class ParseError(UserFacingError):
     """The file cannot be turned into text."""
 
 
+def password_protected(what: str) -> ParseError:
+    """The refusal of a file encrypted with a password (its text cannot be read without it)."""
+    return ParseError(f"This {what} is password-protected; remove the password and upload it again.")
+
+
 @dataclass(frozen=True)
 class Section:
     """A run of body text under a heading path: chapter is the level-1 heading, section the latest one below it.

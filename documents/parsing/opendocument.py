@@ -8,7 +8,7 @@ import zipfile
 
 from lxml import etree
 
-from documents.parsing.base import Builder, ParseError
+from documents.parsing.base import Builder, ParseError, password_protected
 from documents.parsing.packages import DC_TITLE, check_zip, declared_mimetype, xml_parser
 
 ODT_MIME_TYPE = b"application/vnd.oasis.opendocument.text"
@@ -25,6 +25,16 @@ def is_odt(names: set[str], archive: zipfile.ZipFile) -> bool:
     return "content.xml" in names and declared_mimetype(names, archive) == ODT_MIME_TYPE
 
 
+def _encrypted(archive: zipfile.ZipFile) -> bool:
+    """Whether LibreOffice encrypted the package's parts with a password: the zip itself is not encrypted, its
+    manifest names how each part was (so content.xml is ciphertext, which read as "damaged" before)."""
+    try:
+        with archive.open("META-INF/manifest.xml") as manifest:
+            return b"encryption-data" in manifest.read(1 << 20)
+    except (KeyError, RuntimeError, ValueError, zipfile.BadZipFile):
+        return False
+
+
 def parse_odt(data: bytes, builder: Builder) -> None:
     check_zip(data, what="document")
     xml = xml_parser()
@@ -32,6 +42,8 @@ def parse_odt(data: bytes, builder: Builder) -> None:
         try:
             content = etree.fromstring(archive.read("content.xml"), xml)
         except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
+            if _encrypted(archive):
+                raise password_protected("document") from exc
             raise ParseError("This OpenDocument text could not be read; it may be damaged.") from exc
         try:
             meta = etree.fromstring(archive.read("meta.xml"), xml)

@@ -8,7 +8,7 @@ import struct
 import zipfile
 import zlib
 
-from documents.parsing.base import ParseError
+from documents.parsing.base import ParseError, password_protected
 
 # Checked on the central directory before a reader inflates anything. zipfile stops returning a member's bytes at its
 # declared size, but not inflating them: `archive.read()` (python-docx and lxml's callers read whole members)
@@ -38,7 +38,7 @@ def check_zip(data: bytes, *, what: str) -> list[zipfile.ZipInfo]:
             raise bomb
     for member in members:
         if member.flag_bits & 0x1:
-            raise ParseError(f"This {what} is password-protected; remove the password and upload it again.")
+            raise password_protected(what)
         # Office, OpenDocument and EPUB packages only store or deflate their parts. zipfile inflates bzip2 and LZMA
         # members without any bound, even when read in small steps: refused rather than checked.
         if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

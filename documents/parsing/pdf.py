@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from documents.parsing.base import GENERIC_HEADING, Builder, ParseError, heading_text
+from documents.parsing.base import GENERIC_HEADING, Builder, ParseError, heading_text, password_protected
 
 # --- PDF ------------------------------------------------------------------------------------------------------
 
@@ -53,7 +53,7 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
                     "again."
                 ) from exc
             if not opened:
-                raise ParseError("This PDF is password-protected; remove the password and upload it again.")
+                raise password_protected("PDF")
         pages = reader.pages
         page_count = len(pages)
     except ParseError:

@@ -8,7 +8,7 @@ import re
 import unicodedata
 import zipfile
 
-from documents.parsing.base import MIME_TYPES, SUPPORTED_FORMATS, UNSUPPORTED_MESSAGE, ParseError
+from documents.parsing.base import MIME_TYPES, SUPPORTED_FORMATS, UNSUPPORTED_MESSAGE, ParseError, password_protected
 from documents.parsing.epub import is_epub
 from documents.parsing.opendocument import is_odt
 from documents.parsing.rst import looks_like_rst
@@ -45,8 +45,14 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
+                # An encrypted member cannot even be sniffed (EPUB and OpenDocument name their type in one).
+                encrypted = any(info.flag_bits & 0x1 for info in archive.infolist())
+                if encrypted:
+                    raise password_protected("document")
                 epub = "word/document.xml" not in names and is_epub(names, archive)
                 odt = is_odt(names, archive)
+        except ParseError:
+            raise
         except Exception as exc:  # BadZipFile, but a hostile central directory can raise others
             raise ParseError("This ZIP-based file is damaged and could not be opened.") from exc
         for member, kind in (
@@ -70,9 +76,7 @@ def sniff(data: bytes, filename: str) -> tuple[str, str | None]:
         # A password-protected .docx, .pptx or .xlsx is such a compound file too, holding the encrypted package in a
         # stream of this name: it was told to "save it as .docx first", which it is.
         if "EncryptedPackage".encode("utf-16-le") in data:
-            raise ParseError(
-                "This document is password-protected; save a copy without the password and upload that instead."
-            )
+            raise password_protected("document")
         raise ParseError(
             "Old Word .doc, PowerPoint .ppt and Excel .xls (Office 97-2003) files are not supported; save it as "
             ".docx, .pptx or .xlsx first."

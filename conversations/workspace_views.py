@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -51,9 +52,16 @@ def _sidebar_response(request: HttpRequest) -> HttpResponse:
     """The sidebar's first page, redrawn after a chat in it changed place (pinned, archived…)."""
     context = sidebar_context(request)
     on_screen = _conversation_on_screen(request)
-    if on_screen is not None:
-        context["conversation"] = selectors.conversation_get(user=request.user, conversation_id=on_screen)
-    return render(request, "conversations/partials/sidebar_groups.html", context)
+    if on_screen is None:
+        return render(request, "conversations/partials/sidebar_groups.html", context)
+    conversation = selectors.conversation_get(user=request.user, conversation_id=on_screen)
+    context["conversation"] = conversation
+    response = render(request, "conversations/partials/sidebar_groups.html", context)
+    # The chat on screen: its header's Pin says what a pin from the sidebar (or from itself) made it.
+    response.content += render_to_string(
+        "conversations/partials/chat_pin.html", {"conversation": conversation, "oob": True}, request=request
+    ).encode()
+    return response
 
 
 def _flag(request: HttpRequest, name: str) -> bool:

@@ -28,6 +28,30 @@ def group_titles(page, heading: str) -> list[str]:
     return section.locator(".conversation-link").all_inner_texts()
 
 
+def test_the_chat_headers_pin_and_the_sidebars_agree_without_a_reload(new_page, live_app):
+    user = UserFactory()
+    chat = ConversationFactory(user=user, title="Holiday plans")
+    page = signed_in(new_page, live_app, user)
+    page.goto(f"/c/{chat.id}/")
+    header_pin = page.locator("#chat-pin-form button")
+
+    # The header's Pin, by keyboard: the sidebar shows the chat pinned, the button says Unpin and keeps the focus.
+    header_pin.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Pinned", exact=True)).to_be_visible()
+    expect(header_pin).to_have_text("Unpin")
+    expect(header_pin).to_be_focused()
+    assert page.url.endswith(f"/c/{chat.id}/")
+
+    # Unpinned from the sidebar's menu: the header says Pin again (it said Unpin until a reload).
+    page.get_by_label("Options for Holiday plans").click()
+    page.locator("#conversation-groups").get_by_role("button", name="Unpin", exact=True).click()
+    expect(page.get_by_role("heading", name="Pinned", exact=True)).to_have_count(0)
+    expect(header_pin).to_have_text("Pin")
+    chat.refresh_from_db()
+    assert not chat.pinned
+
+
 def test_pin_archive_and_restore_from_the_sidebar(new_page, live_app):
     user = UserFactory()
     ConversationFactory(user=user, title="Recipes")

@@ -191,6 +191,9 @@ def test_pin_and_unpin_from_the_sidebar_menu_redraw_the_sidebar(user, user_clien
     assert headings(page)[0] == "Pinned" and titles(page) == ["To pin", "Newer"]
     assert re.search(rf'id="conversation-link-{chat.id}" aria-current="page"', page), "the chat on screen stays marked"
     assert ">Unpin</button>" in page
+    header_pin = re.search(r'<form[^>]*id="chat-pin-form"[^>]*>.*?</form>', page, re.S)
+    assert header_pin and 'hx-swap-oob="true"' in header_pin.group(0), "the chat's header Pin comes back out of band"
+    assert ">Unpin</button>" in header_pin.group(0) and 'name="pinned" value="0"' in header_pin.group(0)
 
     page = page_of(user_client.post(url, {"pinned": "0"}, **HTMX))
     chat.refresh_from_db()

@@ -51,8 +51,13 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     // The SSE extension's swaps carry no target in their detail: only the sidebar's own swap matters here.
     if (!event.detail.target || event.detail.target.id !== "conversation-groups") return;
-    const button = event.detail.requestConfig && event.detail.requestConfig.elt &&
-      event.detail.requestConfig.elt.querySelector("[data-sidebar-action]");
+    const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (elt && elt.id === "chat-pin-form") { // the header's Pin, redrawn with its new label: the focus stays on it
+      const pin = document.querySelector("#chat-pin-form button");
+      if (pin) pin.focus();
+      return;
+    }
+    const button = elt && elt.querySelector("[data-sidebar-action]");
     const id = button && button.dataset.sidebarAction;
     const link = id && document.getElementById("conversation-link-" + id);
     const fallback = event.detail.target.querySelector("a[href]");

@@ -177,6 +177,9 @@ def test_the_theme_saved_in_settings_wins_over_the_one_this_browser_last_toggled
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     expect(toggle.locator("[data-theme-icon]")).to_have_text("☾")  # each state its own icon, not only its label
     assert Preferences.objects.get(user=user).theme == "dark"
+    # The page's own Theme field follows the toggle: it said "Follow the system", and a Save of any other setting
+    # then put that back.
+    expect(page.get_by_label("Theme", exact=True)).to_have_value("dark")
 
     page.get_by_label("Theme", exact=True).select_option("system")
     page.get_by_role("button", name="Save").first.click()

@@ -60,6 +60,12 @@
     root.dataset.theme = next;
     localStorage.setItem("theme", next);
     showTheme(toggle, next);
+    // The Settings page's own theme field says the same, as saved: a later Save there kept the old theme.
+    document.querySelectorAll("select[name='theme']").forEach(function (select) {
+      Array.from(select.options).forEach(function (option) {
+        option.selected = option.defaultSelected = option.value === next;
+      });
+    });
     const url = toggle.dataset.themeUrl;
     if (url) {
       const body = new URLSearchParams({ theme: next });

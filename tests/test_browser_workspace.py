@@ -107,7 +107,7 @@ def test_the_full_screen_layout_hides_the_sidebar_behind_a_button(new_page, live
     expect(toggle).to_be_hidden()
     sidebar_layout_width = page.locator("#chat-main").bounding_box()["width"]
 
-    page.get_by_role("button", name="Full screen").click()
+    page.get_by_role("button", name="Hide the sidebar").click()
     page.wait_for_url(re.compile(rf"/c/{chat.id}/$"))
     expect(sidebar).to_be_hidden()
     expect(toggle).to_be_visible()

@@ -63,7 +63,9 @@ def test_a_source_whose_chapter_is_its_title_names_it_once(client, user):
     page, _ = reply_page(client, user, content="Water daily [1][2].", sources=[source(1), source(2, section="Pests")])
     assert f"{GUIDE} › {GUIDE}" not in page and f"{GUIDE}</span> › {GUIDE}" not in page
     assert f'<span class="source-title">{GUIDE}</span> › Pests' in page
-    assert f'<span class="source-title">{GUIDE}</span> <span class="muted">relevance' in page
+    assert f'<span class="source-title">{GUIDE}</span></summary>' in page
+    # The similarity is shown with the open passage, not in the list, whose order it did not follow.
+    assert "Similarity to the question: " in page and "relevance" not in page
 
 
 def test_a_reply_lists_only_the_sources_it_cites_keeping_their_numbers(client, user):
@@ -118,6 +120,19 @@ def test_the_offline_quotes_and_the_prompt_name_each_place_once():
     found = SimpleNamespace(number=1, title=GUIDE, chapter=GUIDE, section="Pests", text="Aphids.", page=None)
     assert f"*{GUIDE} › Pests*" in offline_reply(SimpleNamespace(sources=[found]))
     assert f'from="{GUIDE} > Pests"' in system_with_sources("", [found])
+
+
+def test_the_offline_assistant_gives_its_advice_once_a_conversation():
+    from chatbot.llm.base import PromptMessage
+    from chatbot.llm.offline import NOTICE_START
+
+    found = SimpleNamespace(number=1, title=GUIDE, chapter="", section="Pests", text="Aphids.", page=None)
+    first = offline_reply(SimpleNamespace(sources=[found], messages=[PromptMessage("user", "Pests?")]))
+    history = [PromptMessage("user", "Pests?"), PromptMessage("assistant", first), PromptMessage("user", "More?")]
+    later = offline_reply(SimpleNamespace(sources=[found], messages=history))
+    assert "API key" in first and "API key" not in later
+    assert later.startswith(NOTICE_START + "\n\nHere are the most relevant passages I found:")
+    assert "> Aphids. [1]" in later
 
 
 def test_the_passage_page_does_not_repeat_its_documents_title(client, user):

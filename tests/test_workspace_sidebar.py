@@ -333,7 +333,7 @@ def test_pin_and_archive_refuse_get(user, user_client):
 
 def test_the_full_screen_layout_puts_the_sidebar_behind_a_button(user, user_client):
     page = page_of(user_client.get(reverse("conversations:index")))
-    assert 'class="chat-page"' in page and ">Full screen</button>" in page
+    assert 'class="chat-page"' in page and ">Hide the sidebar</button>" in page
 
     response = user_client.post(reverse("conversations:layout"), {"layout": "fullscreen", "next": "/c/"})
     assert response.status_code == 302 and response["Location"] == "/c/"

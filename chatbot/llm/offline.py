@@ -145,7 +145,10 @@ def attachment_quotes(request: ChatRequest) -> str:
 
 def offline_reply(request: ChatRequest, *, guest: bool = False) -> str:
     sources = getattr(request, "sources", None) or []
-    notice = no_model_notice(guest=guest)
+    # The advice (add a key, sign up) is given once a conversation: repeated above every quote, it was three lines
+    # of the same words before each answer.
+    answered = any(message.role == "assistant" for message in getattr(request, "messages", ()))
+    notice = NOTICE_START if answered else no_model_notice(guest=guest)
     if quoted := attachment_quotes(request):
         notice += "\n\n" + quoted
     if not sources:

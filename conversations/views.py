@@ -584,6 +584,8 @@ def conversation_search(request: HttpRequest) -> HttpResponse:
     query = clean_text(request.GET.get("q", "")).strip()[:200]
     if not has_visible_text(query):
         query = ""  # only a NUL, a CR, zero-width characters: no query, as an empty box (not "Nothing matches “”")
+    if request.htmx and request.htmx.target == "conversation-groups":
+        return _sidebar_search(request, query=query)
     filters = search_filters(user=request.user, params=request.GET)
     results = (
         selectors.conversation_search(user=request.user, query=query, limit=30, **filters.as_kwargs())
@@ -592,3 +594,17 @@ def conversation_search(request: HttpRequest) -> HttpResponse:
     )
     context = {"query": query, "results": results, "filters": filters, "roles": ROLES}
     return render(request, "conversations/search.html", context)
+
+
+def _sidebar_search(request: HttpRequest, *, query: str) -> HttpResponse:
+    """The sidebar's search box, as it is typed in: the matching chats, each once; an empty box, the groups."""
+    from conversations.workspace_views import sidebar_context
+
+    if not query:
+        return render(request, "conversations/partials/sidebar_groups.html", sidebar_context(request))
+    results = selectors.conversation_search(user=request.user, query=query, limit=30)
+    matches = list({hit.conversation.id: hit.conversation for hit in results.conversations}.values())
+    for hit in results.messages:
+        if all(conversation.id != hit.message.conversation_id for conversation in matches):
+            matches.append(hit.message.conversation)
+    return render(request, "conversations/partials/sidebar_search.html", {"query": query, "matches": matches[:30]})

@@ -28,6 +28,30 @@ def group_titles(page, heading: str) -> list[str]:
     return section.locator(".conversation-link").all_inner_texts()
 
 
+def test_typing_in_the_sidebar_search_filters_the_list_and_keeps_the_focus_in_the_box(new_page, live_app):
+    user = UserFactory()
+    ConversationFactory(user=user, title="Tomato blight")
+    ConversationFactory(user=user, title="Holiday plans")
+    page = signed_in(new_page, live_app, user)
+    page.goto("/c/")
+    links = page.locator("#conversation-groups .conversation-link")
+    expect(links).to_have_count(2)
+    box = page.get_by_role("searchbox", name="Search your chats")
+    box.click()
+    page.keyboard.type("tomato")
+    expect(page.get_by_role("heading", name="Matching “tomato”")).to_be_visible()
+    expect(links).to_have_text(["Tomato blight"])
+    expect(box).to_be_focused()
+    page.keyboard.type("zzqx")
+    expect(page.get_by_text("No chat matches.")).to_be_visible()
+    box.fill("")
+    expect(links).to_have_count(2)
+    # Enter still opens the search page.
+    box.fill("holiday")
+    box.press("Enter")
+    expect(page.get_by_role("heading", name="Search your chats", level=1)).to_be_visible()
+
+
 def test_the_chat_headers_pin_and_the_sidebars_agree_without_a_reload(new_page, live_app):
     user = UserFactory()
     chat = ConversationFactory(user=user, title="Holiday plans")

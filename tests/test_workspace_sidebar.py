@@ -352,3 +352,34 @@ def test_the_layout_from_the_settings_page_is_the_same_preference(user, user_cli
     Preferences.objects.create(user=user, layout="fullscreen")
     chat = ConversationFactory(user=user)
     assert "layout-fullscreen" in page_of(user_client.get(reverse("conversations:detail", args=[chat.id])))
+
+
+# --- The sidebar's search box, as it is typed in ------------------------------------------------------------------
+
+
+def test_typing_in_the_sidebar_search_lists_the_matching_chats_and_clearing_it_brings_the_groups_back(
+    user, user_client
+):
+    by_title = ConversationFactory(user=user, title="Tomato blight")
+    by_message = ConversationFactory(user=user, title="Garden week")
+    MessageFactory(conversation=by_message, content="The tomato seedlings went out on Monday.")
+    ConversationFactory(user=user, title="Holiday plans")
+    stranger = ConversationFactory(user=UserFactory(), title="Tomato secrets")
+    url = reverse("conversations:search")
+    target = {"HTTP_HX_TARGET": "conversation-groups"}
+
+    page = page_of(user_client.get(url, {"q": "tomato"}, **HTMX, **target))
+    assert "Matching “tomato”" in page
+    assert set(titles(page)) == {"Tomato blight", "Garden week"}, "each match once, by title or message"
+    assert str(stranger.id) not in page and "Tomato secrets" not in page
+    assert f'href="{reverse("conversations:search")}?q=tomato"' in page, "the full search page is a link away"
+    assert f"/c/{by_title.id}/" in page
+
+    page = page_of(user_client.get(url, {"q": "zzqx"}, **HTMX, **target))
+    assert "No chat matches." in page
+
+    page = page_of(user_client.get(url, {"q": "  "}, **HTMX, **target))
+    assert "Matching" not in page and {"Tomato blight", "Garden week", "Holiday plans"} <= set(titles(page))
+
+    # Without the target (the search page's own htmx, or no script at all) the search page answers as before.
+    assert "Search your chats" in page_of(user_client.get(url, {"q": "tomato"}))

@@ -52,6 +52,7 @@
     // The SSE extension's swaps carry no target in their detail: only the sidebar's own swap matters here.
     if (!event.detail.target || event.detail.target.id !== "conversation-groups") return;
     const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (elt && elt.id === "chat-search") return; // the list follows the words typed: the focus stays in the box
     if (elt && elt.id === "chat-pin-form") { // the header's Pin, redrawn with its new label: the focus stays on it
       const pin = document.querySelector("#chat-pin-form button");
       if (pin) pin.focus();

@@ -383,3 +383,27 @@ def test_typing_in_the_sidebar_search_lists_the_matching_chats_and_clearing_it_b
 
     # Without the target (the search page's own htmx, or no script at all) the search page answers as before.
     assert "Search your chats" in page_of(user_client.get(url, {"q": "tomato"}))
+
+
+def test_a_chats_menu_offers_rename_and_delete(user, user_client):
+    on_screen = ConversationFactory(user=user, title="On screen")
+    other = ConversationFactory(user=user, title="Other chat")
+    detail = reverse("conversations:detail", args=[on_screen.id])
+    page = page_of(user_client.get(detail))
+    assert f'href="{reverse("conversations:detail", args=[other.id])}?rename=1">Rename…</a>' in page
+    forms = re.findall(r'<form method="post" action="([^"]+)">\s*<input[^>]*>\s*<input type="hidden" name="next" '
+                       r'value="([^"]*)">\s*<button[^>]*data-confirm="([^"]*)">Delete…</button>', page)  # fmt: skip
+    assert (reverse("conversations:delete", args=[other.id]), detail) in [form[:2] for form in forms]
+    assert (reverse("conversations:delete", args=[on_screen.id]), reverse("conversations:index")) in [
+        form[:2] for form in forms
+    ], "deleting the chat on screen goes to a new chat, not to its own page (a 404)"
+
+    # Rename… opens the settings sheet with the title's field focused.
+    page = page_of(user_client.get(reverse("conversations:detail", args=[other.id]), {"rename": "1"}))
+    assert re.search(r'<details class="chat-settings" data-sheet open>', page)
+    assert re.search(r'<input id="chat-title"[^>]* autofocus>', page)
+    assert "data-sheet open" not in page_of(user_client.get(detail))
+
+    response = user_client.post(reverse("conversations:delete", args=[other.id]), {"next": detail})
+    assert response.status_code == 302 and response["Location"] == detail
+    assert not Conversation.objects.filter(id=other.id).exists()

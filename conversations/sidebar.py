@@ -112,6 +112,13 @@ def _previews(conversation_ids: list) -> dict:
     return previews
 
 
+def _unless_the_title(preview: str, title: str) -> str:
+    """No preview that only repeats the title: a chat titled by its question's first words (offline, or before its
+    title is written) previewed that same question, the same words twice."""
+    words = " ".join(title.removesuffix("…").split()).casefold()
+    return "" if words and " ".join(preview.split()).casefold().startswith(words) else preview
+
+
 def sidebar_page(
     *,
     user: User,
@@ -151,7 +158,7 @@ def sidebar_page(
         listed = [*pinned, *page.conversations, *also]
         texts = _previews([c.id for c in listed])
         for conversation in listed:
-            conversation.preview = texts.get(conversation.id, "")
+            conversation.preview = _unless_the_title(texts.get(conversation.id, ""), str(conversation))
     return Sidebar(pinned=pinned, groups=groups, next_cursor=page.next_cursor, first_page=first_page)
 
 

@@ -153,6 +153,19 @@ def test_without_a_model_each_chats_preview_is_its_question_not_the_offline_noti
     assert previews == ["How do I repot a fern?", "Is basil a perennial?"]
 
 
+def test_a_preview_that_only_repeats_the_title_is_left_out(user, user_client):
+    """Titled by its question's first words (offline, or before a title is written), a chat previewed the same
+    question: the same words twice in the list."""
+    question = "How do I repot a fern that has outgrown its pot without hurting the roots in the middle of winter?"
+    chat = ConversationFactory(user=user, title=services.title_from_words(question), updated_at=ago(minutes=1))
+    MessageFactory(conversation=chat, content=question, created_at=ago(minutes=3))
+    other = ConversationFactory(user=user, title="Fern care", updated_at=ago(minutes=2))
+    MessageFactory(conversation=other, content="How do I repot a fern?", created_at=ago(minutes=3))
+    page = page_of(user_client.get(reverse("conversations:index")))
+    previews = [html.unescape(text) for text in re.findall(r'class="conversation-preview"[^>]*>([^<]*)</p>', page)]
+    assert previews == ["How do I repot a fern?"], "the other chat's preview says more than its title"
+
+
 def test_previews_off_shows_titles_only(user, user_client):
     Preferences.objects.create(user=user, conversation_previews=False)
     chat = ConversationFactory(user=user, title="Quiet")

@@ -489,3 +489,18 @@ def test_the_full_screen_layout_gives_a_long_title_its_own_row(new_page, live_ap
     assert heading["width"] > 0.9 * header["width"], "the title spans the header"
     assert heading["y"] > box(page, ".chat-header .drawer-toggle")["y"], "under the buttons' row"
     assert heading["height"] < 80, "two lines at most"
+
+
+@pytest.mark.parametrize("width", [375, 390])
+def test_a_signed_in_users_header_is_one_row_on_a_phone(new_page, live_app, width):
+    """Chats, Documents, Settings and Sign out wrapped to a second row on a phone: some 50 pixels less of the chat."""
+    page, _ = signed_in_page(new_page, live_app)
+    page.set_viewport_size({"width": width, "height": 740})
+    page.goto("/c/")
+    page.wait_for_load_state("load")
+    tops = page.locator(".site-header nav > a, .site-header nav > form").evaluate_all(
+        "items => items.filter(item => item.offsetParent).map(item => Math.round(item.getBoundingClientRect().top))"
+    )
+    assert len(tops) >= 4 and max(tops) - min(tops) < 10, tops
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    expect(page.get_by_role("link", name="Documents")).to_be_visible()  # its name, whatever its label's length

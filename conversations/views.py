@@ -603,8 +603,8 @@ def _sidebar_search(request: HttpRequest, *, query: str) -> HttpResponse:
     if not query:
         return render(request, "conversations/partials/sidebar_groups.html", sidebar_context(request))
     results = selectors.conversation_search(user=request.user, query=query, limit=30)
-    matches = list({hit.conversation.id: hit.conversation for hit in results.conversations}.values())
+    matches = {hit.conversation.id: hit.conversation for hit in results.conversations}
     for hit in results.messages:
-        if all(conversation.id != hit.message.conversation_id for conversation in matches):
-            matches.append(hit.message.conversation)
-    return render(request, "conversations/partials/sidebar_search.html", {"query": query, "matches": matches[:30]})
+        matches.setdefault(hit.message.conversation_id, hit.message.conversation)
+    context = {"query": query, "matches": list(matches.values())[:30]}
+    return render(request, "conversations/partials/sidebar_search.html", context)

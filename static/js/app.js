@@ -484,9 +484,10 @@
       if (!sheet.contains(event.target) || event.target === sheet) sheet.open = false;
     });
   });
+  // So does a chat's menu in the sidebar (Tab past its last item left it open over the list).
   document.addEventListener("focusout", function (event) {
-    const sheet = event.target.closest && event.target.closest("details[data-sheet][open]");
-    if (sheet && event.relatedTarget && !sheet.contains(event.relatedTarget)) sheet.open = false;
+    const open = event.target.closest && event.target.closest("details[data-sheet][open], details.item-menu[open]");
+    if (open && event.relatedTarget && !open.contains(event.relatedTarget)) open.open = false;
   });
 
   // Closing the sheet keeps what was typed in its forms, but said nothing of it not being saved: its button then

@@ -40,11 +40,6 @@
   document.addEventListener("click", function (event) {
     menus().forEach(function (details) { if (!details.contains(event.target)) details.open = false; });
   });
-  // Tab past a menu's last item closes it, as a click elsewhere does (it stayed open over the list).
-  document.addEventListener("focusout", function (event) {
-    const details = event.target.closest && event.target.closest("details.item-menu[open]");
-    if (details && event.relatedTarget && !details.contains(event.relatedTarget)) details.open = false;
-  });
 
   // The sidebar was redrawn after a pin or an archive: the focus, on a button that is gone, goes to the chat's
   // link in its new place (or, archived, to the list).

@@ -82,3 +82,47 @@ def test_pick_star_and_switch_models_by_keyboard(new_page, live_app, fake_openai
     page.reload()
     expect(page.get_by_role("combobox", name="Model")).to_have_value("openai:gpt-4.1")
     assert not scrolls_sideways(page)
+
+
+def test_on_a_phone_every_model_name_fits_the_window_whole(new_page, live_app):
+    """The walk's phone (390 pixels): the chosen name was cut in the menu's box, "Offline assistant (no language
+    m". Each name, the offline assistant's and a long fine-tune's id without a space, is whole inside the window,
+    in the box and in the opened list, and the page does not scroll sideways."""
+    user = UserFactory()
+    provider_key_save(user=user, provider="openai", api_key="key-openai-0123456789-abcd", client=SYSTEM)
+    fine_tune = "ft:mistral-large-2411:acme-support-bot:2026-11-30:0123456789abcdef"
+    chat = Conversation.objects.create(user=user, title="Old model", provider="mistral", model=fine_tune)
+    page = signed_in_page(new_page, live_app, user, width=390)
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    for path, chosen in (("/c/", "Offline assistant (no language model)"), (f"/c/{chat.id}/", fine_tune)):
+        page.goto(path)
+        if path == "/c/":
+            page.get_by_role("combobox", name="Model").select_option("offline:offline")
+        menu = page.get_by_role("combobox", name="Model")
+        expect(menu.locator("option:checked")).to_contain_text(chosen)
+        assert not scrolls_sideways(page)
+        # The box shows as many lines as the chosen name needs at its width (a native select shows one, cut).
+        left, right, needed, room = menu.evaluate(
+            """s => { const style = getComputedStyle(s), r = s.getBoundingClientRect();
+                 const context = document.createElement("canvas").getContext("2d");
+                 context.font = style.font;
+                 const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
+                 const padding = (side) => parseFloat(style["padding" + side]);
+                 const lines = Math.floor((s.clientHeight - padding("Top") - padding("Bottom")) / line);
+                 const width = s.clientWidth - padding("Left") - padding("Right");
+                 return [r.left, r.right, context.measureText(s.selectedOptions[0].text).width, lines * width]; }"""
+        )
+        assert left >= 0 and right <= 390, f"the menu's box is outside the window: {left}-{right}"
+        assert needed <= room, f"the chosen name is cut in the box: {needed:.0f} pixels of text, room for {room:.0f}"
+
+        menu.click()  # opens the list
+        options = menu.locator("option").evaluate_all(
+            """options => options.map(o => { const r = o.getBoundingClientRect();
+                 return [o.textContent, r.width, r.left, r.right, o.scrollWidth, o.clientWidth]; })"""
+        )
+        for label, width, left, right, scroll_width, client_width in options:
+            assert width > 0 and left >= 0 and right <= 390, f"{label!r} is not inside the window: {left}-{right}"
+            assert scroll_width <= client_width, f"{label!r} is cut: {scroll_width} > {client_width}"
+        assert not scrolls_sideways(page)
+        page.keyboard.press("Escape")

@@ -171,10 +171,12 @@ def _say_uploaded(
     else:
         for name, title in duplicates:
             messages.info(request, f"{name} is already in {where} as “{title}”.")
+    # What happened, not what is under way: the list's live status says how far indexing has come. "…; it is being
+    # processed" stayed on the page beside that status's "All 1 document indexed" once the worker was done.
     if count == 1:
-        messages.success(request, f"{names[0] if names else '1 file'} uploaded; it is being processed.")
+        messages.success(request, f"{names[0] if names else '1 file'} uploaded.")
     elif count:
-        messages.success(request, f"{count} files uploaded; they are being processed.")
+        messages.success(request, f"{count} files uploaded.")
 
 
 @registered_required

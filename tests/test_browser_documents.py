@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
+from documents.models import Document
 from tests.factories import UserFactory
 from tests.live import scrolls_sideways, session_for
 
@@ -33,7 +34,7 @@ def upload(page, *files: tuple[str, str, bytes]) -> None:
         [{"name": name, "mimeType": mime_type, "buffer": data} for name, mime_type, data in files]
     )
     page.get_by_role("button", name="Upload", exact=True).click()
-    said = f"{files[0][0]} uploaded; it is being processed." if len(files) == 1 else f"{len(files)} files uploaded"
+    said = f"{files[0][0]} uploaded." if len(files) == 1 else f"{len(files)} files uploaded"
     expect(page.get_by_text(said)).to_be_visible()
 
 
@@ -131,7 +132,7 @@ def test_a_folder_of_pages_goes_up_in_parts_and_is_told_once(new_page, live_app,
     ]
     page.get_by_label("or choose them").set_input_files(pages)
     page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.get_by_text("45 files uploaded; they are being processed.")).to_be_visible()
+    expect(page.get_by_text("45 files uploaded.")).to_be_visible()
     expect(page.locator(".document-row")).to_have_count(45)
     assert page.locator(".flash-success").count() == 1
 
@@ -151,6 +152,20 @@ def test_a_whole_folder_goes_up_without_its_images_and_stylesheets(new_page, liv
     page = signed_in_page(new_page, live_app)
     page.goto("/documents/")
     page.get_by_label("or a whole folder").set_input_files(tmp_path)
-    expect(page.get_by_text("5 files uploaded; they are being processed.")).to_be_visible()
+    expect(page.get_by_text("5 files uploaded.")).to_be_visible()
     expect(page.get_by_text("Left out 3 files that are not documents")).to_contain_text("Sphinx's _sources copies")
     expect(page.locator(".document-row")).to_have_count(5)
+
+
+def test_the_upload_notice_never_contradicts_the_live_indexing_status(new_page, live_app, fake_anthropic):
+    """The walk's new user read "notes.md uploaded; it is being processed." beside "All 1 document indexed." once the
+    worker was done: the notice says what happened, the status (polled) how far indexing has come."""
+    page = signed_in_page(new_page, live_app)
+    upload(page, ("notes.md", "text/markdown", NOTES_MD))
+    status = page.locator("#indexing")
+    expect(status).to_contain_text("Indexing: 0 of 1 done")
+
+    Document.objects.update(status=Document.Status.READY)  # the worker's part, done
+    expect(status).to_contain_text("All 1 document indexed.")
+    expect(page.locator(".flash")).to_have_text("notes.md uploaded.")
+    expect(page.locator("main")).not_to_contain_text("processed")

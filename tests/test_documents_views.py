@@ -245,7 +245,7 @@ def test_uploading_a_markdown_and_a_text_file_stores_two_pending_documents(
         )
 
     assert response.redirect_chain == [(reverse("documents:list"), 302)]
-    assert flashes(response) == [("success", "2 files uploaded; they are being processed.")]
+    assert flashes(response) == [("success", "2 files uploaded.")]
     assert len(callbacks) == 2  # one ingestion queued per new document, after commit
     documents = {d.original_name: d for d in Document.objects.all()}
     assert set(documents) == {"notes.md", "plain_text.txt"}
@@ -290,7 +290,7 @@ def test_the_same_content_again_is_the_same_document_but_another_user_gets_their
     client.force_login(other)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(reverse("documents:upload"), {"files": [upload("notes.md", NOTES_MD)]}, follow=True)
-    assert flashes(response) == [("success", "notes.md uploaded; it is being processed.")]
+    assert flashes(response) == [("success", "notes.md uploaded.")]
     assert len(callbacks) == 1
     theirs = Document.objects.get(owner=other)
     assert theirs.id != original.id
@@ -310,7 +310,7 @@ def test_a_file_over_the_limit_is_refused_naming_the_file_and_the_limit(
         )
     assert flashes(response) == [
         ("error", "big.txt: the file is larger than the 100 bytes limit."),
-        ("success", "fits.txt uploaded; it is being processed."),
+        ("success", "fits.txt uploaded."),
     ]
     assert list(Document.objects.values_list("original_name", flat=True)) == ["fits.txt"]
     assert "(up to 100 bytes each, and 5 million characters of text)" in page_of(response)
@@ -388,7 +388,7 @@ def test_a_large_selection_sent_in_parts_is_told_once_with_its_total(
         )
     assert flashes(response) == [
         ("info", "copy.html is already in your documents as “page00”."),
-        ("success", "44 files uploaded; they are being processed."),
+        ("success", "44 files uploaded."),
     ]
     assert len(callbacks) == Document.objects.filter(owner=user).count() == 44
 
@@ -420,7 +420,7 @@ def test_a_large_selection_sent_in_parts_is_told_once_with_its_total(
         )
     assert flashes(response) == [
         ("info", "Left out 120 files that are not documents (.gif, .css, .gz)."),
-        ("success", "intro.html uploaded; it is being processed."),
+        ("success", "intro.html uploaded."),
     ]
 
     # Another selection starts its own count; a lone file is named.
@@ -430,7 +430,7 @@ def test_a_large_selection_sent_in_parts_is_told_once_with_its_total(
             {"files": [upload("one more.txt", b"One more.\n")], "series": "s2", "last": "1"},
             follow=True,
         )
-    assert flashes(response) == [("success", "one more.txt uploaded; it is being processed.")]
+    assert flashes(response) == [("success", "one more.txt uploaded.")]
 
 
 def test_the_page_sends_a_large_selection_in_parts_of_what_one_upload_takes(user_client):

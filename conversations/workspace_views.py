@@ -57,10 +57,12 @@ def _sidebar_response(request: HttpRequest) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, conversation_id=on_screen)
     context["conversation"] = conversation
     response = render(request, "conversations/partials/sidebar_groups.html", context)
-    # The chat on screen: its header's Pin says what a pin from the sidebar (or from itself) made it.
-    response.content += render_to_string(
-        "conversations/partials/chat_pin.html", {"conversation": conversation, "oob": True}, request=request
-    ).encode()
+    # The chat on screen: its header's Pin and Archive (and the notice that it is archived) say what a pin or an
+    # archive from the sidebar or from the header made it.
+    for template in ("chat_pin.html", "chat_archive.html", "chat_archived_notice.html"):
+        response.content += render_to_string(
+            f"conversations/partials/{template}", {"conversation": conversation, "oob": True}, request=request
+        ).encode()
     return response
 
 
@@ -86,8 +88,11 @@ def conversation_archive(request: HttpRequest, conversation_id: uuid.UUID) -> Ht
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     archived = _flag(request, "archived")
     services.conversation_set_archived(conversation=conversation, archived=archived)
-    if request.htmx and not (archived and _conversation_on_screen(request) == conversation.id):
-        return _sidebar_response(request)  # the list shows the change: no notice to carry to another page
+    # Archived from its own header, the chat on screen stays there, archived (the header offers Restore); from the
+    # sidebar's menu, it leaves for a new chat, as after deleting it. Any other chat: the sidebar shows the change.
+    from_header = request.htmx and request.htmx.trigger == "chat-archive-form"
+    if request.htmx and (from_header or not (archived and _conversation_on_screen(request) == conversation.id)):
+        return _sidebar_response(request)  # the list and the header show the change: no notice to carry elsewhere
     name = conversation.title or "The chat"
     if archived:
         messages.success(request, f"“{name}” was archived: it is on the Archived chats page.")

@@ -76,6 +76,52 @@ def test_the_chat_headers_pin_and_the_sidebars_agree_without_a_reload(new_page, 
     assert not chat.pinned
 
 
+def test_the_chat_headers_archive_works_in_place_by_keyboard_and_without_script(new_page, live_app):
+    """The walk's header Archive reloaded the whole page (the focus at its top): archived through htmx, the chat
+    stays on screen, leaves the sidebar, says it is archived, and its button, now Restore, keeps the focus."""
+    user = UserFactory()
+    ConversationFactory(user=user, title="Recipes")
+    chat = ConversationFactory(user=user, title="Holiday plans")
+    page = signed_in(new_page, live_app, user)
+    page.goto(f"/c/{chat.id}/")
+    page.evaluate("window.notReloaded = true")
+    button = page.locator("#chat-archive-form button")
+    notice = page.locator(f"#chat-archived-{chat.id}")
+    expect(notice).to_be_hidden()
+
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#conversation-link-{chat.id}")).to_have_count(0)
+    expect(button).to_have_text("Restore")
+    expect(button).to_be_focused()
+    expect(notice).to_have_text("This chat is archived: it is not listed in the sidebar. Restore it to list it again.")
+    expect(page.get_by_role("button", name="Restore")).to_have_accessible_description(re.compile("is archived"))
+    assert page.evaluate("window.notReloaded === true") and page.url.endswith(f"/c/{chat.id}/")
+    chat.refresh_from_db()
+    assert chat.archived_at is not None
+
+    # Restore, the same way: back in the sidebar, the notice gone, the focus on Archive.
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#conversation-link-{chat.id}")).to_have_count(1)
+    expect(button).to_have_text("Archive")
+    expect(button).to_be_focused()
+    expect(notice).to_be_hidden()
+    assert page.evaluate("window.notReloaded === true")
+    chat.refresh_from_db()
+    assert chat.archived_at is None
+
+    # Without script: the form posts, and the chat's page comes back, archived.
+    page = new_page(java_script_enabled=False)
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.goto(f"/c/{chat.id}/")
+    page.locator("#chat-archive-form").get_by_role("button", name="Archive").click()
+    expect(page.get_by_text("“Holiday plans” was archived")).to_be_visible()
+    expect(page.locator(f"#chat-archived-{chat.id}")).to_be_visible()
+    expect(page.locator("#chat-archive-form button")).to_have_text("Restore")
+    assert page.url.endswith(f"/c/{chat.id}/")
+    expect(page.locator(f"#conversation-link-{chat.id}")).to_have_count(0)
+
+
 def test_pin_archive_and_restore_from_the_sidebar(new_page, live_app):
     user = UserFactory()
     ConversationFactory(user=user, title="Recipes")

@@ -254,6 +254,47 @@ def test_archiving_the_chat_on_screen_from_the_sidebar_leaves_for_a_new_chat(use
     assert response["HX-Redirect"] == reverse("conversations:index")
 
 
+def test_archiving_the_chat_on_screen_from_its_header_keeps_it_there_and_redraws_the_header(user, user_client):
+    chat = ConversationFactory(user=user, title="On screen")
+    ConversationFactory(user=user, title="Elsewhere")
+    url = reverse("conversations:archive", args=[chat.id])
+    on_screen = "http://testserver" + reverse("conversations:detail", args=[chat.id])
+    header = {**HTMX, "HTTP_HX_TRIGGER": "chat-archive-form", "HTTP_HX_CURRENT_URL": on_screen}
+
+    response = user_client.post(url, {"archived": "1"}, **header)
+    page = page_of(response)
+    assert "HX-Redirect" not in response, "the chat stays on screen"
+    chat.refresh_from_db()
+    assert chat.archived_at is not None
+    assert titles(page) == ["Elsewhere"]
+    form = re.search(r'<form[^>]*id="chat-archive-form"[^>]*>.*?</form>', page, re.S).group(0)
+    assert 'hx-swap-oob="true"' in form and 'name="archived" value="0"' in form and ">Restore</button>" in form
+    assert f'aria-describedby="chat-archived-{chat.id}"' in form
+    notice = re.search(rf'<p[^>]*id="chat-archived-{chat.id}"[^>]*>(.*?)</p>', page, re.S)
+    assert 'hx-swap-oob="true"' in notice.group(0) and " hidden" not in notice.group(0)
+    assert notice.group(1).startswith("This chat is archived")
+
+    page = page_of(user_client.post(url, {"archived": "0"}, **header))
+    chat.refresh_from_db()
+    assert chat.archived_at is None and "On screen" in titles(page)
+    form = re.search(r'<form[^>]*id="chat-archive-form"[^>]*>.*?</form>', page, re.S).group(0)
+    assert ">Archive</button>" in form and 'name="archived" value="1"' in form
+    notice = re.search(rf'<p[^>]*id="chat-archived-{chat.id}"[^>]*>(.*?)</p>', page, re.S)
+    assert " hidden" in notice.group(0) and notice.group(1) == ""
+
+
+def test_the_headers_archive_without_script_comes_back_to_the_chat(user, user_client):
+    chat = ConversationFactory(user=user, title="No script")
+    detail = reverse("conversations:detail", args=[chat.id])
+    form = re.search(r'<form[^>]*id="chat-archive-form"[^>]*>.*?</form>', page_of(user_client.get(detail)), re.S)
+    assert f'action="{reverse("conversations:archive", args=[chat.id])}"' in form.group(0)
+    assert f'name="next" value="{detail}"' in form.group(0)
+    response = user_client.post(reverse("conversations:archive", args=[chat.id]), {"archived": "1", "next": detail})
+    assert response.status_code == 302 and response["Location"] == detail
+    page = page_of(user_client.get(detail))
+    assert "“No script” was archived" in page and "This chat is archived" in page and ">Restore</button>" in page
+
+
 def test_archiving_keeps_the_first_archive_time_and_the_pin():
     chat = ConversationFactory(pinned=True)
     services.conversation_set_archived(conversation=chat, archived=True)
@@ -309,7 +350,10 @@ def test_the_archived_page_is_keyset_paginated(user, user_client):
 )
 def test_another_users_chat_cannot_be_pinned_or_archived(user_client, name, data):
     other = ConversationFactory(title="Not yours", pinned=False)
-    for extra in ({}, HTMX):
+    # The header's forms too (their id as the trigger, the chat's page as the current one).
+    on_screen = "http://testserver" + reverse("conversations:detail", args=[other.id])
+    header = {**HTMX, "HTTP_HX_TRIGGER": "chat-archive-form", "HTTP_HX_CURRENT_URL": on_screen}
+    for extra in ({}, HTMX, header):
         assert user_client.post(reverse(name, args=[other.id]), data, **extra).status_code == 404
     other.refresh_from_db()
     assert not other.pinned and other.archived_at is None

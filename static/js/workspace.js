@@ -48,9 +48,10 @@
     if (!event.detail.target || event.detail.target.id !== "conversation-groups") return;
     const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (elt && elt.id === "chat-search") return; // the list follows the words typed: the focus stays in the box
-    if (elt && elt.id === "chat-pin-form") { // the header's Pin, redrawn with its new label: the focus stays on it
-      const pin = document.querySelector("#chat-pin-form button");
-      if (pin) pin.focus();
+    // The header's Pin or Archive, redrawn with its new label (Unpin, Restore): the focus stays on it.
+    if (elt && (elt.id === "chat-pin-form" || elt.id === "chat-archive-form")) {
+      const button = document.querySelector("#" + elt.id + " button");
+      if (button) button.focus();
       return;
     }
     const button = elt && elt.querySelector("[data-sidebar-action]");

@@ -4,10 +4,13 @@
 
 Corpus (--corpus): "git", Git's manual pages, guides and technical notes as HTML from Debian's git-doc package (241
 pages), the one the app was tuned on; or "pam", the Linux-PAM guides (libpam-doc: about 100 pages of DocBook's
-chunked HTML, with its tables-of-contents pages), a check never tuned on. Fetched with `apt-get download` on first
-use and unpacked under $VAR_DIR/bench/ (nothing of it is committed).
+chunked HTML, with its tables-of-contents pages), a check never tuned on; or "flask", Flask's documentation
+(python-flask-doc: 73 pages of Sphinx's HTML, without Sphinx's index, search and not-found pages), another check.
+Fetched with `apt-get download` on first use and unpacked under $VAR_DIR/bench/ (nothing of it is committed).
 Questions: bench/data/<corpus>_questions.jsonl, written before any tuning, each with the pages that answer it and a
-phrase of the answer found on the first of them; a fixed split (by the hash of the id) into "tune" and "held-out".
+phrase of the answer found on the first of them; a fixed split (by the hash of the id) into "tune" and "held-out":
+"tune" when the first byte of the id's SHA-256 is below 128 (Git's and Flask's files; PAM's split was drawn with
+another hash, "tune" when SHA-1 of the id is even).
 
 Systems, all on the same pages with the same all-MiniLM-L6-v2 model:
 - app: every page through the app's own ingestion (document_upload, then document_ingest as the Celery task runs
@@ -50,6 +53,7 @@ class Corpus:
     version: str  # the version the questions were written on (the archive's current one if it is gone)
     doc_root: Path  # the pages' folder inside the package
     questions: Path
+    skip: frozenset[str] = frozenset()  # files under doc_root that are the generator's own pages, not documentation
 
 
 CORPORA = {
@@ -60,6 +64,11 @@ CORPORA = {
     # tuned on: the Linux-PAM guides.
     "pam": Corpus("libpam-doc", "1.5.2-6+deb12u3", Path("usr/share/doc/libpam-doc/html"),
                   BASE_DIR / "bench" / "data" / "pam_questions.jsonl"),
+    # A third generator, Sphinx (the Pallets theme: sidebars, "Navigation" bars, permalink signs, autodoc's API
+    # reference), never tuned on: Flask's documentation. Sphinx's index, search and not-found pages are left out.
+    "flask": Corpus("python-flask-doc", "2.2.2-3", Path("usr/share/doc/python-flask-doc/html"),
+                    BASE_DIR / "bench" / "data" / "flask_questions.jsonl",
+                    skip=frozenset({"genindex.html", "py-modindex.html", "search.html", "404.html"})),
 }  # fmt: skip
 CORPUS = CORPORA["git"]
 OWNER_EMAIL = "rag-quality-bench@example.com"
@@ -93,12 +102,13 @@ def fetch_corpus(dest: Path) -> None:
 
 
 def load_pages(root: Path) -> dict[str, bytes]:
-    """Every HTML page (symbolic links are second names of pages, not pages), by path under the doc folder."""
+    """Every HTML page (symbolic links are second names of pages, not pages; the corpus's skip list is left out),
+    by path under the doc folder."""
     folder = root / CORPUS.doc_root
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*.html"))
-        if not path.is_symlink()
+        if not path.is_symlink() and str(path.relative_to(folder)) not in CORPUS.skip
     }
 
 
@@ -395,7 +405,7 @@ def main() -> None:
     parser.add_argument("--chunking", default="", help='chunk_document options, e.g. "size=800,min_size=0"')
     parser.add_argument("--no-heading-embedding", action="store_true", help="embed the passage without its heading")
     parser.add_argument("--no-furniture-drop", action="store_true", help="keep HTML footers and tables of contents")
-    parser.add_argument("--corpus", choices=sorted(CORPORA), default="git", help="git (the default) or pam")
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="git", help="git (the default), pam or flask")
     args = parser.parse_args()
 
     from chatbot.embedded import var_dir

@@ -770,6 +770,23 @@ def test_menus_whose_links_are_separated_by_bars_or_brackets_are_left_out():
     assert parsed.text == "Here is a list of settings and their default values."
 
 
+def test_permalink_signs_in_headings_and_api_signatures_are_left_out():
+    """Sphinx and MkDocs end every heading and API signature with a permalink ("¶", <a class="headerlink">): it was
+    in every section's title ("Running ¶") and after every signature."""
+    page = """<html><head><title>Gunicorn</title></head><body><div class="body" role="main">
+      <h1>Gunicorn<a class="headerlink" href="#gunicorn" title="Permalink to this heading">¶</a></h1>
+      <p>A pure Python WSGI server.</p>
+      <h2>Running<a class="headerlink" href="#running" title="Permalink to this heading">¶</a></h2>
+      <dl class="py function"><dt class="sig sig-object py" id="flask.send_file">
+        <span class="sig-name descname">send_file</span>(<em>path</em>)<a class="headerlink" href="#flask.send_file"
+        title="Permalink to this definition">¶</a></dt><dd><p>Send the contents of a file.</p></dd></dl>
+    </div></body></html>""".encode()
+    parsed = parse_document(page, "gunicorn.html")
+    assert [(s.chapter, s.section) for s in parsed.sections] == [("Gunicorn", ""), ("Gunicorn", "Running")]
+    assert "¶" not in parsed.text
+    assert "send_file(path)" in parsed.text
+
+
 def test_a_page_that_only_redirects_elsewhere_is_refused_with_the_reason():
     """Most files of a Texinfo manual's folder are signposts left where a node used to be: each would be a passage
     that matches its target's name."""

@@ -30,13 +30,15 @@ _WHITESPACE = re.compile(r"\s+")
 # previous and next pages: DocBook's navheader and navfooter (its chunked HTML: many projects' manuals), Javadoc's
 # topNav and bottomNav, Doxygen's navpath, gtk-doc's navigation table. Those name the neighbouring pages' topics, so
 # they would put other pages' words into this page's first and last passages. Whole tokens only, so that
-# "footer-note" in an article's own markup stays.
+# "footer-note" in an article's own markup stays. Also the permalink sign ("¶") that Sphinx and MkDocs
+# (Python-Markdown's toc extension) put in every heading and API signature as <a class="headerlink">: it was in every
+# section's title.
 _HTML_FURNITURE = frozenset(
     {
         "footer", "site-footer", "page-footer", "toc", "table-of-contents", "breadcrumb", "breadcrumbs", "skip-link",
         "navheader", "navfooter", "navigation", "navbar", "topnav", "bottomnav", "subnav", "navpath", "nav",
         "global-nav", "nav-panel", "mini-toc", "navbarcell1", "navbarcell1rev", "navbarcell2", "navbarcell3",
-        "titlearea",
+        "titlearea", "headerlink",
     }
 )  # fmt: skip
 # Links that say where they lead in the document's order (Texinfo's "Next: ..., Previous: ..., Up: ..." above every

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import DataExport, Preferences
 from conversations.models import Conversation, Message, UsageLog, Vote
-from conversations.portability import exports, full_export, imports
+from conversations.portability import exports, full_export, import_reading, imports
 from tests.factories import (
     ConversationFactory,
     DataExportFactory,
@@ -283,7 +283,7 @@ HOSTILE = {
     ),
     "a message not an object": (app_file("hello"), "should be an object"),
     "content a number": (app_file({**GOOD, "content": 42}), "content should be text"),
-    "a huge string": (app_file({**GOOD, "content": "x" * (imports.MAX_TEXT + 1)}), "too long"),
+    "a huge string": (app_file({**GOOD, "content": "x" * (import_reading.MAX_TEXT + 1)}), "too long"),
     "a huge title": (app_file(GOOD, title="t" * 501), "title is too long"),
     "a role the app has not": (app_file({**GOOD, "role": "system"}), "role should be"),
     "a parent that comes later": (app_file({**GOOD, "parent": "2"}, {**GOOD, "id": "2"}), "names no earlier"),
@@ -358,14 +358,14 @@ def test_one_bad_conversation_after_good_ones_imports_none_of_them(user):
     good = {"title": "fine", "messages": [GOOD]}
     bad = {"title": "bad", "messages": [{**GOOD, "content": {"$gt": ""}}]}
     data = json.dumps({"format": exports.FORMAT, "version": 1, "conversations": [good, good, bad]}).encode()
-    with pytest.raises(imports.ImportRefused, match=r"conversations\[2\]\.messages\[0\]\.content"):
+    with pytest.raises(import_reading.ImportRefused, match=r"conversations\[2\]\.messages\[0\]\.content"):
         imports.import_file(user=user, name="x.json", data=data)
     assert not Conversation.objects.exists()
 
 
 @pytest.mark.django_db
 def test_an_oversized_file_is_refused_before_it_is_read(user_client, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_IMPORT_BYTES", 1000)
+    monkeypatch.setattr(import_reading, "MAX_IMPORT_BYTES", 1000)
     response = user_client.post(reverse("accounts:chats_import"), {"file": ContentFile(b" " * 1001, name="x.json")})
     assert response.status_code == 400 and "too large" in response.content.decode()
     assert not Conversation.objects.exists()
@@ -373,10 +373,10 @@ def test_an_oversized_file_is_refused_before_it_is_read(user_client, monkeypatch
 
 @pytest.mark.django_db
 def test_a_zip_bomb_is_refused_by_its_inflated_size(user, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_IMPORT_BYTES", 10_000)
+    monkeypatch.setattr(import_reading, "MAX_IMPORT_BYTES", 10_000)
     data = zipped({"conversations.json": b" " * 1_000_000})  # a few kB that inflate to 1 MB
     assert len(data) < 10_000
-    with pytest.raises(imports.ImportRefused, match="too large"):
+    with pytest.raises(import_reading.ImportRefused, match="too large"):
         imports.import_file(user=user, name="x.zip", data=data)
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import DataExport
 from conversations.models import Conversation, Project
-from conversations.portability import exports, full_export, imports
+from conversations.portability import exports, full_export, import_reading, imports
 from documents.models import Document
 from tests.factories import ConversationFactory, DocumentFactory, MessageFactory, ProjectFactory, UserFactory
 
@@ -127,7 +127,7 @@ def test_a_bad_projects_file_imports_nothing(workspace, projects, message):
     data = with_file(full_export_zip(user), "projects.json", json.dumps(projects).encode())
     Conversation.objects.filter(user=user).delete()
     Project.objects.filter(user=user).delete()
-    with pytest.raises(imports.ImportRefused, match=message):
+    with pytest.raises(import_reading.ImportRefused, match=message):
         imports.import_file(user=user, name="export.zip", data=data)
     assert not Conversation.objects.filter(user=user).exists()
     assert not Project.objects.filter(user=user).exists()
@@ -141,7 +141,7 @@ def test_a_bad_chat_after_good_projects_imports_no_project_either(workspace):
     data = with_file(data, "conversations.json", json.dumps(conversations).encode())
     Conversation.objects.filter(user=user).delete()
     Project.objects.filter(user=user).delete()
-    with pytest.raises(imports.ImportRefused):
+    with pytest.raises(import_reading.ImportRefused):
         imports.import_file(user=user, name="export.zip", data=data)
     assert not Project.objects.filter(user=user).exists()
 
@@ -155,7 +155,7 @@ def test_projects_past_the_cap_import_nothing(workspace, monkeypatch):
     Project.objects.filter(user=user).delete()
     ProjectFactory(user=user, name="Already here")
     monkeypatch.setattr(project_import, "MAX_PROJECTS", 3)
-    with pytest.raises(imports.ImportRefused, match="past 3 projects"):
+    with pytest.raises(import_reading.ImportRefused, match="past 3 projects"):
         imports.import_file(user=user, name="export.zip", data=data)
     assert projects_of(user) == [("Already here", "", "")] and not Conversation.objects.filter(user=user).exists()
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from conversations.models import Project
-from conversations.portability.imports import (
+from conversations.portability.import_reading import (
     MAX_IMPORT_BYTES,
     ImportRefused,
-    _key,
-    _list,
-    _object,
-    _text,
     json_error_place,
+    key_field,
+    list_field,
+    object_field,
+    text_field,
 )
 from conversations.projects import MAX_DESCRIPTION_LENGTH, MAX_INSTRUCTIONS_LENGTH, MAX_NAME_LENGTH, MAX_PROJECTS
 from documents.models import Document
@@ -71,22 +71,24 @@ def parse_projects(document: object) -> list[ParsedProject]:
     if not isinstance(document, list):
         raise ImportRefused(f"{FILE} should be a list.")
     parsed = []
-    for n, value in enumerate(_list(document, FILE, limit=MAX_PROJECTS)):
+    for n, value in enumerate(list_field(document, FILE, limit=MAX_PROJECTS)):
         where = f"{FILE}[{n}]"
-        data = _object(value, where)
-        name = _text(data.get("name"), f"{where}.name", limit=MAX_NAME_LENGTH, required=True).strip()
+        data = object_field(value, where)
+        name = text_field(data.get("name"), f"{where}.name", limit=MAX_NAME_LENGTH, required=True).strip()
         if not name:
             raise ImportRefused(f"{where}.name is empty.")
         key = data.get("id")
         parsed.append(
             ParsedProject(
-                key=_key(key, f"{where}.id") if key is not None else "",
+                key=key_field(key, f"{where}.id") if key is not None else "",
                 name=name,
-                description=_text(data.get("description"), f"{where}.description", limit=MAX_DESCRIPTION_LENGTH),
-                instructions=_text(data.get("instructions"), f"{where}.instructions", limit=MAX_INSTRUCTIONS_LENGTH),
+                description=text_field(data.get("description"), f"{where}.description", limit=MAX_DESCRIPTION_LENGTH),
+                instructions=text_field(
+                    data.get("instructions"), f"{where}.instructions", limit=MAX_INSTRUCTIONS_LENGTH
+                ),
                 documents=tuple(
-                    _text(title, f"{where}.documents[{i}]", limit=MAX_DOCUMENT_TITLE).strip()
-                    for i, title in enumerate(_list(data.get("documents"), f"{where}.documents", limit=10_000))
+                    text_field(title, f"{where}.documents[{i}]", limit=MAX_DOCUMENT_TITLE).strip()
+                    for i, title in enumerate(list_field(data.get("documents"), f"{where}.documents", limit=10_000))
                 ),
             )
         )

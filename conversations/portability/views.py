@@ -18,7 +18,7 @@ from accounts.models import DataExport
 from chatbot.downloads import content_disposition, protect, stored_file_response
 from chatbot.ratelimit import hit, peek
 from chatbot.text import after_colon
-from conversations.portability import exports, full_export, imports
+from conversations.portability import exports, full_export, import_reading, imports
 
 IMPORTS_PER_HOUR = 10  # imports that brought something in; a refused file is not one
 # Every file read, refused ones too: a person fixing a file never meets this, a loop sending 50 MB files does.
@@ -65,7 +65,7 @@ def _data_page(request: HttpRequest, *, status: int = 200, already: list | None 
         "section": "data",
         "export": _latest_export(request.user),
         "now": timezone.now(),
-        "max_import_mb": imports.MAX_IMPORT_BYTES // (1024 * 1024),
+        "max_import_mb": import_reading.MAX_IMPORT_BYTES // (1024 * 1024),
         "already_imported": already or [],
     }
     return render(request, "accounts/data.html", context, status=status)
@@ -132,12 +132,13 @@ def chats_import(request: HttpRequest) -> HttpResponse:
     if not allowed:
         messages.error(request, f"Too many imports this hour; try again in {max(1, retry_after // 60)} minutes.")
         return _data_page(request, status=429)
-    if upload.size > imports.MAX_IMPORT_BYTES:
-        messages.error(request, f"The file is too large (the limit is {imports.MAX_IMPORT_BYTES // (1024 * 1024)} MB).")
+    if upload.size > import_reading.MAX_IMPORT_BYTES:
+        limit = import_reading.MAX_IMPORT_BYTES // (1024 * 1024)
+        messages.error(request, f"The file is too large (the limit is {limit} MB).")
         return _data_page(request, status=400)
     try:
         result = imports.import_file(user=request.user, name=upload.name, data=upload.read())
-    except imports.ImportRefused as exc:
+    except import_reading.ImportRefused as exc:
         messages.error(request, after_colon("Nothing was imported", str(exc)))
         return _data_page(request, status=400)
     count = len(result.created)

@@ -35,7 +35,8 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # EPUB, OpenDocument text, PowerPoint, Excel and CSV read (refused, or CSV as plain text, before); 7: ligatures
 # (U+FB00-FB06) read as their letters, a PDF's words hyphenated at a line's end whole again and its running headers
 # that name their chapter left out, an OpenDocument text's Title paragraph its title (not its text); 8: the permalink
-# sign ("¶") Sphinx and MkDocs put after every heading left out of HTML headings and text
+# sign ("¶") Sphinx and MkDocs put after every heading left out of HTML headings and text, and each API entry of a
+# Sphinx reference page (<dt class="sig">) a section named by its full name
 CHUNKER_VERSION = 8
 
 

@@ -782,9 +782,37 @@ def test_permalink_signs_in_headings_and_api_signatures_are_left_out():
         title="Permalink to this definition">¶</a></dt><dd><p>Send the contents of a file.</p></dd></dl>
     </div></body></html>""".encode()
     parsed = parse_document(page, "gunicorn.html")
-    assert [(s.chapter, s.section) for s in parsed.sections] == [("Gunicorn", ""), ("Gunicorn", "Running")]
+    # "Running" has no text of its own before the API entry, which is a section of its own.
+    assert [(s.chapter, s.section) for s in parsed.sections] == [("Gunicorn", ""), ("Gunicorn", "flask.send_file")]
     assert "¶" not in parsed.text
     assert "send_file(path)" in parsed.text
+
+
+def test_each_api_entry_of_a_reference_page_is_a_section_named_by_its_full_name():
+    """Sphinx's API entries (autodoc, the py/c/js domains) are <dt class="sig"> with the full name as their anchor:
+    each starts a section, so a passage from the middle of a long reference page says which function, class or
+    method it describes ("flask.Flask.add_url_rule", not the chapter "Application Object"). An entry without a
+    usable anchor is named as its signature shows it; a glossary's <dt> is no section."""
+    page = b"""<html><head><title>API</title></head><body><div class="body" role="main">
+      <h1>API</h1><h2>Application Object</h2>
+      <dl class="py class"><dt class="sig sig-object py" id="flask.Flask">
+        <em class="property">class </em><span class="sig-prename descclassname">flask.</span>
+        <span class="sig-name descname">Flask</span>(<em>import_name</em>)</dt>
+      <dd><p>The flask object implements a WSGI application.</p>
+        <dl class="py method"><dt class="sig sig-object py" id="flask.Flask.add_url_rule">
+          <span class="sig-name descname">add_url_rule</span>(<em>rule</em>, <em>endpoint=None</em>)</dt>
+        <dd><p>Register a rule for routing incoming requests.</p><p>Return type: None</p></dd></dl>
+      </dd></dl>
+      <dl class="c function"><dt class="sig sig-object c" id="c.PyObject-GetAttr!">
+        <span class="sig-name descname">PyObject_GetAttr</span>(<em>o</em>)</dt><dd><p>Get an attribute.</p></dd></dl>
+      <h2>Glossary</h2><dl class="glossary"><dt id="term-view">view</dt><dd><p>A function that answers.</p></dd></dl>
+    </div></body></html>"""
+    parsed = parse_document(page, "api.html")
+    assert [s.section for s in parsed.sections] == [
+        "flask.Flask", "flask.Flask.add_url_rule", "PyObject_GetAttr", "Glossary"
+    ]  # fmt: skip
+    method = parsed.sections[1].text
+    assert method.startswith("add_url_rule(rule, endpoint=None)") and "Return type: None" in method
 
 
 def test_a_page_that_only_redirects_elsewhere_is_refused_with_the_reason():

@@ -150,6 +150,13 @@ def _walk(soup, builder: Builder) -> None:
             heading = child.get_text(" ", strip=True)
             if heading:
                 builder.heading(int(name[1]), heading)
+        elif name == "dt" and _SIGNATURE_CLASS in (child.get("class") or ()):
+            # An API entry (Sphinx's autodoc and domains: a function, class, method, attribute) starts a section of
+            # its own, named by its full name: its page is otherwise one section per chapter of dozens of entries,
+            # and a passage starting mid-entry ("Return type: ...") did not say which function it describes.
+            flush_line()
+            builder.heading(3, _signature_name(child))
+            stack.append((iter(child.children), True))
         elif name == "br":
             line.append("\n")
         elif name == "pre":
@@ -173,6 +180,20 @@ def _walk(soup, builder: Builder) -> None:
                 line.append("^")
             stack.append((iter(child.children), block))
     flush_line()
+
+
+_SIGNATURE_CLASS = "sig"  # Sphinx 4 and later: <dt class="sig sig-object py" id="flask.send_file">
+_QUALIFIED_NAME = re.compile(r"[\w.:]+")
+
+
+def _signature_name(dt) -> str:
+    """An API entry's full name: its anchor when that is one ("flask.Flask.add_url_rule": the class a method is
+    in), else the name as its signature shows it (prefix and name, without the parameters)."""
+    anchor = dt.get("id") or ""
+    if _QUALIFIED_NAME.fullmatch(anchor):
+        return anchor
+    parts = dt.select(".sig-prename, .sig-name")
+    return "".join(part.get_text("", strip=True) for part in parts) or dt.get_text(" ", strip=True)
 
 
 def _link_lists(soup) -> list:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import django_htmx.middleware
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -19,6 +20,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django_htmx.http import HttpResponseClientRedirect
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -77,6 +79,31 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if isinstance(request, ASGIRequest) and response.streaming:
             response.streaming_content = _read_in_thread(response.streaming_content)
         return response
+
+
+class _HtmxDetails(django_htmx.middleware.HtmxDetails):
+    @cached_property
+    def current_url_abs_path(self) -> str | None:
+        """django-htmx's, but a header that is no URL at all ("http://[", an unclosed IPv6 host, which urlsplit
+        refuses) names no page of ours: the sidebar's forms and the sign-in redirect read it, and it was a 500."""
+        try:
+            return super().current_url_abs_path
+        except ValueError:
+            return None
+
+
+class HtmxMiddleware(django_htmx.middleware.HtmxMiddleware):
+    """django-htmx's middleware, its `request.htmx` safe with any HX-Current-URL (`_HtmxDetails`)."""
+
+    def __call__(self, request: HttpRequest):
+        if self.async_mode:
+            return self.__acall__(request)
+        request.htmx = _HtmxDetails(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest):
+        request.htmx = _HtmxDetails(request)
+        return await self.get_response(request)
 
 
 def htmx_sign_in_middleware(get_response: Callable) -> Callable:

@@ -27,7 +27,7 @@ def _conversation_on_screen(request: HttpRequest) -> uuid.UUID | None:
         return None
     try:
         match = resolve(urlsplit(request.htmx.current_url).path)
-    except Resolver404:
+    except (Resolver404, ValueError):  # ValueError: not a URL at all ("http://[", an unclosed IPv6 host)
         return None
     return match.kwargs.get("conversation_id") if match.view_name == "conversations:detail" else None
 

@@ -54,12 +54,12 @@ class AccountAdapter(DefaultAccountAdapter):
             # Read before this browser is remembered. A sign-up is the account's first device: nothing to report.
             from django.urls import reverse
 
-            from accounts.middleware import client_ip
+            from accounts.middleware import client_ip, client_user_agent
             from accounts.notifications import send_security_email
 
             context = {
                 "ip": client_ip(request),
-                "user_agent": request.headers.get("User-Agent", "")[:500],
+                "user_agent": client_user_agent(request),
                 "sessions_url": request.build_absolute_uri(reverse("accounts:sessions")),
             }
             send_security_email(user=user, kind="new_device_sign_in", context=context)

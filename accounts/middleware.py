@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 
@@ -9,14 +10,28 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from chatbot.text import clean_text
+
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address; behind a trusted proxy, the last hop it added to X-Forwarded-For."""
+    """The client's address; behind a trusted proxy, the last hop it added to X-Forwarded-For.
+
+    Only an IP address: it is stored in an inet column, where anything else ("unknown", a NUL) failed the INSERT.
+    """
+    address = request.META.get("REMOTE_ADDR") or None
     if settings.TRUSTED_PROXY_COUNT:
         forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part]
         if len(forwarded) >= settings.TRUSTED_PROXY_COUNT:
-            return forwarded[-settings.TRUSTED_PROXY_COUNT]
-    return request.META.get("REMOTE_ADDR") or None
+            address = forwarded[-settings.TRUSTED_PROXY_COUNT]
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
+
+
+def client_user_agent(request: HttpRequest) -> str:
+    """The browser's User-Agent as it can be stored: cleaned (a NUL in it failed the INSERT) and cut to the column."""
+    return clean_text(request.headers.get("User-Agent", ""))[:500]
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -24,9 +39,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
     def process_request(self, request: HttpRequest) -> None:
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        request.session = self.SessionStore(
-            session_key, ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")
-        )
+        request.session = self.SessionStore(session_key, ip=client_ip(request), user_agent=client_user_agent(request))
 
 
 # Seen-times are written at most this often, so browsing costs no extra write per request.

@@ -37,9 +37,9 @@ class ClientInfo:
 
     @classmethod
     def from_request(cls, request) -> ClientInfo:
-        from accounts.middleware import client_ip
+        from accounts.middleware import client_ip, client_user_agent
 
-        return cls(ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:500])
+        return cls(ip=client_ip(request), user_agent=client_user_agent(request))
 
 
 SYSTEM = ClientInfo(ip=None, user_agent="system")

@@ -29,6 +29,14 @@ class AccountAdapter(DefaultAccountAdapter):
             logout(request)
         return user
 
+    def is_safe_url(self, url: str | None) -> bool:
+        """allauth's check, but a `next` that is no URL at all ("http://[", an unclosed IPv6 host) is unsafe, not
+        a 500: allauth parses it before Django's check, which would have refused it."""
+        try:
+            return super().is_safe_url(url)
+        except ValueError:
+            return False
+
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """allauth's limits on failed sign-ins, but a browser the account signed in from before is held to the
         per-address limit only: a stranger's wrong passwords cannot lock the owner out of their own devices."""

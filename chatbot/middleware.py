@@ -16,8 +16,9 @@ import django_htmx.middleware
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -127,6 +128,33 @@ def htmx_sign_in_middleware(get_response: Callable) -> Callable:
         return response
 
     return middleware
+
+
+class AdminInputMiddleware:
+    """The admin's own views take a bad value to the database: a NUL in a search, a filter or an object's id
+    (PostgreSQL refuses it in text) or an id of the wrong form among an action's selected rows (a UUID field
+    raises ValidationError). Either was a 500; it is a 400 that says so."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    @staticmethod
+    def _admin(request: HttpRequest) -> bool:
+        return request.path_info.startswith(reverse("admin:index"))
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._admin(request):
+            values = [request.path_info, *(v for key, vs in request.GET.lists() for v in (key, *vs))]
+            if request.method == "POST":
+                values += [v for key, vs in request.POST.lists() for v in (key, *vs)]
+            if any("\x00" in value for value in values):
+                return HttpResponseBadRequest("A value holds a NUL character, which nothing here can hold.")
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, ValidationError) and self._admin(request):
+            return HttpResponseBadRequest("; ".join(exception.messages) or "A value is not valid.")
+        return None
 
 
 async def _read_in_thread(chunks):

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "accounts.middleware.guest_account_pages_middleware",
     "chatbot.middleware.HtmxMiddleware",  # django-htmx's, safe with any HX-Current-URL
     "chatbot.middleware.htmx_sign_in_middleware",
+    "chatbot.middleware.AdminInputMiddleware",
     "chatbot.middleware.sync_middleware_boundary",  # last: see its docstring
 ]
 

@@ -15,13 +15,16 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.services import SYSTEM, provider_key_save
 from tests.factories import (
+    AttachmentFactory,
     ChunkFactory,
     ConversationFactory,
     DocumentFactory,
     DocumentVersionFactory,
     MessageFactory,
+    ProjectFactory,
     StreamFactory,
     SuggestionFactory,
+    ToolExecutionFactory,
 )
 
 HOSTILE_VALUES = [
@@ -75,6 +78,9 @@ def owned(user):
     suggestion = SuggestionFactory(version=version)
     chunk = ChunkFactory(document=document)
     key = provider_key_save(user=user, provider="anthropic", api_key="sk-ant-sweep-0000001", client=SYSTEM)
+    project = ProjectFactory(user=user)
+    attachment = AttachmentFactory(conversation=conversation)
+    execution = ToolExecutionFactory(message=reply)
     return {
         "conversation_id": str(conversation.id),
         "message_id": str(reply.id),
@@ -84,6 +90,9 @@ def owned(user):
         "suggestion_id": str(suggestion.id),
         "chunk_id": str(chunk.id),
         "key_id": str(key.id),
+        "project_id": str(project.id),
+        "attachment_id": str(attachment.id),
+        "execution_id": str(execution.id),
         "action": "accept",
         "session_key": "nosuchsession",
     }

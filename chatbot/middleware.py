@@ -93,18 +93,14 @@ class _HtmxDetails(django_htmx.middleware.HtmxDetails):
             return None
 
 
-class HtmxMiddleware(django_htmx.middleware.HtmxMiddleware):
-    """django-htmx's middleware, its `request.htmx` safe with any HX-Current-URL (`_HtmxDetails`)."""
+def htmx_middleware(get_response: Callable) -> Callable:
+    """django-htmx's middleware (`request.htmx`), its details safe with any HX-Current-URL (`_HtmxDetails`)."""
 
-    def __call__(self, request: HttpRequest):
-        if self.async_mode:
-            return self.__acall__(request)
+    def middleware(request: HttpRequest) -> HttpResponse:
         request.htmx = _HtmxDetails(request)
-        return self.get_response(request)
+        return get_response(request)
 
-    async def __acall__(self, request: HttpRequest):
-        request.htmx = _HtmxDetails(request)
-        return await self.get_response(request)
+    return middleware
 
 
 def htmx_sign_in_middleware(get_response: Callable) -> Callable:
@@ -140,7 +136,7 @@ class AdminInputMiddleware:
 
     @staticmethod
     def _admin(request: HttpRequest) -> bool:
-        return request.path_info.startswith(reverse("admin:index"))
+        return request.path.startswith(reverse("admin:index"))  # both with the script's prefix, if any
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self._admin(request):

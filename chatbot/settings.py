@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.last_seen_middleware",
     "accounts.middleware.guest_account_pages_middleware",
-    "chatbot.middleware.HtmxMiddleware",  # django-htmx's, safe with any HX-Current-URL
+    "chatbot.middleware.htmx_middleware",  # django-htmx's, safe with any HX-Current-URL
     "chatbot.middleware.htmx_sign_in_middleware",
     "chatbot.middleware.AdminInputMiddleware",
     "chatbot.middleware.sync_middleware_boundary",  # last: see its docstring

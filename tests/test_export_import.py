@@ -186,6 +186,28 @@ def test_the_full_export_zip_imports_back_too(user):
     assert imported.messages.count() == 5
 
 
+@pytest.mark.django_db
+def test_an_export_imported_back_beside_its_chats_makes_no_copy_of_them(user_client, user):
+    """The walk's user exported a chat and everything, imported both back, and had every chat twice: the chats the
+    file came from are still here, unchanged, and are linked as already there."""
+    conversation = branched_conversation(user)
+    exported = user_client.get(reverse("conversations:export", args=[conversation.id, "json"])).content
+    response = user_client.post(reverse("accounts:chats_import"), {"file": ContentFile(exported, name="chat.json")})
+    assert response.status_code == 200 and "already imported" in response.content.decode()
+    assert list(Conversation.objects.filter(user=user)) == [conversation]
+
+    export = DataExport.objects.create(user=user)
+    full_export.data_export_build(export_id=export.id)
+    export.refresh_from_db()
+    result = imports.import_file(user=user, name="export.zip", data=export.file.read())
+    assert (result.created, result.already) == ([], [conversation])
+
+    # Continued since the export, the chat is no longer the file's: the file's version comes in as its own chat.
+    MessageFactory(conversation=conversation, role="user", content="One more question")
+    [copy] = imports.import_file(user=user, name="chat.json", data=exported).created
+    assert copy.id != conversation.id and copy.messages.count() == 5
+
+
 # --- ChatGPT ---------------------------------------------------------------------------------------------------
 
 

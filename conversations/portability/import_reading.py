@@ -77,6 +77,7 @@ class ParsedConversation:
     updated_at: dt.datetime | None = None
     project: str = ""  # its project's name, and its id in the file (conversations/portability/project_import.py)
     project_key: str = ""
+    key: str = ""  # the conversation's id in the file (this app's export: the chat it was exported from)
 
 
 # --- Reading the file ----------------------------------------------------------------------------------------------
@@ -331,6 +332,7 @@ def parse_app_export(document: dict) -> list[ParsedConversation]:
                 updated_at=iso_time_field(data.get("updated_at"), f"{where}.updated_at"),
                 project=text_field(data.get("project"), f"{where}.project", limit=MAX_SHORT).strip(),
                 project_key=key_field(data["project_id"], f"{where}.project_id") if data.get("project_id") else "",
+                key=key_field(data["id"], f"{where}.id") if data.get("id") else "",
             )
         )
     return parsed

@@ -21,6 +21,7 @@ from conversations.attachments import MAX_FILE_BYTES
 from conversations.models import Attachment, ChatProvider, Conversation, Message, Vote
 from conversations.portability.import_reading import (
     MAX_IMPORT_BYTES,
+    ImportRefused,
     ParsedAttachment,
     ParsedConversation,
     parse,
@@ -50,6 +51,28 @@ def fingerprint(parsed: ParsedConversation) -> str:
         [[message.role, message.content, places.get(message.parent)] for message in parsed.messages],
     ]
     return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()
+
+
+def _unchanged_originals(*, user: User, conversations: list[ParsedConversation], digests: list[str]) -> dict:
+    """The user's own chats that the file is an export of, unchanged since (the file's id is the chat's, and the chat
+    exported now has the same fingerprint): a chat's export or "Export everything" imported back beside the chats it
+    came from copied every one of them. A chat continued since its export is not the file's: that one is imported."""
+    from conversations.portability.exports import export_document, export_queryset
+
+    ids = set()
+    for parsed in conversations:
+        try:
+            ids.add(uuid.UUID(parsed.key))
+        except ValueError:
+            continue
+    found = {}
+    for conversation in export_queryset(user=user).filter(id__in=ids):
+        try:
+            [now] = parse(export_document([conversation]))
+        except ImportRefused:  # a chat past the file's limits (longer than an import may be): never the file's
+            continue
+        found[fingerprint(now)] = conversation
+    return {digest: found[digest] for digest in digests if digest in found}
 
 
 class _ZipFiles:
@@ -113,7 +136,8 @@ def conversations_import(
     projects: list | None = None,
 ) -> ImportResult:
     """Write the parsed conversations as new ones of `user` (new ids throughout), all or none; one without messages
-    is left out, and so is one imported before (its fingerprint is on one of the user's chats).
+    is left out, and so is one imported before (its fingerprint is on one of the user's chats) or still here unchanged
+    (the user's chat the file was exported from).
 
     Attachments come back from `archive` (the full export's zip) where it holds their files; otherwise, or when a
     file fails the upload checks, the message's metadata keeps their names ("attachments_missing"). `saved` collects
@@ -138,6 +162,7 @@ def conversations_import(
             user=user, metadata__import_fingerprint__in=[digest for digest in digests if digest]
         ).order_by("-created_at", "-id")  # the first one imported wins: it comes last
     }
+    earlier |= _unchanged_originals(user=user, conversations=conversations, digests=digests)
     already: dict[uuid.UUID, Conversation] = {}
     for parsed, digest in zip(conversations, digests, strict=True):
         if not parsed.messages:

@@ -232,7 +232,7 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "private, no-store"
     writer = csv.writer(response)
-    writer.writerow(["date", "provider", "model", "replies", "input_tokens", "output_tokens", "cost_usd"])
+    writer.writerow(["date", "provider", "model", "requests", "input_tokens", "output_tokens", "cost_usd"])
     for row in rows:
         cost = "" if row["total_cost"] is None else f"{row['total_cost']:.6f}"
         writer.writerow(

@@ -74,10 +74,22 @@ def test_the_usage_page_adds_up_the_users_own_replies(user_client, history, days
     response = user_client.get(reverse("accounts:usage"), {"days": days})
     assert response.status_code == 200
     page = text(response)
-    totals = re.search(r"Replies\s+(\S+)\s+Input tokens\s+(\S+)\s+Output tokens\s+(\S+)\s+Cost\s+(\S+)", page)
+    totals = re.search(r"Requests\s+(\S+)\s+Input tokens\s+(\S+)\s+Output tokens\s+(\S+)\s+Cost\s+(\S+)", page)
     assert totals.groups() == (f"{replies:,}", f"{input_tokens:,}", f"{output_tokens:,}", cost)
     assert "7.77" not in page and "999,999" not in page, "another user's usage never shows"
-    assert "1 reply on models whose price is unknown is not in the cost." in page
+    assert "1 request on models whose price is unknown is not in the cost." in page
+
+
+def test_the_calls_that_name_a_chat_are_counted_as_requests_not_as_replies(user, user_client):
+    """The walk's user saw "GPT-5.4 nano: 6 replies" beside "Replies 19" after 13 replies, none from nano: the calls
+    that title each chat on the provider's small model were counted as replies. They are requests, and said so."""
+    reply = log(user, provider="openai", model="gpt-5.5")
+    UsageLogFactory(conversation=reply.conversation, user=user, provider="openai", model="gpt-5.4-nano",
+                    input_tokens=60, output_tokens=6, cost=Decimal("0.000010"), created_at=days_ago(0))  # fmt: skip
+    page = text(user_client.get(reverse("accounts:usage")))
+    assert re.search(r"Requests\s+2\s+Input tokens", page)
+    assert "Replies" not in page
+    assert "each reply, and the short ones that name a chat after its first reply" in page
 
 
 def test_the_usage_page_lists_models_most_expensive_first_and_each_day(user_client, history):
@@ -138,7 +150,7 @@ def test_the_csv_has_one_row_per_day_and_model_of_the_period(user_client, histor
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     today, three, twenty = (timezone.localdate() - dt.timedelta(days) for days in (0, 3, 20))
     assert rows == [
-        ["date", "provider", "model", "replies", "input_tokens", "output_tokens", "cost_usd"],
+        ["date", "provider", "model", "requests", "input_tokens", "output_tokens", "cost_usd"],
         [twenty.isoformat(), "anthropic", "claude-sonnet-5-5", "1", "30000", "5000", "1.250000"],
         [three.isoformat(), "mistral", "mistral-large-latest", "1", "50", "5", ""],
         [today.isoformat(), "anthropic", "claude-sonnet-5-5", "1", "10000", "1000", "0.500000"],

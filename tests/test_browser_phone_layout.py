@@ -133,3 +133,24 @@ def test_the_composer_placeholder_shows_whole_and_a_guests_header_is_one_row(new
     page.goto("/c/")
     tops = {round(item.bounding_box()["y"]) for item in page.locator(".site-header nav > *:visible").all()}
     assert len(tops) <= 2, sorted(tops)
+
+
+def test_the_usage_tables_show_every_column_on_a_phone_without_scrolling_sideways(new_page, live_app):
+    """The walk's phone showed the per-model table cut after "Input tokens": Output tokens and Cost were behind a
+    sideways scroll nothing hinted at (504 pixels of table in 316). Each row is a card now, each figure named."""
+    from decimal import Decimal
+
+    from tests.factories import ConversationFactory, UsageLogFactory
+
+    user = UserFactory()
+    UsageLogFactory(conversation=ConversationFactory(user=user), user=user, provider="openai", model="gpt-5.4-mini",
+                    input_tokens=1_559, output_tokens=457, cost=Decimal("0.021500"))  # fmt: skip
+    page = phone_page(new_page, live_app, user)
+    page.goto("/settings/usage/")
+    page.get_by_text("Per day as a table").click()
+    for table in (page.locator("table[aria-labelledby=per-model]"), page.locator("table[aria-labelledby=per-day]")):
+        assert table.evaluate("t => t.scrollWidth <= t.clientWidth"), "a column is hidden behind a sideways scroll"
+    cost = page.locator("table[aria-labelledby=per-model] td", has_text="$0.0215")
+    assert in_view(cost)
+    assert cost.evaluate("td => getComputedStyle(td, '::before').content") == '"Cost: "'
+    assert not scrolls_sideways(page)

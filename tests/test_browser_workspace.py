@@ -238,3 +238,34 @@ def test_a_search_result_opens_at_its_message_marked(new_page, live_app):
     expect(message).to_be_focused()
     outline = message.locator(".bubble").evaluate("element => getComputedStyle(element).outlineStyle")
     assert outline == "solid", "the message is marked"
+
+
+def test_a_chats_open_menu_is_above_the_rows_below_it_and_its_items_line_up(new_page, live_app):
+    """The walk's open menu had the ⋯ buttons of the chats below it painted over its right edge, and Rename… (a link,
+    with the sidebar links' padding) stood out of line with Pin, Archive and Delete…"""
+    user = UserFactory()
+    for n in range(6):
+        ConversationFactory(user=user, title=f"Chat {n}")
+    page = signed_in(new_page, live_app, user)
+    page.goto("/c/")
+    page.locator("summary[aria-label='Options for Chat 5']").click()  # the newest: at the top, five rows under it
+    panel = page.locator(".item-menu[open] .item-menu-panel")
+    expect(panel).to_be_visible()
+    covered = panel.evaluate(
+        """panel => [...document.querySelectorAll('.item-menu:not([open]) > .item-menu-button')].filter(button => {
+             const b = button.getBoundingClientRect(), x = b.left + b.width / 2, y = b.top + b.height / 2;
+             const p = panel.getBoundingClientRect();
+             const under = x > p.left && x < p.right && y > p.top && y < p.bottom;
+             return under && !panel.contains(document.elementFromPoint(x, y));
+           }).length"""
+    )
+    assert covered == 0, "another chat's ⋯ button shows through the open menu"
+    # Where each item's words start (its box starts in line either way: the padding was inside it).
+    lefts = panel.evaluate(
+        """panel => Object.fromEntries([...panel.querySelectorAll('a, button')].map(item => {
+             const range = document.createRange();
+             range.selectNodeContents(item);
+             return [item.textContent.trim(), Math.round(range.getBoundingClientRect().left)];
+           }))"""
+    )
+    assert len(set(lefts.values())) == 1, lefts

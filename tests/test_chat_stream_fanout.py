@@ -102,7 +102,7 @@ def test_the_outbox_ticks_less_often_the_more_replies_stream_from_it(settings):
         publishers = [streams.Publisher(stream_id, on_stop=lambda: None) for stream_id in ids]
         outbox = streams.outbox()
         ticks = {}
-        for count in (40, 13, 11, 5, 1):
+        for count in (40, 20, 15, 5, 1):
             for publisher in publishers[count:]:
                 outbox.remove(publisher)
             ticks[count] = outbox.flush_seconds()
@@ -112,7 +112,7 @@ def test_the_outbox_ticks_less_often_the_more_replies_stream_from_it(settings):
 
     ticks = asyncio.run(scenario())
     assert ticks[1] == ticks[5] == streams.FLUSH_SECONDS, "a few replies: every 20 ms"
-    assert ticks[5] < ticks[11] < ticks[13], "more replies: longer ticks, fewer and larger entries each"
+    assert ticks[5] < ticks[15] < ticks[20], "more replies: longer ticks, fewer and larger entries each"
     assert ticks[40] == streams.MAX_FLUSH_SECONDS
 
 

@@ -16,56 +16,19 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import KeyAuditLog, ProviderKey, Session
-from accounts.services import SYSTEM, provider_key_save
 from conversations.models import Attachment, Conversation, Message, Project, Stream
 from documents.models import Document
 from tests.factories import (
-    AttachmentFactory,
-    ChunkFactory,
     ConversationFactory,
-    DataExportFactory,
-    DocumentFactory,
-    DocumentVersionFactory,
     MessageFactory,
-    ProjectFactory,
     StreamFactory,
-    SuggestionFactory,
-    ToolExecutionFactory,
     UserFactory,
 )
 from tests.test_chat_idor import _read_async_stream
-from tests.test_hostile_sweep import LAST, fill, routes
+from tests.test_hostile_sweep import LAST, fill, objects_of, routes
 
 PASSWORD = "correct horse battery staple"
 ZERO = "00000000-0000-0000-0000-000000000000"
-
-
-def objects_of(user) -> dict[str, str]:
-    """One of everything a URL can name, the user's: the values for the URL patterns' parameters."""
-    conversation = ConversationFactory(user=user, provider="offline", model="offline")
-    question = MessageFactory(conversation=conversation, role="user")
-    reply = MessageFactory(conversation=conversation, role="assistant", parent=question)
-    stream = StreamFactory(message=MessageFactory(conversation=conversation, role="assistant", parent=question))
-    document = DocumentFactory(owner=user)
-    version = DocumentVersionFactory(document=document)
-    key = provider_key_save(user=user, provider="anthropic", api_key="sk-ant-fuzz-00000001", client=SYSTEM)
-    return {
-        "conversation_id": str(conversation.id),
-        "message_id": str(reply.id),
-        "stream_id": str(stream.id),
-        "document_id": str(document.id),
-        "version_id": str(version.id),
-        "suggestion_id": str(SuggestionFactory(version=version).id),
-        "chunk_id": str(ChunkFactory(document=document).id),
-        "key_id": str(key.id),
-        "project_id": str(ProjectFactory(user=user).id),
-        "attachment_id": str(AttachmentFactory(conversation=conversation).id),
-        "execution_id": str(ToolExecutionFactory(message=reply).id),
-        "export_id": str(DataExportFactory(user=user).id),
-        "action": "accept",
-        "kind": "json",
-        "session_key": "nosuchsession",
-    }
 
 
 def paths(values: dict[str, str]) -> list[str]:

@@ -18,6 +18,7 @@ from tests.factories import (
     AttachmentFactory,
     ChunkFactory,
     ConversationFactory,
+    DataExportFactory,
     DocumentFactory,
     DocumentVersionFactory,
     MessageFactory,
@@ -67,35 +68,37 @@ def fill(route: str, values: dict[str, str]) -> str | None:
     return "/" + path.lstrip("^").rstrip("$")
 
 
-@pytest.fixture
-def owned(user):
+def objects_of(user) -> dict[str, str]:
+    """One of everything a URL can name, the user's: the values for the URL patterns' parameters."""
     conversation = ConversationFactory(user=user, provider="offline", model="offline")
     question = MessageFactory(conversation=conversation, role="user")
     reply = MessageFactory(conversation=conversation, role="assistant", parent=question)
     stream = StreamFactory(message=MessageFactory(conversation=conversation, role="assistant", parent=question))
     document = DocumentFactory(owner=user)
     version = DocumentVersionFactory(document=document)
-    suggestion = SuggestionFactory(version=version)
-    chunk = ChunkFactory(document=document)
     key = provider_key_save(user=user, provider="anthropic", api_key="sk-ant-sweep-0000001", client=SYSTEM)
-    project = ProjectFactory(user=user)
-    attachment = AttachmentFactory(conversation=conversation)
-    execution = ToolExecutionFactory(message=reply)
     return {
         "conversation_id": str(conversation.id),
         "message_id": str(reply.id),
         "stream_id": str(stream.id),
         "document_id": str(document.id),
         "version_id": str(version.id),
-        "suggestion_id": str(suggestion.id),
-        "chunk_id": str(chunk.id),
+        "suggestion_id": str(SuggestionFactory(version=version).id),
+        "chunk_id": str(ChunkFactory(document=document).id),
         "key_id": str(key.id),
-        "project_id": str(project.id),
-        "attachment_id": str(attachment.id),
-        "execution_id": str(execution.id),
+        "project_id": str(ProjectFactory(user=user).id),
+        "attachment_id": str(AttachmentFactory(conversation=conversation).id),
+        "execution_id": str(ToolExecutionFactory(message=reply).id),
+        "export_id": str(DataExportFactory(user=user).id),
         "action": "accept",
+        "kind": "json",
         "session_key": "nosuchsession",
     }
+
+
+@pytest.fixture
+def owned(user):
+    return objects_of(user)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -384,4 +384,6 @@ def test_the_admins_own_views_answer_hostile_values_with_a_400_not_a_500(user, o
         failures += failures_of(staff, requests)
     assert not failures, "\n".join(failures)
     assert state_of(user) == before
-    assert staff.get(reverse("admin:conversations_project_changelist") + "?q=%00").status_code == 400
+    # What PostgreSQL refuses is answered as a bad request, saying why (an unknown id of the right form is a 302).
+    refused = staff.get(reverse("admin:accounts_session_change", args=["X"]).replace("X", "a%00b"))
+    assert refused.status_code == 400 and b"NUL" in refused.content

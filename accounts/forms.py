@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -189,6 +190,9 @@ class RetrievalSettingsForm(forms.ModelForm):
         return self._split("excluded_sources")
 
 
+COST_FIELDS = ("max_cost_per_tool", "max_cost_per_hour")
+
+
 class AutoApprovalSettingsForm(forms.ModelForm):
     class Meta:
         model = AutoApprovalSettings
@@ -199,6 +203,20 @@ class AutoApprovalSettingsForm(forms.ModelForm):
             "max_cost_per_tool",
             "max_cost_per_hour",
         ]
+        # The limits are dollars, which the model's field names did not say ("Max cost per tool: 1.0000").
+        labels = {"max_cost_per_tool": "Cost limit per call (US$)", "max_cost_per_hour": "Cost limit per hour (US$)"}
+        help_texts = {
+            "max_cost_per_tool": "A call estimated to cost more asks you first, even for a tool set to always allow.",
+            "max_cost_per_hour": "A call that would take the last hour's tool spending past this is refused.",
+        }
+        widgets = {name: forms.NumberInput(attrs={"step": "0.01", "min": "0"}) for name in COST_FIELDS}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in COST_FIELDS:  # shown as money ("1.00"), not to the column's four places ("1.0000")
+            value = self.initial.get(name)
+            if isinstance(value, Decimal) and value == value.quantize(Decimal("0.01")):
+                self.initial[name] = value.quantize(Decimal("0.01"))
 
     def clean(self) -> dict:
         data = super().clean()
@@ -207,7 +225,7 @@ class AutoApprovalSettingsForm(forms.ModelForm):
             if value is not None and value < 0:
                 self.add_error(name, "A cost limit cannot be negative.")
         if per_tool is not None and per_hour is not None and per_tool > per_hour:
-            self.add_error("max_cost_per_tool", "The limit per tool cannot exceed the limit per hour.")
+            self.add_error("max_cost_per_tool", "The limit per call cannot exceed the limit per hour.")
         return data
 
 

@@ -236,6 +236,16 @@ def test_auto_approval_settings_are_saved(user_client, user):
     assert (saved.max_cost_per_tool, saved.max_cost_per_hour) == (Decimal("0.25"), Decimal("3.5"))
 
 
+def test_the_cost_limits_say_they_are_dollars_and_show_as_money(user_client):
+    """The model's column keeps four places: the page showed "Max cost per tool: 1.0000", with no unit."""
+    page = user_client.get(reverse("accounts:tools")).content.decode()
+    assert "Cost limit per call (US$)" in page and "Cost limit per hour (US$)" in page
+    assert 'value="1.00"' in page and 'value="10.00"' in page and "1.0000" not in page
+    user_client.post(reverse("accounts:tools"), {"max_cost_per_tool": "0.0025", "max_cost_per_hour": "3.5"})
+    page = user_client.get(reverse("accounts:tools")).content.decode()
+    assert 'value="0.0025"' in page and 'value="3.50"' in page, "a price finer than a cent keeps its places"
+
+
 def test_a_negative_cost_limit_is_refused(user_client, user):
     response = user_client.post(reverse("accounts:tools"), {"max_cost_per_tool": "-1", "max_cost_per_hour": "5"})
     assert response.status_code == 400
@@ -247,7 +257,7 @@ def test_a_negative_cost_limit_is_refused(user_client, user):
 def test_a_per_tool_limit_above_the_hourly_limit_is_refused(user_client, user):
     response = user_client.post(reverse("accounts:tools"), {"max_cost_per_tool": "20", "max_cost_per_hour": "5"})
     assert response.status_code == 400
-    assert "The limit per tool cannot exceed the limit per hour." in response.content.decode()
+    assert "The limit per call cannot exceed the limit per hour." in response.content.decode()
     saved = AutoApprovalSettings.objects.get(user=user)
     assert (saved.max_cost_per_tool, saved.max_cost_per_hour) == (Decimal("1.00"), Decimal("10.00"))
 

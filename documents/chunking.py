@@ -36,8 +36,9 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # (U+FB00-FB06) read as their letters, a PDF's words hyphenated at a line's end whole again and its running headers
 # that name their chapter left out, an OpenDocument text's Title paragraph its title (not its text); 8: the permalink
 # sign ("¶") Sphinx and MkDocs put after every heading left out of HTML headings and text, and each API entry of a
-# Sphinx reference page (<dt class="sig">) a section named by its full name
-CHUNKER_VERSION = 8
+# Sphinx reference page (<dt class="sig">) a section named by its full name; 9: the words of a PDF set in a
+# composite font without a space glyph (XeTeX, LuaTeX) kept apart
+CHUNKER_VERSION = 9
 
 
 @dataclass(frozen=True)

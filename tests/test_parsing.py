@@ -486,6 +486,65 @@ def test_pdf_ligatures_are_read_as_their_letters():
     ]
 
 
+def make_identity_font_pdf(lines: list[str], *, word_gap: int = 318, space_code_width: int = 838) -> bytes:
+    """A PDF as XeTeX writes one (xdvipdfmx, fontspec): a composite font (Type0, Identity-H) whose ToUnicode map
+    has no space, each word its own string in a TJ array, the gap between words a pen move of `word_gap` units, and
+    code 32 a glyph `space_code_width` units wide (DejaVu Serif's)."""
+    letters = sorted({char for line in lines for char in line if char != " "})
+    # Glyph ids from 33 on, as a subset font's are: code 32 is a letter's glyph, not a space.
+    codes = {char: 33 + index for index, char in enumerate(letters)}
+    widths = f"32 [{space_code_width}] 33 [{' '.join('600' for _ in letters)}]"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [6 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /QWERTY+DejaVuSerif /Encoding /Identity-H "
+        b"/DescendantFonts [4 0 R] /ToUnicode 5 0 R >>",
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /QWERTY+DejaVuSerif "
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /W [%s] /DW 1000 >>"
+        % widths.encode(),
+    ]
+    pairs = "".join(f"<{code:04X}> <{char.encode('utf-16-be').hex()}>\n" for char, code in codes.items())
+    cmap = (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n1 begincodespacerange\n<0000> <FFFF>\n"
+        f"endcodespacerange\n{len(codes)} beginbfchar\n{pairs}endbfchar\nendcmap\nend end\n"
+    ).encode("ascii")
+    operators = ["BT", "/F1 10 Tf"]
+    for number, line in enumerate(lines):
+        words = " ".join("<" + "".join(f"{codes[char]:04X}" for char in word) + ">" for word in line.split())
+        operators.append(f"1 0 0 1 72 {700 - 14 * number} Tm [{words.replace('> <', f'> -{word_gap} <')}] TJ")
+    operators.append("ET")
+    stream = "\n".join(operators).encode("ascii")
+    objects += [
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Contents 7 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_words_of_a_xetex_font_without_a_space_glyph_stay_apart():
+    """A walk with PDFs: a XeTeX manual came out as "Themaximumnumberofstudentspertest", its composite font's
+    Unicode map having no space and its code 32 a glyph wider than the word gaps. Kerning (a small move) still
+    joins no words apart, and a gap wider than code 32's glyph was a space before as well."""
+    lines = ["The maximum number of students per test", "is limited to four thousand"]
+    parsed = parse_document(make_identity_font_pdf(lines), "manual.pdf")
+    assert parsed.sections[0].text == "\n".join(lines)
+    kerned = parse_document(make_identity_font_pdf(["Kerned letters"], word_gap=40), "kerned.pdf")
+    assert kerned.sections[0].text == "Kernedletters", "a small move is kerning, not a space"
+    wide = parse_document(make_identity_font_pdf(["Wide gaps"], word_gap=900), "wide.pdf")
+    assert wide.sections[0].text == "Wide gaps"
+
+
 def test_pdf_words_hyphenated_at_a_line_end_are_whole_again():
     """A walk with TeX manuals and papers: "infor-" / "mation" in 1 passage in 4. The word is whole again on the
     first line; a compound the document writes with its hyphen keeps it; a break before a capital, after a

@@ -41,6 +41,7 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
     """One Section per page and heading: headings from the outline (bookmarks) if any, else from font sizes."""
     import pypdf
 
+    _correct_pypdf_space_widths()
     try:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -97,6 +98,47 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
         builder.flush()  # a Section never crosses a page, so each passage knows its page
     if failures and not builder.sections:
         raise ParseError("This PDF could not be read; it may be damaged.")
+
+
+def _correct_pypdf_space_widths() -> None:
+    """Make pypdf see word gaps in the text of composite fonts whose Unicode map has no space (XeTeX, LuaTeX).
+
+    pypdf puts a space where the pen moves on by more than about half a space, and takes a space's width from the
+    character that maps to " " in the font's ToUnicode map, else from character code 32. An Identity-H font (XeTeX's
+    and LuaTeX's, with fontspec) has no space glyph in its map, and its code 32 is some glyph: DejaVu Serif's is 838
+    units wide while its word gaps are 318, so no gap was a space and a XeTeX manual came out as
+    "Themaximumnumberofstudentspertest" (1,407 runs of 22 letters or more in 101 pages; 6 with this). Such a font's
+    space is taken as half its average glyph width instead. pypdf 7.1.1 still does this; the patch is made once,
+    and not at all on a pypdf whose internals differ (requirements.lock pins the one it was written against).
+    """
+    try:
+        from pypdf.generic._font import Font
+    except ImportError:
+        return
+    original = getattr(Font, "from_font_resource", None)
+    if original is None or getattr(original, "corrects_space_width", False):
+        return
+
+    def from_font_resource(cls, *args, **kwargs):
+        font = original.__func__(cls, *args, **kwargs)
+        try:
+            mapped = font.character_map
+            if (
+                mapped
+                and isinstance(font.encoding, str)  # a composite font's code ranges, not a simple font's table
+                and font.space_char == " "  # pypdf found no character mapping to a space...
+                and " " in font.character_widths  # ...and took code 32's width, a glyph's
+                and " " not in mapped.values()
+            ):
+                widths = [w for code, w in font.character_widths.items() if code != "default" and w > 0]
+                if widths:
+                    font.space_width = sum(widths) / len(widths) / 2
+        except (AttributeError, TypeError):  # another pypdf's Font: leave it as pypdf made it
+            pass
+        return font
+
+    from_font_resource.corrects_space_width = True
+    Font.from_font_resource = classmethod(from_font_resource)
 
 
 def _pdf_metadata_title(reader) -> str:

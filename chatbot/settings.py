@@ -276,6 +276,10 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
+        # pypdf warns about what it reads around, per font and page ("fontTools is required...", "Multiple
+        # definitions in dictionary"): 50 lines for one TeX manual, none a reader can act on. A PDF that cannot be
+        # read says so on its document.
+        "pypdf": {"level": "ERROR"},
     },
 }
 

@@ -455,9 +455,20 @@ def context_optimization_record(
 TITLE_MAX_WORDS = 7
 
 
+TITLE_WORDS_LENGTH = 80
+
+
 def title_from_words(text: str) -> str:
-    """The question's first words: the title a conversation gets at once, and keeps when no model names it."""
-    return " ".join(clean_text(text).split())[:80]
+    """The question's first words: the title a conversation gets at once, and keeps when no model names it (offline,
+    a first reply stopped or failed). A longer question is cut after a whole word, with an ellipsis: cut at 80
+    characters, the page's heading and the shared page's read "in detail pl"."""
+    words = " ".join(clean_text(text).split())
+    if len(words) <= TITLE_WORDS_LENGTH:
+        return words
+    cut = words[: TITLE_WORDS_LENGTH - 1]
+    if words[TITLE_WORDS_LENGTH - 1] != " " and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]  # a word one character longer than the whole title is still cut
+    return cut.rstrip(" ,;:.-") + "…"
 
 
 def title_clean(text: str) -> str:

@@ -184,11 +184,13 @@ def _usage_context(request: HttpRequest, days: int) -> dict:
             title=f"Tokens per day, last {days} days",
             points=[(day.day, day.tokens) for day in by_day],
             format_value=format_tokens,
+            narrow=True,
         ),
         "cost_chart": bar_chart(
             title=f"Cost per day, last {days} days",
             points=[(day.day, float(day.cost or 0)) for day in by_day],
             format_value=format_usd,
+            narrow=True,
         ),
         "budget": budget,
         "month_spend": spent,

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 72, 8, 12, 28  # room for the value axis on the left, the dates below
+# The same chart drawn for a phone: the wide one, shrunk to a phone's 300 pixels, had 6-pixel labels, and made wider
+# than the screen it scrolled sideways and showed either its scale or its latest days, never both. This one is drawn
+# at about a phone's size (its labels near their 12 pixels) and shows the whole period at once.
+NARROW_WIDTH = 320
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class BarChart:
     left: int = LEFT
     right: int = WIDTH - RIGHT
     baseline: str = str(HEIGHT - BOTTOM)
+    narrow: BarChart | None = None  # the same chart drawn for a phone
 
 
 def nice_ceiling(value: float) -> float:
@@ -63,10 +68,19 @@ def _day(day: dt.date) -> str:
     return f"{day.day} {day:%b}"
 
 
-def bar_chart(*, title: str, points: list[tuple[dt.date, float]], format_value: Callable[[float], str]) -> BarChart:
-    """One bar per day; the value axis runs from zero to a round number above the highest day."""
+def bar_chart(
+    *,
+    title: str,
+    points: list[tuple[dt.date, float]],
+    format_value: Callable[[float], str],
+    width: int = WIDTH,
+    narrow: bool = False,
+) -> BarChart:
+    """One bar per day; the value axis runs from zero to a round number above the highest day. With `narrow`, the
+    chart carries its phone-sized drawing too (`.narrow`, NARROW_WIDTH wide), which the page shows on a narrow
+    screen instead."""
     top = nice_ceiling(max((value for _, value in points), default=0))
-    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_width, plot_height = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_width / max(len(points), 1)
     bar_width = max(slot * 0.75, 1.0)
     bars = []
@@ -104,6 +118,9 @@ def bar_chart(*, title: str, points: list[tuple[dt.date, float]], format_value: 
         grid=grid,
         value_labels=value_labels,
         day_labels=day_labels,
+        width=width,
+        right=width - RIGHT,
+        narrow=bar_chart(title=title, points=points, format_value=format_value, width=NARROW_WIDTH) if narrow else None,
     )
 
 

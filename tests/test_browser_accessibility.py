@@ -398,7 +398,7 @@ def test_a_phone_two_approval_cards_usage_a_project_a_failed_document_the_drawer
     page.set_viewport_size(PHONE)
     found, focus = [], []
 
-    # The usage page's charts and tables scroll sideways on a phone: a keyboard must be able to reach them.
+    # The usage page on a phone (its charts fit the screen; a table that scrolls sideways must be reachable).
     for path, state in [
         ("/settings/usage/", "usage with data"),
         (f"/c/projects/{project.id}/", "a project with chats and documents"),

@@ -43,3 +43,41 @@ def test_the_shared_page_marks_a_reply_stopped_before_its_end_as_its_owners_page
     finished = page.get_by_role("article", name="Answer", exact=True)
     expect(finished).to_have_count(1)
     expect(finished.locator(".badge")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", [375, 390])
+def test_the_usage_charts_on_a_phone_show_their_whole_period_scale_and_latest_day_without_scrolling(
+    new_page, live_app, width
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.factories import UsageLogFactory
+    from tests.live import session_for
+
+    user = UserFactory()
+    conversation = ConversationFactory(user=user)
+    UsageLogFactory(conversation=conversation, cost="0.01")  # today
+    UsageLogFactory(conversation=conversation, cost="0.02", created_at=timezone.now() - dt.timedelta(days=29))
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.set_viewport_size({"width": width, "height": 740})
+    page.goto("/settings/usage/")
+
+    # Drawn 640 units wide, the chart was 34rem on a phone and scrolled sideways: it opened on its newest days, the
+    # scale and the period's start out of view (before that, on its oldest, today's bar out of view).
+    for chart in page.locator(".bar-chart").all():
+        expect(chart.get_by_role("img")).to_have_count(1)  # one drawing shows, and a screen reader meets one
+        drawing = chart.get_by_role("img")
+        assert chart.evaluate("el => el.scrollWidth <= el.clientWidth"), "the chart does not scroll"
+        seen = chart.bounding_box()
+        inside = [drawing.locator(".bar-chart-bar").first, drawing.locator(".bar-chart-bar").last]
+        inside += drawing.locator("text").all()  # the scale, the first, middle and last days
+        for item in inside:
+            box = item.bounding_box()
+            assert box["x"] >= seen["x"] - 0.5 and box["x"] + box["width"] <= seen["x"] + seen["width"] + 0.5
+        assert [float(bar.get_attribute("height")) > 0 for bar in inside[:2]] == [True, True], "both days drawn"
+        # Labels near their 12 pixels (the wide drawing shrunk to a phone's width drew them at 6).
+        assert drawing.locator("text").first.evaluate("el => el.getBoundingClientRect().height") >= 10
+    assert page.evaluate("document.documentElement.scrollWidth") <= width

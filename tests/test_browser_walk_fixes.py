@@ -142,25 +142,6 @@ def test_a_sent_files_name_and_a_danger_button_are_readable_in_both_themes(new_p
     assert page.get_by_role("button", name="Delete conversation").evaluate(CONTRAST) >= 4.5
 
 
-def test_the_usage_chart_on_a_phone_opens_on_its_newest_days(new_page, live_app):
-    from tests.factories import ConversationFactory, UsageLogFactory
-
-    user = UserFactory()
-    UsageLogFactory(conversation=ConversationFactory(user=user))  # today
-    page, _ = signed_in_page(new_page, live_app, user)
-    page.set_viewport_size(PHONE)
-    page.goto("/settings/usage/")
-
-    chart = page.locator(".bar-chart").first
-    bars = chart.locator(".bar-chart-bar")
-    assert bars.count() >= 1
-    # The chart is wider than a phone and scrolls: it opened on its oldest days, today's bar off screen.
-    seen, today = chart.bounding_box(), bars.last.bounding_box()
-    assert chart.evaluate("el => el.scrollWidth > el.clientWidth"), "the chart scrolls on a phone"
-    assert seen["x"] <= today["x"] and today["x"] + today["width"] <= seen["x"] + seen["width"], "today's bar shows"
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-
-
 def test_the_theme_saved_in_settings_wins_over_the_one_this_browser_last_toggled(new_page, live_app):
     """The header toggle keeps a choice in the browser too (for visitors); a signed-in user's saved preference wins:
     picking "Follow the system" in Settings after toggling to dark follows the system."""

@@ -119,7 +119,7 @@ def test_the_charts_are_accessible_inline_svg_with_the_table_beside(user_client,
     assert '<title id="token-chart-title">Tokens per day, last 7 days</title>' in page
     description = re.search(r'<desc id="cost-chart-desc">([^<]+)</desc>', page).group(1)
     assert "$0.5001 in all, over 1 of 7 days; the most on" in html.unescape(description), "unknown costs: none"
-    assert page.count('class="bar-chart-bar"') == 14, "one bar per day and chart"
+    assert page.count('class="bar-chart-bar"') == 28, "one bar per day, chart and drawing (wide, phone)"
     assert "<script" not in page.split('id="per-day"', 1)[1], "drawn on the server"
     assert "<summary>Per day as a table</summary>" in page
 

@@ -40,11 +40,11 @@
     if (event.target.matches && event.target.matches(".settings-nav a")) centreInRow(event.target);
   });
 
-  // A box that scrolls sideways on a phone (a usage chart, a wide table) is a Tab stop while it does, so the arrow keys
+  // A box that scrolls sideways on a phone (a wide table) is a Tab stop while it does, so the arrow keys
   // can scroll it: chromium and Firefox make such a box focusable by themselves, Safari does not (axe:
   // scrollable-region-focusable).
   function focusableScrollBoxes() {
-    document.querySelectorAll(".bar-chart, table.table:not(.table-cards)").forEach(function (box) {
+    document.querySelectorAll("table.table:not(.table-cards)").forEach(function (box) {
       if (box.scrollWidth > box.clientWidth) box.setAttribute("tabindex", "0");
       else box.removeAttribute("tabindex");
     });

@@ -81,3 +81,20 @@ def test_the_usage_charts_on_a_phone_show_their_whole_period_scale_and_latest_da
         # Labels near their 12 pixels (the wide drawing shrunk to a phone's width drew them at 6).
         assert drawing.locator("text").first.evaluate("el => el.getBoundingClientRect().height") >= 10
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_a_long_url_pasted_into_the_composer_wraps_inside_it_on_a_phone(new_page, live_app):
+    from tests.live import session_for
+
+    user = UserFactory()
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.set_viewport_size(PHONE)
+    page.goto("/c/")
+    box = page.locator("#composer-input")
+    box.fill("Why does https://example.com/" + "AVeryLongPathWithNoBreaks" * 12 + " fail?")
+
+    # Controls kept whole words (overflow-wrap: normal), the text box too: the URL ran on in one line, the box
+    # scrolled sideways to its end and its start was out of view.
+    assert box.evaluate("el => el.scrollWidth <= el.clientWidth"), "the box does not scroll sideways"
+    assert box.evaluate("el => el.scrollLeft") == 0

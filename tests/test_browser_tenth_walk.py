@@ -98,3 +98,22 @@ def test_a_long_url_pasted_into_the_composer_wraps_inside_it_on_a_phone(new_page
     # scrolled sideways to its end and its start was out of view.
     assert box.evaluate("el => el.scrollWidth <= el.clientWidth"), "the box does not scroll sideways"
     assert box.evaluate("el => el.scrollLeft") == 0
+
+
+def test_a_keys_hint_stays_on_one_line_beside_a_failed_key_test(new_page, live_app, fake_openai):
+    from accounts.services import SYSTEM, provider_key_save
+    from tests.live import session_for
+
+    user = UserFactory()
+    provider_key_save(user=user, provider="openai", api_key="sk-revoked-key-9999", client=SYSTEM)
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page.goto("/settings/keys/")
+    row = page.locator("table tr", has_text="OpenAI")
+    row.get_by_role("button", name="Test").click()
+    expect(row.get_by_text("rejected this key")).to_be_visible()
+
+    # The result's sentence widened the last column, and the key's "…9999" broke after its ellipsis.
+    hint = row.locator(".key-hint")
+    expect(hint).to_have_text("…9999")
+    assert hint.evaluate("el => el.getClientRects().length") == 1, "one line"

@@ -29,7 +29,7 @@ def shared_chat(*replies: tuple[str, str]):
 
 
 def test_the_shared_page_marks_a_reply_stopped_before_its_end_as_its_owners_page_does(new_page, live_app):
-    conversation = shared_chat(("Teapots are made of", "cancelled"), ("A full answer.", "complete"))
+    conversation = shared_chat(("Teapots are made of", "cancelled"), ("", "failed"), ("A full answer.", "complete"))
     page = new_page()
     page.goto(f"/c/shared/{conversation.id}/")
 
@@ -39,6 +39,8 @@ def test_the_shared_page_marks_a_reply_stopped_before_its_end_as_its_owners_page
     expect(stopped.locator(".badge")).to_have_text("Stopped")
     expect(stopped).to_contain_text("Teapots are made of")
     expect(stopped.get_by_text("before the end of the answer")).to_be_visible()
+    # A failed one showed an empty bubble, without a word.
+    expect(page.get_by_role("article", name="Answer, not completed").locator(".badge")).to_have_text("Not completed")
     # The finished answer carries no such mark.
     finished = page.get_by_role("article", name="Answer", exact=True)
     expect(finished).to_have_count(1)

@@ -116,8 +116,8 @@ def _correct_pypdf_space_widths() -> None:
     except ImportError:
         return
     original = getattr(Font, "from_font_resource", None)
-    if original is None or getattr(original, "corrects_space_width", False):
-        return
+    if getattr(original, "__self__", None) is not Font or getattr(original, "corrects_space_width", False):
+        return  # not the classmethod it was written against, or already corrected
 
     def from_font_resource(cls, *args, **kwargs):
         font = original.__func__(cls, *args, **kwargs)

@@ -57,6 +57,11 @@ def make_pdf(
             f"endcodespacerange\n{len(to_unicode)} beginbfchar\n{pairs}endbfchar\nendcmap\nend end\n"
         ).encode("ascii")
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap))
+    return pdf_file(objects)
+
+
+def pdf_file(objects: list[bytes]) -> bytes:
+    """The objects (the first the catalogue) numbered from 1, with their cross-reference table and trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -520,16 +525,7 @@ def make_identity_font_pdf(lines: list[str], *, word_gap: int = 318, space_code_
         b"/Contents 7 0 R >>",
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
     ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def test_pdf_words_of_a_xetex_font_without_a_space_glyph_stay_apart():

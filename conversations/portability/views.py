@@ -91,7 +91,9 @@ def data_export_start(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("accounts:data")
     if request.htmx:
-        return render(request, "accounts/partials/data_export_status.html", {"export": export, "now": timezone.now()})
+        # The button, pressed, now builds a new export beside this one: its label follows (out of band).
+        context = {"export": export, "now": timezone.now(), "oob_button": True}
+        return render(request, "accounts/partials/data_export_status.html", context)
     messages.success(request, "Your export is being built; this page shows its progress.")
     return redirect("accounts:data")
 
@@ -102,7 +104,7 @@ def data_export_status(request: HttpRequest, export_id: uuid.UUID) -> HttpRespon
     """The export's progress for the polling bar: 286 (htmx stops polling) once it is ready or failed."""
     export = get_object_or_404(DataExport, id=export_id, user=request.user)
     finished = export.status in (DataExport.Status.READY, DataExport.Status.FAILED)
-    context = {"export": export, "now": timezone.now()}
+    context = {"export": export, "now": timezone.now(), "oob_button": True}  # the button's label follows it
     return render(request, "accounts/partials/data_export_status.html", context, status=286 if finished else 200)
 
 

@@ -525,7 +525,8 @@ def conversation_set_pinned(*, conversation: Conversation, pinned: bool) -> Conv
 
 def conversation_set_archived(*, conversation: Conversation, archived: bool) -> Conversation:
     """Archive a chat (out of the sidebar, onto the Archived page) or restore it; pinned or not, it keeps that for
-    when it is restored. Archiving an archived chat keeps the time it was first archived."""
+    when it is restored (its header does not offer Unpin meanwhile: chat_pin.html). Archiving an archived chat keeps
+    the time it was first archived."""
     if archived and conversation.archived_at is None:
         conversation.archived_at = timezone.now()
     elif not archived:

@@ -49,3 +49,30 @@ def test_the_export_button_says_it_builds_a_new_export_once_one_is_ready(new_pag
     DataExport.objects.filter(id=export.id).update(expires_at=now - dt.timedelta(minutes=1))
     page.reload()
     expect(page.get_by_role("button", name="Export all my data")).to_be_visible()
+
+
+def test_an_archived_pinned_chat_offers_only_restore_and_comes_back_pinned(new_page, live_app):
+    from tests.factories import ConversationFactory
+
+    user = UserFactory()
+    chat = ConversationFactory(user=user, title="Holiday plans", pinned=True)
+    page = signed_in(new_page, live_app, user)
+    page.goto(f"/c/{chat.id}/")
+    header = page.locator(".chat-actions")
+    expect(header.get_by_role("button", name="Unpin")).to_be_visible()
+
+    header.get_by_role("button", name="Archive").click()
+    expect(header.get_by_role("button", name="Restore")).to_be_focused()
+    # Its header offered Unpin beside Restore, for a chat no longer in the sidebar.
+    expect(header.get_by_role("button", name="Unpin")).to_have_count(0)
+    expect(header.get_by_role("button", name="Pin")).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="archived")).to_contain_text("among your pinned chats")
+    expect(page.get_by_role("heading", name="Pinned", exact=True)).to_have_count(0)
+    page.reload()  # drawn by the page too, not only by the archive's answer
+    expect(header.get_by_role("button", name="Restore")).to_be_visible()
+    expect(header.get_by_role("button", name="Unpin")).to_have_count(0)
+
+    # The pin was kept for its return: restored, it is among the pinned chats again, and the header offers Unpin.
+    header.get_by_role("button", name="Restore").click()
+    expect(header.get_by_role("button", name="Unpin")).to_be_visible()
+    expect(page.locator("#sidebar-group-pinned-list").get_by_role("link", name="Holiday plans")).to_be_visible()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import KeyAuditLog, ProviderKey, Session, User
@@ -15,6 +15,42 @@ def session_list(*, user: User) -> QuerySet[Session]:
 
 def provider_key_list(*, user: User) -> QuerySet[ProviderKey]:
     return ProviderKey.objects.filter(user=user).order_by("provider").defer("encrypted_key")
+
+
+# What says whether a key works, as its status shows it: its latest test, or its latest chat use that went through,
+# since it was saved (a replaced key starts afresh). Read from the audit log, which already holds each test's and use's
+# outcome with its time and reason: no state kept on the key to fall out of step with it. A chat use that failed is
+# not held against the key (the provider may have been down or busy, and the reply says why); a failed test is the
+# user asking whether it works and being told no.
+def _key_checks(*, user_id, provider) -> QuerySet[KeyAuditLog]:
+    Action = KeyAuditLog.Action
+    return (
+        KeyAuditLog.objects.filter(user_id=user_id, provider=provider)
+        .filter(Q(action__in=[Action.CREATE, Action.UPDATE, Action.TEST]) | Q(action=Action.USE, success=True))
+        .order_by("-created_at")
+    )
+
+
+def _failed_test(entry: KeyAuditLog | None) -> KeyAuditLog | None:
+    return entry if entry is not None and entry.action == KeyAuditLog.Action.TEST and not entry.success else None
+
+
+def provider_key_failed_test(*, key: ProviderKey) -> KeyAuditLog | None:
+    """The key's failed test when it is the latest word on the key (no successful test or chat use since, nor a
+    new key saved): its audit row, with when and why."""
+    return _failed_test(_key_checks(user_id=key.user_id, provider=key.provider).first())
+
+
+def provider_keys_checked(*, user: User) -> list[ProviderKey]:
+    """The user's keys (provider_key_list), each with `failed_test` (provider_key_failed_test): two queries, each
+    key's latest check found by the audit log's (user, time) index."""
+    latest = _key_checks(user_id=OuterRef("user_id"), provider=OuterRef("provider")).values("id")[:1]
+    keys = list(provider_key_list(user=user).annotate(last_check_id=Subquery(latest)))
+    ids = [key.last_check_id for key in keys if key.last_check_id]
+    checks = KeyAuditLog.objects.in_bulk(ids) if ids else {}
+    for key in keys:
+        key.failed_test = _failed_test(checks.get(key.last_check_id))
+    return keys
 
 
 def audit_log_list(*, user: User) -> QuerySet[KeyAuditLog]:

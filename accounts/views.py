@@ -106,7 +106,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
             ok, message = services.provider_key_test(key=key, client=ClientInfo.from_request(request))
             (messages.success if ok else messages.error)(request, f"{base_url}: {message}")
         return redirect("accounts:keys")
-    keys = selectors.provider_key_list(user=request.user)
+    keys = selectors.provider_keys_checked(user=request.user)  # each with its failed test, if that is the latest word
     context = {
         "form": form,
         "keys": keys,
@@ -131,6 +131,9 @@ def key_test(request: HttpRequest, key_id) -> HttpResponse:
     else:
         ok, message = services.provider_key_test(key=key, client=ClientInfo.from_request(request))
     if request.htmx:
+        # The key's status follows (out of band): a failed test says so there, a successful one clears an earlier
+        # failure (one refused for too many tries is not in the audit log, and changes nothing).
+        key.failed_test = selectors.provider_key_failed_test(key=key)
         return render(request, "accounts/partials/key_test_result.html", {"ok": ok, "message": message, "key": key})
     (messages.success if ok else messages.error)(request, message)
     return redirect("accounts:keys")

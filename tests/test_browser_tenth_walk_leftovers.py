@@ -76,3 +76,31 @@ def test_an_archived_pinned_chat_offers_only_restore_and_comes_back_pinned(new_p
     header.get_by_role("button", name="Restore").click()
     expect(header.get_by_role("button", name="Unpin")).to_be_visible()
     expect(page.locator("#sidebar-group-pinned-list").get_by_role("link", name="Holiday plans")).to_be_visible()
+
+
+def test_a_key_whose_test_failed_says_so_in_its_status_until_it_works_again(new_page, live_app, fake_openai):
+    from accounts.models import KeyAuditLog
+    from accounts.services import SYSTEM, audit_log_write, provider_key_save
+
+    user = UserFactory()
+    provider_key_save(user=user, provider="openai", api_key="sk-revoked-key-9999", client=SYSTEM)
+    page = signed_in(new_page, live_app, user)
+    page.goto("/settings/keys/")
+    row = page.locator("table tr", has_text="OpenAI")
+    status = row.locator("td[data-label=Status]")
+    expect(status).to_have_text("Active")
+    row.get_by_role("button", name="Test").click()
+    expect(row.get_by_text("rejected this key")).to_have_count(1)  # beside the buttons, said once
+
+    # The status said "Active" beside the failure's sentence.
+    expect(status.locator(".badge")).to_have_text("Last test failed")
+    expect(status).to_contain_text("Just now. Replies still use this key.")
+    page.reload()
+    expect(status.locator(".badge")).to_have_text("Last test failed")
+    expect(status).to_contain_text("rejected this key")  # why, once the test's result beside it is gone
+    assert KeyAuditLog.objects.filter(user=user, action="test", success=False).count() == 1, "the trail is kept"
+
+    # A chat that went through with it since: it works, whatever the test said.
+    audit_log_write(user=user, provider="openai", action=KeyAuditLog.Action.USE, client=SYSTEM)
+    page.reload()
+    expect(status).to_have_text("Active")

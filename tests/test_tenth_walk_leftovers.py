@@ -25,3 +25,78 @@ def test_an_archived_pinned_chat_keeps_its_pin_and_says_so_where_it_is_listed(us
     user_client.post(reverse("conversations:archive", args=[chat.id]), {"archived": "0"})
     chat.refresh_from_db()
     assert chat.pinned and chat.archived_at is None
+
+
+def key_statuses(user) -> dict[str, str]:
+    from accounts import selectors
+
+    keys = selectors.provider_keys_checked(user=user)
+    return {key.provider: key.failed_test.error_message if key.failed_test else "" for key in keys}
+
+
+def test_a_keys_failed_test_is_its_status_until_a_later_test_or_use_goes_through_or_it_is_replaced(user):
+    from accounts.models import KeyAuditLog
+    from accounts.services import SYSTEM, audit_log_write, provider_key_save
+
+    Action = KeyAuditLog.Action
+
+    def log(action, *, success=True, error="", provider="openai"):
+        audit_log_write(user=user, provider=provider, action=action, client=SYSTEM, success=success, error=error)
+
+    provider_key_save(user=user, provider="openai", api_key="sk-one-1111", client=SYSTEM)
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-2222", client=SYSTEM)
+    assert key_statuses(user) == {"openai": "", "anthropic": ""}
+    log(Action.TEST, success=False, error="OpenAI rejected this key.")
+    assert key_statuses(user) == {"openai": "OpenAI rejected this key.", "anthropic": ""}, "that key only"
+    # A chat use that failed is not held against it (the provider may be down), nor an activation.
+    log(Action.USE, success=False, error="Overloaded.")
+    log(Action.DEACTIVATE)
+    log(Action.ACTIVATE)
+    assert key_statuses(user)["openai"] == "OpenAI rejected this key."
+    log(Action.USE)  # one that went through
+    assert key_statuses(user)["openai"] == ""
+    log(Action.TEST, success=False, error="Again.")
+    log(Action.TEST)
+    assert key_statuses(user)["openai"] == ""
+    log(Action.TEST, success=False, error="Once more.")
+    provider_key_save(user=user, provider="openai", api_key="sk-new-3333", client=SYSTEM)  # a new key starts afresh
+    assert key_statuses(user)["openai"] == ""
+    assert KeyAuditLog.objects.filter(user=user, action=Action.TEST, success=False).count() == 3, "the trail is kept"
+
+
+def test_the_keys_statuses_take_two_queries_however_many_keys(user, django_assert_num_queries):
+    from accounts import selectors
+    from accounts.models import KeyAuditLog
+    from accounts.services import SYSTEM, audit_log_write, provider_key_save
+
+    for provider in ("openai", "anthropic", "google"):
+        provider_key_save(user=user, provider=provider, api_key=f"sk-{provider}-0000", client=SYSTEM)
+        audit_log_write(user=user, provider=provider, action=KeyAuditLog.Action.TEST, client=SYSTEM, success=False)
+    with django_assert_num_queries(2):
+        assert all(key.failed_test for key in selectors.provider_keys_checked(user=user))
+
+
+def test_a_key_test_brings_the_keys_status_and_another_users_key_is_a_404(user, user_client, monkeypatch):
+    from accounts import services
+    from accounts.models import KeyAuditLog
+    from accounts.services import SYSTEM, provider_key_save
+    from tests.factories import UserFactory
+
+    key = provider_key_save(user=user, provider="openai", api_key="sk-one-1111", client=SYSTEM)
+
+    def refused(*, key, client):
+        services.audit_log_write(
+            user=key.user, provider=key.provider, action=KeyAuditLog.Action.TEST, client=client, success=False,
+            error="OpenAI rejected this key.",
+        )  # fmt: skip
+        return False, "OpenAI rejected this key."
+
+    monkeypatch.setattr(services, "provider_key_test", refused)
+    url = reverse("accounts:key_test", args=[key.id])
+    body = user_client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert f'hx-swap-oob="innerHTML:#key-status-{key.id}"' in body and "Last test failed" in body
+    assert body.count("OpenAI rejected this key.") == 1, "the reason once, beside the buttons"
+
+    other = UserFactory()
+    theirs = provider_key_save(user=other, provider="openai", api_key="sk-two-2222", client=SYSTEM)
+    assert user_client.post(reverse("accounts:key_test", args=[theirs.id]), HTTP_HX_REQUEST="true").status_code == 404

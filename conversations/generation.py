@@ -297,6 +297,29 @@ def render_reply(message: Message, *, only_child: bool = False) -> str:
     )
 
 
+def sidebar_preview_html(conversation_id: uuid.UUID) -> str:
+    """The chat's new preview, to go with a finished reply's bubble in its done event (sidebar_preview.html): the
+    sidebar showed the one it was drawn with (after an edit, the old branch's reply) until the next page. Never in
+    the way of the done event: without it, the preview shows at the next page load."""
+    from conversations.sidebar import conversation_preview
+
+    try:
+        preview = conversation_preview(conversation_id=conversation_id)
+    except Exception:
+        logger.exception("reading the sidebar preview of conversation %s failed", conversation_id)
+        return ""
+    if preview is None:  # not wanted, or not listed
+        return ""
+    return render_to_string(
+        "conversations/partials/sidebar_preview.html", {"conversation_id": conversation_id, "preview": preview}
+    )
+
+
+def render_finished(message: Message, *, only_child: bool = False) -> str:
+    """The done event's fragment: the finished bubble (render_reply), and its chat's new sidebar preview."""
+    return render_reply(message, only_child=only_child) + sidebar_preview_html(message.conversation_id)
+
+
 def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_child: bool = False) -> tuple[str, str]:
     message = generation_finish(stream_id=stream_id, outcome=outcome)
     if message is None:  # already finished elsewhere (the sweep, after which a Retry may have added a sibling)
@@ -305,7 +328,7 @@ def finish_and_render(stream_id: uuid.UUID, outcome: GenerationOutcome, only_chi
             return Message.Status.CANCELLED, DELETED_REPLY_HTML
         message = stream.message
         only_child = False
-    return message.status, render_reply(message, only_child=only_child)
+    return message.status, render_finished(message, only_child=only_child)
 
 
 def finish_reply(stream_id: uuid.UUID, outcome: GenerationOutcome, prepared: Prepared | None) -> tuple[str, str]:

@@ -119,6 +119,24 @@ def _unless_the_title(preview: str, title: str) -> str:
     return "" if words and " ".join(preview.split()).casefold().startswith(words) else preview
 
 
+def conversation_preview(*, conversation_id) -> str | None:
+    """A chat's preview as its sidebar entry shows it (sidebar_page), for the entry on screen once a reply has
+    finished: "" for none, None when its owner does not show previews or the chat is not listed (archived). Two
+    queries: the chat with its owner's preference, then its last message with text."""
+    row = (
+        Conversation.objects.filter(id=conversation_id, archived_at__isnull=True)
+        .values("title", "user__preferences__conversation_previews")
+        .first()
+    )
+    if row is None:
+        return None
+    wanted = row["user__preferences__conversation_previews"]  # None: no preferences saved, the default
+    if not (WorkspacePreferences.conversation_previews if wanted is None else wanted):
+        return None
+    title = str(Conversation(title=row["title"]))
+    return _unless_the_title(_previews([conversation_id]).get(conversation_id, ""), title)
+
+
 def sidebar_page(
     *,
     user: User,

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import streams
-from conversations.generation import render_reply
+from conversations.generation import render_finished
 from conversations.models import Stream
 
 
@@ -34,7 +34,7 @@ async def _owned_stream(request: HttpRequest, stream_id: uuid.UUID) -> Stream:
 
 
 async def _finished_events(stream: Stream):
-    html_fragment = await sync_to_async(render_reply)(stream.message)
+    html_fragment = await sync_to_async(render_finished)(stream.message)  # the preview too: this tab missed it
     yield streams.sse_event("done", html_fragment)
 
 

@@ -104,3 +104,42 @@ def test_a_key_whose_test_failed_says_so_in_its_status_until_it_works_again(new_
     audit_log_write(user=user, provider="openai", action=KeyAuditLog.Action.USE, client=SYSTEM)
     page.reload()
     expect(status).to_have_text("Active")
+
+
+def test_the_sidebars_preview_follows_a_finished_reply_and_an_edit(new_page, live_app, fake_anthropic):
+    from accounts.services import SYSTEM, provider_key_save
+    from conversations.services import conversation_create
+
+    finished = ".message-assistant .markdown:not(.streaming-markdown)"
+    user = UserFactory()
+    provider_key_save(user=user, provider="anthropic", api_key="sk-ant-test-preview-0123456789", client=SYSTEM)
+    chat = conversation_create(user=user, title="Teapots")
+    page = signed_in(new_page, live_app, user)
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(f"/c/{chat.id}/")
+    link = page.locator(f"#conversation-link-{chat.id}")
+    preview = page.locator(f"#conversation-preview-{chat.id}")
+    expect(preview).to_have_count(0)  # no message yet
+
+    fake_anthropic.behaviour.tokens = [" Porcelain", " keeps", " heat."]
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("Which teapot keeps tea hot?")
+    box.press("Enter")
+    page.locator(finished, has_text="Porcelain keeps heat.").wait_for()
+    # The preview was the page's, drawn before the reply: none here, until a reload.
+    expect(preview).to_have_text("Porcelain keeps heat.")
+    expect(link).to_have_accessible_description("Porcelain keeps heat.")
+
+    # An edit's reply, on its new branch: the preview showed the old branch's reply until the next page.
+    fake_anthropic.behaviour.tokens = [" Cast", " iron", " does."]
+    question = page.locator(".message-user").first
+    question.get_by_text("Edit", exact=True).click()
+    question.get_by_role("textbox", name="Edit your message").fill("And which keeps it hottest?")
+    question.get_by_role("button", name="Send edited").click()
+    page.locator(finished, has_text="Cast iron does.").wait_for()
+    expect(preview).to_have_text("Cast iron does.")
+    expect(page.locator("[data-sidebar-preview]")).to_have_count(0)  # its carrier does not stay in the thread
+    page.reload()  # the page draws the same (the fake names the chat with the reply's words: no preview repeats it)
+    expect(page.locator("#conversation-groups")).not_to_contain_text("Porcelain")
+    assert not errors, errors

@@ -100,3 +100,51 @@ def test_a_key_test_brings_the_keys_status_and_another_users_key_is_a_404(user, 
     other = UserFactory()
     theirs = provider_key_save(user=other, provider="openai", api_key="sk-two-2222", client=SYSTEM)
     assert user_client.post(reverse("accounts:key_test", args=[theirs.id]), HTTP_HX_REQUEST="true").status_code == 404
+
+
+def test_a_finished_replys_fragment_brings_its_chats_preview_when_its_owner_shows_them(user):
+    from accounts.models import Preferences
+    from conversations.generation import render_finished
+    from tests.factories import MessageFactory
+
+    chat = ConversationFactory(user=user, title="Teapots")
+    question = MessageFactory(conversation=chat, role="user", content="Which teapot keeps tea hot?")
+    reply = MessageFactory(conversation=chat, parent=question, role="assistant", content="**Porcelain** keeps heat.")
+    html = render_finished(reply)
+    assert f'<span hidden data-sidebar-preview="{chat.id}" data-text="Porcelain keeps heat."></span>' in html
+
+    Preferences.objects.create(user=user, conversation_previews=False)
+    assert "data-sidebar-preview" not in render_finished(reply), "previews off: none to update"
+    Preferences.objects.filter(user=user).update(conversation_previews=True)
+    chat.archived_at = timezone.now()
+    chat.save(update_fields=["archived_at"])
+    assert "data-sidebar-preview" not in render_finished(reply), "archived: not in the sidebar"
+
+
+@pytest.mark.django_db(transaction=True)  # the stream's view gives its connection back (closes it) before it streams
+def test_a_finished_reply_seen_late_brings_the_preview_and_another_users_stream_is_a_404(user, client):
+    from asgiref.sync import async_to_sync
+    from django.test import Client
+
+    from conversations.models import Stream
+    from tests.factories import MessageFactory, UserFactory
+
+    chat = ConversationFactory(user=user, title="Teapots")
+    question = MessageFactory(conversation=chat, role="user", content="Which teapot keeps tea hot?")
+    reply = MessageFactory(conversation=chat, parent=question, role="assistant", content="Porcelain keeps heat.")
+    stream = Stream.objects.create(conversation=chat, message=reply, status=Stream.Status.COMPLETE)
+    url = reverse("conversations:stream_events", args=[stream.id])
+
+    # A tab that reconnects once the reply was saved (its record expired) gets its done event: with the preview.
+    client.force_login(user)
+    response = client.get(url)
+
+    async def read() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    body = async_to_sync(read)().decode()
+    assert "event: done" in body and f'data-sidebar-preview="{chat.id}" data-text="Porcelain keeps heat."' in body
+
+    other = Client()
+    other.force_login(UserFactory())
+    assert other.get(url).status_code == 404

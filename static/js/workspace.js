@@ -41,6 +41,33 @@
     menus().forEach(function (details) { if (!details.contains(event.target)) details.open = false; });
   });
 
+  // A finished reply's done event brings its chat's preview as it is now (sidebar_preview.html): the chat's entry in
+  // the sidebar shows it, if the entry is on the page (it showed the one it was drawn with: after an edit, the old
+  // branch's reply). The carrier goes; it was swapped in beside the reply's bubble.
+  document.addEventListener("htmx:load", function (event) {
+    const carrier = event.target;
+    if (!carrier.matches || !carrier.matches("[data-sidebar-preview]")) return;
+    const id = carrier.dataset.sidebarPreview;
+    const text = carrier.dataset.text || "";
+    carrier.remove();
+    const link = document.getElementById("conversation-link-" + id);
+    if (!link) return;
+    let preview = document.getElementById("conversation-preview-" + id);
+    if (!text) {
+      if (preview) preview.remove();
+      link.removeAttribute("aria-describedby");
+      return;
+    }
+    if (!preview) { // the chat had none yet: made as conversation_item.html makes it
+      preview = document.createElement("p");
+      preview.className = "conversation-preview";
+      preview.id = "conversation-preview-" + id;
+      link.after(preview);
+      link.setAttribute("aria-describedby", preview.id);
+    }
+    preview.textContent = text;
+  });
+
   // The sidebar was redrawn after a pin or an archive: the focus, on a button that is gone, goes to the chat's
   // link in its new place (or, archived, to the list).
   document.addEventListener("htmx:afterSwap", function (event) {

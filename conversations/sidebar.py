@@ -96,20 +96,40 @@ def _previews(conversation_ids: list) -> dict:
     if not conversation_ids:
         return {}
     rows = (
-        Message.objects.filter(conversation_id__in=conversation_ids)
-        .exclude(content="")
-        .exclude(role=Message.Role.ASSISTANT, provider=ChatProvider.OFFLINE)
+        _with_text(Message.objects.filter(conversation_id__in=conversation_ids))
         .order_by("conversation_id", "-created_at", "-id")
         .distinct("conversation_id")
         .values_list("conversation_id", "role", Left("content", _PREVIEW_SOURCE_LENGTH))
     )
-    previews = {}
-    for conversation_id, role, content in rows:
-        text = plain_text(content) if role == Message.Role.ASSISTANT else " ".join(content.split())
+    return {conversation_id: _preview_of(role, content) for conversation_id, role, content in rows}
+
+
+def _with_text(messages):
+    """The messages a preview may come from: with text, and not the offline assistant's (see _previews)."""
+    return messages.exclude(content="").exclude(role=Message.Role.ASSISTANT, provider=ChatProvider.OFFLINE)
+
+
+def _preview_of(role: str, content: str) -> str:
+    """A message's start as a preview: plain text (a reply's Markdown left out), cut at a word."""
+    text = _reply_plain_text(content) if role == Message.Role.ASSISTANT else " ".join(content.split())
+    if len(text) > PREVIEW_LENGTH:
+        text = text[:PREVIEW_LENGTH].rsplit(" ", 1)[0] + "…"
+    return text
+
+
+# Markdown's parse costs about a millisecond per 500 characters, paid per listed chat and per finished reply (its
+# done event brings the preview): a reply's first 400 characters nearly always read as more than a preview's words.
+_PREVIEW_PARSE_LENGTH = 400
+
+
+def _reply_plain_text(content: str) -> str:
+    """A reply's start as plain text, enough for a preview: its first _PREVIEW_PARSE_LENGTH characters, or the
+    whole source read when those gave fewer words than a preview holds (a start of links or markup)."""
+    if len(content) > _PREVIEW_PARSE_LENGTH:
+        text = plain_text(content[:_PREVIEW_PARSE_LENGTH])
         if len(text) > PREVIEW_LENGTH:
-            text = text[:PREVIEW_LENGTH].rsplit(" ", 1)[0] + "…"
-        previews[conversation_id] = text
-    return previews
+            return text
+    return plain_text(content)
 
 
 def _unless_the_title(preview: str, title: str) -> str:
@@ -121,20 +141,25 @@ def _unless_the_title(preview: str, title: str) -> str:
 
 def conversation_preview(*, conversation_id) -> str | None:
     """A chat's preview as its sidebar entry shows it (sidebar_page), for the entry on screen once a reply has
-    finished: "" for none, None when its owner does not show previews or the chat is not listed (archived). Two
-    queries: the chat with its owner's preference, then its last message with text."""
+    finished: "" for none, None to leave the entry as it is: its owner does not show previews, the chat is not
+    listed (archived), or it has no message with text. One query, as it runs for every finished reply."""
     row = (
-        Conversation.objects.filter(id=conversation_id, archived_at__isnull=True)
-        .values("title", "user__preferences__conversation_previews")
+        _with_text(Message.objects.filter(conversation_id=conversation_id, conversation__archived_at__isnull=True))
+        .order_by("-created_at", "-id")
+        .values_list(
+            "role",
+            Left("content", _PREVIEW_SOURCE_LENGTH),
+            "conversation__title",
+            "conversation__user__preferences__conversation_previews",
+        )
         .first()
     )
     if row is None:
         return None
-    wanted = row["user__preferences__conversation_previews"]  # None: no preferences saved, the default
+    role, content, title, wanted = row  # wanted None: no preferences saved, the default
     if not (WorkspacePreferences.conversation_previews if wanted is None else wanted):
         return None
-    title = str(Conversation(title=row["title"]))
-    return _unless_the_title(_previews([conversation_id]).get(conversation_id, ""), title)
+    return _unless_the_title(_preview_of(role, content), str(Conversation(title=title)))
 
 
 def sidebar_page(

@@ -131,7 +131,9 @@ def test_a_users_own_ollama_server_lists_its_models_and_answers(live_client, fak
     assert key.config == {"base_url": fake_openai.base_url("ollama"), "models": OLLAMA_MODELS}, "tested on save"
     conversation, url = start_chat(client, "Hello Ollama")
     assert (conversation.provider, conversation.model) == ("ollama", OLLAMA_MODELS[0])
-    assert list(client.events(url))[-1].data.count("You said: Hello Ollama") == 1
+    bubble, _, preview = list(client.events(url))[-1].data.partition("<span hidden data-sidebar-preview")
+    assert bubble.count("You said: Hello Ollama") == 1, "the reply once, whole"
+    assert 'data-text="You said: Hello Ollama"' in preview, "and the chat's sidebar preview after it"
     request = fake_openai.requests[-1]
     assert request["path"] == "/ollama/v1/chat/completions" and request["body"]["model"] == OLLAMA_MODELS[0]
     assert reply_of(conversation).status == "complete"

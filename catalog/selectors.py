@@ -27,6 +27,13 @@ def catalogue_rows(*, providers: Iterable[str]) -> list[ChatModel]:
     return list(ChatModel.objects.filter(provider__in=list(providers)).order_by("provider", "position", "id"))
 
 
+class NotRead:
+    """The default of an `entry` argument: the caller has not read the model's catalogue row (None: it has none)."""
+
+
+NOT_READ = NotRead()
+
+
 def catalogue_entry(*, provider: str, model: str) -> ChatModel | None:
     return ChatModel.objects.filter(provider=provider, model_id=model).first()
 
@@ -37,9 +44,13 @@ def context_window_for(*, provider: str, model: str) -> int:
     return entry.context_window if entry is not None and entry.context_window else DEFAULT_CONTEXT_WINDOW
 
 
-def reply_cost(*, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
-    """What a reply cost in dollars (to the millionth), by the catalogue's prices; None when unknown."""
-    entry = catalogue_entry(provider=provider, model=model) if provider != "offline" else None
+def reply_cost(
+    *, provider: str, model: str, input_tokens: int, output_tokens: int, entry: ChatModel | NotRead | None = NOT_READ
+) -> Decimal | None:
+    """What a reply cost in dollars (to the millionth), by the catalogue's prices; None when unknown. `entry`: the
+    model's row as the caller read it (a reply's, when its prompt was made), which spares reading it again."""
+    if entry is NOT_READ:
+        entry = catalogue_entry(provider=provider, model=model) if provider != "offline" else None
     if entry is not None and entry.priced:
         return entry.cost(input_tokens=input_tokens, output_tokens=output_tokens)
     if provider in FREE_PROVIDERS:

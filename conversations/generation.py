@@ -24,6 +24,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.services import ClientInfo, KeyUse, key_use_record, provider_credentials
+from catalog.models import ChatModel
+from catalog.selectors import NOT_READ, NotRead, catalogue_entry
 from chatbot import metrics
 from chatbot.db import in_thread
 from chatbot.llm.base import ChatRequest, Finished, Provider, ProviderError, TextDelta, ThinkingDelta
@@ -92,6 +94,8 @@ class Prepared:
     loop_state: LoopState | None = None
     # The catalogue's "tools" capability of the reply's model (chatbot/tools/loop.py: model_calls_tools).
     model_calls_tools: bool = True
+    # The reply's model's catalogue row (None: it has none), read with the prompt; it prices the reply too.
+    catalogue_entry: ChatModel | NotRead | None = NOT_READ
     # Set once the reply's first step has run on the event loop (its provider request written, as a rule) or it
     # ended before that: see `wait_for_hand_off`.
     handed_off: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -231,8 +235,11 @@ def prepare_generation(
     )
     if question is None and conversation.active_leaf_id == reply.id:
         prepared.first_question = first_question_retried(reply)
+    if error is None and provider_name != ChatProvider.OFFLINE:
+        # Read once: for the model's capabilities now and its prices when the reply is logged.
+        prepared.catalogue_entry = catalogue_entry(provider=provider_name, model=model)
     if error is None and offers_tools(provider_name=provider_name, guest=prepared.guest):
-        prepared.model_calls_tools = model_calls_tools(provider_name=provider_name, model=model)
+        prepared.model_calls_tools = model_calls_tools(entry=prepared.catalogue_entry)
         if prepared.model_calls_tools:
             prepared.loop_state = state_for(conversation=conversation, message=reply, reads_documents=documents_on)
     return prepared
@@ -482,6 +489,7 @@ async def run_generation(stream_id: uuid.UUID, client: ClientInfo, prepared: Pre
             key_failure=key_failure,
             own_key=prepared is not None and prepared.key is not None,
             estimated_tokens=estimated,
+            catalogue_entry=prepared.catalogue_entry if prepared else NOT_READ,
         )
         await publisher.drain()  # what is still buffered goes out before the database write
         final_status, html_fragment = await in_thread(finish_reply, stream_id, outcome, prepared)

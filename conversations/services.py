@@ -14,6 +14,8 @@ from django.utils import timezone
 from accounts.models import ProviderKey, User
 from accounts.selectors import default_chat_model, resolve_model_choice
 from accounts.services import KeyUse, key_use_failed, message_quota_consume, preferences_get
+from catalog.models import ChatModel
+from catalog.selectors import NOT_READ, NotRead, reply_cost
 from chatbot.errors import UserFacingError
 from chatbot.text import clean_json, clean_text, has_visible_text
 from conversations.models import ContextOptimization, Conversation, Message, Stream, UsageLog
@@ -335,6 +337,9 @@ class GenerationOutcome:
     # A reply cut short (Stop, a failure mid-stream) never hears the provider's counts, though the provider bills
     # what it read and wrote: (input, output) estimated, for the usage log and the budget.
     estimated_tokens: tuple[int, int] | None = None
+    # The reply's model's catalogue row as its prompt was made (None: it has none), to price it by; read at the
+    # finish when not given.
+    catalogue_entry: ChatModel | NotRead | None = NOT_READ
 
 
 STREAM_STATUS = {
@@ -404,6 +409,7 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             own_key=outcome.own_key,
+            catalogue_entry=outcome.catalogue_entry,
         )
     return message
 
@@ -418,11 +424,11 @@ def usage_log_write(
     own_key: bool,
     conversation_id: uuid.UUID | None = None,
     message: Message | None = None,
+    catalogue_entry: ChatModel | NotRead | None = NOT_READ,
 ) -> UsageLog:
     """One call's tokens and cost, priced by the model catalogue now (a later price change does not rewrite
-    history). For every call that has usage: replies, and any title or summary call."""
-    from catalog.selectors import reply_cost
-
+    history), or by `catalogue_entry` as read when the call was prepared. For every call that has usage: replies,
+    and any title or summary call."""
     return UsageLog.objects.create(
         user_id=user_id,
         conversation_id=conversation_id,
@@ -431,7 +437,13 @@ def usage_log_write(
         model=model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=reply_cost(provider=provider, model=model, input_tokens=input_tokens, output_tokens=output_tokens),
+        cost=reply_cost(
+            provider=provider,
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            entry=catalogue_entry,
+        ),
         own_key=own_key,
     )
 

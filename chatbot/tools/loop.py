@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from catalog.models import ChatModel
 from chatbot.db import in_thread
 from chatbot.llm.base import Finished, TextDelta, ToolCall, ToolOutput, ToolRound
 from chatbot.llm.catalog import PROVIDERS
@@ -63,12 +64,10 @@ def offers_tools(*, provider_name: str, guest: bool, model_calls_tools: bool = T
     )
 
 
-def model_calls_tools(*, provider_name: str, model: str) -> bool:
-    """The catalogue's "tools" capability of the model: a row with it unticked (set in the admin) is sent no tools;
-    a model the catalogue has no row for (a fine-tune, one of Ollama's) is offered them, as its provider is."""
-    from catalog.selectors import catalogue_entry
-
-    entry = catalogue_entry(provider=provider_name, model=model)
+def model_calls_tools(*, entry: ChatModel | None) -> bool:
+    """The catalogue's "tools" capability of the model whose row (`catalog.selectors.catalogue_entry`) is `entry`: a
+    row with it unticked (set in the admin) is sent no tools; a model the catalogue has no row for (a fine-tune, one
+    of Ollama's) is offered them, as its provider is."""
     return entry is None or entry.supports_tools
 
 

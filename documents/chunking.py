@@ -37,8 +37,10 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # that name their chapter left out, an OpenDocument text's Title paragraph its title (not its text); 8: the permalink
 # sign ("¶") Sphinx and MkDocs put after every heading left out of HTML headings and text, and each API entry of a
 # Sphinx reference page (<dt class="sig">) a section named by its full name; 9: the words of a PDF set in a
-# composite font without a space glyph (XeTeX, LuaTeX) kept apart
-CHUNKER_VERSION = 9
+# composite font without a space glyph (XeTeX, LuaTeX) kept apart; 10: Markdown read without its front matter
+# (whose title is the document's), HTML comments, link reference definitions, empty anchors and rows of badges, its
+# headings named without their inline markup, and <h1>-<h6> lines read as headings
+CHUNKER_VERSION = 10
 
 
 @dataclass(frozen=True)

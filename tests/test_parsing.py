@@ -1140,6 +1140,130 @@ def test_a_very_long_first_heading_is_cut_at_a_word_as_a_title():
     assert parsed.sections[0].chapter == ("word " * 100).strip()[:300].strip(), "the heading itself is kept whole"
 
 
+def test_markdown_front_matter_gives_the_title_and_is_not_text():
+    """npm's documentation (like any Jekyll, Hugo or Docusaurus site's) starts each page with its metadata: it was
+    its first passage, and the page had no title of its own (its sections are "###" headings, no "#")."""
+    page = b"---\ntitle: npm-install\nsection: 1\ndescription: 'Install a package'\n---\n\n### Synopsis\n\nnpm install"
+    parsed = parse_document(page, "npm-install.md")
+    assert parsed.title == "npm-install"
+    assert parsed.text == "Install a package\n\nnpm install", "the description is the page's first line"
+    assert [(s.chapter, s.section) for s in parsed.sections] == [("", ""), ("", "Synopsis")]
+    toml = parse_document(b'+++\ntitle = "Atlas rover"\ndraft = false\n+++\n\nIt drives.', "rover.md")
+    assert (toml.title, toml.text) == ("Atlas rover", "It drives.")
+    # Front matter's title is the page's own, before its first heading.
+    assert parse_document(b"---\ntitle: Guide\n---\n# Welcome\n\nHi.", "g.md").title == "Guide"
+    # A thematic break on the first line, then prose, is no front matter.
+    parsed = parse_document(b"---\n\nSome text: here.\n\n---\n\nMore.", "notes.md")
+    assert parsed.text == "---\n\nSome text: here.\n\n---\n\nMore."
+
+
+NODE_PAGE = """# File system
+
+<!--introduced_in=v0.10.0-->
+
+> Stability: 2 - Stable
+
+<!-- source_link=lib/fs.js -->
+
+## `fs.rm(path[, options], callback)`
+
+<!-- YAML
+added: v14.14.0
+changes:
+  - version: v17.3.0
+-->
+
+Removes files and directories, like [`fs.unlink()`][] and [inode][]. Write `<!-- x -->` for a comment.
+[not]: a definition, inside a paragraph
+
+<a id="ERR_FS_EISDIR"></a>
+
+### `ERR_FS_EISDIR`
+
+Path is a directory.
+
+```html
+<!-- kept: code -->
+[kept]: https://example.com
+```
+
+* `npm install <folder>`:
+
+    ```bash
+    <!-- kept too -->
+    ```
+
+[`fs.unlink()`]: #fsunlinkpath-callback
+[inode]: https://en.wikipedia.org/wiki/Inode "Inode"
+"""
+
+
+def test_markdown_comments_link_definitions_and_anchors_are_left_out():
+    """Node.js's API pages: ~3,000 "<!-- YAML ... -->" blocks, a list of link definitions at the end of every page
+    and an empty anchor before each error code, all of it read as text. In code it stays: it is the code."""
+    parsed = parse_document(NODE_PAGE.encode(), "fs.md")
+    assert [(s.chapter, s.section) for s in parsed.sections] == [
+        ("File system", ""),
+        ("File system", "fs.rm(path[, options], callback)"),
+        ("File system", "ERR_FS_EISDIR"),
+    ]
+    assert parsed.sections[0].text == "> Stability: 2 - Stable"
+    assert parsed.sections[1].text == (
+        "Removes files and directories, like [`fs.unlink()`][] and [inode][]. Write `<!-- x -->` for a comment.\n"
+        "[not]: a definition, inside a paragraph"
+    )
+    last = parsed.sections[2].text
+    assert last.startswith("Path is a directory.\n\n```html\n<!-- kept: code -->\n[kept]: https://example.com\n```")
+    assert "    <!-- kept too -->" in last
+    assert "fsunlinkpath" not in last and "wikipedia" not in last and "YAML" not in parsed.text
+
+
+def test_markdown_badges_and_html_headings():
+    """A README's heading written as HTML to centre it was text, and its badges' alt text ("npm version",
+    "license") its first words. An image that is no badge stays (its alt text is what it shows)."""
+    readme = (
+        b'<h1 align="center">libnpmaccess</h1>\n\n'
+        b"[![npm version](https://img.shields.io/npm/v/libnpmaccess.svg)](https://npm.im/libnpmaccess)\n"
+        b"[![license](https://img.shields.io/npm/l/libnpmaccess.svg)](https://npm.im/libnpmaccess)\n"
+        b"![coverage](https://codecov.io/badge.svg)\n\n"
+        b"A library for `npm access`.\n\n![The access flow](docs/flow.png)\n\n"
+        b"<h2>Install <code>it</code></h2>\n\nRun it."
+    )
+    parsed = parse_document(readme, "README.md")
+    assert parsed.title == "libnpmaccess"
+    assert [(s.chapter, s.section, s.text) for s in parsed.sections] == [
+        ("libnpmaccess", "", "A library for `npm access`.\n\n![The access flow](docs/flow.png)"),
+        ("libnpmaccess", "Install it", "Run it."),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        ("## `fs.rm(path[, options], callback)`", "fs.rm(path[, options], callback)"),
+        ("### Event: `<inspector-protocol-method>`", "Event: <inspector-protocol-method>"),
+        ("#### [`npm run <user defined>`](/commands/npm-run-script)", "npm run <user defined>"),
+        ("## Using <code>npm ci</code> in CI", "Using npm ci in CI"),
+        ("## Setup ![build](https://ci/badge.svg)", "Setup"),
+        ("## 1\\. Install \\*everything\\*", "1. Install *everything*"),
+        ("## `` `backticks` ``", "`backticks`"),
+        ("## a < b and c > d", "a < b and c > d"),
+    ],
+)
+def test_markdown_headings_are_named_without_their_inline_markup(heading, expected):
+    parsed = parse_document(f"# T\n\nx\n\n{heading}\n\ntext".encode(), "x.md")
+    assert parsed.sections[-1].section == expected
+
+
+def test_markdown_comments_code_spans_and_fences_are_read_in_linear_time():
+    """Backtick runs that nothing closes, unclosed comments and indented fences that nothing closes: each is
+    resolved in one pass (a first try at pairing code spans rescanned the line from every run)."""
+    line = "".join("`" * n + " x " for n in range(1, 400)) + "<!-- " + "a <!-- b " * 20_000
+    fences = "    ```js\n" * 20_000  # openers only: no line closes them
+    parsed = parse_document(f"# T\n\n{fences}\n## Code\n\n{line}\ntext -->\n\nAfter.".encode(), "x.md")
+    assert [(s.section, s.text[-9:]) for s in parsed.sections] == [("", "    ```js"), ("Code", "x\n\nAfter.")]
+
+
 @pytest.mark.parametrize(
     ("candidate", "expected"),
     [

@@ -18,11 +18,13 @@ rarely repeat what they are about. docs/decisions.md ("Retrieval quality") has t
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
 from documents.locations import passage_location
 from documents.parsing import SECTION_SEPARATOR, ParsedDocument, Section
+from documents.parsing.markdown import whole_blocks
 
 __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 
@@ -39,8 +41,9 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # Sphinx reference page (<dt class="sig">) a section named by its full name; 9: the words of a PDF set in a
 # composite font without a space glyph (XeTeX, LuaTeX) kept apart; 10: Markdown read without its front matter
 # (whose title is the document's), HTML comments, link reference definitions, empty anchors and rows of badges, its
-# headings named without their inline markup, and <h1>-<h6> lines read as headings
-CHUNKER_VERSION = 10
+# headings named without their inline markup, and <h1>-<h6> lines read as headings; 11: a Markdown code block or
+# table that fits in a chunk with its overlap never cut in two (the cut comes before it)
+CHUNKER_VERSION = 11
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ def chunk_document(
         # The block's text is a slice of parsed.text: its sections with the separators between them.
         text = SECTION_SEPARATOR.join(section.text for section in sections)
         bounds = list(_section_starts(sections))
-        for start, end in _split(text, size, overlap, min_size):
+        # Only Markdown marks its code blocks and tables in the text itself (HTML's <pre> and <table> are gone).
+        whole = whole_blocks(text, longest=size - overlap) if parsed.kind == "markdown" else []
+        for start, end in _split(text, size, overlap, min_size, whole):
             covered = [
                 section
                 for offset, section in bounds
@@ -177,8 +182,11 @@ def _heading(title: str, sections: list[Section]) -> str:
     return ", ".join([path, *more]) if path else ", ".join(more)
 
 
-def _split(text: str, size: int, overlap: int, min_size: int = 0) -> list[tuple[int, int]]:
-    """(start, end) spans of one block's text; each starts and ends on non-space and is at most `size` long."""
+def _split(
+    text: str, size: int, overlap: int, min_size: int = 0, whole: list[tuple[int, int]] | None = None
+) -> list[tuple[int, int]]:
+    """(start, end) spans of one block's text; each starts and ends on non-space and is at most `size` long. A cut
+    inside one of the `whole` spans (sorted, apart) is the last resort."""
     spans: list[tuple[int, int]] = []
     length = len(text)
     start = _skip_space(text, 0)
@@ -189,7 +197,7 @@ def _split(text: str, size: int, overlap: int, min_size: int = 0) -> list[tuple[
             earlier = _WORD_START.search(text, max(length - min_size, spans[-1][0] + 1), start)
             start = earlier.start() if earlier else start
         # The rest fits: take it all; otherwise cut within the window, beyond what the previous chunk covered.
-        end = length if length - start <= size else _cut(text, start, start + size, max(previous_end, start))
+        end = length if length - start <= size else _cut(text, start, start + size, max(previous_end, start), whole)
         end = start + len(text[start:end].rstrip())
         if end <= previous_end:
             # The window held nothing new but whitespace (a huge indent run): resume after it, without overlap.
@@ -206,25 +214,33 @@ def _split(text: str, size: int, overlap: int, min_size: int = 0) -> list[tuple[
     return spans
 
 
-def _cut(text: str, start: int, limit: int, floor: int) -> int:
-    """Where to end a chunk beginning at `start`: a position in (floor, limit], the best kind of break there."""
-    # Paragraph and sentence breaks only count when they leave a reasonably full chunk; otherwise a later
-    # line break or space gives a better-sized piece.
-    for pattern, minimum in (
-        (_PARAGRAPH_BREAK, (limit - start) // 2),
-        (_SENTENCE_END, (limit - start) // 3),
-        (_LINE_BREAK, (limit - start) // 3),
-        (_SPACE, 0),
-    ):
-        best = None
-        low = max(floor, start + minimum)
-        # limit + 1 lets a break that starts right after the window's last character count (lookaheads need it).
-        for match in pattern.finditer(text, low, limit + 1):
-            end = match.end() if pattern is _SENTENCE_END else match.start()
-            if low < end <= limit:
-                best = end
-        if best is not None:
-            return best
+def _cut(text: str, start: int, limit: int, floor: int, whole: list[tuple[int, int]] | None = None) -> int:
+    """Where to end a chunk beginning at `start`: a position in (floor, limit], the best kind of break there, outside
+    the `whole` spans if any break is (a shorter chunk before a code block rather than half of it)."""
+    starts = [block_start for block_start, _ in whole or ()]
+
+    def outside(end: int) -> bool:
+        index = bisect.bisect_left(starts, end) - 1
+        return index < 0 or end >= whole[index][1]
+
+    for allowed in (outside, None) if starts else (None,):
+        # Paragraph and sentence breaks only count when they leave a reasonably full chunk; otherwise a later
+        # line break or space gives a better-sized piece.
+        for pattern, minimum in (
+            (_PARAGRAPH_BREAK, (limit - start) // 2),
+            (_SENTENCE_END, (limit - start) // 3),
+            (_LINE_BREAK, (limit - start) // 3),
+            (_SPACE, 0),
+        ):
+            best = None
+            low = max(floor, start + minimum)
+            # limit + 1 lets a break that starts right after the window's last character count (lookaheads need it).
+            for match in pattern.finditer(text, low, limit + 1):
+                end = match.end() if pattern is _SENTENCE_END else match.start()
+                if low < end <= limit and (allowed is None or allowed(end)):
+                    best = end
+            if best is not None:
+                return best
     return limit  # one word longer than the window: cut it
 
 

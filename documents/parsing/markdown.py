@@ -14,7 +14,7 @@ import re
 
 from documents.parsing.base import LINE_BREAKS, Builder
 
-__all__ = ["parse_markdown"]
+__all__ = ["parse_markdown", "whole_blocks"]
 
 # --- Markdown -------------------------------------------------------------------------------------------------
 
@@ -263,3 +263,32 @@ def parse_markdown(text: str, builder: Builder) -> None:
         definitions_allowed = not line.strip()
         body.append(line)
     builder.add("\n".join(body))
+
+
+def whole_blocks(text: str, *, longest: int) -> list[tuple[int, int]]:
+    """(start, end) offsets in `text` of the fenced code blocks and the tables (runs of "|" rows) at most `longest`
+    characters long: the chunker keeps each in one passage when it can, as half a code example or a table's rows
+    without its header answer nothing. Run on the parsed text (normalised, the front matter and comments gone)."""
+    blocks: list[tuple[int, int]] = []
+    position, fence, table = 0, None, None  # the open fence (character, length, start), the open table's start
+    for line in text.split("\n"):
+        end = position + len(line)
+        if fence is not None:
+            closing = _FENCE_LINE.match(line)
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= fence[1]:
+                blocks.append((fence[2], end))
+                fence = None
+        else:
+            is_row = line.lstrip(" ").startswith("|") and len(line) - len(line.lstrip(" ")) < 4
+            if table is not None and not is_row:
+                blocks.append(table)
+                table = None
+            opened = _FENCE_OPEN.match(line) or _INDENTED_FENCE_OPEN.match(line)
+            if opened and not (opened.group(1)[0] == "`" and "`" in opened.group(2)):
+                fence = (opened.group(1)[0], len(opened.group(1)), position)
+            elif is_row:
+                table = (table[0] if table else position, end)
+        position = end + 1
+    if table is not None:
+        blocks.append(table)
+    return [(start, end) for start, end in blocks if end - start <= longest and text.count("\n", start, end) >= 1]

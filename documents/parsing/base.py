@@ -138,6 +138,7 @@ class Builder:
         self.page: int | None = None  # the PDF page being read
         self._blocks: list[str] = []
         self._length = 0
+        self.html_elements = 0  # start tags of the HTML read so far (an e-book's pages add up): html.py's limit
 
     def heading(self, level: int, text: str) -> None:
         self.flush()

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from documents.parsing.base import Builder, ParseError
-from documents.parsing.html import parse_html
+from documents.parsing.html import HTML_MAX_ELEMENTS, parse_html
 from documents.parsing.packages import DC_TITLE, check_zip, declared_mimetype, xml_parser
 
 EPUB_MAX_CHAPTERS = 5000
@@ -63,7 +63,7 @@ def parse_epub(data: bytes, builder: Builder) -> None:
             try:
                 parse_html(_page_text(archive.read(path)), builder)
             except ParseError:
-                if builder.over_limit:
+                if builder.over_limit or builder.html_elements > HTML_MAX_ELEMENTS:
                     raise
                 # A chapter without text of its own (a cover's picture, a page that only sends on): the rest count.
         title = package.find(f".//{{*}}metadata/{DC_TITLE}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from documents.parsing.base import Builder, ParseError
@@ -48,12 +49,25 @@ _NAVIGATION_RELS = frozenset({"next", "prev", "previous", "up", "contents", "ind
 # words of the page's own.
 _LINK_SEPARATORS = re.compile(r"[\[\]|«»<>•·:,()/\-–—]")
 _HTML_FURNITURE_ROLES = '[role="navigation"], [role="contentinfo"], [role="search"], [role="dialog"]'
+# Elements a document's pages may open in all (an e-book's chapters add up). BeautifulSoup and the passages below
+# cost about 60 µs and 1.7 KB an element: a 4 MB page of a million "<p>x" took 59 s and 1.7 GB, and a 20 MB upload
+# would have asked a worker for 8 GB. The largest pages of Rust's documentation (the book on one page: 25,000; an
+# 8 MB source listing: 154,000) stay well within it.
+HTML_MAX_ELEMENTS = 300_000
+_START_TAG = re.compile(r"<[a-zA-Z]")
 
 
 def parse_html(text: str, builder: Builder) -> None:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(text, "html.parser")
+    # Counted before anything is built: a start tag is a "<" before a letter, as html.parser reads one.
+    builder.html_elements += sum(1 for _ in _START_TAG.finditer(text))
+    if builder.html_elements > HTML_MAX_ELEMENTS:
+        raise ParseError(
+            f"This file has more than {HTML_MAX_ELEMENTS:,} HTML elements (tags), which is too many to process; split "
+            "it into smaller files."
+        )
+    soup = BeautifulSoup(text, builder=_linear_tree_builder()())
     # An inline <svg> or MathML can hold a <title> of its own (a tooltip), which is not the page's.
     title_tag = _page_title(soup)
     builder.titles.append(title_tag.get_text(" ") if title_tag else "")
@@ -67,7 +81,95 @@ def parse_html(text: str, builder: Builder) -> None:
     if not builder.sections:
         # Nothing but furniture: a chapter's page that only lists its sections between the links to its neighbours
         # (DocBook). Read as it is, as before furniture was left out, rather than refused as a page without text.
-        _walk(_content(BeautifulSoup(text, "html.parser"), keep_furniture=True), builder)
+        _walk(_content(BeautifulSoup(text, builder=_linear_tree_builder()()), keep_furniture=True), builder)
+
+
+def _terminators(raw: str) -> dict[str, int]:
+    """Where the last of each construct's closing markup starts in `raw` (-1 for none): a construct opened after it
+    can never be closed."""
+    last = {"gt": raw.rfind(">"), "comment": -1, "section": -1, "ms_section": -1}
+    for key, pattern in (("comment", _COMMENT_CLOSE), ("section", _SECTION_CLOSE), ("ms_section", _MS_SECTION_CLOSE)):
+        for match in pattern.finditer(raw):
+            last[key] = match.start()
+    return last
+
+
+# The standard library's closing patterns (html.parser, _markupbase), and the names of the marked sections closed
+# by "]]>" (the others, Word's "<![if ...]>", by "]>").
+_COMMENT_CLOSE = re.compile(r"--\s*>")
+_SECTION_CLOSE = re.compile(r"]\s*]\s*>")
+_MS_SECTION_CLOSE = re.compile(r"]\s*>")
+_SECTION_NAME = re.compile(r"\s*([a-zA-Z][-_.a-zA-Z0-9]*)")
+_SECTIONS = frozenset({"temp", "cdata", "ignore", "include", "rcdata"})
+_MS_SECTIONS = frozenset({"if", "else", "endif"})
+
+
+@functools.cache
+def _linear_tree_builder():
+    """BeautifulSoup's "html.parser" builder, its parser told at once that a construct opened after the last of its
+    closing markup is not closed.
+
+    html.parser (Python 3.11.7's, and any before 3.11.14 or 3.12.11) stops at such a construct ("<!--", "<![CDATA[",
+    "<?", "</", "<a" with no end after it) and, at the end of the page, tries it again and then every "<" after it,
+    each try searching to the end of the page: 120 KB of "<!--x>" took 15 s, 120 KB of "<a b='" 72 s, and 2 MB of
+    either would hold a worker (or, attached in a chat, a web process) for hours. Such a construct is read as the
+    text html.parser makes of it at the end of the page, at once; pages that close what they open are read exactly
+    as before.
+    """
+    from bs4.builder import HTMLParserTreeBuilder
+    from bs4.builder._htmlparser import BeautifulSoupHTMLParser
+
+    class LinearHTMLParser(BeautifulSoupHTMLParser):
+        _scanned: str | None = None
+        _last: dict[str, int]
+
+        def _closing(self, key: str) -> int:
+            if self._scanned is not self.rawdata:  # the feed and the close each read a new string, once
+                self._scanned, self._last = self.rawdata, _terminators(self.rawdata)
+            return self._last[key]
+
+        def _as_text(self, i: int) -> int:
+            """What html.parser makes of a construct never closed, at the end of the page: text, to the next ">"
+            (included) or else to the next "<". Its own search for a ">" that is not there went to the end of the
+            page again for each "<" (2 MB of "<![CDATA[" took minutes)."""
+            raw = self.rawdata
+            if self._closing("gt") > i:
+                end = raw.find(">", i + 1) + 1
+            else:
+                end = raw.find("<", i + 1)
+                end = end if end > 0 else i + 1
+            self.handle_data(raw[i:end])
+            return end
+
+        def parse_starttag(self, i):
+            return self._as_text(i) if self._closing("gt") < i else super().parse_starttag(i)
+
+        def parse_endtag(self, i):
+            return self._as_text(i) if self._closing("gt") < i + 1 else super().parse_endtag(i)
+
+        def parse_pi(self, i):
+            return self._as_text(i) if self._closing("gt") < i + 2 else super().parse_pi(i)
+
+        def parse_comment(self, i, report=1):
+            return self._as_text(i) if self._closing("comment") < i + 4 else super().parse_comment(i, report)
+
+        def parse_html_declaration(self, i):
+            if self.rawdata.startswith("<![", i):
+                name = _SECTION_NAME.match(self.rawdata, i + 3)
+                section = name.group(1).lower() if name else ""
+                if (section in _SECTIONS and self._closing("section") < i + 3) or (
+                    section in _MS_SECTIONS and self._closing("ms_section") < i + 3
+                ):
+                    return self._as_text(i)
+            elif not self.rawdata.startswith("<!--", i) and self._closing("gt") < i + 2:
+                return self._as_text(i)  # a doctype or a bogus comment ("<!x"), closed by the next ">"
+            return super().parse_html_declaration(i)
+
+    class LinearTreeBuilder(HTMLParserTreeBuilder):
+        def feed(self, markup, _parser_class=LinearHTMLParser):
+            super().feed(markup, _parser_class=LinearHTMLParser)
+
+    return LinearTreeBuilder
 
 
 def _page_title(soup):

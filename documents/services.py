@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -26,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 MAX_DOCUMENT_CHARACTERS = 2_000_000  # what the editor may save as one version
 PROGRESS_INTERVAL = 0.25  # seconds between two progress UPDATEs of a document being embedded
+# An uploaded file's text, as its page shows it, is its parse: seconds for a long PDF or e-book (gnuplot's 311-page
+# manual 9 s), which the page paid on every view. Kept in the cache a while; ingestion puts it there when its parse
+# was slow, as the page is often opened right after the upload.
+EXTRACTED_TEXT_TTL_SECONDS = 6 * 3600
+EXTRACTED_TEXT_WARM_SECONDS = 1.0
 
 
 class UploadRejected(UserFacingError):
@@ -191,15 +197,16 @@ def _set_progress(document_id: uuid.UUID, **fields) -> None:
 
 
 def _source_text(document: Document):
-    """What to index: the latest version when the document was edited here, else the uploaded file."""
+    """What to index: the latest version when the document was edited here, else the uploaded file; and whether it
+    is the file."""
     from documents.parsing import parse_document
 
     latest = document.versions.order_by("-number").first()
     if latest is not None:
-        return parse_document(latest.content.encode(), "document.md")
+        return parse_document(latest.content.encode(), "document.md"), False
     with document.file.open("rb") as handle:
         data = handle.read()
-    return parse_document(data, document.original_name or document.file.name)
+    return parse_document(data, document.original_name or document.file.name), True
 
 
 def _known_embeddings(document: Document) -> dict[str, object]:
@@ -226,12 +233,15 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
 
     document = Document.objects.get(id=document_id)
     _set_progress(document.id, status=Document.Status.PROCESSING, progress=5, error="")
+    started = time.monotonic()
     try:
-        parsed = _source_text(document)
+        parsed, from_file = _source_text(document)
     except ParseError as exc:
         document_fail(document_id=document.id, error=exc.user_message, permanent=True)
         document.refresh_from_db()
         return document
+    if from_file and time.monotonic() - started >= EXTRACTED_TEXT_WARM_SECONDS:
+        _cache_call(cache.set, _extracted_text_key(document.id), editable_text(parsed), EXTRACTED_TEXT_TTL_SECONDS)
     drafts = chunk_document(parsed)
     if not drafts:
         document_fail(document_id=document.id, error="No text could be extracted.", permanent=True)
@@ -381,16 +391,37 @@ def editable_text(parsed) -> str:
 
 
 def document_extracted_text(document: Document) -> str:
-    """The editable text of an uploaded file ("" when there is no file or it cannot be read)."""
+    """The editable text of an uploaded file ("" when there is no file or it cannot be read), from the cache when
+    it was read lately (see EXTRACTED_TEXT_TTL_SECONDS)."""
     if not document.file:
         return ""
     from documents.parsing import ParseError, parse_document
 
+    cached = _cache_call(cache.get, _extracted_text_key(document.id))
+    if cached is not None:
+        return cached
     try:
         with document.file.open("rb") as handle:
-            return editable_text(parse_document(handle.read(), document.original_name or document.file.name))
+            text = editable_text(parse_document(handle.read(), document.original_name or document.file.name))
     except (ParseError, OSError):
         return ""
+    _cache_call(cache.set, _extracted_text_key(document.id), text, EXTRACTED_TEXT_TTL_SECONDS)
+    return text
+
+
+def _extracted_text_key(document_id: uuid.UUID) -> str:
+    from documents.chunking import CHUNKER_VERSION
+
+    return f"document-text:{document_id}:{CHUNKER_VERSION}"  # a new parser reads the file anew
+
+
+def _cache_call(method, *args):
+    """A cache read or write that never fails its caller: without Redis the text is parsed, as before."""
+    try:
+        return method(*args)
+    except Exception:
+        logger.warning("the cache of extracted document text is unavailable", exc_info=True)
+        return None
 
 
 def _first_version_from_file(document: Document) -> None:

@@ -538,3 +538,39 @@ def test_a_rename_marks_the_title_as_typed_and_keeps_the_rest_of_the_metadata(us
     rename(user_client, document, "notes")
     document.refresh_from_db()
     assert document.metadata == {"format": "markdown", "title": "Notes", "title_typed": True}
+
+
+def test_the_detail_page_reads_an_uploaded_file_once_not_at_every_view(user_client, user):
+    """A long PDF's or e-book's page parsed its file at every view (gnuplot's manual: 9 s each time). The text is
+    kept in the cache after the first: the file changed under it (as nothing does) shows that it is not read
+    again."""
+    document = uploaded(user, b"# Field notes\n\nThe heron came back.\n", "notes.md", "text/markdown")
+    detail = reverse("documents:detail", args=[document.id])
+    assert "The heron came back." in page_of(user_client.get(detail))
+
+    with default_storage.open(document.file.name, "wb") as handle:
+        handle.write(b"# Field notes\n\nSomething else.\n")
+    assert "The heron came back." in page_of(user_client.get(detail)), "from the cache"
+    assert "Something else." not in page_of(user_client.get(detail))
+
+
+def test_a_slow_ingestion_leaves_the_text_for_the_page(user, user_client, monkeypatch):
+    """Ingestion has the file parsed already: when that was slow, the page's first view does not parse it again."""
+    from documents import services
+
+    monkeypatch.setattr(services, "EXTRACTED_TEXT_WARM_SECONDS", 0.0)  # every parse counts as slow here
+    document = uploaded(user, b"# Field notes\n\nThe heron came back.\n", "notes.md", "text/markdown")
+    assert services.document_ingest(document_id=document.id).status == Document.Status.READY
+    default_storage.delete(document.file.name)
+    default_storage.save(document.file.name, ContentFile(b"# Field notes\n\nSomething else.\n"))
+
+    assert "The heron came back." in page_of(user_client.get(reverse("documents:detail", args=[document.id])))
+
+
+def test_another_users_document_page_is_a_404_even_with_its_text_in_the_cache(user_client, user, other):
+    document = uploaded(other, b"Their own notes.\n", "theirs.txt")
+    from documents.services import document_extracted_text
+
+    assert document_extracted_text(document) == "Their own notes."  # now in the cache
+    response = user_client.get(reverse("documents:detail", args=[document.id]))
+    assert response.status_code == 404 and "Their own notes." not in page_of(response)

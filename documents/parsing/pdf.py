@@ -23,6 +23,17 @@ PDF_HEADING_MAX_SHARE = 0.4
 PDF_RUNNING_HEADER_PAGES = 3
 PDF_MAX_OUTLINE_ENTRIES = 5000
 PDF_MAX_OUTLINE_DEPTH = 16
+# What a hostile PDF may make pypdf do. One stream inflates to at most this much (pypdf's default, 75 MB, took
+# 0.15 s and 200 MB a try, and a ToUnicode map of 70 MB 4 s and 1 GB); a page's drawing instructions of 20 MB are
+# already far more than any page of text has.
+PDF_MAX_STREAM_BYTES = 20_000_000
+# The pages' drawing instructions, all pages together, each page's counted even when pages share one stream (pypdf
+# reads it again for each): reading costs 0.1 s a MB of spaces to 0.5 s a MB of operators, and a stream shared by
+# thousands of pages (or one that failed to inflate, tried again for each) was hours of work for a file of under a
+# MB. A book of 2,000 pages of dense text has about 40 MB.
+PDF_MAX_CONTENT_BYTES = 50_000_000
+# Pages in the page tree (pypdf's default is 100,000: 10 s and 450 MB before the first page was read).
+PDF_MAX_PAGES = 20_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,21 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
     import pypdf
 
     _correct_pypdf_space_widths()
+    limits = {
+        name: PDF_MAX_STREAM_BYTES
+        for name in (
+            "zlib_maximum_output_length",
+            "lzw_maximum_output_length",
+            "run_length_maximum_output_length",
+            "brotli_maximum_output_length",
+            "array_based_stream_maximum_output_length",
+        )
+    }
+    with pypdf.apply_configuration(**limits, page_tree_maximum_entries=PDF_MAX_PAGES):
+        _parse_pdf(pypdf, data, builder)
+
+
+def _parse_pdf(pypdf, data: bytes, builder: Builder) -> None:
     try:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -59,6 +85,13 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
         page_count = len(pages)
     except ParseError:
         raise
+    except pypdf.errors.LimitReachedError as exc:
+        if "page tree" in str(exc):
+            raise ParseError(
+                f"This PDF has more than {PDF_MAX_PAGES:,} pages, which is too many to process; split it into "
+                "smaller files."
+            ) from exc
+        raise ParseError("This PDF could not be read; it may be damaged.") from exc
     except Exception as exc:
         raise ParseError("This PDF could not be read; it may be damaged.") from exc
 
@@ -67,10 +100,24 @@ def parse_pdf(data: bytes, builder: Builder) -> None:
     # Font sizes only mean something relative to the body text of the whole document, so every page is read
     # before any heading is decided; the raw length is bounded here as the builder bounds the clean text.
     read: list[tuple[int, list[_PdfLine]]] = []
-    failures = extracted = 0
+    failures = extracted = content = 0
     for index in range(page_count):
         try:
-            lines = _pdf_page_lines(pages[index])
+            page = pages[index]
+            size = _pdf_content_size(page)
+        except Exception:
+            size = None
+        content += PDF_MAX_STREAM_BYTES if size is None else size
+        if content > PDF_MAX_CONTENT_BYTES:
+            raise ParseError(
+                "This PDF is too complex to read: its pages hold more than "
+                f"{PDF_MAX_CONTENT_BYTES // 1_000_000} MB of drawing instructions. Split it into smaller files."
+            )
+        if size is None:  # its contents could not be read (inflated past the limit, damaged): nor can its text
+            failures += 1
+            continue
+        try:
+            lines = _pdf_page_lines(page)
         except Exception:  # one broken page (bad font, bad stream) should not lose the rest of the document
             failures += 1
             continue
@@ -139,6 +186,16 @@ def _correct_pypdf_space_widths() -> None:
 
     from_font_resource.corrects_space_width = True
     Font.from_font_resource = classmethod(from_font_resource)
+
+
+def _pdf_content_size(page) -> int:
+    """The length of the page's drawing instructions, decoded (pypdf keeps them for its text extraction)."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    streams = contents if isinstance(contents, list) else [contents]
+    return sum(len(stream.get_object().get_data()) for stream in streams if hasattr(stream.get_object(), "get_data"))
 
 
 def _pdf_metadata_title(reader) -> str:

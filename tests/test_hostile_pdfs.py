@@ -105,3 +105,21 @@ def test_an_uploaded_pdf_of_pages_sharing_a_bomb_ends_failed_with_its_reason(use
     assert document.status == "failed" and "too complex" in document.error
     assert document.metadata.get("failure") == "content"
     assert not Chunk.objects.filter(document=document).exists()
+
+
+def test_pages_whose_fonts_share_a_bomb_unicode_map_are_refused_once_their_cost_adds_up():
+    # A 30 MB ToUnicode map (30 KB) shared by the fonts of 600 pages: pypdf inflated it to its limit and failed
+    # again for each page's font (500 pages of a 70 MB map: 4 s a page with pypdf's own limit, 16.6 s with 20 MB;
+    # the 20,000 pages a PDF may have, about 11 minutes).
+    cmap = deflated(30 << 20, b"1 beginbfrange\n<00> <FF> <0041>\nendbfrange\n")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", stream(cmap, deflated=True), stream(TEXT)]
+    kids = []
+    for _ in range(600):
+        kids.append(len(objects) + 1)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 %d 0 R >> >> /Contents 4 0 R >>"
+            % (len(objects) + 2)
+        )
+        objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 3 0 R >>")
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    assert "too complex" in refusal(pdf_file(objects), seconds=10)

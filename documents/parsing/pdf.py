@@ -108,16 +108,19 @@ def _parse_pdf(pypdf, data: bytes, builder: Builder) -> None:
         except Exception:
             size = None
         content += PDF_MAX_STREAM_BYTES if size is None else size
-        if content > PDF_MAX_CONTENT_BYTES:
-            raise ParseError(
-                "This PDF is too complex to read: its pages hold more than "
-                f"{PDF_MAX_CONTENT_BYTES // 1_000_000} MB of drawing instructions. Split it into smaller files."
-            )
+        _check_content(content)
         if size is None:  # its contents could not be read (inflated past the limit, damaged): nor can its text
             failures += 1
             continue
         try:
             lines = _pdf_page_lines(page)
+        except pypdf.errors.LimitReachedError:
+            # One of pypdf's limits stopped the page (a font's ToUnicode map or widths shared by every page's font,
+            # inflated or read again for each): counted as that much work, as contents that failed are.
+            failures += 1
+            content += PDF_MAX_STREAM_BYTES
+            _check_content(content)
+            continue
         except Exception:  # one broken page (bad font, bad stream) should not lose the rest of the document
             failures += 1
             continue
@@ -186,6 +189,14 @@ def _correct_pypdf_space_widths() -> None:
 
     from_font_resource.corrects_space_width = True
     Font.from_font_resource = classmethod(from_font_resource)
+
+
+def _check_content(content: int) -> None:
+    if content > PDF_MAX_CONTENT_BYTES:
+        raise ParseError(
+            "This PDF is too complex to read: its pages hold more than "
+            f"{PDF_MAX_CONTENT_BYTES // 1_000_000} MB of drawing instructions. Split it into smaller files."
+        )
 
 
 def _pdf_content_size(page) -> int:

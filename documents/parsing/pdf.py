@@ -30,7 +30,7 @@ PDF_MAX_STREAM_BYTES = 20_000_000
 # The pages' drawing instructions, all pages together, each page's counted even when pages share one stream (pypdf
 # reads it again for each): reading costs 0.1 s a MB of spaces to 0.5 s a MB of operators, and a stream shared by
 # thousands of pages (or one that failed to inflate, tried again for each) was hours of work for a file of under a
-# MB. A book of 2,000 pages of dense text has about 40 MB.
+# MB. A LaTeX manual (auto-multiple-choice's) has 22 KB a page: 2,000 such pages are 44 MB.
 PDF_MAX_CONTENT_BYTES = 50_000_000
 # Pages in the page tree (pypdf's default is 100,000: 10 s and 450 MB before the first page was read).
 PDF_MAX_PAGES = 20_000

@@ -11,13 +11,10 @@ import time
 import zlib
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 
-from documents.models import Chunk, Document
 from documents.parsing import ParseError, parse_document
 from documents.parsing.pdf import PDF_MAX_PAGES
-from documents.tasks import ingest_document
+from tests.test_hostile_uploads import uploaded_and_failed
 from tests.test_parsing import pdf_file
 
 FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
@@ -95,16 +92,7 @@ def test_a_pdf_whose_pages_share_a_small_stream_still_reads():
 @pytest.mark.django_db
 def test_an_uploaded_pdf_of_pages_sharing_a_bomb_ends_failed_with_its_reason(user_client, user):
     data = shared_by(400, stream(deflated(100 << 20), deflated=True), first=TEXT)
-    response = user_client.post(reverse("documents:upload"), {"files": [SimpleUploadedFile("bomb.pdf", data)]})
-    assert response.status_code == 302
-    document = Document.objects.get(owner=user)
-    started = time.monotonic()
-    assert ingest_document(str(document.id)) == "failed"
-    assert time.monotonic() - started < 15
-    document.refresh_from_db()
-    assert document.status == "failed" and "too complex" in document.error
-    assert document.metadata.get("failure") == "content"
-    assert not Chunk.objects.filter(document=document).exists()
+    uploaded_and_failed(user_client, user, "bomb.pdf", data, reason="too complex")
 
 
 def test_pages_whose_fonts_share_a_bomb_unicode_map_are_refused_once_their_cost_adds_up():

@@ -75,19 +75,26 @@ def test_an_ebook_whose_chapters_add_up_to_too_many_elements_is_refused_not_cut_
         parse_document(epub(book), "orchard.epub")
 
 
-@pytest.mark.django_db
-def test_an_uploaded_page_of_too_many_elements_ends_failed_with_its_reason(user_client, user):
-    data = (PAGE + "<div>" * 1_000_000).encode()  # 5 MB nested a million deep: 51 s and 1.2 GB before
-    response = user_client.post(reverse("documents:upload"), {"files": [SimpleUploadedFile("deep.html", data)]})
+def uploaded_and_failed(client, user, name: str, data: bytes, *, reason: str) -> Document:
+    """The file uploaded through the page and ingested as the Celery task runs it: it ends failed within seconds,
+    for `reason` (in its error), as the file's fault (no Retry offered), with no passage."""
+    response = client.post(reverse("documents:upload"), {"files": [SimpleUploadedFile(name, data)]})
     assert response.status_code == 302
     document = Document.objects.get(owner=user)
     started = time.monotonic()
     assert ingest_document(str(document.id)) == "failed"
     assert time.monotonic() - started < 15
     document.refresh_from_db()
-    assert document.status == "failed" and "HTML elements" in document.error
+    assert document.status == "failed" and reason in document.error
     assert document.metadata.get("failure") == "content"  # the file is the reason: no Retry offered
     assert not Chunk.objects.filter(document=document).exists()
+    return document
+
+
+@pytest.mark.django_db
+def test_an_uploaded_page_of_too_many_elements_ends_failed_with_its_reason(user_client, user):
+    data = (PAGE + "<div>" * 1_000_000).encode()  # 5 MB nested a million deep: 51 s and 1.2 GB before
+    uploaded_and_failed(user_client, user, "deep.html", data, reason="HTML elements")
     listed = user_client.get(reverse("documents:list")).content.decode()
     assert "too many to process" in listed
 

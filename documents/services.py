@@ -204,9 +204,16 @@ def _source_text(document: Document):
     latest = document.versions.order_by("-number").first()
     if latest is not None:
         return parse_document(latest.content.encode(), "document.md"), False
+    return _parse_file(document), True
+
+
+def _parse_file(document: Document):
+    """The uploaded file, parsed (ParseError or OSError when it cannot be)."""
+    from documents.parsing import parse_document
+
     with document.file.open("rb") as handle:
         data = handle.read()
-    return parse_document(data, document.original_name or document.file.name), True
+    return parse_document(data, document.original_name or document.file.name)
 
 
 def _known_embeddings(document: Document) -> dict[str, object]:
@@ -241,7 +248,7 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
         document.refresh_from_db()
         return document
     if from_file and time.monotonic() - started >= EXTRACTED_TEXT_WARM_SECONDS:
-        _cache_call(cache.set, _extracted_text_key(document.id), editable_text(parsed), EXTRACTED_TEXT_TTL_SECONDS)
+        _remember_extracted_text(document.id, editable_text(parsed))
     drafts = chunk_document(parsed)
     if not drafts:
         document_fail(document_id=document.id, error="No text could be extracted.", permanent=True)
@@ -395,18 +402,21 @@ def document_extracted_text(document: Document) -> str:
     it was read lately (see EXTRACTED_TEXT_TTL_SECONDS)."""
     if not document.file:
         return ""
-    from documents.parsing import ParseError, parse_document
+    from documents.parsing import ParseError
 
     cached = _cache_call(cache.get, _extracted_text_key(document.id))
     if cached is not None:
         return cached
     try:
-        with document.file.open("rb") as handle:
-            text = editable_text(parse_document(handle.read(), document.original_name or document.file.name))
+        text = editable_text(_parse_file(document))
     except (ParseError, OSError):
         return ""
-    _cache_call(cache.set, _extracted_text_key(document.id), text, EXTRACTED_TEXT_TTL_SECONDS)
+    _remember_extracted_text(document.id, text)
     return text
+
+
+def _remember_extracted_text(document_id: uuid.UUID, text: str) -> None:
+    _cache_call(cache.set, _extracted_text_key(document_id), text, EXTRACTED_TEXT_TTL_SECONDS)
 
 
 def _extracted_text_key(document_id: uuid.UUID) -> str:

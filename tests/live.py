@@ -35,6 +35,13 @@ def session_for(user) -> str:
     return store.session_key
 
 
+def signed_in(new_page, live_app, user):
+    """A new browser page whose session is the user's (session_for)."""
+    page = new_page()
+    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    return page
+
+
 @dataclass
 class SseEvent:
     event: str

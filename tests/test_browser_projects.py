@@ -11,16 +11,10 @@ from playwright.sync_api import expect
 
 from conversations.models import Conversation, Project
 from tests.factories import ConversationFactory, UserFactory
-from tests.live import session_for
+from tests.live import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 375, "height": 740}
-
-
-def signed_in(new_page, live_app, user):
-    page = new_page()
-    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
-    return page
 
 
 def test_create_a_project_and_move_chats_into_it(new_page, live_app):

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
+from tests.live import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 375, "height": 740}
@@ -56,14 +57,12 @@ def test_the_usage_charts_on_a_phone_show_their_whole_period_scale_and_latest_da
     from django.utils import timezone
 
     from tests.factories import UsageLogFactory
-    from tests.live import session_for
 
     user = UserFactory()
     conversation = ConversationFactory(user=user)
     UsageLogFactory(conversation=conversation, cost="0.01")  # today
     UsageLogFactory(conversation=conversation, cost="0.02", created_at=timezone.now() - dt.timedelta(days=29))
-    page = new_page()
-    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page = signed_in(new_page, live_app, user)
     page.set_viewport_size({"width": width, "height": 740})
     page.goto("/settings/usage/")
 
@@ -86,11 +85,8 @@ def test_the_usage_charts_on_a_phone_show_their_whole_period_scale_and_latest_da
 
 
 def test_a_long_url_pasted_into_the_composer_wraps_inside_it_on_a_phone(new_page, live_app):
-    from tests.live import session_for
-
     user = UserFactory()
-    page = new_page()
-    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page = signed_in(new_page, live_app, user)
     page.set_viewport_size(PHONE)
     page.goto("/c/")
     box = page.locator("#composer-input")
@@ -104,12 +100,10 @@ def test_a_long_url_pasted_into_the_composer_wraps_inside_it_on_a_phone(new_page
 
 def test_a_keys_hint_stays_on_one_line_beside_a_failed_key_test(new_page, live_app, fake_openai):
     from accounts.services import SYSTEM, provider_key_save
-    from tests.live import session_for
 
     user = UserFactory()
     provider_key_save(user=user, provider="openai", api_key="sk-revoked-key-9999", client=SYSTEM)
-    page = new_page()
-    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
+    page = signed_in(new_page, live_app, user)
     page.goto("/settings/keys/")
     row = page.locator("table tr", has_text="OpenAI")
     row.get_by_role("button", name="Test").click()

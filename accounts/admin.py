@@ -152,6 +152,17 @@ class UserAdmin(DjangoUserAdmin):
         url = reverse("admin:catalog_usagedashboard_changelist") + "?" + urlencode({"user": obj.pk})
         return format_html('<a href="{}">Tokens and cost of this user</a>', url)
 
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple:
+        """What deleting users takes with them. Their append-only trails (usage, key audit, data exports) may not be
+        deleted one by one here, and Django refused the whole deletion for that ("your account doesn't have
+        permission to delete ... usage log"), so no user who had ever chatted could be deleted from the admin. They
+        go with their account, as they do when the user deletes it in Settings."""
+        from conversations.models import UsageLog
+
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        trails = {str(model._meta.verbose_name) for model in (UsageLog, KeyAuditLog, DataExport)}
+        return deleted, counts, {name for name in perms_needed if str(name) not in trails}, protected
+
 
 @admin.register(Session)
 class SessionAdmin(BigTableAdmin):

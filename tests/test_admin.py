@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -278,3 +280,35 @@ def test_a_keys_config_promises_only_what_the_app_reads():
 
     help_text = ProviderKey._meta.get_field("config").help_text
     assert "base_url" in help_text and "models" in help_text and "model." not in help_text
+
+
+def test_a_user_with_usage_and_audit_trails_can_be_deleted_from_the_admin(
+    admin_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    # An operator's walk: Django refused ("doesn't have permission to delete ... usage log, key audit log"), since
+    # those trails are read-only in the admin; any user who had chatted once could not be deleted.
+    settings.MEDIA_ROOT = tmp_path
+    user = factories.UserFactory()
+    usage = factories.UsageLogFactory(conversation=factories.ConversationFactory(user=user))
+    audit = factories.KeyAuditLogFactory(user=user)
+    export = factories.DataExportFactory(user=user)
+    attachment = factories.AttachmentFactory(conversation=usage.conversation)
+    folder = tmp_path / "attachments" / str(user.pk)
+    assert Path(attachment.file.path).is_relative_to(folder)
+
+    page = admin_client.get(admin_url(User, "delete", quote(user.pk)))
+    assert page.status_code == 200 and b"Are you sure" in page.content
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(admin_url(User, "delete", quote(user.pk)), {"post": "yes"})
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert not UsageLog.objects.filter(pk=usage.pk).exists() and not KeyAuditLog.objects.filter(pk=audit.pk).exists()
+    assert not type(export).objects.filter(pk=export.pk).exists()
+    assert not folder.exists(), "the user's files go once the deletion commits"
+
+
+def test_the_trails_stay_undeletable_on_their_own(admin_client):
+    audit = factories.KeyAuditLogFactory()
+    assert admin_client.post(admin_url(KeyAuditLog, "delete", quote(audit.pk)), {"post": "yes"}).status_code == 403
+    assert KeyAuditLog.objects.filter(pk=audit.pk).exists()

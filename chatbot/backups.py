@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -105,10 +106,15 @@ def backup_create(
             "files": len(files),
             "missing_files": sorted(referenced - names),
         }
-        with tarfile.open(partial, "w") as archive:
+        # Owner-only from the start: a backup holds every password hash, encrypted API key and uploaded file.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a .partial left by a killed run keeps its old mode through O_CREAT
+        with os.fdopen(descriptor, "wb") as handle, tarfile.open(fileobj=handle, mode="w") as archive:
             info = tarfile.TarInfo(MANIFEST_NAME)
             data = json.dumps(manifest, indent=2).encode()
             info.size = len(data)
+            info.mtime = int(time.time())
+            info.mode = 0o600
             archive.addfile(info, io.BytesIO(data))
             archive.add(dump, arcname=DUMP_NAME)
             for file in files:
@@ -122,11 +128,43 @@ def backup_manifest(path: Path) -> dict:
         return json.load(archive.extractfile(MANIFEST_NAME))
 
 
+def _checked_members(archive: tarfile.TarFile, path: Path) -> tuple[dict, list[tarfile.TarInfo]]:
+    """The backup's manifest and media members, once the whole archive has been read through: a damaged, truncated
+    or foreign file is refused before anything is restored, with what is wrong instead of a traceback."""
+    try:
+        members = archive.getmembers()  # reads every header: a file cut short fails here
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BackupError(f"{path} is truncated or damaged ({exc}); copy it again from where it was made.") from exc
+    names = {member.name for member in members}
+    if MANIFEST_NAME not in names or DUMP_NAME not in names:
+        raise BackupError(
+            f"{path} is not a backup made by `manage.py backup` (it has no {MANIFEST_NAME} or {DUMP_NAME})."
+        )
+    try:
+        manifest = json.load(archive.extractfile(MANIFEST_NAME))
+    except (ValueError, tarfile.TarError, OSError) as exc:
+        raise BackupError(f"{path} has a damaged {MANIFEST_NAME} ({exc}).") from exc
+    media = [m for m in members if m.name.startswith(f"{MEDIA_PREFIX}/") and m.isfile()]
+    # A copy cut at the boundary between two files reads as a shorter, valid archive: the manifest's count tells.
+    if isinstance(manifest.get("files"), int) and len(media) != manifest["files"]:
+        raise BackupError(
+            f"{path} is incomplete: its manifest lists {manifest['files']} files, the archive holds {len(media)} "
+            "(truncated?); copy it again from where it was made."
+        )
+    return manifest, media
+
+
 def database_is_empty(database: dict) -> bool:
     import psycopg
 
     params = {"dbname": database["NAME"], "user": database.get("USER") or None, "host": database.get("HOST") or None}
     params |= {"port": database.get("PORT") or None, "password": database.get("PASSWORD") or None}
+    # The same TLS settings as pg_dump and pg_restore get (libpq_environment): sslmode=verify-full must hold here too.
+    params |= {
+        option: str(value)
+        for option, value in (database.get("OPTIONS") or {}).items()
+        if option in {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"}
+    }
     with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as connection:
         tables = connection.execute(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -142,15 +180,22 @@ def backup_restore(*, path: Path, database: dict | None = None, media_root: Path
     media_root = Path(media_root or settings.MEDIA_ROOT)
     path = Path(path)
     if not path.is_file():
-        raise BackupError(f"No backup at {path}.")
-    if not database_is_empty(database):
         raise BackupError(
-            f"The database {database['NAME']} is not empty: restore into a new, empty database (createdb), "
-            "then point DATABASE_URL at it."
+            f"No backup at {path}." + (" That is a folder: name one of its .tar files." if path.is_dir() else "")
         )
-    with tarfile.open(path) as archive, tempfile.TemporaryDirectory() as scratch:
-        members = archive.getmembers()
-        media = [m for m in members if m.name.startswith(f"{MEDIA_PREFIX}/") and m.isfile()]
+    try:
+        archive = tarfile.open(path)  # noqa: SIM115 (closed by the with below, once it is known to open)
+    except tarfile.TarError as exc:  # its text lists every compression tried, one a line
+        raise BackupError(f"{path} is not a tar file, or is damaged: no archive header was found.") from exc
+    except OSError as exc:
+        raise BackupError(f"{path} cannot be read: {exc}") from exc
+    with archive, tempfile.TemporaryDirectory() as scratch:
+        _manifest, media = _checked_members(archive, path)
+        if not database_is_empty(database):
+            raise BackupError(
+                f"The database {database['NAME']} is not empty: restore into a new, empty database (createdb), "
+                "then point DATABASE_URL at it."
+            )
         clashes = [m.name for m in media if (media_root / m.name.removeprefix(f"{MEDIA_PREFIX}/")).exists()]
         if clashes:
             raise BackupError(f"{len(clashes)} files of the backup already exist in {media_root}, e.g. {clashes[0]}")

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from chatbot.backups import backup_restore, pg_tool
+from chatbot.backups import BackupError, backup_restore, pg_tool
 from tests import factories
 
 
@@ -93,10 +93,75 @@ def test_restore_refuses_to_overwrite_files(scratch_database, settings, tmp_path
     attachment = factories.AttachmentFactory()
     backup = tmp_path / "one.tar"
     call_command("backup", str(backup), stdout=StringIO())
-    from chatbot.backups import BackupError
 
     with pytest.raises(BackupError, match="already exist"):
         backup_restore(path=backup, database=scratch_database, media_root=settings.MEDIA_ROOT)
     assert Path(attachment.file.path).exists()
     with connect(scratch_database) as restored:
         assert restored.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+
+
+def test_a_backup_is_readable_by_its_owner_only(transactional_db, tmp_path):
+    # It holds every password hash, encrypted API key and uploaded file; the umask made it world-readable.
+    factories.ConversationFactory()
+    backup = tmp_path / "one.tar"
+    call_command("backup", str(backup), stdout=StringIO())
+    assert backup.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(backup) as archive:
+        assert archive.getmember("manifest.json").mtime > 0
+
+
+@pytest.fixture
+def one_backup(transactional_db, settings, tmp_path) -> Path:
+    """A backup of a conversation with two attachments (two media files)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    conversation = factories.ConversationFactory()
+    factories.AttachmentFactory.create_batch(2, conversation=conversation)
+    backup = tmp_path / "one.tar"
+    call_command("backup", str(backup), stdout=StringIO())
+    return backup
+
+
+def damaged_copies(backup: Path, folder: Path) -> dict[str, tuple[Path, str]]:
+    """Copies of the backup an operator might be handed, with the words restore should answer each with."""
+    data = backup.read_bytes()
+    with tarfile.open(backup) as archive:
+        last = archive.getmembers()[-1]
+    copies = {
+        "random bytes": (bytes(range(256)) * 20, "is not a tar file, or is damaged"),
+        "cut in the middle of a file": (data[: last.offset_data + 10], "truncated or damaged"),
+        # A copy cut exactly between two files reads as a valid, shorter archive.
+        "cut between two files": (
+            data[: last.offset],
+            "is incomplete: its manifest lists 2 files, the archive holds 1",
+        ),
+    }
+    other = folder / "other.tar"
+    with tarfile.open(other, "w") as archive:
+        archive.add(backup, arcname="something-else.tar")
+    written = {name: (folder / f"{index}.tar", words) for index, (name, (_, words)) in enumerate(copies.items())}
+    for name, (path, _words) in written.items():
+        path.write_bytes(copies[name][0])
+    written["another tar file"] = (other, "is not a backup made by `manage.py backup`")
+    return written
+
+
+def test_restore_refuses_a_damaged_or_foreign_file_with_what_is_wrong(one_backup, scratch_database, tmp_path):
+    restored_media = tmp_path / "restored-media"
+    for name, (path, words) in damaged_copies(one_backup, tmp_path).items():
+        with pytest.raises(BackupError) as refused:
+            backup_restore(path=path, database=scratch_database, media_root=restored_media)
+        assert words in str(refused.value), name
+        with connect(scratch_database) as restored:
+            assert restored.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+        assert not restored_media.exists(), name
+
+
+def test_the_restore_command_says_what_is_wrong_without_a_traceback(one_backup, tmp_path):
+    # Against the test database, which is not empty: the archive is read, and refused, before that is checked.
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(b"\x00\x01 not a backup" * 100)
+    with pytest.raises(CommandError, match="is not a tar file, or is damaged"):
+        call_command("restore", str(garbage), stdout=StringIO())
+    with pytest.raises(CommandError, match="That is a folder"):
+        call_command("restore", str(tmp_path), stdout=StringIO())

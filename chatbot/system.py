@@ -91,14 +91,26 @@ def statement_statistics(limit: int = 10) -> list[dict] | None:
 
 
 def stale_index() -> dict[str, int]:
-    """How many ready documents were chunked by an older chunker than this version's: `manage.py reindex` (or the
-    documents admin's action) re-chunks them, until then they are searched as they were cut."""
+    """How many ready documents were chunked by an older chunker than this version's, or embedded by another model
+    than EMBEDDING_MODEL: `manage.py reindex` (or the documents admin's action) redoes them; until then they are
+    searched as they were cut, and another model's vectors are not comparable with the questions' at all."""
+    from django.conf import settings
+
     from documents.chunking import CHUNKER_VERSION
     from documents.models import Document
+    from documents.selectors import documents_indexed_as_configured
 
     ready = Document.objects.filter(status=Document.Status.READY)
-    stale = ready.exclude(metadata__contains={"chunker": CHUNKER_VERSION}).count()
-    return {"stale": stale, "ready": ready.count(), "version": CHUNKER_VERSION}
+    other_model = ready.filter(metadata__has_key="embedding_model").exclude(
+        metadata__contains={"embedding_model": settings.EMBEDDING_MODEL}
+    )
+    return {
+        "stale": ready.exclude(documents_indexed_as_configured()).count(),
+        "ready": ready.count(),
+        "version": CHUNKER_VERSION,
+        "other_model": other_model.count(),
+        "model": settings.EMBEDDING_MODEL,
+    }
 
 
 @dataclass

@@ -27,6 +27,22 @@ def document_list(*, user: User, query: str = "") -> QuerySet[Document]:
     return documents.order_by("-created_at", "-id")
 
 
+def documents_indexed_as_configured() -> Q:
+    """Ready documents whose passages this release would cut and embed the same way: chunked by the current chunker
+    and embedded by EMBEDDING_MODEL. Containment, not key lookups: a document without the keys (older releases)
+    must not match, where NOT (metadata->'chunker' = ...) would be NULL. A document indexed before the model was
+    recorded is taken to be the configured model's (it was the only one); another model's vectors are not
+    comparable with the questions' and are redone."""
+    from django.conf import settings
+
+    from documents.chunking import CHUNKER_VERSION
+
+    same_model = Q(metadata__contains={"embedding_model": settings.EMBEDDING_MODEL}) | ~Q(
+        metadata__has_key="embedding_model"
+    )
+    return Q(status=Document.Status.READY, metadata__contains={"chunker": CHUNKER_VERSION}) & same_model
+
+
 def indexing_counts(*, user: User) -> dict[str, int]:
     """How many of the documents the list shows are ready, processing, waiting and failed, and all of them."""
     rows = readable_documents(user=user).order_by().values("status").annotate(count=Count("id"))

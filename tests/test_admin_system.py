@@ -50,7 +50,7 @@ def test_it_shows_tables_connections_slow_queries_and_the_last_days_failures(adm
     assert "yesterday&#x27;s news" not in page and "yesterday's news" not in page
 
 
-def test_it_says_when_documents_were_chunked_by_an_older_chunker_and_how_to_redo_them(admin_client):
+def test_it_says_when_documents_were_chunked_by_an_older_chunker_and_how_to_redo_them(admin_client, settings):
     from documents.chunking import CHUNKER_VERSION
 
     factories.DocumentFactory(status=Document.Status.READY, metadata={"chunker": CHUNKER_VERSION})
@@ -60,7 +60,22 @@ def test_it_says_when_documents_were_chunked_by_an_older_chunker_and_how_to_redo
     factories.DocumentFactory(status=Document.Status.PENDING, metadata={})  # indexed soon by this version anyway
     page = " ".join(admin_client.get(URL).content.decode().split())
     assert (
-        f"2 of 3 ready documents were chunked by an older version of the chunker than this one ({CHUNKER_VERSION})"
-        in page
+        f"2 of 3 ready documents were chunked by an older version of the chunker than this one ({CHUNKER_VERSION}) "
+        f"or embedded by another model than <code>EMBEDDING_MODEL</code> ({settings.EMBEDDING_MODEL})" in page
     )
-    assert "python manage.py reindex" in page
+    assert "python manage.py reindex" in page and "another model's" not in page
+
+
+def test_it_says_when_documents_were_embedded_by_another_model(admin_client, settings):
+    # An operator's walk: after EMBEDDING_MODEL changed, the page said nothing, and questions embedded by the new
+    # model were compared with the old model's vectors.
+    from documents.chunking import CHUNKER_VERSION
+
+    current = {"chunker": CHUNKER_VERSION, "embedding_model": settings.EMBEDDING_MODEL}
+    factories.DocumentFactory(status=Document.Status.READY, metadata=current)
+    factories.DocumentFactory(status=Document.Status.READY, metadata={"chunker": CHUNKER_VERSION})  # not recorded
+    assert 'id="stale-index"' not in admin_client.get(URL).content.decode()
+    factories.DocumentFactory(status=Document.Status.READY, metadata={**current, "embedding_model": "old-model"})
+    page = " ".join(admin_client.get(URL).content.decode().split())
+    assert "1 of 3 ready documents was chunked by an older version" in page
+    assert "1 is another model's, whose vectors questions embedded by this one do not find" in page

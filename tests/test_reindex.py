@@ -72,6 +72,24 @@ def test_reindex_redoes_only_what_an_older_chunker_indexed_and_a_rerun_resumes()
     assert {document.id: chunk_ids(document) for document in (current, older, unrecorded)} == after
 
 
+def test_after_the_embedding_model_changes_a_plain_run_redoes_its_documents_and_resumes(settings):
+    # An operator's walk: `reindex` after changing EMBEDDING_MODEL said every document was up to date (it looked at
+    # the chunker only), and an interrupted `reindex --all` could only be started again from the first document.
+    owner = UserFactory()
+    first, second, unrecorded = (ingested(owner, title) for title in ("First", "Second", "Unrecorded"))
+    metadata = {key: value for key, value in unrecorded.metadata.items() if key != "embedding_model"}
+    Document.objects.filter(id=unrecorded.id).update(metadata=metadata)  # indexed before the model was recorded
+    settings.EMBEDDING_MODEL = "another-model"  # the same vectors come out: only the recorded name differs
+    Document.objects.filter(id=second.id).update(metadata={**second.metadata, "embedding_model": "another-model"})
+
+    output = run()
+    assert "2 of 3 document(s) already indexed by chunker" in output and "and another-model" in output
+    assert "reindexed 1 document(s), 0 failed" in output
+    first.refresh_from_db()
+    assert first.metadata["embedding_model"] == "another-model"
+    assert "1 of 3" not in run() and "3 of 3 document(s) already indexed" in run()
+
+
 def test_reindex_all_redoes_every_document():
     document = ingested(UserFactory(), "Current")
     before = chunk_ids(document)

@@ -1,18 +1,20 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db.models import Q
 
 from documents.chunking import CHUNKER_VERSION
 from documents.models import Document
 from documents.progress import ProgressBar
+from documents.selectors import documents_indexed_as_configured
 from documents.services import document_ingest
 
 
 class Command(BaseCommand):
     help = (
-        "Re-chunk and re-embed documents, one at a time: those not yet indexed by the current chunker (after an "
-        "upgrade that changed chunking), or every one with --all (e.g. after changing EMBEDDING_MODEL). "
-        "Resumable: each document is replaced in its own transaction and marked with the chunker's version, so "
-        "a run that was interrupted continues, when started again, with the documents it had not reached."
+        "Re-chunk and re-embed documents, one at a time: those not indexed by the current chunker and EMBEDDING_MODEL "
+        "(after an upgrade that changed chunking, or a change of model), or every one with --all. "
+        "Resumable: each document is replaced in its own transaction and marked with the chunker's version and the "
+        "model, so a run that was interrupted continues, when started again without --all, with the documents it "
+        "had not reached."
     )
 
     def add_arguments(self, parser) -> None:
@@ -27,13 +29,15 @@ class Command(BaseCommand):
         if failed_only:
             documents = documents.filter(status=Document.Status.FAILED)
         elif not everything:
-            # Containment, not a key lookup: a document without the key (older releases) must count as out of date,
-            # where NOT (metadata->'chunker' = ...) would be NULL and leave it out.
-            current = Q(status=Document.Status.READY, metadata__contains={"chunker": CHUNKER_VERSION})
-            documents = documents.exclude(current)
+            # The embedding model counts too: after EMBEDDING_MODEL changes, a plain run redoes every document, and
+            # an interrupted one continues where it stopped (--all would start again from the first).
+            documents = documents.exclude(documents_indexed_as_configured())
         ids = list(documents.values_list("id", flat=True))
         if not everything and not failed_only:
-            self.stdout.write(f"{total - len(ids)} of {total} document(s) already indexed by chunker {CHUNKER_VERSION}")
+            self.stdout.write(
+                f"{total - len(ids)} of {total} document(s) already indexed by chunker {CHUNKER_VERSION} "
+                f"and {settings.EMBEDDING_MODEL}"
+            )
         bar = ProgressBar(len(ids), label="reindex", stream=self.stdout)
         done = failed = gone = 0
         for document_id in ids:

@@ -234,11 +234,22 @@ def document_ingest(*, document_id: uuid.UUID, on_progress: Callable[[int, int],
     with a reason a person can act on; nothing half-indexed is ever visible. on_progress(chunks embedded,
     chunks in the document) follows the embedding batch by batch (the ingest command's progress bar).
     """
+    document = Document.objects.get(id=document_id)
+    before = {"status": document.status, "progress": document.progress, "error": document.error}
+    try:
+        return _ingest(document, on_progress=on_progress)
+    except KeyboardInterrupt:
+        # Ctrl-C in `manage.py reindex` or `ingest`: the document goes back to what it was (its chunks are only
+        # replaced in the last transaction), not "processing" for ever in its owner's list and in the metrics.
+        Document.objects.filter(id=document.id, status=Document.Status.PROCESSING).update(**before)
+        raise
+
+
+def _ingest(document: Document, *, on_progress: Callable[[int, int], None] | None) -> Document:
     from documents.chunking import CHUNKER_VERSION, chunk_document
     from documents.embedding import embed_array
     from documents.parsing import ParseError
 
-    document = Document.objects.get(id=document_id)
     _set_progress(document.id, status=Document.Status.PROCESSING, progress=5, error="")
     started = time.monotonic()
     try:

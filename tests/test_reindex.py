@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from documents.chunking import CHUNKER_VERSION
 from documents.models import Chunk, Document
@@ -151,3 +151,66 @@ def test_passages_already_embedded_keep_their_vectors_and_only_what_changed_is_e
     Document.objects.filter(id=document.id).update(metadata={**document.metadata, "embedding_model": "another/model"})
     document_ingest(document_id=document.id)
     assert len(embedded) == 6
+
+
+def ctrl_c_at_the_second_embedding(monkeypatch) -> None:
+    """A real SIGINT, sent as the second document is embedded: Python raises KeyboardInterrupt there."""
+    import os
+    import signal
+
+    from documents import embedding
+
+    real, calls = embedding.embed_array, []
+
+    def embed_then_interrupt(texts, **kwargs):
+        calls.append(texts)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(embedding, "embed_array", embed_then_interrupt)
+
+
+def test_ctrl_c_leaves_no_document_processing_and_says_how_to_continue(monkeypatch, settings):
+    # An operator's walk: Ctrl-C printed a traceback and left the document in hand "processing" (at 42%) for ever.
+    owner = UserFactory()
+    documents = [ingested(owner, title) for title in ("First", "Second", "Third")]
+    settings.EMBEDDING_MODEL = "another-model"  # every document is out of date, and none has vectors to keep
+    ctrl_c_at_the_second_embedding(monkeypatch)
+
+    with pytest.raises(
+        CommandError, match=r"interrupted after 1 of 3 document\(s\); `manage.py reindex` continues"
+    ) as stop:
+        run()
+    assert stop.value.returncode == 130
+    statuses = list(Document.objects.order_by("created_at").values_list("status", "metadata__embedding_model"))
+    assert statuses == [("ready", "another-model"), ("ready", "all-MiniLM-L6-v2"), ("ready", "all-MiniLM-L6-v2")]
+
+    monkeypatch.undo()
+    settings.EMBEDDING_MODEL = "another-model"
+    output = run()
+    assert "1 of 3 document(s) already indexed" in output and "reindexed 2 document(s), 0 failed" in output
+    assert {document.id for document in documents} == set(
+        Document.objects.filter(metadata__embedding_model="another-model").values_list("id", flat=True)
+    )
+
+
+def test_ctrl_c_during_ingest_leaves_the_file_to_the_next_run(monkeypatch, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.md").write_text(f"# Notes {name}\n\n{name} {BODY}")
+    ctrl_c_at_the_second_embedding(monkeypatch)
+
+    with pytest.raises(CommandError, match="interrupted after 1 of 3 files") as stop:
+        call_command("ingest", str(folder), stdout=io.StringIO(), stderr=io.StringIO())
+    assert stop.value.returncode == 130
+    assert Document.objects.filter(status=Document.Status.PROCESSING).count() == 0
+
+    monkeypatch.undo()
+    settings.MEDIA_ROOT = tmp_path / "media"
+    out = io.StringIO()
+    call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())
+    assert "added 2, already there 1, failed 0" in out.getvalue()
+    assert Document.objects.filter(status=Document.Status.READY).count() == 3

@@ -34,36 +34,45 @@ class Command(BaseCommand):
         # The bar counts files (known up front) and moves within a file as its chunks are embedded.
         bar = ProgressBar(len(files), label="ingest", stream=self.stdout, unit="files")
         started = time.monotonic()
-        added = duplicates = failed = chunks = 0
-        for position, file in enumerate(files):
-            try:
-                # Not queued: this process embeds it now, so the command ends with everything searchable; a
-                # queued task as well would have a running worker embed every file a second time.
-                result = document_upload(owner=None, filename=file.name, data=file.read_bytes(), queue=False)
-            except UploadRejected as exc:
-                failed += 1
-                self.stderr.write(f"\n{exc.user_message}")
-                bar.advance(note=file.name)
-                continue
-            # Known already: ready, or failed (`manage.py reindex --failed-only` retries those).
-            if result.duplicate and result.document.status in {Document.Status.READY, Document.Status.FAILED}:
-                duplicates += 1
-                bar.advance(note=file.name)
-                continue
+        added = duplicates = failed = chunks = position = 0
+        try:
+            for position, file in enumerate(files):
+                try:
+                    # Not queued: this process embeds it now, so the command ends with everything searchable; a
+                    # queued task as well would have a running worker embed every file a second time.
+                    result = document_upload(owner=None, filename=file.name, data=file.read_bytes(), queue=False)
+                except UploadRejected as exc:
+                    failed += 1
+                    self.stderr.write(f"\n{exc.user_message}")
+                    bar.advance(note=file.name)
+                    continue
+                # Known already: ready, or failed (`manage.py reindex --failed-only` retries those).
+                if result.duplicate and result.document.status in {Document.Status.READY, Document.Status.FAILED}:
+                    duplicates += 1
+                    bar.advance(note=file.name)
+                    continue
 
-            def embedded(done: int, total: int, position=position, name=file.name, before=chunks) -> None:
-                rate = (before + done) / max(time.monotonic() - started, 1e-6)
-                bar.update(position + done / total, note=name, detail=f"{before + done} chunks, {rate:.1f}/s")
+                def embedded(done: int, total: int, position=position, name=file.name, before=chunks) -> None:
+                    rate = (before + done) / max(time.monotonic() - started, 1e-6)
+                    bar.update(position + done / total, note=name, detail=f"{before + done} chunks, {rate:.1f}/s")
 
-            # New, or stored by a run that stopped before embedding it: ingested now.
-            document = document_ingest(document_id=result.document.id, on_progress=embedded)
-            if document.status == Document.Status.FAILED:
-                failed += 1
-                self.stderr.write(f"\n{file.name}: {document.error}")
-            else:
-                added += 1
-                chunks += document.chunk_count
-            rate = chunks / max(time.monotonic() - started, 1e-6)
-            bar.update(position + 1, note=file.name, detail=f"{chunks} chunks, {rate:.1f}/s")
+                # New, or stored by a run that stopped before embedding it: ingested now.
+                document = document_ingest(document_id=result.document.id, on_progress=embedded)
+                if document.status == Document.Status.FAILED:
+                    failed += 1
+                    self.stderr.write(f"\n{file.name}: {document.error}")
+                else:
+                    added += 1
+                    chunks += document.chunk_count
+                rate = chunks / max(time.monotonic() - started, 1e-6)
+                bar.update(position + 1, note=file.name, detail=f"{chunks} chunks, {rate:.1f}/s")
+        except KeyboardInterrupt:
+            bar.close()
+            # The file in hand is back to waiting (document_ingest), and is taken first by the next run.
+            raise CommandError(
+                f"interrupted after {position} of {len(files)} files (added {added}); run the same command again "
+                "to continue",
+                returncode=130,
+            ) from None
         bar.close()
         self.stdout.write(f"added {added}, already there {duplicates}, failed {failed}; {chunks} chunks embedded")

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from documents.chunking import CHUNKER_VERSION
 from documents.models import Document
@@ -40,9 +40,18 @@ class Command(BaseCommand):
             )
         bar = ProgressBar(len(ids), label="reindex", stream=self.stdout)
         done = failed = gone = 0
-        for document_id in ids:
+        for position, document_id in enumerate(ids):
             try:
                 document = document_ingest(document_id=document_id)
+            except KeyboardInterrupt:
+                bar.close()
+                if everything:  # done ones keep their vectors: a new run only parses and cuts them again
+                    again = "`manage.py reindex --all` starts again from the first, faster"
+                else:
+                    again = f"`manage.py reindex{' --failed-only' if failed_only else ''}` continues with the rest"
+                raise CommandError(
+                    f"interrupted after {position} of {len(ids)} document(s); {again}", returncode=130
+                ) from None
             except Document.DoesNotExist:  # deleted since the list was read
                 gone += 1
                 bar.advance(note="(deleted)")
@@ -54,6 +63,7 @@ class Command(BaseCommand):
                 continue
             if document.status == Document.Status.FAILED:
                 failed += 1
+                self.stderr.write(f"\n{document.title}: {document.error}")
             else:
                 done += 1
             bar.advance(note=document.title)

@@ -196,9 +196,17 @@ def backup_restore(*, path: Path, database: dict | None = None, media_root: Path
                 f"The database {database['NAME']} is not empty: restore into a new, empty database (createdb), "
                 "then point DATABASE_URL at it."
             )
-        clashes = [m.name for m in media if (media_root / m.name.removeprefix(f"{MEDIA_PREFIX}/")).exists()]
+        # Restoring on the machine the backup came from (the README's recipe: a new database, the same media
+        # volume) finds its files already there. Uploads are never rewritten in place, so one with the same bytes
+        # is that file: kept, not refused. Only a different file under the same name is.
+        present = [m for m in media if (media_root / m.name.removeprefix(f"{MEDIA_PREFIX}/")).exists()]
+        clashes = [m.name for m in present if not _same_file(archive, m, media_root)]
         if clashes:
-            raise BackupError(f"{len(clashes)} files of the backup already exist in {media_root}, e.g. {clashes[0]}")
+            raise BackupError(
+                f"{len(clashes)} files of the backup already exist in {media_root} with other contents, "
+                f"e.g. {clashes[0]}; restore into an empty media folder"
+            )
+        media = [m for m in media if m not in present]
         archive.extract(DUMP_NAME, scratch, filter="data")
         _run(
             [
@@ -217,4 +225,15 @@ def backup_restore(*, path: Path, database: dict | None = None, media_root: Path
         for member in media:
             member.name = member.name.removeprefix(f"{MEDIA_PREFIX}/")
             archive.extract(member, media_root, filter="data")  # the data filter refuses paths leaving the folder
-    return {"files": len(media)}
+    return {"files": len(media), "already_there": len(present)}
+
+
+def _same_file(archive: tarfile.TarFile, member: tarfile.TarInfo, media_root: Path) -> bool:
+    target = media_root / member.name.removeprefix(f"{MEDIA_PREFIX}/")
+    if target.is_symlink() or not target.is_file() or target.stat().st_size != member.size:
+        return False
+    with archive.extractfile(member) as stored, target.open("rb") as existing:
+        while block := stored.read(1 << 20):
+            if existing.read(len(block)) != block:
+                return False
+    return True

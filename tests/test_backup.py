@@ -65,7 +65,7 @@ def test_a_backup_restored_into_a_scratch_database_has_the_same_rows_and_files(s
     restored_media = tmp_path / "restored-media"
     result = backup_restore(path=written, database=scratch_database, media_root=restored_media)
 
-    assert result == {"files": 2}
+    assert result == {"files": 2, "already_there": 0}
     with connect(scratch_database) as restored:
         assert restored.execute("SELECT title FROM conversations WHERE id = %s", [conversation.id]).fetchone() == (
             "Sourdough notes",
@@ -89,16 +89,31 @@ def test_restore_refuses_a_database_that_is_not_empty(transactional_db, tmp_path
         call_command("restore", str(backup), stdout=StringIO())
 
 
-def test_restore_refuses_to_overwrite_files(scratch_database, settings, tmp_path):
+def test_restore_refuses_to_overwrite_a_file_that_differs(scratch_database, settings, tmp_path):
     attachment = factories.AttachmentFactory()
     backup = tmp_path / "one.tar"
     call_command("backup", str(backup), stdout=StringIO())
+    Path(attachment.file.path).write_bytes(b"changed since")
 
-    with pytest.raises(BackupError, match="already exist"):
+    with pytest.raises(BackupError, match=r"already exist in .* with other contents"):
         backup_restore(path=backup, database=scratch_database, media_root=settings.MEDIA_ROOT)
-    assert Path(attachment.file.path).exists()
+    assert Path(attachment.file.path).read_bytes() == b"changed since"
     with connect(scratch_database) as restored:
         assert restored.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+
+
+def test_restore_beside_the_files_it_backed_up_keeps_them(scratch_database, settings, tmp_path):
+    # The README's recipe on the machine the backup came from: a new database, the same media volume. Every file
+    # was refused as "already exists", so the recipe could not work there.
+    kept, gone = factories.AttachmentFactory.create_batch(2)
+    backup = tmp_path / "one.tar"
+    call_command("backup", str(backup), stdout=StringIO())
+    Path(gone.file.path).unlink()
+
+    result = backup_restore(path=backup, database=scratch_database, media_root=settings.MEDIA_ROOT)
+
+    assert result == {"files": 1, "already_there": 1}
+    assert Path(gone.file.path).exists() and Path(kept.file.path).exists()
 
 
 def test_a_backup_is_readable_by_its_owner_only(transactional_db, tmp_path):

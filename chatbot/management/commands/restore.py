@@ -21,4 +21,5 @@ class Command(BaseCommand):
             restored = backup_restore(path=path)
         except BackupError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(self.style.SUCCESS(f"Restored {path}: the database and {restored['files']} files"))
+        kept = f" ({restored['already_there']} more were there already, the same)" if restored["already_there"] else ""
+        self.stdout.write(self.style.SUCCESS(f"Restored {path}: the database and {restored['files']} files{kept}"))

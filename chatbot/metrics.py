@@ -129,12 +129,24 @@ class StateCollector:
             yield celery
 
 
+# Seconds the broker has to answer a scrape or the System page. kombu's own defaults wait for ever on a broker that
+# accepts the connection and then says nothing (a hung Redis): the scrape hung past Prometheus' 10 s timeout, and the
+# one figure that would have said so, chatbot_celery_broker_up, never arrived.
+BROKER_TIMEOUT = 2.0
+
+
 def celery_queue_length(queue: str = "celery") -> int | None:
-    """Messages waiting in the broker's queue (a Redis list), or None when the broker does not answer."""
+    """Messages waiting in the broker's queue (a Redis list), or None when the broker does not answer in time."""
     from chatbot.celery import app
 
+    options = {
+        **(app.conf.broker_transport_options or {}),
+        "socket_timeout": BROKER_TIMEOUT,
+        "socket_connect_timeout": BROKER_TIMEOUT,
+        "max_retries": 0,  # one try: the next scrape is the retry
+    }
     try:
-        with app.connection_for_read() as connection:
+        with app.connection_for_read(connect_timeout=BROKER_TIMEOUT, transport_options=options) as connection:
             return int(connection.default_channel.client.llen(queue))
     except Exception:
         return None

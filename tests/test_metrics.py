@@ -147,3 +147,24 @@ def test_several_worker_processes_are_summed_in_multiprocess_mode(tmp_path):
     ).stdout
     assert value(text, "chatbot_replies_total", provider="anthropic", status="complete") == 2
     assert value(text, "chatbot_reply_time_to_first_token_seconds_count", provider="anthropic") == 2
+
+
+def test_a_hung_broker_is_reported_down_within_seconds(client, metrics_on, db, monkeypatch):
+    # An operator's walk: with Redis stopped (SIGSTOP: it accepts connections and answers nothing) a scrape hung
+    # for over 30 s, past Prometheus' timeout, so chatbot_celery_broker_up=0 never reached anyone.
+    import socket
+    import time
+
+    from chatbot.celery import app
+    from chatbot.metrics import BROKER_TIMEOUT
+
+    with socket.socket() as silent:  # listens, so connections succeed, and never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setitem(app.conf, "broker_read_url", f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        started = time.monotonic()
+        text = scrape(client)
+        elapsed = time.monotonic() - started
+    assert value(text, "chatbot_celery_broker_up") == 0
+    assert "chatbot_celery_queue_length" not in text
+    assert elapsed < 3 * BROKER_TIMEOUT

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.core.cache import cache
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -289,6 +289,13 @@ def test_purge_guests_command(population):
     call_command("purge_guests", days=1, stdout=out)
     assert out.getvalue().splitlines()[-1] == "deleted 4 inactive guest(s)"
     assert list(User.objects.values_list("is_guest", flat=True)) == [False], "registered users are never purged"
+
+
+def test_purge_guests_refuses_a_negative_number_of_days(population):
+    # A cutoff in the future would delete every guest, those chatting right now included.
+    with pytest.raises(CommandError, match="--days must be 0 or more, not -1"):
+        call_command("purge_guests", days=-1, stdout=StringIO())
+    assert User.objects.count() == 5
 
 
 @pytest.mark.parametrize(

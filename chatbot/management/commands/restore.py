@@ -8,7 +8,9 @@ from chatbot.backups import BackupError, backup_restore
 class Command(BaseCommand):
     help = (
         "Restore a backup made by `manage.py backup` into the (empty) database DATABASE_URL names and into "
-        "MEDIA_ROOT. Create the database first (createdb); the command refuses one that has tables."
+        "MEDIA_ROOT. Create the database first (createdb); the command refuses one that has tables, a file in "
+        "MEDIA_ROOT that differs from the backup's (one with the same bytes is kept), and an archive that is "
+        "damaged or incomplete, before restoring anything."
     )
     requires_system_checks: list = []  # the database is empty: nothing to check against yet
     requires_migrations_checks = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from chatbot.embedded import embedded_database_url, embedded_redis_url, var_dir
@@ -319,6 +320,17 @@ if not KEY_ENCRYPTION_KEYS:
             "(generate one: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
         )
     KEY_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktbm90LXNlY3I="]  # development only
+for _position, _key in enumerate(KEY_ENCRYPTION_KEYS, start=1):
+    # Checked as every process starts: a mistyped key otherwise let the app run, and fail only when a user saved or
+    # used an API key (a 500), or midway through `manage.py rotate_keys`.
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"KEY_ENCRYPTION_KEYS entry {_position} of {len(KEY_ENCRYPTION_KEYS)} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes; generate one: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        ) from None
 
 # Language models. A user's own key wins; ANTHROPIC_API_KEY is the operator's fallback for everyone.
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", "")

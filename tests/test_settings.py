@@ -76,3 +76,11 @@ def test_production_refuses_to_start_without_key_encryption_keys():
     )
     assert result.returncode != 0
     assert "KEY_ENCRYPTION_KEYS must be set" in result.stderr
+
+
+def test_a_mistyped_key_encryption_key_stops_the_app_at_start():
+    # An operator's walk: a key that is no Fernet key let every process start; saving or using an API key then
+    # failed (a 500), and `rotate_keys` stopped with a traceback.
+    result = run_manage("check", KEY_ENCRYPTION_KEYS="Z2VuZXJhdGVkLWZvci10aGUtZGVwbG95LWNoZWNrLSE=,not-a-key")
+    assert result.returncode != 0
+    assert "KEY_ENCRYPTION_KEYS entry 2 of 2 is not a Fernet key" in result.stderr

@@ -35,7 +35,7 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Session
@@ -219,13 +219,13 @@ def delete_orphaned_files(*, now: dt.datetime, dry_run: bool = False) -> int:
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
 
 
-def owned_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
-    """The ids of the user and of every row deleted with them (cascades, read from the model graph): Redis keys
-    and media folders are named after these."""
+def owned_rows(user_ids: list[uuid.UUID]) -> dict[type[models.Model], set]:
+    """The primary keys of every row deleted with these users, by model (cascades, read from the model graph; the
+    users themselves are not included)."""
     from django.contrib.auth import get_user_model
 
-    seen: set[tuple[str, object]] = set()
-    frontier: list[tuple[type[models.Model], list]] = [(get_user_model(), [user_id])]
+    seen: dict[type[models.Model], set] = {}
+    frontier: list[tuple[type[models.Model], list]] = [(get_user_model(), list(user_ids))]
     while frontier:
         model, pks = frontier.pop()
         for relation in model._meta.related_objects:
@@ -233,11 +233,56 @@ def owned_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
                 continue
             related = relation.related_model
             rows = related._default_manager.filter(**{f"{relation.field.name}__in": pks}).values_list("pk", flat=True)
-            fresh = [pk for pk in rows if (related._meta.label, pk) not in seen]
-            seen.update((related._meta.label, pk) for pk in fresh)
+            known = seen.setdefault(related, set())
+            fresh = [pk for pk in rows if pk not in known]
+            known.update(fresh)
             if fresh:
                 frontier.append((related, fresh))
-    return {user_id} | {pk for _, pk in seen if isinstance(pk, uuid.UUID)}
+    return {model: pks for model, pks in seen.items() if pks}
+
+
+def owned_counts(user_ids: list[uuid.UUID]) -> dict[type[models.Model], int]:
+    """How many rows of each model go with these users, counted by the database (the admin's confirmation page).
+
+    The same cascades as owned_rows, as nested subqueries instead of lists of keys: for a user with 8,000 rows
+    that was 0.6 s of Python. A model's cascade onto itself (a message's replies) adds no row its other paths do
+    not reach (the replies are in the same conversation) and is left out; a cycle between models, which the schema
+    has not, falls back to owned_rows."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    edges: dict[type[models.Model], list[tuple[type[models.Model], str]]] = {}  # model: [(parent, field)]
+    pending, seen = [user_model], {user_model}
+    while pending:
+        model = pending.pop()
+        for relation in model._meta.related_objects:
+            related = relation.related_model
+            if getattr(relation, "on_delete", None) is not models.CASCADE or not relation.field.concrete:
+                continue
+            if related is model:
+                continue
+            edges.setdefault(related, []).append((model, relation.field.name))
+            if related not in seen:
+                seen.add(related)
+                pending.append(related)
+    querysets = {user_model: user_model._default_manager.filter(pk__in=user_ids)}
+    while len(querysets) < len(seen):
+        ready = [m for m in seen - set(querysets) if all(parent in querysets for parent, _ in edges[m])]
+        if not ready:
+            return {model: len(pks) for model, pks in owned_rows(user_ids).items()}
+        for model in ready:
+            paths = Q()
+            for parent, field in edges[model]:
+                paths |= Q(**{f"{field}__in": querysets[parent].values("pk")})
+            querysets[model] = model._default_manager.filter(paths)
+    counts = {model: queryset.count() for model, queryset in querysets.items() if model is not user_model}
+    return {model: count for model, count in counts.items() if count}
+
+
+def owned_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
+    """The ids of the user and of every row deleted with them: Redis keys and media folders are named after these."""
+    rows = owned_rows([user_id])
+    return {user_id} | {pk for pks in rows.values() for pk in pks if isinstance(pk, uuid.UUID)}
 
 
 def _named_ids(key: str) -> set[uuid.UUID]:

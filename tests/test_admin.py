@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,35 @@ def test_the_trails_stay_undeletable_on_their_own(admin_client):
     audit = factories.KeyAuditLogFactory()
     assert admin_client.post(admin_url(KeyAuditLog, "delete", quote(audit.pk)), {"post": "yes"}).status_code == 403
     assert KeyAuditLog.objects.filter(pk=audit.pk).exists()
+
+
+def test_the_user_delete_page_counts_what_goes_instead_of_listing_every_row(admin_client, settings, tmp_path):
+    # An operator's walk: for a user with 5,000 messages and 3,000 passages Django's page listed and linked each
+    # row, 1.2 MB in 3-6 s. Now a count per kind of row, in queries that do not grow with the rows.
+    from chatbot.cleanup import owned_counts, owned_rows
+
+    settings.MEDIA_ROOT = tmp_path
+
+    def user_with(messages: int):
+        user = factories.UserFactory()
+        conversation = factories.ConversationFactory(user=user)
+        factories.MessageFactory.create_batch(messages, conversation=conversation)
+        factories.UsageLogFactory(conversation=conversation)
+        factories.ChunkFactory.create_batch(messages, document=factories.DocumentFactory(owner=user), owner=user)
+        return user
+
+    admin_client.get(reverse("admin:index"))  # the first request fills per-process caches
+    queries = {}
+    for messages in (2, 20):
+        user = user_with(messages)
+        with CaptureQueriesContext(connection) as captured:
+            page = admin_client.get(admin_url(User, "delete", quote(user.pk)))
+        queries[messages] = len(captured)
+        text = page.content.decode()
+        assert page.status_code == 200 and "Are you sure" in text
+        assert f"<li>{messages} messages</li>" in text and f"<li>{messages} chunks</li>" in text
+        assert "<li>1 usage logs</li>" in text, re.findall(r"<li>\d[^<]*</li>", text)
+        assert not any(str(message.pk) in text for message in Message.objects.filter(conversation__user=user))
+        expected = {model: len(pks) for model, pks in owned_rows([user.pk]).items()}
+        assert owned_counts([user.pk]) == expected
+    assert queries[20] == queries[2]

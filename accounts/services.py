@@ -390,7 +390,10 @@ def guest_create() -> User:
 
 
 def guests_purge_inactive(*, older_than_days: int | None = None, batch_size: int = 500) -> int:
-    """Delete guests inactive for the retention period, with everything they own; batched."""
+    """Delete guests inactive for the retention period (GUEST_RETENTION_DAYS, whose 0 keeps them, as the other
+    retention settings' 0 does; or `older_than_days`, where 0 is every guest), with everything they own; batched."""
+    if older_than_days is None and settings.GUEST_RETENTION_DAYS <= 0:
+        return 0
     days = settings.GUEST_RETENTION_DAYS if older_than_days is None else older_than_days
     cutoff = timezone.now() - dt.timedelta(days=days)
     stale = User.objects.filter(is_guest=True).filter(

@@ -329,3 +329,16 @@ def test_a_limit_of_one_reads_as_one_message(client, settings):
     assert message_quota_consume(user=guest).allowed
     refused = message_quota_consume(user=guest)
     assert not refused.allowed and "You have sent your 1 message for today." in refused.message
+
+
+def test_a_retention_of_zero_keeps_every_guest_as_the_other_retention_settings_zero_does(population, settings):
+    settings.GUEST_RETENTION_DAYS = 0
+    guests = User.objects.filter(is_guest=True).count()
+    assert guests_purge_inactive() == 0
+    out = StringIO()
+    call_command("purge_guests", stdout=out)
+    assert "kept" in out.getvalue()
+    assert User.objects.filter(is_guest=True).count() == guests
+    # Asked for by name, 0 days is every guest inactive since now: the operator's explicit choice.
+    call_command("purge_guests", "--days", "0", stdout=StringIO())
+    assert not User.objects.filter(is_guest=True).exists()

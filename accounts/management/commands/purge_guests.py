@@ -11,11 +11,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--days",
             type=int,
-            default=settings.GUEST_RETENTION_DAYS,
-            help=f"inactive this many days or more (default GUEST_RETENTION_DAYS, {settings.GUEST_RETENTION_DAYS})",
+            default=None,
+            help=f"inactive this many days or more, 0 for every guest (default GUEST_RETENTION_DAYS, "
+            f"{settings.GUEST_RETENTION_DAYS}, where 0 keeps guests)",
         )
 
-    def handle(self, *args, days: int, **options) -> None:
-        if days < 0:  # a cutoff in the future: every guest, those chatting right now included
+    def handle(self, *args, days: int | None, **options) -> None:
+        if days is None and settings.GUEST_RETENTION_DAYS <= 0:
+            self.stdout.write("GUEST_RETENTION_DAYS is 0: guests are kept")
+            return
+        if days is not None and days < 0:  # a cutoff in the future: every guest, those chatting right now included
             raise CommandError(f"--days must be 0 or more, not {days}")
         self.stdout.write(f"deleted {guests_purge_inactive(older_than_days=days)} inactive guest(s)")

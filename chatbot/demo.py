@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import AutoApprovalSettings, Preferences, RetrievalSettings, User
 from conversations.models import Conversation, Message, Project, UsageLog, Vote
+from documents.chunking import CHUNKER_VERSION
 from documents.models import Chunk, Document, DocumentVersion, Suggestion
 from documents.parsing import Section
 from documents.retrieval import RRF_K
@@ -338,7 +339,9 @@ def _create_document(
         status=Document.Status.READY,
         progress=100,
         chunk_count=len(spans),
-        metadata=dict(DEMO_MARKER),
+        # Its passages are cut by its sections here, embedded by the configured model: as current as the chunker's
+        # (the admin's System page counted every demo document as waiting for `manage.py reindex`).
+        metadata={**DEMO_MARKER, "chunker": CHUNKER_VERSION, "embedding_model": settings.EMBEDDING_MODEL},
         created_at=created_at,
     )
     tally.add(document)

@@ -613,14 +613,72 @@
   const dirty = new Set();
   let frame = 0;
 
-  // Whether the reader is at the thread's end (within a line of it): a change in the thread keeps them there, and
-  // leaves them where they are when they scrolled up to read.
+  // Whether the thread follows its end: a change in it (a reply growing) keeps the reader there, and leaves them
+  // where they are once they scrolled up to read. Decided by what the reader did, not only by where the thread
+  // stands: a trackpad's or a finger's scroll, or a wheel's smooth one, moves a few pixels a frame, each still
+  // "within a line of the end", and the next frame of the reply put it back there: a streaming reply could not be
+  // scrolled up at all. Any scroll up leaves the end; reaching the end again (or "Latest") follows it again.
+  const FOLLOW_SLACK = 48; // a line: at most this far from the end counts as there
+  const follow = new WeakMap(); // thread -> { top: its last scrollTop, on: true | false | null (by position) }
+  function gapBelow(thread) {
+    return thread.scrollHeight - thread.scrollTop - thread.clientHeight;
+  }
+  function followState(thread) {
+    let state = follow.get(thread);
+    if (!state) {
+      state = { top: thread.scrollTop, on: null };
+      follow.set(thread, state);
+    }
+    return state;
+  }
   function atThreadEnd(thread) {
-    return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 48;
+    const on = followState(thread).on;
+    return on === null ? gapBelow(thread) < FOLLOW_SLACK : on;
   }
   function toThreadEnd(thread) {
     thread.scrollTop = thread.scrollHeight;
+    const state = followState(thread);
+    state.top = thread.scrollTop;
+    state.on = true;
+    syncJump(thread);
   }
+  function leaveThreadEnd(thread) {
+    followState(thread).on = false;
+    syncJump(thread);
+  }
+  // "Latest" (under the thread) shows while the reader is away from the end, a reply streaming or not.
+  function syncJump(thread) {
+    const button = document.querySelector("[data-jump-to-end]");
+    if (!button || thread.id !== "thread") return;
+    const away = !atThreadEnd(thread) && gapBelow(thread) > FOLLOW_SLACK;
+    if (button.hidden === away) button.hidden = !away;
+  }
+  document.addEventListener("scroll", function (event) {
+    const thread = event.target;
+    if (!thread.classList || !thread.classList.contains("thread")) return;
+    const state = followState(thread);
+    const gap = gapBelow(thread);
+    // Up by the reader: a thread that shrank under its end (a finished reply shorter than it streamed) is brought
+    // up by the browser too, and stays at the end.
+    if (thread.scrollTop < state.top - 1 && gap > 1) state.on = false;
+    else if (gap < FOLLOW_SLACK) state.on = true;
+    state.top = thread.scrollTop;
+    syncJump(thread);
+  }, true); // scroll does not bubble
+  // A wheel turned up leaves the end before its smooth scroll's first frame, which the reply's next frame undid.
+  document.addEventListener("wheel", function (event) {
+    const thread = event.deltaY < 0 && event.target.closest ? event.target.closest(".thread") : null;
+    if (thread && thread.scrollTop > 0) leaveThreadEnd(thread);
+  }, { passive: true });
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-jump-to-end]");
+    const thread = button && document.getElementById("thread");
+    if (!thread) return;
+    toThreadEnd(thread);
+    // The button goes away with the click: the keyboard goes on from the message box, not the top of the page.
+    const input = document.getElementById("composer-input");
+    if (input && !input.disabled) input.focus({ preventScroll: true });
+  });
 
   // A reply's raw markdown as sanitised HTML (the same rules as the server's; null until the renderer is loaded).
   function renderedMarkdown(text) {
@@ -640,6 +698,7 @@
       target.hidden = false;
       source.hidden = true;
       if (following) toThreadEnd(thread); // keep up with the reply unless the reader scrolled up
+      else if (thread) syncJump(thread); // the reply grew below the reader: "Latest" shows
     });
     dirty.clear();
   }
@@ -738,6 +797,8 @@
     }
     if (followedThread && followedThread.isConnected) toThreadEnd(followedThread);
     followedThread = null;
+    const shown = document.getElementById("thread");
+    if (shown) syncJump(shown);
     const opened = event.target.querySelector ? event.target.querySelector(".vote-feedback[open]") : null;
     if (opened) opened.scrollIntoView({ block: "nearest" });
     // An action naming what takes the focus once its swap settles (data-focus-after, a selector; data-focus-else if
@@ -792,6 +853,7 @@
       linked.scrollIntoView({ block: "center" });
       linked.setAttribute("tabindex", "-1");
       linked.focus({ preventScroll: true });
+      syncJump(thread); // the messages after it are a click away
     } else if (thread && thread.lastElementChild) {
       thread.lastElementChild.scrollIntoView({ block: "end" });
       toThreadEnd(thread); // its padding under the last message too

@@ -88,3 +88,74 @@ def test_a_streaming_reply_can_be_scrolled_up_in_small_steps_and_latest_brings_t
     page.keyboard.press("Enter")
     expect(latest).to_be_hidden()
     assert gap_below(page) < 48
+
+
+MARKDOWN = """Here is a small example.
+
+```python
+def read_lines(path: str) -> list[str]:
+    return [line.rstrip("\\n") for line in open(path, encoding="utf-8")]
+```
+
+And the same in the shell:
+
+```bash
+while IFS= read -r line; do echo "$line"; done < notes.txt
+```
+"""
+
+
+def test_a_code_block_has_a_bar_with_its_language_and_copy_above_the_code(new_page, live_app, fake_anthropic):
+    fake_anthropic.behaviour.reply = MARKDOWN
+    fake_anthropic.behaviour.token_delay = 0.0
+    page = chat_page(new_page, live_app, phone=True, permissions=["clipboard-read", "clipboard-write"])
+    send(page, "Show me some code")
+    reply = page.locator(".message-assistant .markdown:not(.streaming-markdown)")
+    reply.wait_for()
+    blocks = reply.locator(".code-block")
+    expect(blocks).to_have_count(2)
+    expect(blocks.nth(0).locator(".code-language")).to_have_text("python")
+    expect(blocks.nth(1).locator(".code-language")).to_have_text("bash")
+    copy = blocks.nth(0).get_by_role("button", name="Copy python code")
+    expect(copy).to_be_visible()
+
+    # Copy is above the code, not over its first line (on a phone it hid the line's end), and stays in view when
+    # the wide block is scrolled sideways.
+    code = blocks.nth(0).locator("pre")
+    assert copy.bounding_box()["y"] + copy.bounding_box()["height"] <= code.bounding_box()["y"] + 1
+    assert code.evaluate("pre => pre.scrollWidth > pre.clientWidth"), "the block should be wider than a phone"
+    before = copy.bounding_box()["x"]
+    code.evaluate("pre => { pre.scrollLeft = pre.scrollWidth; }")
+    assert copy.bounding_box()["x"] == before
+
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("def read_lines(path: str)") and "Copy" not in copied
+
+    # The reply's Copy: its words and code, not the bars' "python" and "Copy" (nor "Copy" after every block).
+    page.locator(".message-assistant").get_by_role("button", name="Copy", exact=True).click()
+    text = page.evaluate("navigator.clipboard.readText()")
+    assert "Here is a small example." in text and "done < notes.txt" in text
+    assert "Copy" not in text and "python" not in text and "bash" not in text
+
+
+def test_the_streaming_rendering_has_the_same_bar_so_the_block_does_not_jump(new_page, live_app, fake_anthropic):
+    fake_anthropic.behaviour.tokens = ["Here:\n\n", "```python\n", "x = 1\n", "y = 2\n", "```\n\n", "more"] + [
+        " words"
+    ] * 60
+    fake_anthropic.behaviour.token_delay = 0.05
+    page = chat_page(new_page, live_app)
+    send(page, "Code, slowly")
+    streaming = page.locator(".message[data-streaming] .streaming-markdown .code-block")
+    streaming.wait_for()
+    expect(streaming.locator(".code-language")).to_have_text("python")
+    expect(streaming.get_by_role("button")).to_have_count(0)  # no Copy of a block still being written
+    # Measured in one go: the streaming rendering is redrawn at every frame.
+    height = page.evaluate(
+        "() => document.querySelector('.message[data-streaming] .streaming-markdown .code-header')"
+        ".getBoundingClientRect().height"
+    )
+    finished = page.locator(".message-assistant .markdown:not(.streaming-markdown) .code-block")
+    finished.wait_for(timeout=20_000)
+    assert abs(finished.locator(".code-header").bounding_box()["height"] - height) < 1

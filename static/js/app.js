@@ -562,11 +562,15 @@
     const copy = event.target.closest("[data-copy], [data-copy-message]");
     if (copy) {
       // A reply with tool calls has its text in several parts, one between each call and the next.
+      const message = copy.closest(".message");
       const sources = copy.matches("[data-copy]")
-        ? [copy.closest("pre").querySelector("code")]
-        : Array.from(copy.closest(".message").querySelectorAll(".markdown"));
+        ? [copy.closest(".code-block").querySelector("pre code")]
+        : Array.from(message.querySelectorAll(".markdown"));
       if (sources.length && sources[0] && navigator.clipboard) {
+        // A reply's text without its code blocks' bars: "python" and "Copy" were copied with every block.
+        if (message) message.classList.add("copying");
         const text = sources.map(function (source) { return source.innerText; }).join("\n\n");
+        if (message) message.classList.remove("copying");
         navigator.clipboard.writeText(text).then(function () {
           const label = copy.textContent;
           copy.textContent = "Copied";
@@ -695,6 +699,7 @@
       const thread = source.closest(".thread");
       const following = thread && atThreadEnd(thread);
       target.innerHTML = renderedMarkdown(source.textContent);
+      decorateCodeBlocks(target, true);
       target.hidden = false;
       source.hidden = true;
       if (following) toThreadEnd(thread); // keep up with the reply unless the reader scrolled up
@@ -760,17 +765,40 @@
     announce(whose + (reply.matches(".message-cancelled") ? "Reply stopped: " : "Reply: ") + text);
   });
 
-  function addCopyButtons(root) {
-    (root || document).querySelectorAll(".markdown:not(.streaming-markdown) pre").forEach(function (pre) {
-      if (pre.querySelector("[data-copy]")) return;
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy-code";
-      button.dataset.copy = "";
-      button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy code");
-      pre.appendChild(button);
+  // A code block gets a bar above it: its language (the fence's, "python") and Copy. Copy sat over the block's top
+  // right corner, on the first line's end (a phone's narrow block hid code under it), and scrolled away with a wide
+  // block. A reply streaming gets the bar too, without Copy, the same height: the block does not jump when the
+  // server's rendering replaces it.
+  function decorateCodeBlocks(root, streaming) {
+    const selector = streaming ? "pre" : ".markdown:not(.streaming-markdown) pre";
+    (root || document).querySelectorAll(selector).forEach(function (pre) {
+      if (pre.parentElement.classList.contains("code-block")) return;
+      const code = pre.querySelector("code");
+      const language = code ? /(?:^|\s)language-(\S+)/.exec(code.className) : null;
+      const block = document.createElement("div");
+      block.className = "code-block";
+      const bar = document.createElement("div");
+      bar.className = "code-header";
+      const label = document.createElement("span");
+      label.className = "code-language";
+      label.textContent = language ? language[1] : "";
+      bar.appendChild(label);
+      if (!streaming) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "copy-code";
+        button.dataset.copy = "";
+        button.textContent = "Copy";
+        // Which block, for a list of buttons read out of context ("Copy python code").
+        button.setAttribute("aria-label", language ? "Copy " + language[1] + " code" : "Copy code");
+        bar.appendChild(button);
+      }
+      pre.before(block);
+      block.append(bar, pre);
     });
+  }
+  function addCopyButtons(root) {
+    decorateCodeBlocks(root, false);
   }
 
   // A swap inside the thread (a vote and its follow-up, a branch's arrows) keeps a reader at the end there.

@@ -159,3 +159,40 @@ def test_the_streaming_rendering_has_the_same_bar_so_the_block_does_not_jump(new
     finished = page.locator(".message-assistant .markdown:not(.streaming-markdown) .code-block")
     finished.wait_for(timeout=20_000)
     assert abs(finished.locator(".code-header").bounding_box()["height"] - height) < 1
+
+
+def test_escape_in_the_message_box_stops_the_reply(new_page, live_app, fake_anthropic):
+    fake_anthropic.behaviour.tokens = PARAGRAPHS
+    fake_anthropic.behaviour.token_delay = 0.05
+    page = chat_page(new_page, live_app)
+    expect(page.locator("#composer-hint")).to_contain_text("Escape stops a reply")
+    send(page, "Tell me a long story")
+    page.locator(".message[data-streaming] .streaming-markdown p").first.wait_for()
+    box = page.get_by_role("textbox", name="Your message")
+    box.focus()
+    page.keyboard.press("Escape")
+    expect(page.locator(".message-cancelled")).to_be_visible()
+    expect(box).to_be_focused()
+    expect(page.locator("[data-send]")).to_be_enabled()
+
+
+def test_the_message_box_grows_with_its_lines_up_to_a_limit(new_page, live_app, fake_anthropic):
+    page = chat_page(new_page, live_app)
+    box = page.get_by_role("textbox", name="Your message")
+    empty = box.bounding_box()["height"]
+    box.focus()
+    for number in range(6):
+        page.keyboard.type(f"Line {number} of a question written over several lines")
+        page.keyboard.press("Shift+Enter")
+    grown = box.evaluate("t => [t.clientHeight, t.scrollHeight]")
+    assert grown[0] > empty * 2 and grown[1] <= grown[0] + 1, f"every line in view: {grown}, empty {empty}"
+    for number in range(60):
+        page.keyboard.press("Shift+Enter")
+    assert box.bounding_box()["height"] <= 900 * 0.4 + 1  # then it scrolls, the thread keeps its room
+    # Sent, it is back to two lines.
+    page.keyboard.type("The end")
+    page.keyboard.press("Enter")
+    page.locator(".message-assistant").first.wait_for()
+    page.wait_for_function(
+        f"() => document.getElementById('composer-input').getBoundingClientRect().height <= {empty + 1}"
+    )

@@ -339,6 +339,20 @@
     if (event.target.id === "composer-input") storeDraft(event.target.form, event.target.value);
   });
 
+  // The message box grows with its text (CSS field-sizing); where that is not supported (Firefox, older Safari), its
+  // height follows the text here, within the CSS's limits.
+  const sizesItself = window.CSS && CSS.supports && CSS.supports("field-sizing", "content");
+  function fitComposer() {
+    const input = document.getElementById("composer-input");
+    if (sizesItself || !input) return;
+    input.style.height = "auto";
+    input.style.height = input.scrollHeight + input.offsetHeight - input.clientHeight + "px";
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "composer-input") fitComposer();
+  });
+  document.addEventListener("htmx:afterRequest", function () { window.setTimeout(fitComposer, 0); }); // sent: empty
+
   // A new chat's first message opens the chat's own page: the focus, in the composer when it was sent, is put back
   // in its message box there (the reply's Stop is a Tab away), not left at the top of the page.
   const FOCUS_KEY = "composer-focus";
@@ -376,6 +390,7 @@
     if (draft) {
       input.value = draft;
       updateCount(input);
+      fitComposer();
     }
   })();
 
@@ -462,6 +477,13 @@
     if (sheet) {
       event.preventDefault();
       closeSheet(sheet);
+      return;
+    }
+    // Escape in the message box stops the reply being written (Open WebUI's and ChatGPT's key for it), as Stop does.
+    const stop = document.querySelector("#composer [data-composer-stop]");
+    if (event.target.id === "composer-input" && !event.shiftKey && stop && streamingMessage()) {
+      event.preventDefault();
+      stop.click();
     }
   });
 

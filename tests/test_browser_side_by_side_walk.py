@@ -196,3 +196,27 @@ def test_the_message_box_grows_with_its_lines_up_to_a_limit(new_page, live_app, 
     page.wait_for_function(
         f"() => document.getElementById('composer-input').getBoundingClientRect().height <= {empty + 1}"
     )
+
+
+def test_shortcuts_new_chat_search_and_back_to_the_message_box(new_page, live_app, fake_anthropic):
+    page = chat_page(new_page, live_app)
+    send(page, "Hello there")
+    page.locator(".message-assistant .markdown:not(.streaming-markdown)").wait_for()
+    chat_url = page.url
+
+    page.keyboard.press("Control+k")
+    expect(page.get_by_role("searchbox", name="Search your chats")).to_be_focused()
+    page.keyboard.press("Shift+Escape")
+    expect(page.get_by_role("textbox", name="Your message")).to_be_focused()
+    expect(page.get_by_role("link", name="+ New chat")).to_have_attribute(
+        "aria-keyshortcuts", "Control+Shift+O Meta+Shift+O"
+    )
+    page.keyboard.press("Control+Shift+O")
+    page.wait_for_url("**/c/")
+    assert page.url != chat_url
+
+    # On a phone the list is a drawer: Ctrl+K opens it at the search box.
+    phone = chat_page(new_page, live_app, phone=True)
+    phone.keyboard.press("Control+k")
+    expect(phone.get_by_role("searchbox", name="Search your chats")).to_be_focused()
+    expect(phone.locator("#chat-sidebar")).to_have_attribute("data-open", "")

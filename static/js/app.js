@@ -455,6 +455,33 @@
     return Boolean(sidebar && sidebar.hasAttribute("data-open"));
   }
 
+  // Open WebUI's and ChatGPT's keys for the everyday moves: Ctrl+Shift+O (⌘⇧O) a new chat, Ctrl+K (⌘K) the search
+  // box (in the drawer, opened, where the list is one), Shift+Escape back to the message box.
+  document.addEventListener("keydown", function (event) {
+    if (event.isComposing || event.altKey) return;
+    const key = (event.key || "").toLowerCase();
+    const command = event.ctrlKey || event.metaKey;
+    if (command && event.shiftKey && key === "o") {
+      const link = document.querySelector("a.new-chat");
+      if (!link) return;
+      event.preventDefault();
+      window.location.assign(link.href);
+    } else if (command && !event.shiftKey && key === "k") {
+      const search = document.getElementById("chat-search");
+      if (!search) return;
+      event.preventDefault();
+      if (search.offsetParent === null || (narrow.matches && !drawerOpen()) ||
+          document.body.classList.contains("layout-fullscreen") && !drawerOpen()) setDrawer(true, false);
+      search.focus();
+      search.select();
+    } else if (event.shiftKey && !command && key === "escape") {
+      const input = document.getElementById("composer-input");
+      if (!input || input.disabled || drawerOpen()) return;
+      event.preventDefault();
+      input.focus();
+    }
+  });
+
   narrow.addEventListener("change", function (event) {
     // Widened: the list is simply there (in the full-screen layout it stays a drawer).
     if (!event.matches && drawerOpen() && !document.body.classList.contains("layout-fullscreen")) setDrawer(false, false);

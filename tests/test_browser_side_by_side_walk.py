@@ -192,10 +192,22 @@ def test_the_message_box_grows_with_its_lines_up_to_a_limit(new_page, live_app, 
     # Sent, it is back to two lines.
     page.keyboard.type("The end")
     page.keyboard.press("Enter")
-    page.locator(".message-assistant").first.wait_for()
+    page.locator(".message-assistant .markdown:not(.streaming-markdown)").first.wait_for()
     page.wait_for_function(
         f"() => document.getElementById('composer-input').getBoundingClientRect().height <= {empty + 1}"
     )
+
+    # In a chat read to its end, the growing box takes its room from the thread: the reply's last lines stay in view.
+    fake_anthropic.behaviour.tokens = PARAGRAPHS[:20]
+    send(page, "A long reply")
+    page.locator(".message-assistant .markdown:not(.streaming-markdown)").nth(1).wait_for()
+    assert gap_below(page) < 48
+    box.focus()
+    for number in range(8):
+        page.keyboard.type(f"Line {number}")
+        page.keyboard.press("Shift+Enter")
+    assert box.bounding_box()["height"] > empty * 2
+    assert gap_below(page) < 48
 
 
 def test_shortcuts_new_chat_search_and_back_to_the_message_box(new_page, live_app, fake_anthropic):

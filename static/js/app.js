@@ -349,7 +349,11 @@
     input.style.height = input.scrollHeight + input.offsetHeight - input.clientHeight + "px";
   }
   document.addEventListener("input", function (event) {
-    if (event.target.id === "composer-input") fitComposer();
+    if (event.target.id !== "composer-input") return;
+    fitComposer();
+    // The box took its room from the thread: a reader following its end keeps the last lines in view.
+    const thread = document.getElementById("thread");
+    if (thread && followState(thread).on) toThreadEnd(thread);
   });
   document.addEventListener("htmx:afterRequest", function () { window.setTimeout(fitComposer, 0); }); // sent: empty
 

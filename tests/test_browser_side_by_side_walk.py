@@ -232,3 +232,20 @@ def test_shortcuts_new_chat_search_and_back_to_the_message_box(new_page, live_ap
     phone.keyboard.press("Control+k")
     expect(phone.get_by_role("searchbox", name="Search your chats")).to_be_focused()
     expect(phone.locator("#chat-sidebar")).to_have_attribute("data-open", "")
+
+
+def test_a_question_can_be_copied_as_written(new_page, live_app, fake_anthropic):
+    page = chat_page(new_page, live_app, permissions=["clipboard-read", "clipboard-write"])
+    box = page.get_by_role("textbox", name="Your message")
+    box.fill("First line of the question\nand its second line")
+    box.press("Enter")
+    page.wait_for_url("**/c/*-*/")
+    page.locator(".message-assistant .markdown:not(.streaming-markdown)").wait_for()
+    question = page.locator(".message-user")
+    question.get_by_role("button", name="Copy", exact=True).click()
+    expect(question.get_by_role("button", name="Copied", exact=True)).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == "First line of the question\nand its second line"
+    # Editing it, the editor takes the row: no Copy beside it.
+    question.get_by_text("Edit", exact=True).click()
+    expect(question.get_by_role("textbox", name="Edit your message")).to_be_focused()
+    expect(question.get_by_role("button", name="Copy", exact=True)).to_be_hidden()

@@ -618,7 +618,7 @@
       const message = copy.closest(".message");
       const sources = copy.matches("[data-copy]")
         ? [copy.closest(".code-block").querySelector("pre code")]
-        : Array.from(message.querySelectorAll(".markdown"));
+        : Array.from(message.querySelectorAll(".markdown, .user-text")); // a reply's, or the question as written
       if (sources.length && sources[0] && navigator.clipboard) {
         // A reply's text without its code blocks' bars: "python" and "Copy" were copied with every block.
         if (message) message.classList.add("copying");

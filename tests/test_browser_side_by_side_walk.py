@@ -249,3 +249,27 @@ def test_a_question_can_be_copied_as_written(new_page, live_app, fake_anthropic)
     question.get_by_text("Edit", exact=True).click()
     expect(question.get_by_role("textbox", name="Edit your message")).to_be_focused()
     expect(question.get_by_role("button", name="Copy", exact=True)).to_be_hidden()
+
+
+def test_arrow_up_in_an_empty_message_box_edits_the_last_question(new_page, live_app, fake_anthropic):
+    page = chat_page(new_page, live_app)
+    send(page, "The first question")
+    page.locator(".message-assistant .markdown:not(.streaming-markdown)").wait_for()
+    send(page, "The second question")
+    page.locator(".message-assistant .markdown:not(.streaming-markdown)").nth(1).wait_for()
+    box = page.get_by_role("textbox", name="Your message")
+
+    # With text in the box, Arrow Up is the caret's.
+    box.fill("A draft")
+    box.press("ArrowUp")
+    expect(box).to_be_focused()
+    expect(page.locator("details.edit-message[open]")).to_have_count(0)
+
+    box.fill("")
+    box.press("ArrowUp")
+    editor = page.locator(".message-user").last.get_by_role("textbox", name="Edit your message")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("The second question")
+    assert editor.evaluate("t => t.selectionStart") == len("The second question")
+    page.keyboard.press("Escape")  # as Cancel: the question as it was
+    expect(page.locator("details.edit-message[open]")).to_have_count(0)

@@ -209,6 +209,20 @@
     input.form.requestSubmit(); // checked in htmx:beforeRequest, like a click on Send
   });
 
+  // Arrow Up in an empty message box opens the last question's editor, its text ready to change (Open WebUI's key
+  // for it). Not while a reply streams (an edit then waits for it), nor with text in the box (the caret's key there).
+  document.addEventListener("keydown", function (event) {
+    const input = event.target;
+    if (input.id !== "composer-input" || event.key !== "ArrowUp" || input.value || event.isComposing) return;
+    if (event.shiftKey || event.ctrlKey || event.metaKey || event.altKey || streamingMessage()) return;
+    const editors = document.querySelectorAll("#thread .message-user details.edit-message");
+    const last = editors[editors.length - 1];
+    if (!last) return;
+    event.preventDefault();
+    last.open = true; // its toggle puts the focus in its box, the caret at the end
+    last.scrollIntoView({ block: "nearest" });
+  });
+
   // Checked before the request: an empty message or one past the limit is refused here, with the reason.
   document.addEventListener("htmx:beforeRequest", function (event) {
     const form = event.detail.elt;

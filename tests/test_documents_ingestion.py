@@ -116,7 +116,11 @@ def test_the_ingest_command_embeds_each_file_once_and_queues_nothing(tmp_path):
     assert interrupted.status == "pending"
     before = queued_ingestions()
 
-    out = io.StringIO()
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()  # the bar redrawn in place; to a file, a line a file (tests/test_reindex.py)
     call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())
 
     documents = Document.objects.filter(owner=None)

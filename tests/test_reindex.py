@@ -214,3 +214,26 @@ def test_ctrl_c_during_ingest_leaves_the_file_to_the_next_run(monkeypatch, tmp_p
     call_command("ingest", str(folder), stdout=out, stderr=io.StringIO())
     assert "added 2, already there 1, failed 0" in out.getvalue()
     assert Document.objects.filter(status=Document.Status.READY).count() == 3
+
+
+def test_the_progress_bar_writes_a_line_a_unit_to_a_file_and_redraws_one_on_a_terminal():
+    from documents.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    logged, terminal = io.StringIO(), Terminal()
+    for stream in (logged, terminal):
+        bar = ProgressBar(3, label="ingest", stream=stream, unit="files")
+        for done in (0.25, 0.5, 1, 1.5, 2):
+            bar.update(done, note="notes.md")
+        bar.advance(note="last.md")
+        bar.close()
+    assert "\r" not in logged.getvalue()
+    lines = logged.getvalue().splitlines()
+    assert [line.split("] ")[1].split(" ")[0] for line in lines] == ["0/3", "1/3", "2/3", "3/3"]
+    # A unit done in a millisecond is no rate ("2524.1/s" for a file refused before any embedding).
+    assert all("(starting)" in line for line in lines)
+    assert terminal.getvalue().count("\r") == 6 and terminal.getvalue().endswith("\n")
+    assert ProgressBar(1, stream=terminal).line_break == "\n" and ProgressBar(1, stream=logged).line_break == ""

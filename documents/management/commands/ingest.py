@@ -43,7 +43,7 @@ class Command(BaseCommand):
                     result = document_upload(owner=None, filename=file.name, data=file.read_bytes(), queue=False)
                 except UploadRejected as exc:
                     failed += 1
-                    self.stderr.write(f"\n{exc.user_message}")
+                    self.stderr.write(f"{bar.line_break}{exc.user_message}")
                     bar.advance(note=file.name)
                     continue
                 # Known already: ready, or failed (`manage.py reindex --failed-only` retries those).
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                 document = document_ingest(document_id=result.document.id, on_progress=embedded)
                 if document.status == Document.Status.FAILED:
                     failed += 1
-                    self.stderr.write(f"\n{file.name}: {document.error}")
+                    self.stderr.write(f"{bar.line_break}{file.name}: {document.error}")
                 else:
                     added += 1
                     chunks += document.chunk_count

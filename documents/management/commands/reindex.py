@@ -58,12 +58,12 @@ class Command(BaseCommand):
                 continue
             except Exception as exc:  # one broken document (a lost file) must not stop the others
                 failed += 1
-                self.stderr.write(f"\n{document_id}: {type(exc).__name__}: {exc}")
+                self.stderr.write(f"{bar.line_break}{document_id}: {type(exc).__name__}: {exc}")
                 bar.advance(note=str(document_id))
                 continue
             if document.status == Document.Status.FAILED:
                 failed += 1
-                self.stderr.write(f"\n{document.title}: {document.error}")
+                self.stderr.write(f"{bar.line_break}{document.title}: {document.error}")
             else:
                 done += 1
             bar.advance(note=document.title)

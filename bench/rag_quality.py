@@ -5,7 +5,10 @@
 Corpus (--corpus): "git", Git's manual pages, guides and technical notes as HTML from Debian's git-doc package (241
 pages), the one the app was tuned on; or "pam", the Linux-PAM guides (libpam-doc: about 100 pages of DocBook's
 chunked HTML, with its tables-of-contents pages), a check never tuned on; or "flask", Flask's documentation
-(python-flask-doc: 73 pages of Sphinx's HTML, without Sphinx's index, search and not-found pages), another check.
+(python-flask-doc: 73 pages of Sphinx's HTML, without Sphinx's index, search and not-found pages), another check;
+or "pdf", 50 PDF manuals of LaTeX packages (texlive-latex-recommended-doc: 1,146 pages from pdfTeX, XeTeX, LuaTeX,
+dvipdfmx, Acrobat Distiller, Ghostscript and MiKTeX; the package's examples, test files and typeset source code left
+out), the app's PDF path.
 Fetched with `apt-get download` on first use and unpacked under $VAR_DIR/bench/ (nothing of it is committed).
 Questions: bench/data/<corpus>_questions.jsonl, written before any tuning, each with the pages that answer it and a
 phrase of the answer found on the first of them; a fixed split (by the hash of the id) into "tune" and "held-out":
@@ -17,7 +20,8 @@ Systems, all on the same pages with the same all-MiniLM-L6-v2 model:
   it: parse, chunk, embed, store), owned by a throwaway user, then documents.retrieval.retrieve with the default
   RetrievalOptions (top 5, threshold 0.25); MRR@10 from the same call with max_results=10;
 - app before issue 13: the retrieval as it was (bench/retrieval_before.py) on the same ingested chunks;
-- vector: the page's text (BeautifulSoup's get_text, as LangChain's BSHTMLLoader), a recursive character split of
+- vector: the page's text (BeautifulSoup's get_text, as LangChain's BSHTMLLoader; for a PDF pypdf's extract_text of
+  each page, joined with "\n\f" as LangChain's PyPDFLoader does in its "single" mode), a recursive character split of
   1000 characters with 100 of overlap (LangChain's RecursiveCharacterTextSplitter algorithm and separators), cosine
   top k;
 - BM25: Okapi BM25 (k1 1.5, b 0.75, lower-cased word tokens) over those same chunks.
@@ -54,7 +58,62 @@ class Corpus:
     doc_root: Path  # the pages' folder inside the package
     questions: Path
     skip: frozenset[str] = frozenset()  # files under doc_root that are the generator's own pages, not documentation
+    include: tuple[str, ...] = ()  # when set, only these files under doc_root (a chosen set)
+    suffix: str = ".html"
 
+
+PDF_MANUALS = (
+    "latex/parskip/parskip.pdf",
+    "latex/underscore/underscore.pdf",
+    "latex/rcs/rcs-user.pdf",
+    "latex/setspace/setspace-doc.pdf",
+    "latex/cite/cite.pdf",
+    "latex/cite/chapterbib.pdf",
+    "latex/newfloat/newfloat.pdf",
+    "latex/textcase/textcase.pdf",
+    "latex/ms/multitoc.pdf",
+    "latex/fp/documentation.pdf",
+    "latex/euenc/euenc.pdf",
+    "xelatex/xltxtra/xltxtra.pdf",
+    "latex/section/section-doc.pdf",
+    "latex/translator/translator.pdf",
+    "latex/pdflscape/pdflscape.pdf",
+    "latex/float/float.pdf",
+    "latex/pdfpages/pdfpages.pdf",
+    "latex/psfrag/pfgguide.pdf",
+    "latex/metalogo/metalogo.pdf",
+    "latex/eso-pic/eso-pic.pdf",
+    "latex/fancyref/fancyref.pdf",
+    "latex/caption/bicaption.pdf",
+    "latex/mdwtools/footnote.pdf",
+    "latex/mdwtools/mdwlist.pdf",
+    "latex/footnotehyper/footnotehyper.pdf",
+    "latex/booktabs/booktabs.pdf",
+    "latex/ctable/ctable.pdf",
+    "latex/index/index.pdf",
+    "latex/lineno/ulineno.pdf",
+    "latex/grffile/grffile.pdf",
+    "latex/ragged2e/ragged2e.pdf",
+    "latex/mathtools/empheq.pdf",
+    "latex/fancyvrb/fancyvrb-doc.pdf",
+    "latex/caption/subcaption.pdf",
+    "latex/crop/crop.pdf",
+    "latex/fancybox/fancybox-doc.pdf",
+    "latex/unicode-math/unicode-math.pdf",
+    "latex/typehtml/typehtml.pdf",
+    "xelatex/mathspec/mathspec.pdf",
+    "latex/latexbug/latexbug.pdf",
+    "latex/microtype/microtype.pdf",
+    "latex/mathtools/mathtools.pdf",
+    "latex/etoolbox/etoolbox.pdf",
+    "latex/seminar/seminar-doc.pdf",
+    "latex/mdwtools/syntax.pdf",
+    "latex/listings/listings.pdf",
+    "latex/caption/caption.pdf",
+    "latex/fontspec/fontspec.pdf",
+    "latex/xcolor/xcolor.pdf",
+    "latex/polyglossia/polyglossia.pdf",
+)
 
 CORPORA = {
     # The corpus the app was tuned on (its tune half).
@@ -69,6 +128,11 @@ CORPORA = {
     "flask": Corpus("python-flask-doc", "2.2.2-3", Path("usr/share/doc/python-flask-doc/html"),
                     BASE_DIR / "bench" / "data" / "flask_questions.jsonl",
                     skip=frozenset({"genindex.html", "py-modindex.html", "search.html", "404.html"})),
+    # PDF manuals (issue 13, tenth session of 2026-12-01): LaTeX packages' user guides, many typeset from their .dtx
+    # source with the code after the guide, as users upload them. Not the package's example and test files, nor its
+    # largest books (memoir's 615 pages, lwarp's 1,370), nor the "-code" volumes that are only typeset source.
+    "pdf": Corpus("texlive-latex-recommended-doc", "2022.20230122-3", Path("usr/share/doc/texlive-doc"),
+                  BASE_DIR / "bench" / "data" / "pdf_questions.jsonl", suffix=".pdf", include=PDF_MANUALS),
 }  # fmt: skip
 CORPUS = CORPORA["git"]
 OWNER_EMAIL = "rag-quality-bench@example.com"
@@ -102,12 +166,14 @@ def fetch_corpus(dest: Path) -> None:
 
 
 def load_pages(root: Path) -> dict[str, bytes]:
-    """Every HTML page (symbolic links are second names of pages, not pages; the corpus's skip list is left out),
-    by path under the doc folder."""
+    """Every HTML page (symbolic links are second names of pages, not pages; the corpus's skip list is left out), or
+    the corpus's chosen files, by path under the doc folder."""
     folder = root / CORPUS.doc_root
+    if CORPUS.include:
+        return {name: (folder / name).read_bytes() for name in sorted(CORPUS.include)}
     return {
         str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*.html"))
+        for path in sorted(folder.rglob(f"*{CORPUS.suffix}"))
         if not path.is_symlink() and str(path.relative_to(folder)) not in CORPUS.skip
     }
 
@@ -120,7 +186,10 @@ def load_questions(pages: dict[str, bytes]) -> list[dict]:
     for question in questions:
         for page in question["pages"][:1]:
             if page not in texts:
-                texts[page] = squash(BeautifulSoup(pages[page], "html.parser").get_text(" "))
+                if CORPUS.suffix == ".pdf":
+                    texts[page] = squash(page_text(pages[page]))
+                else:
+                    texts[page] = squash(BeautifulSoup(pages[page], "html.parser").get_text(" "))
             if squash(question["answer"]) not in texts[page]:
                 print(f"warning: {question['id']}: the answer phrase is not on {page}")
     return questions
@@ -129,13 +198,31 @@ def load_questions(pages: dict[str, bytes]) -> list[dict]:
 # --- Baselines --------------------------------------------------------------------------------------------------
 
 
+PDF_TEXTS: dict[str, str] = {}  # a PDF's pypdf text by the file's hash (read once a run: about a minute)
+
+
 def page_text(html: bytes) -> str:
+    if html.startswith(b"%PDF"):
+        return pdf_text(html)
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style"]):
         tag.decompose()
     return soup.get_text()
+
+
+def pdf_text(data: bytes) -> str:
+    """pypdf's extract_text of each page, joined as LangChain's PyPDFLoader does (mode "single", "\n\f")."""
+    import io
+
+    import pypdf
+
+    key = hashlib.sha256(data).hexdigest()
+    if key not in PDF_TEXTS:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        PDF_TEXTS[key] = "\n\f".join(page.extract_text() or "" for page in reader.pages)
+    return PDF_TEXTS[key]
 
 
 def recursive_split(text: str, size: int = 1000, overlap: int = 100) -> list[str]:
@@ -405,7 +492,7 @@ def main() -> None:
     parser.add_argument("--chunking", default="", help='chunk_document options, e.g. "size=800,min_size=0"')
     parser.add_argument("--no-heading-embedding", action="store_true", help="embed the passage without its heading")
     parser.add_argument("--no-furniture-drop", action="store_true", help="keep HTML footers and tables of contents")
-    parser.add_argument("--corpus", choices=sorted(CORPORA), default="git", help="git (the default), pam or flask")
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="git", help="git (the default), pam, flask, pdf")
     args = parser.parse_args()
 
     from chatbot.embedded import var_dir
@@ -636,5 +723,8 @@ def without_headings_in_the_index(user, run) -> dict:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its font warnings, hundreds for a TeX manual
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     main()

@@ -42,8 +42,9 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # composite font without a space glyph (XeTeX, LuaTeX) kept apart; 10: Markdown read without its front matter
 # (whose title is the document's), HTML comments, link reference definitions, empty anchors and rows of badges, its
 # headings named without their inline markup, and <h1>-<h6> lines read as headings; 11: a Markdown code block or
-# table that fits in a chunk with its overlap never cut in two (the cut comes before it)
-CHUNKER_VERSION = 11
+# table that fits in a chunk with its overlap never cut in two (the cut comes before it); 12: a PDF's tables of contents
+# and index entries left out
+CHUNKER_VERSION = 12
 
 
 @dataclass(frozen=True)

@@ -584,6 +584,29 @@ def test_pdf_running_headers_that_name_their_chapter_are_left_out():
     ]
 
 
+def test_pdf_contents_and_index_lists_are_left_out():
+    """PDF manuals (issue 13): a table of contents ("2.1 Options . . . . 5") or an index page was a passage of the
+    document's headings, found for a question's words before the passage under the heading. Entries with dot
+    leaders go, and so do the chapters' entries without leaders among them; a sentence that ends in a number stays,
+    as does an ellipsis."""
+    pages = [
+        [
+            ("Contents", 16),
+            "1 Introduction 2",
+            "1.1 Purpose . . . . . . . . . . . . 2",
+            "1.2 Usage . . . . . . . . . . . . . 3",
+            "2 Options 4",
+            "2.1 Keys.......... 4",
+        ],
+        ["We use version 2", "Counting goes 1, 2 ... 10", "Fine."],
+        [("Index", 16), "alpha . . . . . . 3, 7-9", "beta 4", "gamma . . . . . . 12"],
+    ]
+    parsed = parse_document(make_pdf(pages), "manual.pdf")
+    assert [(s.chapter, s.page, s.text) for s in parsed.sections] == [
+        ("Contents", 2, "We use version 2\nCounting goes 1, 2 ... 10\nFine.")
+    ]
+
+
 # --- DOCX -----------------------------------------------------------------------------------------------------
 
 

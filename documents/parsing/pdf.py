@@ -130,6 +130,7 @@ def _parse_pdf(pypdf, data: bytes, builder: Builder) -> None:
         read.append((index, lines))
 
     read = _without_page_furniture(read)
+    read = _without_contents_lists(read)
     words = _whole_words(read)
     fonts = _FontHeadings(read)
     outline = _pdf_outline(reader)
@@ -282,6 +283,43 @@ def _numbered_keys(index: int, edge: int, line: _PdfLine) -> set[tuple[int, floa
     """(first or last line, size, the page's index less the number) for a number at the line's start or end."""
     numbers = [number for match in _EDGE_NUMBERS.finditer(line.text.strip()) for number in match.groups() if number]
     return {(edge, line.size, index - int(number)) for number in numbers}
+
+
+# An entry of a table of contents, a list of figures or a back-of-book index: dot leaders, then a page number (or
+# several: "12, 45-47"). A line that ends in a page number without leaders is one too, inside a run of such entries
+# (a LaTeX contents list sets its chapters' entries without leaders).
+_PAGE_REFERENCES = r"(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*[,\u2013-]\s*\d{1,4})*"
+_LEADER_ENTRY = re.compile(rf"(?:\s?\.){{4,}}\s*{_PAGE_REFERENCES}$", re.IGNORECASE)
+_NUMBERED_ENTRY = re.compile(rf"(?=.*[^\W\d_])\S.*\s{_PAGE_REFERENCES}$", re.IGNORECASE)
+# Entries with leaders in a run before it is taken for a list (one leader line may be a form's blanks).
+PDF_CONTENTS_MIN_LEADERS = 2
+
+
+def _without_contents_lists(pages: list[tuple[int, list[_PdfLine]]]) -> list[tuple[int, list[_PdfLine]]]:
+    """The pages without their tables of contents, lists of figures and index entries: lines of dot leaders and a
+    page number, and runs of lines that each end in a page number with at least two such lines. Navigation, not
+    text: a question's words matched a list of the document's headings ("2.1 Options . . . . 5") before the
+    passage under the heading."""
+    kept = []
+    for index, lines in pages:
+        drop: set[int] = set()
+        run: list[int] = []
+        leaders = 0
+        for number, line in enumerate([*lines, None]):  # None ends the last run
+            text = line.text.strip() if line else ""
+            if text and (_LEADER_ENTRY.search(text) or _NUMBERED_ENTRY.match(text)):
+                run.append(number)
+                leaders += bool(_LEADER_ENTRY.search(text))
+                continue
+            if line and not text and run:
+                continue  # a blank line inside a list
+            if leaders >= PDF_CONTENTS_MIN_LEADERS:
+                drop.update(run)
+            else:  # a lone entry with leaders (an index's, between its letters' headings) is one all the same
+                drop.update(n for n in run if _LEADER_ENTRY.search(lines[n].text.strip()))
+            run, leaders = [], 0
+        kept.append((index, [line for number, line in enumerate(lines) if number not in drop]))
+    return kept
 
 
 # A word hyphenated at a line's end: letters (at least two, from the start of a word, a quote or a TeX command's

@@ -607,6 +607,26 @@ def test_pdf_contents_and_index_lists_are_left_out():
     ]
 
 
+def test_a_pdf_title_that_is_a_converters_file_name_gives_way_to_the_first_page_title():
+    """PDF manuals (issue 13): Distiller and Ghostscript write the .dvi file's name as the title ("float.dvi"),
+    which was the title of every passage ("float"), not "An Improved Environment for Floats"."""
+    for name in ("float.dvi", "report.docx", "notes.tex"):
+        data = rewrite_pdf(make_pdf(FONT_REPORT), lambda writer, name=name: writer.add_metadata({"/Title": name}))
+        assert parse_document(data, "x.pdf").title == "Soil Survey of the North Field"
+    data = rewrite_pdf(make_pdf(FONT_REPORT), lambda writer: writer.add_metadata({"/Title": "Field notes.docx"}))
+    assert parse_document(data, "x.pdf").title == "Field notes", "a title with the file's extension still is one"
+
+
+def test_footnote_marks_after_a_pdf_title_and_headings_are_left_out():
+    """LaTeX's \thanks sets "∗" (U+2217) or "†" after the title's last word ("The parskip package∗"), or after a
+    word in it; a typed "*" is a name ("itemize*")."""
+    body = [f"Body line {n}." for n in range(4)]
+    pages = [[("The footnote\x01 package\x02", 24), *body, ("The itemize* list", 16), *body]]
+    parsed = parse_document(make_pdf(pages, to_unicode={"\x01": "\u2217", "\x02": "\u2020"}), "x.pdf")
+    assert parsed.title == "The footnote package"
+    assert [s.chapter for s in parsed.sections] == ["The footnote package", "The itemize* list"]
+
+
 # --- DOCX -----------------------------------------------------------------------------------------------------
 
 

@@ -210,12 +210,29 @@ def _pdf_content_size(page) -> int:
     return sum(len(stream.get_object().get_data()) for stream in streams if hasattr(stream.get_object(), "get_data"))
 
 
+# A converter's input file where the title belongs: dvips writes "float.dvi" into every PDF that Distiller or
+# Ghostscript makes of it (and Word "report.docx"), which document_title would keep as "float".
+_FILE_NAME_TITLE = re.compile(
+    r"^[^\s/\\]+\.(?:dvi|tex|dtx|ps|eps|pdf|docx?|odt|rtf|txt|md|html?|xml|indd|qxd|pages|pptx?|xlsx?)$", re.IGNORECASE
+)
+
+
 def _pdf_metadata_title(reader) -> str:
     try:
         info = reader.metadata
-        return str(info.title) if info and info.title else ""
+        title = str(info.title) if info and info.title else ""
     except Exception:  # metadata is optional; a broken Info dictionary must not lose the text
         return ""
+    return "" if _FILE_NAME_TITLE.match(title.strip()) else title
+
+
+# The marks of a footnote after a word of a title or heading (LaTeX's \thanks: "The parskip package∗", "The
+# footnote∗ package"): the asterisk operator and daggers a typesetter sets, not a typed "*" ("itemize*" is a name).
+_NOTE_MARKS = re.compile(r"(?<=[^\W_]|[)\]\u2019'\"])[\u2217\u2020\u2021]+(?=\s|$)")
+
+
+def _without_note_marks(text: str) -> str:
+    return _NOTE_MARKS.sub("", text)
 
 
 def _pdf_page_lines(page) -> list[_PdfLine]:
@@ -465,7 +482,7 @@ class _FontHeadings:
             else:
                 items.append(line.text)
             previous_heading = heading
-        return [item if isinstance(item, str) else (item[0], " ".join(item[1])) for item in items]
+        return [item if isinstance(item, str) else (item[0], _without_note_marks(" ".join(item[1]))) for item in items]
 
 
 def _first_page_with_text(pages: list[tuple[int, list[_PdfLine]]]) -> int | None:

@@ -627,6 +627,42 @@ def test_footnote_marks_after_a_pdf_title_and_headings_are_left_out():
     assert [s.chapter for s in parsed.sections] == ["The footnote package", "The itemize* list"]
 
 
+def test_a_bookmark_is_placed_at_the_line_that_starts_with_its_title():
+    r"""PDF manuals (issue 13): etoolbox's bookmarks name its commands ("\patchcmd"), whose lines are their
+    signatures ("\patchcmd[prefix]{command}..."): not found as whole lines, they all went to the top of the page,
+    and the last of them labelled every passage there ("\ifpatchable" over \patchcmd's description). A line that
+    begins with a bookmark's words starts its section and stays text; a longer word does not match."""
+    pages = [
+        [
+            "Patching",
+            "These tools modify code.",
+            "\\patchcmd[prefix]{command}{search}{replace}",
+            "This command extracts the replacement text.",
+            "\\ifpatchable{command}{search}",
+            "This command tests the command.",
+            "Tracking down bugs is no fun.",
+        ]
+    ]
+
+    def edit(writer):
+        parent = writer.add_outline_item(title="Patching", page_number=0)
+        for title in ("\\patchcmd", "\\ifpatchable", "Track"):
+            writer.add_outline_item(title=title, page_number=0, parent=parent)
+
+    parsed = parse_document(rewrite_pdf(make_pdf(pages), edit), "etoolbox.pdf")
+    assert [(s.chapter, s.section, s.text) for s in parsed.sections] == [
+        ("Patching", "", "These tools modify code."),
+        (
+            "Patching",
+            "\\patchcmd",
+            "\\patchcmd[prefix]{command}{search}{replace}\nThis command extracts the replacement text.",
+        ),
+        ("Patching", "\\ifpatchable", "\\ifpatchable{command}{search}"),
+        # Not found ("Tracking" is another word): after the line of the last one found, as before.
+        ("Patching", "Track", "This command tests the command.\nTracking down bugs is no fun."),
+    ]
+
+
 # --- DOCX -----------------------------------------------------------------------------------------------------
 
 

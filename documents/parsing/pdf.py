@@ -23,6 +23,9 @@ PDF_HEADING_MAX_SHARE = 0.4
 PDF_RUNNING_HEADER_PAGES = 3
 PDF_MAX_OUTLINE_ENTRIES = 5000
 PDF_MAX_OUTLINE_DEPTH = 16
+# A page's bookmarks times its lines, at most, for looking for bookmarks' titles at the start of lines (what is not
+# found as a whole line): real pages have a few dozen bookmarks, a hostile one thousands.
+PDF_OUTLINE_PREFIX_BUDGET = 200_000
 # What a hostile PDF may make pypdf do. One stream inflates to at most this much (pypdf's default, 75 MB, took
 # 0.15 s and 200 MB a try, and a ToUnicode map of 70 MB 4 s and 1 GB); a page's drawing instructions of 20 MB are
 # already far more than any page of text has.
@@ -523,8 +526,9 @@ def _pdf_outline(reader) -> list[tuple[int, int, str]]:
 def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tuple[int, int, str]]):
     """(page index, [body line or _PdfHeading...]) with each bookmark placed at its heading's line on its page.
 
-    A bookmark whose title is not found as a line of its page starts at the top of the page (after any
-    bookmark found before it); a found heading line is the heading, not body text.
+    A bookmark whose title is not found as a line of its page starts at the line that begins with it ("\\patchcmd"
+    at "\\patchcmd[⟨prefix⟩]{⟨command⟩}...", "Tracking" at "3.4 Tracking pdfTeX 1.40"), which stays text, else at
+    the top of the page (after any bookmark found before it); a found heading line is the heading, not body text.
     """
     by_page: dict[int, list[_PdfHeading]] = {}
     for page, depth, title in outline:
@@ -550,6 +554,13 @@ def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tu
             candidates = numbers.get(key, []) if key else []
             first = bisect.bisect_left(candidates, position)
             match = candidates[first] if first < len(candidates) else None
+            if match is None and len(headings) * len(lines) <= PDF_OUTLINE_PREFIX_BUDGET:
+                after = range(position, len(lines))
+                start = next((n for n in after if _starts_with(lines[n].text, heading.text)), None)
+                if start is not None:  # a command's signature line, a heading with more after it: kept as text
+                    before.setdefault(start, []).append(heading)
+                    position = start + 1
+                    continue
             if match is None:
                 before.setdefault(position, []).append(heading)
             else:
@@ -563,6 +574,14 @@ def _pdf_outline_items(pages: list[tuple[int, list[_PdfLine]]], outline: list[tu
                 items.append(line.text)
         items += before.get(len(lines), [])
         yield index, items
+
+
+def _starts_with(line: str, title: str) -> bool:
+    """Whether the line begins with the title's words (numbering, case and spacing aside), then ends or goes on with
+    something other than a letter or digit."""
+    text = " ".join(_NUMBERING.sub("", line).casefold().split())
+    words = " ".join(_NUMBERING.sub("", title).casefold().split())
+    return bool(words) and text.startswith(words) and (len(text) == len(words) or not text[len(words)].isalnum())
 
 
 def _pdf_outline_title(outline: list[tuple[int, int, str]], pages: list[tuple[int, list[_PdfLine]]]) -> str:

@@ -584,6 +584,27 @@ def test_pdf_running_headers_that_name_their_chapter_are_left_out():
     ]
 
 
+def make_layout_pdf(pieces: list[tuple[float, float, str]]) -> bytes:
+    """One page of 10 pt Helvetica pieces of text, each (x, y, text) drawn where it says, in the order given: a note
+    in the margin can be drawn after the line beside it, as LaTeX draws one."""
+    operators = ["BT"]
+    for x, y, text in pieces:
+        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        operators.append(f"/F1 10 Tf 1 0 0 1 {x:g} {y:g} Tm ({escaped}) Tj")
+    operators.append("ET")
+    stream = "\n".join(operators).encode("latin-1")
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents 5 0 R >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        ]
+    )
+
+
 def test_pdf_contents_and_index_lists_are_left_out():
     """PDF manuals (issue 13): a table of contents ("2.1 Options . . . . 5") or an index page was a passage of the
     document's headings, found for a question's words before the passage under the heading. Entries with dot
@@ -661,6 +682,34 @@ def test_a_bookmark_is_placed_at_the_line_that_starts_with_its_title():
         # Not found ("Tracking" is another word): after the line of the last one found, as before.
         ("Patching", "Track", "This command tests the command.\nTracking down bugs is no fun."),
     ]
+
+
+def test_notes_in_the_margin_drawn_after_their_line_are_lines_of_their_own():
+    """PDF manuals (issue 13): LaTeX's documentation classes put each command's name in the left margin, drawn
+    after the line beside it, and pypdf read it into that line: "...environments.basedescript", a hyphenated word
+    cut by it ("com-itemize*" / "pacted"): 1,388 lines of 50 manuals. Now the note is a line after its line (after
+    the word's second half), a line number there (lineno) is left out, and a number drawn before its line (a code
+    listing's) stays."""
+    parsed = parse_document(
+        make_layout_pdf(
+            [
+                (144, 700, "The package creates com-"),
+                (60, 700, "itemize*"),
+                (144, 688, "pacted lists for you."),
+                (144, 676, "It acts as a skeleton."),
+                (70, 676, "basedescript"),
+                (144, 664, "A numbered line"),
+                (120, 664, "12"),
+                (120, 652, "7"),
+                (144, 652, "\\def\\x{1}"),
+            ]
+        ),
+        "mdwlist.pdf",
+    )
+    assert parsed.text == (
+        "The package creates compacted\nlists for you.\nitemize*\nIt acts as a skeleton.\nbasedescript\n"
+        "A numbered line\n7 \\def\\x{1}"
+    )
 
 
 # --- DOCX -----------------------------------------------------------------------------------------------------

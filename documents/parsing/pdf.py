@@ -238,30 +238,93 @@ def _without_note_marks(text: str) -> str:
     return _NOTE_MARKS.sub("", text)
 
 
+# A piece of a line that starts this far (in points) left of where its line started is in the left margin.
+PDF_MARGIN_GAP = 6.0
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A piece of one line as pypdf drew it: its text, size and where it starts across the page (None when pypdf did
+    not say: the rest of a piece after a line break)."""
+
+    text: str
+    size: float
+    x: float | None
+
+
 def _pdf_page_lines(page) -> list[_PdfLine]:
-    """The page's text lines (pypdf's reading order), each with its font size when pypdf reported it."""
-    fragments: list[tuple[str, float]] = []
+    """The page's text lines (pypdf's reading order), each with its font size when pypdf reported it, and the notes
+    pypdf read into the lines beside them on lines of their own (see _margin_notes_apart)."""
+    fragments: list[tuple[str, float, float | None]] = []
 
     def visit(text, cm, tm, font, font_size) -> None:
-        fragments.append((text, _rendered_size(cm, tm, font_size)))
+        fragments.append((text, _rendered_size(cm, tm, font_size), _rendered_x(cm, tm)))
 
     text = page.extract_text(visitor_text=visit) or ""
-    if "".join(fragment for fragment, _ in fragments) != text:
+    if "".join(fragment[0] for fragment in fragments) != text:
         # The pieces do not add up to the text (a pypdf corner case): keep the text, without sizes.
         return [_PdfLine(line, 0.0) for line in text.split("\n")]
-    lines: list[_PdfLine] = []
-    parts: list[str] = []
-    sizes: Counter[float] = Counter()
-    for fragment, size in fragments:
+    rows: list[list[_Part]] = [[]]
+    for fragment, size, x in fragments:
         for number, part in enumerate(fragment.split("\n")):
             if number:
-                lines.append(_PdfLine("".join(parts), _dominant(sizes)))
-                parts, sizes = [], Counter()
-            parts.append(part)
-            if size and part.strip():
-                sizes[size] += len(part.strip())
-    lines.append(_PdfLine("".join(parts), _dominant(sizes)))
-    return lines
+                rows.append([])
+            rows[-1].append(_Part(part, size, None if number else x))
+    return [_PdfLine("".join(part.text for part in row), _row_size(row)) for row in _margin_notes_apart(rows)]
+
+
+def _row_size(row: list[_Part]) -> float:
+    sizes: Counter[float] = Counter()
+    for part in row:
+        if part.size and part.text.strip():
+            sizes[part.size] += len(part.text.strip())
+    return _dominant(sizes)
+
+
+_DIGITS = re.compile(r"^\s*\d{1,5}\s*$")
+
+
+def _margin_notes_apart(rows: list[list[_Part]]) -> list[list[_Part]]:
+    """The rows with the notes in the left margin that were drawn after their line's text taken out of that line.
+
+    LaTeX's documentation classes put the name of each command described in the margin ("\\suspend" beside its
+    paragraph), drawn after the line beside it: pypdf reads it into that line ("...environments.basedescript",
+    "...the package creates com-itemize*" / "pacted"), a word and a name run together, a hyphenated word cut apart.
+    A piece that starts left of where its line started, after the line's text (the pen went back into the margin),
+    becomes a line of its own after its line, or after the next one when its line ends in a hyphen, so that the
+    word is made whole again. A number there is a line number (lineno's), left out. Only what was drawn after the
+    line's text: a note, a hanging number or a centred title that starts a line is read where it is.
+    """
+    out: list[list[_Part]] = []
+    waiting: list[list[_Part]] = []  # notes to place after the next line that does not end in a hyphen
+    for row in rows:
+        first = next((part for part in row if part.text.strip()), None)
+        body, notes = row, []
+        if first is not None and first.x is not None:
+            start = first.x - PDF_MARGIN_GAP
+            back = {
+                index
+                for index, part in enumerate(row)
+                if part.x is not None and part.x < start and part.text.strip() and part is not first
+            }
+            if back:
+                body = [part for index, part in enumerate(row) if index not in back]
+                notes = [[row[index]] for index in sorted(back) if not _DIGITS.match(row[index].text)]
+        out.append(body)
+        waiting += notes
+        if waiting and not "".join(part.text for part in body).rstrip().endswith("-"):
+            out += waiting
+            waiting = []
+    return out + waiting
+
+
+def _rendered_x(cm, tm) -> float | None:
+    """Where a piece of text starts across the page: the text matrix's origin through the graphics matrix."""
+    try:
+        x = float(tm[4]) * float(cm[0]) + float(tm[5]) * float(cm[2]) + float(cm[4])
+    except Exception:  # a broken matrix: position unknown
+        return None
+    return x if math.isfinite(x) else None
 
 
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)

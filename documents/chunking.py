@@ -44,7 +44,8 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # headings named without their inline markup, and <h1>-<h6> lines read as headings; 11: a Markdown code block or
 # table that fits in a chunk with its overlap never cut in two (the cut comes before it); 12: a PDF's tables of contents
 # and index entries left out, its converter's file name not its title, footnote marks out of its title and headings,
-# bookmarks placed at the lines that begin with them, notes in its margin apart from the lines pypdf read them into
+# bookmarks placed at the lines that begin with them, notes in its margin apart from the lines pypdf read them into, its
+# title page's byline text
 CHUNKER_VERSION = 12
 
 

@@ -515,16 +515,38 @@ class _FontHeadings:
             self.levels[size] = 1 if rank == 0 or (rank == 1 and title_only) else 2
 
     def items(self, pages: list[tuple[int, list[_PdfLine]]]):
-        """(page index, [body line or _PdfHeading...]) for each page read."""
-        for index, lines in pages:
+        """(page index, [body line or _PdfHeading...]) for each page read.
+
+        The lines in heading sizes that follow the first one at the top of the first page, before any body text, are
+        the title's byline (authors, date, version: "Frank Mittelbach March 14, 2021"), read as text, not as the
+        heading of the abstract and introduction below them; a numbered or generic heading ("1 Introduction",
+        "Contents") or one in a larger size than the line before it ends it (sizes go down from the title).
+        """
+        start = _first_page_with_text(pages)
+        for position, (index, lines) in enumerate(pages):
             items: list[str | _PdfHeading] = []
+            byline = position == start  # still at the top of the first page: headings seen, no body text yet
+            previous = 0.0  # the size of the title or byline line before
             for item in self._page_items(lines):
                 if isinstance(item, str):
                     items.append(item)
-                elif item[0] in self.levels:
-                    items.append(_PdfHeading(self.levels[item[0]], item[1]))
-                else:  # a size that was not kept as a heading size after all
+                    byline = byline and not item.strip()
+                elif item[0] not in self.levels:  # a size that was not kept as a heading size after all
                     items.append(item[1])
+                    byline = False
+                elif (
+                    byline
+                    and previous
+                    and item[0] <= previous
+                    and not _NUMBERING.match(item[1])
+                    and not (GENERIC_HEADING.match(item[1]))
+                ):
+                    items.append(item[1])
+                    previous = item[0]
+                else:  # the title, or a heading: a larger size after the byline ("Features") ends it
+                    items.append(_PdfHeading(self.levels[item[0]], item[1]))
+                    byline = byline and not previous
+                    previous = item[0]
             yield index, items
 
     def _page_items(self, lines: list[_PdfLine]) -> list[str | tuple[float, str]]:

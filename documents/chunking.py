@@ -45,7 +45,7 @@ __all__ = ["CHUNKER_VERSION", "ChunkDraft", "chunk_document"]
 # table that fits in a chunk with its overlap never cut in two (the cut comes before it); 12: a PDF's tables of contents
 # and index entries left out, its converter's file name not its title, footnote marks out of its title and headings,
 # bookmarks placed at the lines that begin with them, notes in its margin apart from the lines pypdf read them into, its
-# title page's byline text
+# title page's byline text, small capitals, old-style figures and TeX's accents read as letters
 CHUNKER_VERSION = 12
 
 

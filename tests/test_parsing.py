@@ -732,6 +732,17 @@ def test_the_byline_under_a_pdf_title_is_text_not_a_heading():
     ]
 
 
+def test_small_capitals_old_style_figures_and_tex_accents_are_read_as_letters():
+    """PDF manuals (issue 13): a font's small capitals and old-style figures are mapped to Adobe's private code
+    points ("table" as U+F774 U+F761 ...), which no search matches; TeX's OT1 fonts set an accent as a glyph before
+    its letter ("Schr¨oder"). A lone accent that is not between letters stays."""
+    to_unicode = {"\x01": "\uf774", "\x02": "\uf761", "\x03": "\uf762", "\x04": "\uf76c", "\x05": "\uf765"}
+    to_unicode |= {"\x06": "\uf732", "\x07": "\u00a8", "\x08": "\u00b4"}
+    pages = [["\x01\x02\x03\x04\x05 \x06: Martin Schr\x07oder, Ren\x08e and \x07 alone"]]
+    parsed = parse_document(make_pdf(pages, to_unicode=to_unicode), "x.pdf")
+    assert parsed.text == "table 2: Martin Schr\u00f6der, Ren\u00e9 and \u00a8 alone"
+
+
 # --- DOCX -----------------------------------------------------------------------------------------------------
 
 

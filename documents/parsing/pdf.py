@@ -6,6 +6,7 @@ import bisect
 import io
 import math
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
@@ -263,14 +264,38 @@ def _pdf_page_lines(page) -> list[_PdfLine]:
     text = page.extract_text(visitor_text=visit) or ""
     if "".join(fragment[0] for fragment in fragments) != text:
         # The pieces do not add up to the text (a pypdf corner case): keep the text, without sizes.
-        return [_PdfLine(line, 0.0) for line in text.split("\n")]
+        return [_PdfLine(_repaired(line), 0.0) for line in text.split("\n")]
     rows: list[list[_Part]] = [[]]
     for fragment, size, x in fragments:
         for number, part in enumerate(fragment.split("\n")):
             if number:
                 rows.append([])
             rows[-1].append(_Part(part, size, None if number else x))
-    return [_PdfLine("".join(part.text for part in row), _row_size(row)) for row in _margin_notes_apart(rows)]
+    return [
+        _PdfLine(_repaired("".join(part.text for part in row)), _row_size(row)) for row in _margin_notes_apart(rows)
+    ]
+
+
+# Adobe's private-use code points for a font's variant glyphs (its glyph list: "Asmall" U+F761, "zerooldstyle"
+# U+F730), which a PDF set in small capitals or old-style figures maps its text to: "table" came out as five
+# private characters that no search matches.
+_ADOBE_VARIANTS = str.maketrans(
+    {**{0xF761 + i: chr(ord("a") + i) for i in range(26)}, **{0xF730 + i: chr(ord("0") + i) for i in range(10)}}
+)
+# An accent TeX sets as a glyph of its own before the letter (OT1-encoded fonts: "Schr¨oder"), between two letters.
+_SPACING_ACCENT = re.compile(r"(?<=[^\W\d_])([\u00a8\u00b4\u02c6\u02dc\u00b8\u02c7\u02da])([^\W\d_])")
+_COMBINING = {"\u00a8": "\u0308", "\u00b4": "\u0301", "\u02c6": "\u0302", "\u02dc": "\u0303", "\u00b8": "\u0327"}
+_COMBINING |= {"\u02c7": "\u030c", "\u02da": "\u030a"}
+
+
+def _repaired(text: str) -> str:
+    """Small capitals and old-style figures as their letters and digits, TeX's separate accents on their letters."""
+    text = text.translate(_ADOBE_VARIANTS)
+    if not _SPACING_ACCENT.search(text):
+        return text
+    return unicodedata.normalize(
+        "NFC", _SPACING_ACCENT.sub(lambda match: match.group(2) + _COMBINING[match.group(1)], text)
+    )
 
 
 def _row_size(row: list[_Part]) -> float:

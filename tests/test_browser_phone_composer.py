@@ -1,16 +1,19 @@
-"""A phone's composer in two rows, in a real chromium (docs/decisions.md, "A phone's composer, and message times"):
-side by side with Open WebUI, the composer took 224 of a 390x844 screen's pixels (the model menu, Thinking, the box
-and Send, Attach: five rows)."""
+"""A phone's composer in two rows, and each message's time, in a real chromium (docs/decisions.md, "A phone's
+composer, and message times"): side by side with Open WebUI, the composer took 224 of a 390x844 screen's pixels
+(the model menu, Thinking, the box and Send, Attach: five rows), and no message said when it was written."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from accounts.services import SYSTEM, provider_key_save
+from conversations.models import Message
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
 from tests.live import scrolls_sideways, signed_in
 
@@ -104,3 +107,47 @@ def test_a_phones_composer_is_two_rows_of_touch_targets_reached_by_keyboard_in_b
     expect(attach).to_have_text("Attach files")
     assert box(attach)["y"] >= box(message)["y"] + box(message)["height"], "Attach files is under the box"
     expect(attach.locator(".composer-icon")).to_be_hidden()
+
+
+def test_each_message_shows_when_it_was_written_in_the_readers_time_zone(new_page, live_app, fake_anthropic):
+    """The server's zone is UTC, the reader's Tokyo (UTC+9): the times are Tokyo's, written by the browser from
+    each <time>'s instant, for the chat's older messages, a question just sent, its reply once streamed to its end,
+    and on the chat's shared page."""
+    fake_anthropic.behaviour.reply = "The park, then the river."
+    fake_anthropic.behaviour.token_delay = 0.02
+    user = UserFactory()
+    long_ago = dt.datetime(2025, 3, 4, 0, 5, 30, tzinfo=dt.UTC)  # 9:05 on the 4th in Tokyo, 00:05 in UTC
+    conversation = chat_of(user, when=long_ago, visibility="public")
+    page = signed_in(lambda: new_page(locale="en-GB", timezone_id="Asia/Tokyo"), live_app, user)
+    page.goto(f"/c/{conversation.id}/")
+    page.wait_for_load_state("load")
+
+    first = page.locator(".message-user").first.locator("time")
+    expect(first).to_have_attribute("datetime", "2025-03-04T00:05:30Z")
+    expect(first).to_have_text("4 Mar 2025, 9:05")  # another year: the day and the year before the time
+    expect(first).to_have_attribute("title", "Tuesday, 4 March 2025 at 09:05 GMT+9")
+    assert first.evaluate("t => t.closest('.message-meta') !== null"), "beside the message's author"
+
+    message = page.get_by_role("textbox", name="Your message")
+    message.fill("And tomorrow?")
+    message.press("Enter")  # the question comes in by htmx, the reply by its stream's events
+    reply = page.locator(".message-assistant").last
+    expect(reply.locator(".markdown")).to_have_text("The park, then the river.")
+    expect(reply).not_to_have_attribute("data-streaming", "")
+    tokyo = ZoneInfo("Asia/Tokyo")
+    for role, shown in (("user", page.locator(".message-user").last), ("assistant", reply)):
+        written = Message.objects.filter(conversation=conversation, role=role).latest("created_at").created_at
+        time = shown.locator("time")
+        expect(time).to_have_attribute("datetime", written.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        local = written.astimezone(tokyo)
+        expect(time).to_have_text(f"{local.hour}:{local:%M}")  # today: the time alone, Tokyo's
+        title = time.get_attribute("title")
+        assert f"{local:%A}" in title and f"{local:%Y} at {local:%H:%M} GMT+9" in title, title
+
+    # The shared page, read by someone signed out, in their own zone.
+    reader = new_page(locale="en-GB", timezone_id="Asia/Tokyo")
+    reader.goto(reverse("conversations:shared", args=[conversation.id]))
+    times = reader.locator(".shared-conversation time")
+    expect(times).to_have_count(6)
+    expect(times.first).to_have_text("4 Mar 2025, 9:05")
+    expect(times.first).to_have_attribute("title", "Tuesday, 4 March 2025 at 09:05 GMT+9")

@@ -189,6 +189,8 @@ def _message_markdown(message: Message, vote: Vote | None, files: dict[str, str]
         heading = "### You"
     else:
         heading = "### Assistant" + (f" ({message.model})" if message.model else "")
+    # When it was written, as the chat's own dates above are given: UTC (the file has no reader's time zone).
+    heading += f" · {message.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
     lines = [heading, ""]
     if message.status == Message.Status.CANCELLED:
         lines += ["*Stopped before the end.*", ""]

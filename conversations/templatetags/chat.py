@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
 from functools import lru_cache
 
 from django import template
+from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from chatbot.llm.offline import without_advice
@@ -132,3 +135,27 @@ def stream_events_url(context, stream_id) -> str:
     if session_key:
         url += "?" + urlencode({"t": stream_token(stream_id=stream_id, session_key=session_key)})
     return url
+
+
+@register.simple_tag
+def message_time(moment: dt.datetime) -> SafeString:
+    """When a message was written, as a <time>: its machine-readable instant (UTC, to the second: HTML's datetime
+    allows three decimals at most), the full date and time in its title, and a short text: the time alone on the
+    day it is shown, the day and month before it otherwise, the year too before this year.
+
+    The server renders it in TIME_ZONE, which is not the user's (the app does not know theirs); app.js writes the
+    text and the title again in the browser's own time zone and language with Intl, from `datetime`.
+    """
+    local = timezone.localtime(moment)
+    today = timezone.localdate()
+    if local.date() == today:
+        short = formats.time_format(local, "H:i")
+    elif local.year == today.year:
+        short = formats.date_format(local, "j M, H:i")
+    else:
+        short = formats.date_format(local, "j M Y, H:i")
+    instant = moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    full = formats.date_format(local, "l j F Y, H:i T")
+    return format_html(
+        '<time class="message-time" datetime="{}" title="{}" data-local-time>{}</time>', instant, full, short
+    )

@@ -50,6 +50,38 @@
     });
   }
   document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
+
+  // A message's time (the message_time tag) in the browser's time zone and language: the server wrote it in its own
+  // (TIME_ZONE), not knowing the user's. The time alone on today's messages, the day before it otherwise (and the
+  // year before this one's); the full date and time, with the zone, in the title.
+  const timeFormats = {};
+  function timeFormat(key, options) {
+    if (!timeFormats[key]) timeFormats[key] = new Intl.DateTimeFormat(undefined, options);
+    return timeFormats[key];
+  }
+  function localTimes(scope) {
+    if (!scope || !scope.querySelectorAll || typeof Intl === "undefined") return;
+    const now = new Date();
+    const times = scope.matches && scope.matches("time[data-local-time]") ? [scope] : [];
+    scope.querySelectorAll("time[data-local-time]").forEach(function (node) { times.push(node); });
+    times.forEach(function (node) {
+      const moment = new Date(node.getAttribute("datetime"));
+      if (isNaN(moment.getTime())) return;
+      const clock = { hour: "numeric", minute: "2-digit" };
+      let short;
+      if (moment.toDateString() === now.toDateString()) short = timeFormat("time", clock);
+      else if (moment.getFullYear() === now.getFullYear()) {
+        short = timeFormat("day", Object.assign({ day: "numeric", month: "short" }, clock));
+      } else short = timeFormat("year", Object.assign({ day: "numeric", month: "short", year: "numeric" }, clock));
+      node.textContent = short.format(moment);
+      node.title = timeFormat("full", Object.assign(
+        { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZoneName: "short" }, clock
+      )).format(moment);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  // Whatever htmx puts in the page: a sent question, a finished reply (the stream's last event), a redrawn thread.
+  document.addEventListener("htmx:load", function (event) { localTimes(event.target); });
   window.addEventListener("resize", focusableScrollBoxes);
   document.addEventListener("toggle", focusableScrollBoxes, true); // a table in a closed <details> opens
   document.addEventListener("click", function (event) {

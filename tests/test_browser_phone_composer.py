@@ -19,6 +19,7 @@ from tests.live import scrolls_sideways, signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
+LANDSCAPE = {"width": 844, "height": 390}
 
 
 def chat_of(user, *, when: dt.datetime, **options):
@@ -99,6 +100,26 @@ def test_a_phones_composer_is_two_rows_of_touch_targets_reached_by_keyboard_in_b
         attach.focus()
         page.keyboard.press("Enter")
         expect(page.locator("[data-attachment-input]")).to_have_attribute("data-asked", "yes")
+
+    # A phone held sideways (844x390: wider than 768) gets the two rows too: its composer took 168 of the 390
+    # pixels (Attach files cut off at the bottom) and the thread 128. A long title keeps two lines there (beside
+    # the header's buttons it took five, 130 pixels).
+    page.set_viewport_size(LANDSCAPE)
+    long = chat_of(user, when=dt.datetime.now(dt.UTC), title="Where should I walk today, " * 6)
+    page.goto(f"/c/{long.id}/")
+    attach.wait_for()
+    composer = box(page.locator("#composer"))
+    assert composer["height"] <= 120 and composer["y"] + composer["height"] <= LANDSCAPE["height"], composer
+    row = [box(control) for control in controls]
+    assert max(p["y"] for p in row) - min(p["y"] for p in row) < 2, "the secondary controls share one row"
+    assert box(message)["y"] >= max(p["y"] + p["height"] for p in row), "the box is under them"
+    assert page.locator("[data-attachment-button] span").last.evaluate("e => e.getBoundingClientRect().width <= 1")
+    title = page.locator(".chat-title").evaluate(
+        "t => t.getBoundingClientRect().height / parseFloat(getComputedStyle(t).lineHeight)"
+    )
+    assert title <= 2.1, f"the title takes {title} lines"
+    thread = page.locator("#thread").evaluate("t => t.clientHeight")
+    assert thread >= 140, f"the thread shows {thread} pixels"
 
     # A wide screen keeps its rows and its words: Model, Thinking, the box beside Send, Attach files under it.
     page.set_viewport_size({"width": 1280, "height": 900})

@@ -75,6 +75,20 @@ def test_the_focus_stays_where_the_user_is_through_send_stop_regenerate_and_edit
     expect(page.locator(".message-user .branch-position")).to_have_text("2/2")
     expect(page.locator(".message-assistant").get_by_role("button", name="Regenerate")).to_be_focused()
 
+    # While a reply is written Stop stands in Send's place (Send cannot send then), and takes the focus Send had;
+    # stacked under Send it made the composer 47 pixels taller for the reply's length.
+    idle = page.locator("#composer").bounding_box()["height"]
+    box.fill("And cucumbers?")
+    page.get_by_role("button", name="Send").focus()
+    page.keyboard.press("Enter")
+    expect(composer_stop).to_be_focused()
+    expect(page.locator("[data-send]")).to_be_hidden()
+    assert page.locator("#composer").bounding_box()["height"] <= idle + 1
+    page.keyboard.press("Enter")
+    expect(page.locator(".message[data-streaming]")).to_have_count(0)
+    expect(box).to_be_focused()
+    expect(page.locator("[data-send]")).to_be_visible()
+
     # The chat's first message stayed the draft of every new chat in this tab.
     page.goto("/c/")
     page.wait_for_load_state("load")

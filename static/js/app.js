@@ -177,7 +177,15 @@
     // The composer's Send (it holds other submit buttons too: the model menu's star).
     const submit = form.querySelector("[data-send]") || form.querySelector("[type=submit]");
     const input = form.querySelector("[data-limit]");
-    if (submit) submit.disabled = Boolean(input && overLimit(input)) || (form.id === "composer" && Boolean(streamingMessage()));
+    const busy = form.id === "composer" && Boolean(streamingMessage());
+    // While a reply is written Stop stands in Send's place (app.css hides Send): the focus on Send (a click, or
+    // Enter on it) goes to Stop before Send is disabled, which sent it to the page's body.
+    const stop = busy && form.querySelector("[data-composer-stop]");
+    if (stop && submit && document.activeElement === submit) {
+      stop.hidden = false;
+      stop.focus();
+    }
+    if (submit) submit.disabled = Boolean(input && overLimit(input)) || busy;
   }
 
   // A live counter near the limit, an error past it (announced once, when the text crosses the limit, not per key).

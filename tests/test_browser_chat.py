@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.services import SYSTEM, provider_key_save
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from conversations.services import conversation_create
 from tests.factories import GuestFactory, UserFactory
 from tests.live import session_for
@@ -53,8 +53,10 @@ def test_type_watch_it_stream_stop_regenerate_and_reload_mid_reply(new_page, liv
     fake_anthropic.behaviour.token_delay = 0.08
     page, user = signed_in_page(new_page, live_app)
 
-    # Type and press Enter: the reply grows in steps; the composer waits meanwhile.
-    send(page, "Tell me a long story")
+    # Type and double-click Send (an impatient finger): one chat, not two of the same question; the reply grows in
+    # steps, the composer waits meanwhile.
+    page.get_by_role("textbox", name="Your message").fill("Tell me a long story")
+    page.get_by_role("button", name="Send").dblclick()
     page.locator(".message[data-streaming]").wait_for()
     expect(page.locator("[data-send]")).to_be_disabled()
     lengths = streaming_lengths(page, 1.2)
@@ -65,6 +67,7 @@ def test_type_watch_it_stream_stop_regenerate_and_reload_mid_reply(new_page, liv
     stopped = page.locator(".message-cancelled")
     stopped.wait_for()
     assert "Stopped" in stopped.inner_text()
+    assert Conversation.objects.filter(user=user).count() == 1
     partial = Message.objects.get(conversation__user=user, role="assistant")
     assert partial.status == "cancelled" and 0 < len(partial.content) < len("".join(WORDS))
     expect(page.locator("[data-send]")).to_be_enabled()

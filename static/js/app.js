@@ -270,7 +270,11 @@
     if (!input) return;
     // Files alone are a message too (chips in the composer, files kept by an edit).
     const files = form.querySelector('input[name="attachment"], input[name="keep_attachment"]:checked');
-    if (!input.value.trim() && !files) {
+    if (form.hasAttribute("data-sending")) {
+      // Sent already and on its way, or a new chat's first message accepted and its page opening: a double click
+      // on Send (or Enter again) made a second chat of the same question.
+      event.preventDefault();
+    } else if (!input.value.trim() && !files) {
       event.preventDefault();
       showError(form, "Write a message first.", "empty");
     } else if (overLimit(input)) {
@@ -337,10 +341,22 @@
     }
   });
 
+  document.addEventListener("htmx:beforeSend", function (event) {
+    const form = event.detail.elt;
+    if (form && form.matches && form.matches("form") && messageInput(form)) form.setAttribute("data-sending", "");
+  });
+
+  // Back to a page left by a redirect (the back-forward cache keeps it as it was): its form sends again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) document.querySelectorAll("form[data-sending]").forEach(function (form) { form.removeAttribute("data-sending"); });
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.detail.elt;
     if (!form.matches || !form.matches("form")) return;
     const xhr = event.detail.xhr;
+    const leaving = xhr && xhr.status < 400 && xhr.getResponseHeader("HX-Redirect");
+    if (!leaving) form.removeAttribute("data-sending"); // answered: another may go (a redirect's page is opening)
     // A new chat's first message is answered with the chat's page to open (HX-Redirect, where htmx stops before it
     // says the request succeeded): it was sent all the same, and its draft went on filling every new chat's box. A
     // redirect to sign in is no send: its draft is kept for the way back.

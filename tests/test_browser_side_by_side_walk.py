@@ -247,8 +247,16 @@ def test_a_question_can_be_copied_as_written(new_page, live_app, fake_anthropic)
     assert page.evaluate("navigator.clipboard.readText()") == "First line of the question\nand its second line"
     # Editing it, the editor takes the row: no Copy beside it.
     question.get_by_text("Edit", exact=True).click()
-    expect(question.get_by_role("textbox", name="Edit your message")).to_be_focused()
+    editor = question.get_by_role("textbox", name="Edit your message")
+    expect(editor).to_be_focused()
     expect(question.get_by_role("button", name="Copy", exact=True)).to_be_hidden()
+    # The editor grows with its lines, as the message box does: three rows showed a longer question in part.
+    rows = editor.bounding_box()["height"]
+    for number in range(4):
+        page.keyboard.press("Enter")
+        page.keyboard.type(f"and line {number + 3}")
+    size = editor.evaluate("t => [t.clientHeight, t.scrollHeight]")
+    assert size[1] <= size[0] + 1 and editor.bounding_box()["height"] > rows * 1.5, f"every line in view: {size}"
 
 
 def test_arrow_up_in_an_empty_message_box_edits_the_last_question(new_page, live_app, fake_anthropic):

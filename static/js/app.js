@@ -411,14 +411,18 @@
 
   // The message box grows with its text (CSS field-sizing); where that is not supported (Firefox, older Safari), its
   // height follows the text here, within the CSS's limits.
+  // A question's editor grows the same way.
   const sizesItself = window.CSS && CSS.supports && CSS.supports("field-sizing", "content");
-  function fitComposer() {
-    const input = document.getElementById("composer-input");
+  function fitBox(input) {
     if (sizesItself || !input) return;
     input.style.height = "auto";
     input.style.height = input.scrollHeight + input.offsetHeight - input.clientHeight + "px";
   }
+  function fitComposer() {
+    fitBox(document.getElementById("composer-input"));
+  }
   document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches(".edit-message textarea")) fitBox(event.target);
     if (event.target.id !== "composer-input") return;
     fitComposer();
     // The box took its room from the thread: a reader following its end keeps the last lines in view.
@@ -489,6 +493,7 @@
     if (message) message.classList.toggle("editing", details.open);
     const input = details.querySelector("textarea");
     if (details.open && input) {
+      fitBox(input);
       input.focus();
       input.setSelectionRange(input.value.length, input.value.length);
     }

@@ -68,6 +68,8 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     expect(card.get_by_role("heading")).to_contain_text("create_document")
     expect(card.locator(".tool-args")).to_contain_text('"title": "Groceries"')
     expect(card.locator(".tool-args")).to_contain_text("<b>flour</b>")  # shown as text, never as markup
+    # The reply waits for the reader, not for the model: no "Thinking…" under the card.
+    expect(page.locator(".message-assistant .pending")).to_be_hidden()
     # The text written before the call stays above its card (rendered for good); what follows will stream below.
     wait_for_order(page, "text,card")
     expect(page.locator(".message-assistant .markdown:not(.streaming-markdown)")).to_have_text(
@@ -82,6 +84,7 @@ def test_a_write_call_approved_and_the_reply_continues_in_the_same_bubble(new_pa
     card = page.locator(".tool-card-pending")
     expect(card).to_be_visible()
     wait_for_order(page, "text,card")  # drawn above the text by the page, moved below it as the text streams in
+    expect(page.locator(".message-assistant .pending")).to_be_hidden()
 
     approve = card.get_by_role("button", name="Approve", exact=True)
     approve.focus()

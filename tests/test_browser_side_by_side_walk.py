@@ -220,6 +220,14 @@ def test_shortcuts_new_chat_search_and_back_to_the_message_box(new_page, live_ap
     expect(page.get_by_role("searchbox", name="Search your chats")).to_be_focused()
     page.keyboard.press("Shift+Escape")
     expect(page.get_by_role("textbox", name="Your message")).to_be_focused()
+    # From a question's editor too: it stays open with its text (it was cancelled, the focus left on its Edit).
+    page.keyboard.press("ArrowUp")
+    editor = page.get_by_role("textbox", name="Edit your message")
+    expect(editor).to_be_focused()
+    page.keyboard.type(" again")
+    page.keyboard.press("Shift+Escape")
+    expect(page.get_by_role("textbox", name="Your message", exact=True)).to_be_focused()
+    expect(editor).to_have_value("Hello there again")
     expect(page.get_by_role("link", name="+ New chat")).to_have_attribute(
         "aria-keyshortcuts", "Control+Shift+O Meta+Shift+O"
     )
@@ -232,6 +240,10 @@ def test_shortcuts_new_chat_search_and_back_to_the_message_box(new_page, live_ap
     phone.keyboard.press("Control+k")
     expect(phone.get_by_role("searchbox", name="Search your chats")).to_be_focused()
     expect(phone.locator("#chat-sidebar")).to_have_attribute("data-open", "")
+    # Shift+Escape from there closes it, at the message box (it left the focus on the drawer's button).
+    phone.keyboard.press("Shift+Escape")
+    expect(phone.get_by_role("textbox", name="Your message")).to_be_focused()
+    expect(phone.locator("#chat-sidebar")).not_to_have_attribute("data-open", "")
 
 
 def test_a_question_can_be_copied_as_written(new_page, live_app, fake_anthropic):

@@ -554,9 +554,13 @@
       search.focus();
       search.select();
     } else if (event.shiftKey && !command && key === "escape") {
+      // From anywhere: the drawer's search (it closes; Escape's own handler closed it and left the focus on its
+      // button) or a question's editor (it stays open, its text kept; Escape's handler cancelled it and left the
+      // focus on its Edit).
       const input = document.getElementById("composer-input");
-      if (!input || input.disabled || drawerOpen()) return;
+      if (!input || input.disabled) return;
       event.preventDefault();
+      if (drawerOpen()) setDrawer(false, false);
       input.focus();
     }
   });
@@ -567,7 +571,7 @@
   });
 
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape" || event.isComposing) return;
+    if (event.key !== "Escape" || event.isComposing || event.defaultPrevented) return; // Shift+Escape was taken
     if (drawerOpen()) {
       event.preventDefault();
       setDrawer(false, true);

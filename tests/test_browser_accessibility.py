@@ -207,7 +207,11 @@ def violations(page, state: str) -> list[str]:
     found = [f"{state}: {missing}" for missing in page.evaluate(MISSING_IDREFS)]
     for theme in ("light", "dark"):
         page.evaluate("theme => { document.documentElement.dataset.theme = theme; }", theme)
-        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUND[theme]
+        # Waited for, not read once: a page that has just opened (a new chat's own, after its first message) may not
+        # have its stylesheet applied yet, and its body then reads as transparent for a moment.
+        page.wait_for_function(
+            "background => getComputedStyle(document.body).backgroundColor === background", arg=BACKGROUND[theme]
+        )
         results = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
         found += [
             f"{theme} {state}: {v['id']} ({v['impact']}) {v['help']}: {[node['target'] for node in v['nodes']]}"
@@ -446,6 +450,8 @@ def test_a_phone_two_approval_cards_usage_a_project_a_failed_document_the_drawer
     box = page.get_by_role("textbox", name="Your message")
     box.fill("Keep my two lists")
     box.press("Enter")
+    page.wait_for_url(f"{live_app.url}/c/*/")  # the new chat's own page, where the cards come
+    page.wait_for_load_state("load")
     expect(page.locator(".tool-card-pending")).to_have_count(2, timeout=30_000)
     found += violations(page, "two tool calls waiting for approval, phone")
     focus += tab_from_the_top(page, until="Approve", count=2)

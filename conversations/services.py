@@ -16,6 +16,7 @@ from accounts.services import KeyUse, key_use_failed, message_quota_consume, pre
 from catalog.models import ChatModel
 from catalog.selectors import NOT_READ, NotRead, reply_cost
 from chatbot.errors import UserFacingError
+from chatbot.markdown import plain_text
 from chatbot.text import clean_json, clean_text, has_visible_text
 from conversations.models import ContextOptimization, Conversation, Message, Stream, UsageLog
 from conversations.reasoning import effort_for, reply_parts
@@ -483,11 +484,17 @@ TITLE_MAX_WORDS = 7
 TITLE_WORDS_LENGTH = 80
 
 
+TITLE_SOURCE_LENGTH = 400  # a question's start, read for its title's words: five times a title's length
+
+
 def title_from_words(text: str) -> str:
     """The question's first words: the title a conversation gets at once, and keeps when no model names it (offline,
     a first reply stopped or failed). A longer question is cut after a whole word, with an ellipsis: cut at 80
-    characters, the page's heading and the shared page's read "in detail pl"."""
-    words = " ".join(clean_text(text).split())
+    characters, the page's heading and the shared page's read "in detail pl". Read as the question shows, without
+    its Markdown (a question opening with a code fence was titled "```python def ..."): of its start only, enough for
+    a title, as a long pasted question would cost a parse of the whole."""
+    text = clean_text(text)
+    words = plain_text(text[:TITLE_SOURCE_LENGTH]) or " ".join(text.split())
     if len(words) <= TITLE_WORDS_LENGTH:
         return words
     cut = words[: TITLE_WORDS_LENGTH - 1]

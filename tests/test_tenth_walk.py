@@ -16,6 +16,13 @@ def test_a_long_questions_words_title_ends_after_a_whole_word_with_an_ellipsis()
     assert title_from_words("a" * 80) == "a" * 80  # at the limit: whole
     assert title_from_words("x" * 200) == "x" * 79 + "…"  # one word longer than a title is still cut
     assert len(title_from_words("word " * 100)) <= 80
+    # Without the question's Markdown (the eleventh walk: a code fence was the new chat's title until the model's).
+    assert title_from_words("```python\ndef f(x):\n    return x\n```\nWhy?") == "def f(x): return x Why?"
+    assert title_from_words("**Important**: how do I _rename_ a [branch](https://example.com)?") == (
+        "Important: how do I rename a branch?"
+    )
+    assert title_from_words("Why is my <div> not centred? 2 * 3 * 4") == "Why is my <div> not centred? 2 * 3 * 4"
+    assert title_from_words("```\n```") == "``` ```"  # nothing but markup: its words as they were
 
 
 def test_a_usage_chart_is_drawn_for_a_phone_too_the_whole_period_in_its_width():

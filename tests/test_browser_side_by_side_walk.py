@@ -175,6 +175,15 @@ def test_escape_in_the_message_box_stops_the_reply(new_page, live_app, fake_anth
     expect(box).to_be_focused()
     expect(page.locator("[data-send]")).to_be_enabled()
 
+    # Regenerate puts the focus on the new reply's own Stop (the eleventh walk: Escape did nothing there).
+    page.get_by_role("button", name="Regenerate").click()
+    stop = page.locator(".message[data-streaming] [data-stop-stream]")
+    expect(stop).to_be_focused()
+    page.locator(".message[data-streaming] .streaming-markdown p").first.wait_for()
+    page.keyboard.press("Escape")
+    expect(page.locator(".message[data-streaming]")).to_have_count(0)
+    expect(page.locator(".message-cancelled")).to_be_visible()
+
 
 def test_the_message_box_grows_with_its_lines_up_to_a_limit(new_page, live_app, fake_anthropic):
     page = chat_page(new_page, live_app)

@@ -594,6 +594,13 @@
     if (event.target.id === "composer-input" && !event.shiftKey && stop && streamingMessage()) {
       event.preventDefault();
       stop.click();
+      return;
+    }
+    // And on a streaming reply's own Stop, where Regenerate and Save & send put the focus: Escape works there too.
+    const own = event.target.closest && event.target.closest(".message[data-streaming] [data-stop-stream]");
+    if (own && !event.shiftKey && !own.disabled) {
+      event.preventDefault();
+      own.click();
     }
   });
 

@@ -219,6 +219,13 @@ def delete_orphaned_files(*, now: dt.datetime, dry_run: bool = False) -> int:
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
 
 
+def _cascades_from(model: type[models.Model]) -> Iterator[tuple[type[models.Model], str]]:
+    """The models whose rows a deletion of `model`'s rows deletes too, each with its foreign key's name."""
+    for relation in model._meta.related_objects:
+        if getattr(relation, "on_delete", None) is models.CASCADE and relation.field.concrete:
+            yield relation.related_model, relation.field.name
+
+
 def owned_rows(user_ids: list[uuid.UUID]) -> dict[type[models.Model], set]:
     """The primary keys of every row deleted with these users, by model (cascades, read from the model graph; the
     users themselves are not included)."""
@@ -228,11 +235,8 @@ def owned_rows(user_ids: list[uuid.UUID]) -> dict[type[models.Model], set]:
     frontier: list[tuple[type[models.Model], list]] = [(get_user_model(), list(user_ids))]
     while frontier:
         model, pks = frontier.pop()
-        for relation in model._meta.related_objects:
-            if getattr(relation, "on_delete", None) is not models.CASCADE or not relation.field.concrete:
-                continue
-            related = relation.related_model
-            rows = related._default_manager.filter(**{f"{relation.field.name}__in": pks}).values_list("pk", flat=True)
+        for related, field in _cascades_from(model):
+            rows = related._default_manager.filter(**{f"{field}__in": pks}).values_list("pk", flat=True)
             known = seen.setdefault(related, set())
             fresh = [pk for pk in rows if pk not in known]
             known.update(fresh)
@@ -255,13 +259,10 @@ def owned_counts(user_ids: list[uuid.UUID]) -> dict[type[models.Model], int]:
     pending, seen = [user_model], {user_model}
     while pending:
         model = pending.pop()
-        for relation in model._meta.related_objects:
-            related = relation.related_model
-            if getattr(relation, "on_delete", None) is not models.CASCADE or not relation.field.concrete:
-                continue
+        for related, field in _cascades_from(model):
             if related is model:
                 continue
-            edges.setdefault(related, []).append((model, relation.field.name))
+            edges.setdefault(related, []).append((model, field))
             if related not in seen:
                 seen.add(related)
                 pending.append(related)

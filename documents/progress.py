@@ -36,6 +36,11 @@ class ProgressBar:
         own line is not ended yet; nothing elsewhere."""
         return "\n" if self.interactive else ""
 
+    def rate(self, count: float) -> str:
+        """`count` things done since the bar started, as a rate ("12.5/s"), once there is one to speak of."""
+        elapsed = time.monotonic() - self.started
+        return f"{count / elapsed:.1f}/s" if elapsed >= RATE_AFTER_SECONDS else "starting"
+
     def advance(self, step: int = 1, *, note: str = "", detail: str = "") -> None:
         """One more unit finished (a fraction already shown by update() is not counted twice: see update)."""
         self.update(int(self.done) + step, note=note, detail=detail)
@@ -50,8 +55,7 @@ class ProgressBar:
         bar = "#" * filled + "-" * (self.width - filled)
         unit = f" {self.unit}" if self.unit else ""
         if not detail:
-            elapsed = now - self.started
-            detail = f"{int(self.done) / elapsed:.1f}/s" if elapsed >= RATE_AFTER_SECONDS else "starting"
+            detail = self.rate(int(self.done))
         line = f"{self.label} [{bar}] {int(self.done)}/{self.total}{unit} ({detail})"
         if self.interactive:
             self.stream.write(f"\r{line} {note[:40]:<40}")

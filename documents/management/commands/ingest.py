@@ -1,4 +1,3 @@
-import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -33,7 +32,6 @@ class Command(BaseCommand):
             raise CommandError(f"no {SUPPORTED_FORMATS} files under {path}")
         # The bar counts files (known up front) and moves within a file as its chunks are embedded.
         bar = ProgressBar(len(files), label="ingest", stream=self.stdout, unit="files")
-        started = time.monotonic()
         added = duplicates = failed = chunks = position = 0
         try:
             for position, file in enumerate(files):
@@ -53,8 +51,8 @@ class Command(BaseCommand):
                     continue
 
                 def embedded(done: int, total: int, position=position, name=file.name, before=chunks) -> None:
-                    rate = (before + done) / max(time.monotonic() - started, 1e-6)
-                    bar.update(position + done / total, note=name, detail=f"{before + done} chunks, {rate:.1f}/s")
+                    count = before + done
+                    bar.update(position + done / total, note=name, detail=f"{count} chunks, {bar.rate(count)}")
 
                 # New, or stored by a run that stopped before embedding it: ingested now.
                 document = document_ingest(document_id=result.document.id, on_progress=embedded)
@@ -64,8 +62,7 @@ class Command(BaseCommand):
                 else:
                     added += 1
                     chunks += document.chunk_count
-                rate = chunks / max(time.monotonic() - started, 1e-6)
-                bar.update(position + 1, note=file.name, detail=f"{chunks} chunks, {rate:.1f}/s")
+                bar.update(position + 1, note=file.name, detail=f"{chunks} chunks, {bar.rate(chunks)}")
         except KeyboardInterrupt:
             bar.close()
             # The file in hand is back to waiting (document_ingest), and is taken first by the next run.

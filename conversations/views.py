@@ -26,7 +26,7 @@ from chatbot.text import clean_text, has_visible_text, title_too_long
 from conversations import selectors, services
 from conversations.attachments import attachments_claim, known_without_attachments
 from conversations.compare import compare_turn, multi_model_enabled
-from conversations.generation import hand_off, prepare_generation, start_generation
+from conversations.generation import hand_off, prepare_generation, sidebar_preview_html, start_generation
 from conversations.models import Conversation, Message, Stream
 from conversations.votes import conversation_votes_by_message
 
@@ -148,7 +148,12 @@ def _thread_response(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRe
     """Only the thread fragment: the sidebar is not part of it, so its list is not queried."""
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
     context = {**_thread_context(conversation), "sources_found": getattr(request, "sources_found", {})}
-    return render(request, "conversations/partials/thread.html", context)
+    response = render(request, "conversations/partials/thread.html", context)
+    if not context["active_streams"]:
+        # The reply an edit or a retry started has finished already (a fast model): no done event will bring the
+        # chat's new sidebar preview, so the thread does (the entry kept the old branch's reply).
+        response.content += sidebar_preview_html(conversation.id).encode()
+    return response
 
 
 def _error_response(request: HttpRequest, message: str, status: int) -> HttpResponse:
@@ -400,7 +405,12 @@ def message_switch(request: HttpRequest, conversation_id: uuid.UUID, message_id:
         return redirect(reverse("conversations:detail", args=[conversation_id]) + f"#message-{message.id}")
     conversation = selectors.conversation_with_messages(user=request.user, conversation_id=conversation_id)
     context = {**_thread_context(conversation), "sources_found": getattr(request, "sources_found", {})}
-    return render(request, "conversations/partials/thread.html", context)
+    response = render(request, "conversations/partials/thread.html", context)
+    if not context["active_streams"]:
+        # The reply an edit or a retry started has finished already (a fast model): no done event will bring the
+        # chat's new sidebar preview, so the thread does (the entry kept the old branch's reply).
+        response.content += sidebar_preview_html(conversation.id).encode()
+    return response
 
 
 MAX_TITLE_LENGTH = Conversation._meta.get_field("title").max_length

@@ -155,3 +155,27 @@ def test_a_finished_reply_seen_late_brings_the_preview_and_another_users_stream_
     other = Client()
     other.force_login(UserFactory())
     assert other.get(url).status_code == 404
+
+
+def test_a_redrawn_thread_brings_the_preview_when_no_reply_is_left_streaming(user, rf):
+    """An edit's or a retry's reply that finished before the thread was drawn (a fast model) has no done event left
+    to bring the chat's new preview: the thread brings it (a CI run caught the old branch's reply still shown)."""
+    from conversations.models import Stream
+    from conversations.views import _thread_response
+    from tests.factories import MessageFactory
+
+    chat = ConversationFactory(user=user, title="Teapots")
+    question = MessageFactory(conversation=chat, role="user", content="Which teapot keeps tea hot?")
+    reply = MessageFactory(conversation=chat, parent=question, role="assistant", content="Cast iron does.")
+    chat.active_leaf = reply
+    chat.save(update_fields=["active_leaf"])
+    request = rf.post("/", HTTP_HX_REQUEST="true")
+    request.user = user
+    body = _thread_response(request, chat.id).content.decode()
+    assert f'data-sidebar-preview="{chat.id}" data-text="Cast iron does."' in body
+
+    # Still streaming: its done event brings the preview, the thread does not.
+    reply.status = "streaming"
+    reply.save(update_fields=["status"])
+    Stream.objects.create(conversation=chat, message=reply)
+    assert "data-sidebar-preview" not in _thread_response(request, chat.id).content.decode()

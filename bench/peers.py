@@ -14,6 +14,8 @@ then 200 tokens 10 ms apart):
     EventSource of the reply's stream URL. (More variants: --app "LABEL:WORKERS:dev|prod[:KEY=VALUE,...]".)
 One aiohttp client drives them all; per round every system runs, in an order that rotates between rounds:
 one user (--sequential replies one after another), 100 conversations started over --ramp seconds, 100 at once.
+While one system is measured the others' web processes are stopped (SIGSTOP; --no-pause leaves them running): an
+idle peer's own timers took CPU from the measured one (the run starts by printing each one's idle CPU).
 Printed per phase: the load average (the machine is shared), and at the end the issue's table, each figure as the
 range over rounds, and ratios against Open WebUI's API path: read those, not absolutes.
 CPU per chat counts every server process of a system (this app: uvicorn's tree, PostgreSQL's and Redis's; Open
@@ -31,6 +33,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -189,6 +192,38 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def idle_cpu(systems: list[System], seconds: float = 5.0) -> dict[str, float]:
+    """Each system's web processes' CPU over `seconds` with nothing asked of them (their own timers and tasks)."""
+    pids = {s.name: [s.web.pid] for s in systems if s.web is not None and s.kind != "fake"}
+    before = {name: cpu_seconds(p) for name, p in pids.items()}
+    time.sleep(seconds)
+    return {name: cpu_seconds(p) - before[name] for name, p in pids.items()}
+
+
+@contextlib.contextmanager
+def others_paused(systems: list[System], measured: System, *, keep: bool = False):
+    """The other systems' web processes stopped (SIGSTOP) while one is measured, then resumed: an idle peer's own
+    timers and background tasks took CPU from the measured one on this 2-core machine (`idle_cpu` prints how much).
+    The fake API and the shared PostgreSQL and Redis keep running."""
+    paused = [] if keep else [s for s in systems if s is not measured and s.web is not None and s.kind != "fake"]
+    for system in paused:
+        os.killpg(system.web.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for system in paused:
+            os.killpg(system.web.pid, signal.SIGCONT)
+
+
+def own_cpu_seconds() -> float:
+    """This process's CPU alone: the client's. Its children (the fake, Open WebUI, this app's servers) are counted
+    as servers; summed in here they made the client look as heavy as the systems it drove."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 class MemoryPeak:
     """Samples the RSS of a process tree every 200 ms from a thread; `peak` is the largest sum seen."""
 
@@ -328,12 +363,12 @@ def measure(system: System, count: int, spread: float) -> dict:
     load = load_average()
     pids = [system.web.pid, *system.other_pids] if system.web else []
     memory = MemoryPeak(system.web.pid if system.web else None)
-    client_before = cpu_seconds([os.getpid()])
+    client_before = own_cpu_seconds()
     server_before = cpu_seconds(pids)
     since = timezone.now()
     results = asyncio.run(chats(system, count, spread, offset=1))
     server = cpu_seconds(pids) - server_before
-    client = cpu_seconds([os.getpid()]) - client_before
+    client = own_cpu_seconds() - client_before
     peak = memory.stop()
     ok = [r for r in results if r["ok"]]
     overhead = [r["ttft"] - FIRST_TOKEN_DELAY for r in ok]
@@ -387,6 +422,9 @@ def main() -> None:
         '(default: "this app, 1 worker:1:dev" and "this app, 2 workers:2:prod")',
     )
     parser.add_argument("--no-fake", action="store_true", help="leave out the fake-alone column")
+    parser.add_argument(
+        "--no-pause", action="store_true", help="leave the other systems running (idle) while one is measured"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.concurrent, args.sequential = 1, 20, 5
@@ -434,13 +472,17 @@ def main() -> None:
                 # model, which Open WebUI is measured without (title generation off); measured turns are later.
                 asyncio.run(chats(system, args.concurrent, args.ramp, offset=1))
                 time.sleep(2 * (FIRST_TOKEN_DELAY + TOKENS * TOKEN_GAP) + 1)  # the title calls finish
+        idle = idle_cpu(systems)
+        print("idle CPU of each system's web processes over 5 s: "
+              + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in idle.items()), flush=True)  # fmt: skip
         results: dict[str, list[dict]] = {s.name: [] for s in systems}
         for round_number in range(args.rounds):
             order = systems[round_number % len(systems) :] + systems[: round_number % len(systems)]
             for system in order:
-                row = {"one": one_user(system, args.sequential)}
-                row["ramp"] = measure(system, args.concurrent, args.ramp)
-                row["burst"] = measure(system, args.concurrent, 0)
+                with others_paused(systems, system, keep=args.no_pause):
+                    row = {"one": one_user(system, args.sequential)}
+                    row["ramp"] = measure(system, args.concurrent, args.ramp)
+                    row["burst"] = measure(system, args.concurrent, 0)
                 results[system.name].append(row)
                 print(f"round {round_number + 1} {system.name}: one user {ms(row['one']['p50'])} ms "
                       f"[load {row['one']['load']}]; " + "; ".join(

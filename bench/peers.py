@@ -192,9 +192,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def served_by_own_process(systems: list[System]) -> list[System]:
+    """The systems with web processes of their own: not the fake alone, whose server the others share."""
+    return [s for s in systems if s.web is not None and s.kind != "fake"]
+
+
 def idle_cpu(systems: list[System], seconds: float = 5.0) -> dict[str, float]:
     """Each system's web processes' CPU over `seconds` with nothing asked of them (their own timers and tasks)."""
-    pids = {s.name: [s.web.pid] for s in systems if s.web is not None and s.kind != "fake"}
+    pids = {s.name: [s.web.pid] for s in served_by_own_process(systems)}
     before = {name: cpu_seconds(p) for name, p in pids.items()}
     time.sleep(seconds)
     return {name: cpu_seconds(p) - before[name] for name, p in pids.items()}
@@ -205,7 +210,7 @@ def others_paused(systems: list[System], measured: System, *, keep: bool = False
     """The other systems' web processes stopped (SIGSTOP) while one is measured, then resumed: an idle peer's own
     timers and background tasks took CPU from the measured one on this 2-core machine (`idle_cpu` prints how much).
     The fake API and the shared PostgreSQL and Redis keep running."""
-    paused = [] if keep else [s for s in systems if s is not measured and s.web is not None and s.kind != "fake"]
+    paused = [] if keep else [s for s in served_by_own_process(systems) if s is not measured]
     for system in paused:
         os.killpg(system.web.pid, signal.SIGSTOP)
     try:
